@@ -1,0 +1,57 @@
+# qtool: common tasks. `make help` lists them.
+GO        ?= go
+BIN       ?= bin/qtool
+FUZZTIME  ?= 30s
+PKGS      := ./...
+PEERS     := tools/peers
+
+.PHONY: help build test test-short demo proto fuzz lint peers arm64-test bench-float bench-peers clean
+
+help:
+	@echo "make build        build $(BIN)"
+	@echo "make test         run every test (what CI runs)"
+	@echo "make demo         build qtool and run it on the MNIST example in examples/"
+	@echo "make proto        regenerate internal/model/onnxpb from onnx.proto (needs protoc, protoc-gen-go)"
+	@echo "make fuzz         run each fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "make lint         gofmt, go vet, staticcheck"
+	@echo "make peers        install ONNX Runtime (npm) for peer tests and benchmarks"
+	@echo "make arm64-test   run the simd and runtime tests for arm64 under qemu"
+
+build:
+	$(GO) build -o $(BIN) ./cmd/qtool
+
+test:
+	$(GO) test -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+demo: build
+	@echo "== qtool inspect: what is in the model"
+	$(BIN) inspect examples/mnist/mnist-8.onnx
+	@echo
+	@echo "== qtool run: classify four MNIST test digits (labels 7 2 1 0)"
+	@set -e; out=$$(mktemp -d); for f in examples/mnist/digit*.npy; do \
+		echo "$$f:"; $(BIN) run examples/mnist/mnist-8.onnx --input $$f --output-dir $$out --quiet --print | grep argmax; \
+	done; rm -rf $$out
+
+proto:
+	cd internal/model/onnxpb && protoc --go_out=. --go_opt=paths=source_relative onnx.proto
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./internal/npy
+	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=$(FUZZTIME) ./internal/model
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+	staticcheck $(PKGS)
+
+peers:
+	cd $(PEERS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+
+arm64-test:
+	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/simd/...
+
+clean:
+	rm -rf bin
