@@ -1,0 +1,235 @@
+package f32
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// kernel is one micro-kernel with its register tile and cache blocking.
+//
+// micro computes the mr×nr tile  t[i][j] = Σ_p a[p*mr+i]·b[p*nr+j]  over
+// p < kc and stores it to c (row stride ldc), adding the old c when load is
+// set. Every element is an independent left-to-right sum over p, so its value
+// does not depend on where in the tile it sits: this is what makes results
+// bit-identical however callers split rows or columns.
+type kernel struct {
+	name       string
+	mr, nr     int
+	mc, kc, nc int // cache blocks: mc multiple of mr, nc multiple of nr
+	micro      func(kc int, a, b, c []float32, ldc int, load bool)
+	pool       sync.Pool
+}
+
+// workspace holds one call's packing buffers, 64-byte aligned so the vector
+// loads of a panel never straddle cache lines.
+type workspace struct {
+	a, b, tile []float32
+	raw        []float32
+}
+
+func (k *kernel) getWS() *workspace {
+	if w, ok := k.pool.Get().(*workspace); ok {
+		return w
+	}
+	na, nb, nt := k.mc*k.kc, k.kc*k.nc, k.mr*k.nr
+	raw := make([]float32, na+nb+nt+16)
+	off := 0
+	if r := uintptr(unsafe.Pointer(&raw[0])) & 63; r != 0 {
+		off = int(64-r) / 4
+	}
+	buf := raw[off:]
+	return &workspace{a: buf[:na], b: buf[na : na+nb], tile: buf[na+nb : na+nb+nt], raw: raw}
+}
+
+func (k *kernel) putWS(w *workspace) { k.pool.Put(w) }
+
+// gemm is one call: C[m0:m1, n0:n1] = op(A)·op(B) with the epilogue. A comes
+// either prepacked (packedA) or as a matrix packed here block by block (scaled
+// by alpha while packing); likewise B.
+type gemm struct {
+	kern           *kernel
+	m0, m1, n0, n1 int
+	k              int
+
+	packedA *PackedA
+	a       []float32
+	lda     int
+	transA  bool
+	alpha   float32
+
+	packedB *PackedB
+	b       []float32
+	ldb     int
+	transB  bool
+
+	c   []float32
+	ldc int
+	ep  *Epilogue
+}
+
+func (g *gemm) run() {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	if g.k == 0 {
+		g.noDot()
+		return
+	}
+	// Prepacked operands have panels aligned to absolute row/column 0, so the
+	// first panel may start before m0/n0; its extra rows/columns go through
+	// the tile buffer and are never stored.
+	rowBase, colBase := g.m0, g.n0
+	if g.packedA != nil {
+		rowBase = g.m0 / mr * mr
+	}
+	if g.packedB != nil {
+		colBase = g.n0 / nr * nr
+	}
+	ws := kern.getWS()
+	defer kern.putWS(ws)
+	load0 := g.ep.Accumulate
+	for jc := colBase; jc < g.n1; jc += kern.nc {
+		nc := min(kern.nc, g.n1-jc)
+		for pc := 0; pc < g.k; pc += kern.kc {
+			kc := min(kern.kc, g.k-pc)
+			last := pc+kc == g.k
+			load := load0 || pc > 0
+			// B block: panels of nr columns, each kc×nr, panel stride bStride.
+			var bBlk []float32
+			var bStride int
+			if g.packedB != nil {
+				bBlk = g.packedB.data[jc/nr*g.k*nr+pc*nr:]
+				bStride = g.k * nr
+			} else {
+				bBlk = ws.b
+				bStride = kc * nr
+				for jr := 0; jr < nc; jr += nr {
+					packB(ws.b[jr/nr*bStride:jr/nr*bStride+bStride], nr, g.b, g.ldb, g.transB, pc, pc+kc, jc+jr, min(g.n1, jc+jr+nr))
+				}
+			}
+			for ic := rowBase; ic < g.m1; ic += kern.mc {
+				mc := min(kern.mc, g.m1-ic)
+				var aBlk []float32
+				var aStride int
+				if g.packedA != nil {
+					aBlk = g.packedA.data[ic/mr*g.k*mr+pc*mr:]
+					aStride = g.k * mr
+				} else {
+					aBlk = ws.a
+					aStride = kc * mr
+					for ir := 0; ir < mc; ir += mr {
+						packA(ws.a[ir/mr*aStride:ir/mr*aStride+aStride], mr, g.a, g.lda, g.transA, g.alpha, ic+ir, min(g.m1, ic+ir+mr), pc, pc+kc)
+					}
+				}
+				for jr := 0; jr < nc; jr += nr {
+					bp := bBlk[jr/nr*bStride:]
+					c0, c1 := max(jc+jr, g.n0), min(jc+jr+nr, g.n1)
+					for ir := 0; ir < mc; ir += mr {
+						ap := aBlk[ir/mr*aStride:]
+						r0, r1 := max(ic+ir, g.m0), min(ic+ir+mr, g.m1)
+						g.tile(ws, kc, ap, bp, jc+jr, ic+ir, r0, r1, c0, c1, load, last)
+					}
+				}
+			}
+		}
+	}
+}
+
+// tile runs the micro-kernel for the tile whose top-left element is C[ti][tj],
+// of which only rows r0..r1 and columns c0..c1 belong to this call.
+func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, tj, ti, r0, r1, c0, c1 int, load, last bool) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	if r0 == ti && r1 == ti+mr && c0 == tj && c1 == tj+nr {
+		kern.micro(kc, ap, bp, g.c[ti*g.ldc+tj:], g.ldc, load)
+	} else {
+		// Partial tile: compute the whole tile into the scratch buffer and
+		// copy out only our part, so neighbouring elements (possibly owned by
+		// another goroutine) are never touched.
+		t := ws.tile
+		if load {
+			clear(t)
+			for i := r0; i < r1; i++ {
+				copy(t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj], g.c[i*g.ldc+c0:i*g.ldc+c1])
+			}
+		}
+		kern.micro(kc, ap, bp, t, nr, load)
+		for i := r0; i < r1; i++ {
+			copy(g.c[i*g.ldc+c0:i*g.ldc+c1], t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj])
+		}
+	}
+	if last {
+		applyEpilogue(g.ep, g.c, g.ldc, r0, r1, c0, c1)
+	}
+}
+
+// noDot handles k == 0: the product is all zeros, only the epilogue remains.
+func (g *gemm) noDot() {
+	for i := g.m0; i < g.m1; i++ {
+		if !g.ep.Accumulate {
+			clear(g.c[i*g.ldc+g.n0 : i*g.ldc+g.n1])
+		}
+	}
+	applyEpilogue(g.ep, g.c, g.ldc, g.m0, g.m1, g.n0, g.n1)
+}
+
+// packA writes rows i0..i1 (i1-i0 <= mr), depth p0..p1 of alpha·op(A) into
+// dst as [p][mr], zero-filling the rows past i1.
+func packA(dst []float32, mr int, a []float32, lda int, trans bool, alpha float32, i0, i1, p0, p1 int) {
+	rows := i1 - i0
+	kc := p1 - p0
+	dst = dst[:kc*mr]
+	if rows < mr {
+		clear(dst)
+	}
+	if trans {
+		// op(A)[i][p] = a[p*lda+i]: each depth step is a contiguous run.
+		for p := 0; p < kc; p++ {
+			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i1]
+			d := dst[p*mr : p*mr+rows]
+			if alpha == 1 {
+				copy(d, src)
+			} else {
+				for i, v := range src {
+					d[i] = alpha * v
+				}
+			}
+		}
+		return
+	}
+	for i := 0; i < rows; i++ {
+		src := a[(i0+i)*lda+p0 : (i0+i)*lda+p1]
+		if alpha == 1 {
+			for p, v := range src {
+				dst[p*mr+i] = v
+			}
+		} else {
+			for p, v := range src {
+				dst[p*mr+i] = alpha * v
+			}
+		}
+	}
+}
+
+// packB writes depth p0..p1, columns j0..j1 (j1-j0 <= nr) of op(B) into dst
+// as [p][nr], zero-filling the columns past j1.
+func packB(dst []float32, nr int, b []float32, ldb int, trans bool, p0, p1, j0, j1 int) {
+	cols := j1 - j0
+	kc := p1 - p0
+	dst = dst[:kc*nr]
+	if cols < nr {
+		clear(dst)
+	}
+	if trans {
+		// op(B)[p][j] = b[j*ldb+p]
+		for j := 0; j < cols; j++ {
+			src := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p1]
+			for p, v := range src {
+				dst[p*nr+j] = v
+			}
+		}
+		return
+	}
+	for p := 0; p < kc; p++ {
+		copy(dst[p*nr:p*nr+cols], b[(p0+p)*ldb+j0:(p0+p)*ldb+j1])
+	}
+}

@@ -1,0 +1,340 @@
+package f32
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// forEachKernel runs f once per kernel this machine can execute, with that
+// kernel selected, so every assembly path and the pure-Go twin share the tests.
+func forEachKernel(t *testing.T, f func(t *testing.T)) {
+	prev := active()
+	defer current.Store(prev)
+	for _, k := range kernels() {
+		current.Store(k)
+		t.Run(k.name, f)
+	}
+}
+
+func randMat(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// refGemm is the naive triple loop in float64, plus the sum of absolute terms
+// per element from which the test derives its rounding tolerance.
+func refGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int) (dot, mag []float64) {
+	dot = make([]float64, m*n)
+	mag = make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, sa float64
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+				sa += math.Abs(float64(av) * float64(bv))
+			}
+			dot[i*n+j], mag[i*n+j] = s, sa
+		}
+	}
+	return
+}
+
+// closeTo reports whether got matches want, given mag, the sum of magnitudes
+// that were rounded on the way (a float32 k-term sum errs by at most about
+// k·eps·Σ|terms|; the factor 2 covers the epilogue's additions).
+func closeTo(got float32, want, mag float64, k int) bool {
+	if math.IsNaN(want) {
+		return math.IsNaN(float64(got))
+	}
+	tol := 2*float64(k+3)*0x1p-24*mag + 1e-30
+	return math.Abs(float64(got)-want) <= tol
+}
+
+func act(ep *Epilogue, v float64) float64 {
+	switch ep.Act {
+	case ActRelu:
+		return math.Max(v, 0)
+	case ActClip:
+		return math.Min(math.Max(v, float64(ep.Min)), float64(ep.Max))
+	case ActLeakyRelu:
+		if v < 0 {
+			return v * float64(ep.Alpha)
+		}
+	}
+	return v
+}
+
+var sizes = []int{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 67, 129}
+
+func TestSgemm(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(1))
+		for it := 0; it < 60; it++ {
+			m, n, k := sizes[r.Intn(len(sizes))], sizes[r.Intn(len(sizes))], sizes[r.Intn(len(sizes))]
+			if it == 0 {
+				m, n, k = 67, 129, 300 // several k blocks
+			}
+			transA, transB := r.Intn(2) == 1, r.Intn(2) == 1
+			alpha := []float32{1, 0.5, -2}[r.Intn(3)]
+			beta := []float32{0, 1, 0.25}[r.Intn(3)]
+			lda, ldb, ldc := k+r.Intn(3), n+r.Intn(3), n+r.Intn(3)
+			if transA {
+				lda = m + r.Intn(3)
+			}
+			if transB {
+				ldb = k + r.Intn(3)
+			}
+			a := randMat(r, lda*max(m, k))
+			b := randMat(r, ldb*max(k, n))
+			c := randMat(r, ldc*m)
+			c0 := append([]float32(nil), c...)
+			if beta == 0 {
+				for i := range c {
+					c[i] = float32(math.NaN()) // must not be read
+				}
+			}
+			Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			dot, mag := refGemm(transA, transB, m, n, k, a, lda, b, ldb)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					old := float64(c0[i*ldc+j])
+					want := float64(alpha)*dot[i*n+j] + float64(beta)*old
+					mg := math.Abs(float64(alpha))*mag[i*n+j] + math.Abs(float64(beta)*old)
+					if got := c[i*ldc+j]; !closeTo(got, want, mg, k) {
+						t.Fatalf("m=%d n=%d k=%d tA=%v tB=%v alpha=%v beta=%v: C[%d,%d]=%v want %v", m, n, k, transA, transB, alpha, beta, i, j, got, want)
+					}
+				}
+				for j := n; j < ldc; j++ {
+					if beta != 0 && c[i*ldc+j] != c0[i*ldc+j] {
+						t.Fatalf("padding C[%d,%d] changed", i, j)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSgemmDegenerate(t *testing.T) {
+	c := []float32{1, 2, 3, 4}
+	Sgemm(false, false, 2, 2, 0, 1, nil, 0, nil, 2, 3, c, 2)
+	if fmt.Sprint(c) != "[3 6 9 12]" {
+		t.Errorf("k=0 beta=3: %v", c)
+	}
+	Sgemm(false, false, 2, 2, 5, 0, nil, 5, nil, 2, 0, c, 2)
+	if fmt.Sprint(c) != "[0 0 0 0]" {
+		t.Errorf("alpha=0 beta=0: %v", c)
+	}
+	Sgemm(false, false, 0, 0, 0, 1, nil, 0, nil, 0, 0, nil, 0)
+}
+
+func TestBadArgsPanic(t *testing.T) {
+	for name, f := range map[string]func(){
+		"short A":   func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4) },
+		"short C":   func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4) },
+		"small ldb": func() { Sgemm(false, true, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 3, 0, make([]float32, 16), 4) },
+		"rows": func() {
+			SgemmPackedA(PackA(false, 4, 4, make([]float32, 16), 4), 0, 5, 4, make([]float32, 16), 4, make([]float32, 20), 4, Epilogue{})
+		},
+		"bias": func() {
+			SgemmPackedA(PackA(false, 4, 4, make([]float32, 16), 4), 0, 4, 4, make([]float32, 16), 4, make([]float32, 16), 4, Epilogue{RowBias: make([]float32, 3)})
+		},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+var epilogues = []Epilogue{
+	{},
+	{Act: ActRelu},
+	{Act: ActClip, Min: -0.5, Max: 1.5},
+	{Act: ActLeakyRelu, Alpha: 0.1},
+	{Accumulate: true, Act: ActRelu},
+	{Accumulate: true},
+}
+
+// wantEp is the float64 reference of an epilogue applied to dot.
+func wantEp(ep *Epilogue, dot, mag, old float64, i, j int) (float64, float64) {
+	v := dot
+	if ep.Accumulate {
+		v += old
+		mag += math.Abs(old)
+	}
+	if ep.RowBias != nil {
+		v += float64(ep.RowBias[i])
+		mag += math.Abs(float64(ep.RowBias[i]))
+	}
+	if ep.ColBias != nil {
+		v += float64(ep.ColBias[j])
+		mag += math.Abs(float64(ep.ColBias[j]))
+	}
+	return act(ep, v), mag
+}
+
+func withBias(r *rand.Rand, ep Epilogue, m, n int) Epilogue {
+	if r.Intn(2) == 0 {
+		ep.RowBias = randMat(r, m)
+	}
+	if r.Intn(2) == 0 {
+		ep.ColBias = randMat(r, n)
+	}
+	return ep
+}
+
+func TestSgemmPacked(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(2))
+		for it := 0; it < 60; it++ {
+			m, n, k := sizes[r.Intn(len(sizes))], sizes[r.Intn(len(sizes))], sizes[r.Intn(len(sizes))]
+			if it == 0 {
+				m, n, k = 33, 67, 520
+			}
+			ep := withBias(r, epilogues[r.Intn(len(epilogues))], m, n)
+			trans := r.Intn(2) == 1
+			a, b := randMat(r, m*k), randMat(r, k*n)
+			c0 := randMat(r, m*n)
+			var dot, mag []float64
+			c := append([]float32(nil), c0...)
+			if r.Intn(2) == 0 {
+				lda := k
+				if trans {
+					lda = m
+				}
+				SgemmPackedA(PackA(trans, m, k, a, lda), 0, m, n, b, n, c, n, ep)
+				dot, mag = refGemm(trans, false, m, n, k, a, lda, b, n)
+			} else {
+				ldb := n
+				if trans {
+					ldb = k
+				}
+				SgemmPackedB(m, a, k, PackB(trans, k, n, b, ldb), 0, n, c, n, ep)
+				dot, mag = refGemm(false, trans, m, n, k, a, k, b, ldb)
+			}
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					want, mg := wantEp(&ep, dot[i*n+j], mag[i*n+j], float64(c0[i*n+j]), i, j)
+					if got := c[i*n+j]; !closeTo(got, want, mg, k) {
+						t.Fatalf("it %d m=%d n=%d k=%d ep=%+v: C[%d,%d]=%v want %v", it, m, n, k, ep, i, j, got, want)
+					}
+				}
+			}
+		}
+	})
+}
+
+// splits returns a few ways of cutting [0,n) into consecutive chunks,
+// including cuts that fall inside a register tile.
+func splits(r *rand.Rand, n int) [][]int {
+	out := [][]int{{0, n}}
+	for _, step := range []int{1, 3, 5, 8, 13} {
+		if step < n {
+			var s []int
+			for x := 0; x < n; x += step {
+				s = append(s, x)
+			}
+			out = append(out, append(s, n))
+		}
+	}
+	s := []int{0}
+	for x := 0; x < n; {
+		x = min(n, x+1+r.Intn(40))
+		s = append(s, x)
+	}
+	return append(out, s)
+}
+
+// Splitting rows (PackedA) or columns (PackedB) between callers must give
+// bit-identical results and never touch elements outside the range.
+func TestSplitBitIdentical(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(3))
+		for _, sz := range [][3]int{{67, 45, 300}, {29, 131, 17}, {8, 32, 600}, {1, 70, 5}} {
+			m, n, k := sz[0], sz[1], sz[2]
+			a, b, c0 := randMat(r, m*k), randMat(r, k*n), randMat(r, m*n)
+			for _, base := range epilogues {
+				ep := withBias(r, base, m, n)
+				pa, pb := PackA(false, m, k, a, k), PackB(false, k, n, b, n)
+				whole := append([]float32(nil), c0...)
+				SgemmPackedA(pa, 0, m, n, b, n, whole, n, ep)
+				wholeB := append([]float32(nil), c0...)
+				SgemmPackedB(m, a, k, pb, 0, n, wholeB, n, ep)
+				for _, sp := range splits(r, m) {
+					c := append([]float32(nil), c0...)
+					for x := 0; x+1 < len(sp); x++ {
+						SgemmPackedA(pa, sp[x], sp[x+1], n, b, n, c, n, ep)
+						for i := 0; i < m*n; i++ {
+							if i/n >= sp[x+1] && c[i] != c0[i] {
+								t.Fatalf("rows %d..%d wrote C[%d]", sp[x], sp[x+1], i)
+							}
+						}
+					}
+					assertBits(t, fmt.Sprintf("PackedA %v rows %v", sz, sp), whole, c)
+				}
+				for _, sp := range splits(r, n) {
+					c := append([]float32(nil), c0...)
+					for x := 0; x+1 < len(sp); x++ {
+						SgemmPackedB(m, a, k, pb, sp[x], sp[x+1], c, n, ep)
+						for i := 0; i < m*n; i++ {
+							if i%n >= sp[x+1] && c[i] != c0[i] {
+								t.Fatalf("cols %d..%d wrote C[%d]", sp[x], sp[x+1], i)
+							}
+						}
+					}
+					assertBits(t, fmt.Sprintf("PackedB %v cols %v", sz, sp), wholeB, c)
+				}
+			}
+		}
+	})
+}
+
+func assertBits(t *testing.T, what string, want, got []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			t.Fatalf("%s: element %d = %v, unsplit %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestEpilogueNaNAndK0(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		nan := float32(math.NaN())
+		// k = 0: only bias, accumulate and activation remain.
+		c := []float32{-1, 2, -3, 4}
+		SgemmPackedA(PackA(false, 2, 0, nil, 0), 0, 2, 2, nil, 2, c, 2, Epilogue{Accumulate: true, RowBias: []float32{1, -10}, Act: ActRelu})
+		if fmt.Sprint(c) != "[0 3 0 0]" {
+			t.Errorf("k=0: %v", c)
+		}
+		// NaN inputs propagate through every activation.
+		for _, ep := range epilogues[:4] {
+			a := []float32{nan, 1}
+			c := make([]float32, 2)
+			SgemmPackedA(PackA(false, 2, 1, a, 1), 0, 2, 1, []float32{1}, 1, c, 1, ep)
+			if !math.IsNaN(float64(c[0])) || c[1] != float32(act(&ep, 1)) {
+				t.Errorf("%+v: %v", ep, c)
+			}
+		}
+	})
+}
