@@ -145,9 +145,15 @@ func TestSgemmDegenerate(t *testing.T) {
 
 func TestBadArgsPanic(t *testing.T) {
 	for name, f := range map[string]func(){
-		"short A":   func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4) },
-		"short C":   func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4) },
-		"small ldb": func() { Sgemm(false, true, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 3, 0, make([]float32, 16), 4) },
+		"short A": func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
+		},
+		"short C": func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4)
+		},
+		"small ldb": func() {
+			Sgemm(false, true, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 3, 0, make([]float32, 16), 4)
+		},
 		"rows": func() {
 			SgemmPackedA(PackA(false, 4, 4, make([]float32, 16), 4), 0, 5, 4, make([]float32, 16), 4, make([]float32, 20), 4, Epilogue{})
 		},
