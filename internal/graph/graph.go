@@ -84,6 +84,10 @@ type Value struct {
 	// DocString and Metadata are carried from ONNX value_info for round trips.
 	DocString string
 	Metadata  []KV
+	// ConstDocString and ConstMetadata are the initializer tensor's own
+	// doc_string and metadata_props, carried for round trips.
+	ConstDocString string
+	ConstMetadata  []KV
 }
 
 // KV is an ordered key/value pair (ONNX StringStringEntryProto).
