@@ -107,6 +107,9 @@ func equalValue(where string, a, b *Value, full bool) error {
 	if a.Shape.String() != b.Shape.String() {
 		return fmt.Errorf("%s %q: shape %v != %v", where, a.Name, a.Shape, b.Shape)
 	}
+	if a.Type.String() != b.Type.String() || (a.Type != nil && b.Type != nil && a.Type.Denotation != b.Type.Denotation) {
+		return fmt.Errorf("%s %q: type %v != %v", where, a.Name, a.Type, b.Type)
+	}
 	if a.DocString != b.DocString || a.ConstDocString != b.ConstDocString {
 		return fmt.Errorf("%s %q: doc_string differs", where, a.Name)
 	}
@@ -179,6 +182,13 @@ func equalAttr(where string, a, b *Attribute) error {
 		same = len(a.Tensors) == len(b.Tensors)
 		for i := 0; same && i < len(a.Tensors); i++ {
 			same = TensorsIdentical(a.Tensors[i], b.Tensors[i])
+		}
+	case AttrTypeProto:
+		same = a.TP.String() == b.TP.String()
+	case AttrTypeProtos:
+		same = len(a.TPs) == len(b.TPs)
+		for i := 0; same && i < len(a.TPs); i++ {
+			same = a.TPs[i].String() == b.TPs[i].String()
 		}
 	case AttrGraph:
 		return equalGraph(where, a.G, b.G)

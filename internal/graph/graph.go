@@ -88,6 +88,54 @@ type Value struct {
 	// doc_string and metadata_props, carried for round trips.
 	ConstDocString string
 	ConstMetadata  []KV
+	// Type is set only for values that are not plain tensors (sequences,
+	// optionals, maps, sparse tensors): the ONNX type, kept for round trips
+	// and for the ops that pass such values along. DType and Shape stay
+	// unset for them.
+	Type *Type
+}
+
+// TypeKind is the kind of an ONNX TypeProto.
+type TypeKind uint8
+
+const (
+	KindTensor TypeKind = iota
+	KindSequence
+	KindOptional
+	KindMap
+	KindSparseTensor
+)
+
+func (k TypeKind) String() string {
+	return [...]string{"tensor", "sequence", "optional", "map", "sparse_tensor"}[k]
+}
+
+// Type is a full ONNX type, used where DType and Shape cannot say it.
+type Type struct {
+	Kind  TypeKind
+	DType tensor.DType // tensor and sparse tensor element type; map key type
+	Shape Shape        // tensor and sparse tensor shape (nil = unknown rank)
+	Elem  *Type        // sequence and optional element; map value (nil = unknown)
+	// Denotation is the TypeProto's denotation string.
+	Denotation string
+}
+
+// String writes the type as ONNX does: seq(tensor(float)).
+func (t *Type) String() string {
+	if t == nil {
+		return "?"
+	}
+	switch t.Kind {
+	case KindSequence:
+		return "seq(" + t.Elem.String() + ")"
+	case KindOptional:
+		return "optional(" + t.Elem.String() + ")"
+	case KindMap:
+		return fmt.Sprintf("map(%v,%s)", t.DType, t.Elem.String())
+	case KindSparseTensor:
+		return fmt.Sprintf("sparse_tensor(%v)%v", t.DType, t.Shape)
+	}
+	return fmt.Sprintf("tensor(%v)%v", t.DType, t.Shape)
 }
 
 // KV is an ordered key/value pair (ONNX StringStringEntryProto).
@@ -108,6 +156,9 @@ const (
 	AttrStrings   AttrType = 8
 	AttrTensors   AttrType = 9
 	AttrGraphs    AttrType = 10
+	// AttrTypeProto and AttrTypeProtos carry ONNX types (Optional's "type").
+	AttrTypeProto  AttrType = 13
+	AttrTypeProtos AttrType = 14
 )
 
 func (t AttrType) String() string {
@@ -132,6 +183,10 @@ func (t AttrType) String() string {
 		return "tensors"
 	case AttrGraphs:
 		return "graphs"
+	case AttrTypeProto:
+		return "type_proto"
+	case AttrTypeProtos:
+		return "type_protos"
 	}
 	return fmt.Sprintf("attrtype(%d)", int(t))
 }
@@ -150,6 +205,8 @@ type Attribute struct {
 	Strings   []string
 	Tensors   []*tensor.Tensor
 	Graphs    []*Graph
+	TP        *Type
+	TPs       []*Type
 	DocString string
 	// RefAttrName is kept for round trips of function bodies.
 	RefAttrName string

@@ -42,42 +42,92 @@ func kvs(in []*onnxpb.StringStringEntryProto) []graph.KV {
 	return out
 }
 
-// valueType reads a ValueInfo's type into v. Only tensor types are
-// supported: sequences, maps and optionals are refused rather than dropped.
+// valueType reads a ValueInfo's type into v: a plain tensor type fills
+// DType and Shape; any other type (and a tensor with a denotation) is kept
+// whole in v.Type.
 func valueType(v *graph.Value, tp *onnxpb.TypeProto) error {
 	if tp == nil {
 		return nil
 	}
-	if tp.Denotation != nil {
-		return fmt.Errorf("value %q: type denotation is not supported", v.Name)
+	t, err := typeFromProto(tp, 0)
+	if err != nil {
+		return fmt.Errorf("value %q: %v", v.Name, err)
 	}
+	if t == nil {
+		return nil
+	}
+	if t.Kind == graph.KindTensor {
+		v.DType, v.Shape = t.DType, t.Shape
+		if t.Denotation == "" {
+			return nil
+		}
+	}
+	v.Type = t
+	return nil
+}
+
+func elemType(et int32) (tensor.DType, error) {
+	if et < 0 || et > 255 {
+		return 0, fmt.Errorf("invalid elem_type %d", et)
+	}
+	return tensor.DType(et), nil
+}
+
+// typeFromProto converts a TypeProto; nil means no type at all (allowed for
+// subgraph values). depth bounds recursion on hostile input.
+func typeFromProto(tp *onnxpb.TypeProto, depth int) (*graph.Type, error) {
+	if tp == nil {
+		return nil, nil
+	}
+	if depth > 32 {
+		return nil, errors.New("type nested too deeply")
+	}
+	t := &graph.Type{Denotation: tp.GetDenotation()}
+	var err error
 	switch x := tp.Value.(type) {
 	case nil:
-		return nil
+		if t.Denotation != "" {
+			return nil, errors.New("type has a denotation but no value")
+		}
+		return nil, nil
 	case *onnxpb.TypeProto_TensorType:
-		tt := x.TensorType
-		et := tt.GetElemType()
-		if et < 0 || et > 255 {
-			return fmt.Errorf("value %q: invalid elem_type %d", v.Name, et)
+		t.Kind = graph.KindTensor
+		if t.DType, err = elemType(x.TensorType.GetElemType()); err != nil {
+			return nil, err
 		}
-		dt := tensor.DType(et)
-		shape, err := shapeFromProto(tt.Shape)
-		if err != nil {
-			return fmt.Errorf("value %q: %v", v.Name, err)
+		if t.Shape, err = shapeFromProto(x.TensorType.Shape); err != nil {
+			return nil, err
 		}
-		v.DType = dt
-		v.Shape = shape
-		return nil
-	case *onnxpb.TypeProto_SequenceType:
-		return fmt.Errorf("value %q: sequence types are not supported", v.Name)
-	case *onnxpb.TypeProto_MapType:
-		return fmt.Errorf("value %q: map types are not supported", v.Name)
-	case *onnxpb.TypeProto_OptionalType:
-		return fmt.Errorf("value %q: optional types are not supported", v.Name)
 	case *onnxpb.TypeProto_SparseTensorType:
-		return fmt.Errorf("value %q: sparse tensor types are not supported", v.Name)
+		t.Kind = graph.KindSparseTensor
+		if t.DType, err = elemType(x.SparseTensorType.GetElemType()); err != nil {
+			return nil, err
+		}
+		if t.Shape, err = shapeFromProto(x.SparseTensorType.Shape); err != nil {
+			return nil, err
+		}
+	case *onnxpb.TypeProto_SequenceType:
+		t.Kind = graph.KindSequence
+		if t.Elem, err = typeFromProto(x.SequenceType.ElemType, depth+1); err != nil {
+			return nil, err
+		}
+	case *onnxpb.TypeProto_OptionalType:
+		t.Kind = graph.KindOptional
+		if t.Elem, err = typeFromProto(x.OptionalType.ElemType, depth+1); err != nil {
+			return nil, err
+		}
+	case *onnxpb.TypeProto_MapType:
+		t.Kind = graph.KindMap
+		if t.DType, err = elemType(x.MapType.GetKeyType()); err != nil {
+			return nil, err
+		}
+		if t.Elem, err = typeFromProto(x.MapType.ValueType, depth+1); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("unknown type")
 	}
-	return fmt.Errorf("value %q: unknown type", v.Name)
+	return t, nil
 }
 
 func shapeFromProto(sp *onnxpb.TensorShapeProto) (graph.Shape, error) {
@@ -271,7 +321,7 @@ func (d *decoder) graph(gp *onnxpb.GraphProto, parent *scope) (*graph.Graph, err
 // mergeType applies a declared type unless the value already has one: the
 // first declaration (input, then output, then value_info) wins.
 func mergeType(v *graph.Value, vi *onnxpb.ValueInfoProto) error {
-	if v.DType != tensor.Undefined || v.Shape != nil {
+	if v.DType != tensor.Undefined || v.Shape != nil || v.Type != nil {
 		var tmp graph.Value
 		tmp.Name = v.Name
 		return valueType(&tmp, vi.Type)
@@ -385,8 +435,28 @@ func (d *decoder) attribute(ap *onnxpb.AttributeProto, sc *scope) (*graph.Attrib
 		}
 	case onnxpb.AttributeProto_SPARSE_TENSOR, onnxpb.AttributeProto_SPARSE_TENSORS:
 		return nil, errors.New("sparse tensor attributes are not supported")
-	case onnxpb.AttributeProto_TYPE_PROTO, onnxpb.AttributeProto_TYPE_PROTOS:
-		return nil, errors.New("type attributes are not supported")
+	case onnxpb.AttributeProto_TYPE_PROTO:
+		a.Type = graph.AttrTypeProto
+		t, err := typeFromProto(ap.Tp, 0)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			return nil, errors.New("empty type_proto")
+		}
+		a.TP = t
+	case onnxpb.AttributeProto_TYPE_PROTOS:
+		a.Type = graph.AttrTypeProtos
+		for _, tp := range ap.TypeProtos {
+			t, err := typeFromProto(tp, 0)
+			if err != nil {
+				return nil, err
+			}
+			if t == nil {
+				return nil, errors.New("empty type_proto")
+			}
+			a.TPs = append(a.TPs, t)
+		}
 	case onnxpb.AttributeProto_UNDEFINED:
 		// A reference to a function attribute (ref_attr_name) only.
 	default:

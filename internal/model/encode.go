@@ -60,34 +60,78 @@ func optString(s string) *string {
 	return proto.String(s)
 }
 
-func typeProto(dt tensor.DType, s graph.Shape) *onnxpb.TypeProto {
-	if dt == tensor.Undefined && s == nil {
+func shapeProto(s graph.Shape) *onnxpb.TensorShapeProto {
+	if s == nil {
 		return nil
 	}
-	tt := &onnxpb.TypeProto_Tensor{}
-	if dt != tensor.Undefined {
-		tt.ElemType = proto.Int32(int32(dt))
-	}
-	if s != nil {
-		tt.Shape = &onnxpb.TensorShapeProto{Dim: make([]*onnxpb.TensorShapeProto_Dimension, len(s))}
-		for i, d := range s {
-			dim := &onnxpb.TensorShapeProto_Dimension{}
-			switch {
-			case d.Param != "":
-				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}
-			case d.Value >= 0:
-				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d.Value}
-			}
-			tt.Shape.Dim[i] = dim
+	sp := &onnxpb.TensorShapeProto{Dim: make([]*onnxpb.TensorShapeProto_Dimension, len(s))}
+	for i, d := range s {
+		dim := &onnxpb.TensorShapeProto_Dimension{}
+		switch {
+		case d.Param != "":
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}
+		case d.Value >= 0:
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d.Value}
 		}
+		sp.Dim[i] = dim
 	}
-	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: tt}}
+	return sp
+}
+
+func optDType(dt tensor.DType) *int32 {
+	if dt == tensor.Undefined {
+		return nil
+	}
+	return proto.Int32(int32(dt))
+}
+
+func typeProto(v *graph.Value) *onnxpb.TypeProto {
+	if v.Type != nil {
+		t := *v.Type
+		if t.Kind == graph.KindTensor {
+			// DType and Shape are the live fields; Type adds the denotation.
+			t.DType, t.Shape = v.DType, v.Shape
+		}
+		return fullTypeProto(&t)
+	}
+	if v.DType == tensor.Undefined && v.Shape == nil {
+		return nil
+	}
+	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+		ElemType: optDType(v.DType), Shape: shapeProto(v.Shape)}}}
+}
+
+func fullTypeProto(t *graph.Type) *onnxpb.TypeProto {
+	if t == nil {
+		return &onnxpb.TypeProto{}
+	}
+	tp := &onnxpb.TypeProto{Denotation: optString(t.Denotation)}
+	switch t.Kind {
+	case graph.KindTensor:
+		tp.Value = &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: optDType(t.DType), Shape: shapeProto(t.Shape)}}
+	case graph.KindSparseTensor:
+		tp.Value = &onnxpb.TypeProto_SparseTensorType{SparseTensorType: &onnxpb.TypeProto_SparseTensor{ElemType: optDType(t.DType), Shape: shapeProto(t.Shape)}}
+	case graph.KindSequence:
+		tp.Value = &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{ElemType: elemProto(t.Elem)}}
+	case graph.KindOptional:
+		tp.Value = &onnxpb.TypeProto_OptionalType{OptionalType: &onnxpb.TypeProto_Optional{ElemType: elemProto(t.Elem)}}
+	case graph.KindMap:
+		tp.Value = &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{KeyType: optDType(t.DType), ValueType: elemProto(t.Elem)}}
+	}
+	return tp
+}
+
+func elemProto(t *graph.Type) *onnxpb.TypeProto {
+	if t == nil {
+		return nil
+	}
+	return fullTypeProto(t)
 }
 
 func valueInfo(v *graph.Value) *onnxpb.ValueInfoProto {
 	return &onnxpb.ValueInfoProto{
 		Name:          proto.String(v.Name),
-		Type:          typeProto(v.DType, v.Shape),
+		Type:          typeProto(v),
 		DocString:     optString(v.DocString),
 		MetadataProps: kvsProto(v.Metadata),
 	}
@@ -239,6 +283,12 @@ func encodeAttr(a *graph.Attribute, irVersion int64) (*onnxpb.AttributeProto, er
 				return nil, err
 			}
 			ap.Graphs = append(ap.Graphs, g)
+		}
+	case graph.AttrTypeProto:
+		ap.Tp = fullTypeProto(a.TP)
+	case graph.AttrTypeProtos:
+		for _, t := range a.TPs {
+			ap.TypeProtos = append(ap.TypeProtos, fullTypeProto(t))
 		}
 	case graph.AttrUndefined:
 		if a.RefAttrName == "" {
