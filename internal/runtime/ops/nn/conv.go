@@ -1,0 +1,246 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// FusedConv (domain com.qtool) is Conv with an activation applied in the GEMM
+// epilogue, what `qtool fuse` emits for Conv followed by Relu, Clip or
+// LeakyRelu. Its inputs and attributes are Conv's plus
+//
+//	activation        string: "Relu", "Clip" or "LeakyRelu"
+//	activation_params floats: Clip [min, max]; LeakyRelu [alpha] (default 0.01)
+//
+// which are the names ONNX Runtime's com.microsoft FusedConv uses. Standard
+// ai.onnx Conv rejects nothing extra and never reads these attributes.
+
+func init() {
+	register("", "Conv", func(n *graph.Node, opset int64) (runtime.Kernel, error) {
+		return newConv(n, false)
+	})
+	register(QtoolDomain, "FusedConv", func(n *graph.Node, opset int64) (runtime.Kernel, error) {
+		return newConv(n, true)
+	})
+}
+
+// readActivation parses FusedConv's activation attributes.
+func readActivation(n *graph.Node) (epilogue, error) {
+	var ep epilogue
+	name, err := n.AttrString("activation", "")
+	if err != nil {
+		return ep, err
+	}
+	params, err := n.AttrFloats("activation_params", nil)
+	if err != nil {
+		return ep, err
+	}
+	switch name {
+	case "":
+	case "Relu":
+		ep.Act = actRelu
+	case "Clip":
+		if len(params) != 2 {
+			return ep, fmt.Errorf("%v: Clip activation needs activation_params [min, max], got %v", n, params)
+		}
+		ep.Act, ep.Min, ep.Max = actClip, params[0], params[1]
+	case "LeakyRelu":
+		ep.Act, ep.Alpha = actLeakyRelu, 0.01
+		if len(params) > 0 {
+			ep.Alpha = params[0]
+		}
+	default:
+		return ep, fmt.Errorf("%v: unsupported fused activation %q", n, name)
+	}
+	return ep, nil
+}
+
+type conv struct {
+	n     *graph.Node
+	attrs windowAttrs
+	group int
+	act   epilogue // activation only
+	// Prepacked weights, one per group, when W is a constant.
+	packed []*packedA
+	wShape []int
+}
+
+func newConv(n *graph.Node, fused bool) (*conv, error) {
+	c := &conv{n: n}
+	var err error
+	if c.attrs, err = readWindowAttrs(n); err != nil {
+		return nil, err
+	}
+	g, err := n.AttrInt("group", 1)
+	if err != nil {
+		return nil, err
+	}
+	if g < 1 || g > 1<<30 {
+		return nil, fmt.Errorf("%v: group %d must be positive", n, g)
+	}
+	c.group = int(g)
+	if fused {
+		if c.act, err = readActivation(n); err != nil {
+			return nil, err
+		}
+	}
+	if w := n.Input(1); w != nil && w.Const != nil && w.Const.DType == tensor.Float32 {
+		if err := w.Const.Validate(); err != nil {
+			return nil, fmt.Errorf("%v: weights: %v", n, err)
+		}
+		c.wShape = w.Const.Shape
+		if len(c.wShape) >= 3 && c.wShape[0]%c.group == 0 && !c.isDepthwise(c.wShape) {
+			c.packed = packGroups(w.Const.F32(), c.wShape, c.group)
+		}
+	}
+	return c, nil
+}
+
+// isDepthwise reports whether each group has one input channel, the case
+// the direct depthwise kernel handles.
+func (c *conv) isDepthwise(wShape []int) bool {
+	return c.group > 1 && wShape[1] == 1 && len(wShape) == 4
+}
+
+func packGroups(w []float32, wShape []int, group int) []*packedA {
+	mg := wShape[0] / group
+	kg := prod(wShape[1:])
+	out := make([]*packedA, group)
+	for g := range out {
+		out[g] = packA(false, mg, kg, w[g*mg*kg:], kg)
+	}
+	return out
+}
+
+func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	n := c.n
+	x, err := f32In(n, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := f32In(n, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	b, err := optF32In(n, in, 2)
+	if err != nil {
+		return nil, err
+	}
+	if x.Rank() < 3 || w.Rank() != x.Rank() {
+		return nil, fmt.Errorf("%v: input %v and weights %v must have the same rank >= 3", n, x.Shape, w.Shape)
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	M, Cg := w.Shape[0], w.Shape[1]
+	if Cg*c.group != C || M%c.group != 0 {
+		return nil, fmt.Errorf("%v: input channels %d, weights %v and group %d do not agree", n, C, w.Shape, c.group)
+	}
+	k := w.Shape[2:]
+	if c.attrs.kernel != nil && !tensor.SameShape(c.attrs.kernel, k) {
+		return nil, fmt.Errorf("%v: kernel_shape %v does not match weights %v", n, c.attrs.kernel, w.Shape)
+	}
+	var bias []float32
+	if b != nil {
+		if b.Len() != M {
+			return nil, fmt.Errorf("%v: bias has %d values, want %d", n, b.Len(), M)
+		}
+		bias = b.F32()
+	}
+	g, err := c.attrs.resolve(n, x.Shape[2:], k, false)
+	if err != nil {
+		return nil, err
+	}
+	y, err := newF32(n, append([]int{N, M}, g.out...))
+	if err != nil {
+		return nil, err
+	}
+	if y.Len() == 0 {
+		return []*tensor.Tensor{y}, nil
+	}
+	xd, yd := x.F32(), y.F32()
+	if c.isDepthwise(w.Shape) {
+		depthwise2d(ctx, g, xd, w.F32(), bias, yd, N, C, M/C, c.act)
+		return []*tensor.Tensor{y}, nil
+	}
+	packed := c.packed
+	if packed == nil || !tensor.SameShape(c.wShape, w.Shape) {
+		packed = packGroups(w.F32(), w.Shape, c.group)
+	}
+	convGemm(ctx, g, xd, packed, bias, yd, N, C, M, c.group, c.act)
+	return []*tensor.Tensor{y}, nil
+}
+
+// maxColFloats bounds one im2col tile (16 MiB); wider outputs are split into
+// column tiles whose size depends only on the shapes, never on the threads.
+const maxColFloats = 4 << 20
+
+// convGemm runs a grouped convolution as im2col + GEMM per (image, group).
+func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bias []float32, y []float32, N, C, M, group int, act epilogue) {
+	cg, mg := C/group, M/group
+	kg := cg * g.kSize
+	P := g.outSize
+	pointwise := g.kSize == 1
+	for d := 0; d < g.nd; d++ {
+		if g.stride[d] != 1 || g.padBegin[d] != 0 || g.padEnd[d] != 0 {
+			pointwise = false
+		}
+	}
+	tile := P
+	if kg*P > maxColFloats {
+		tile = max(64, maxColFloats/kg/64*64)
+	}
+	for img := 0; img < N; img++ {
+		for gi := 0; gi < group; gi++ {
+			xg := x[(img*C+gi*cg)*g.inSize : (img*C+(gi+1)*cg)*g.inSize]
+			yg := y[(img*M+gi*mg)*P : (img*M+(gi+1)*mg)*P]
+			ep := act
+			if bias != nil {
+				ep.RowBias = bias[gi*mg : (gi+1)*mg]
+			}
+			p := packed[gi]
+			if pointwise {
+				// The input already is the B matrix [cg × P].
+				rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {
+					gemmPackedA(p, m0, m1, P, xg, P, yg, P, ep)
+				})
+				continue
+			}
+			if tile >= P {
+				bufp := getBuf(kg * P)
+				col := *bufp
+				// im2col split over input channels, then the GEMM over rows.
+				ctx.Parallel(cg, max(1, 4096/max(1, g.kSize*P)), func(c0, c1 int) {
+					g.im2col(xg[c0*g.inSize:c1*g.inSize], c1-c0, col[c0*g.kSize*P:c1*g.kSize*P], 0, P)
+				})
+				rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {
+					gemmPackedA(p, m0, m1, P, col, P, yg, P, ep)
+				})
+				putBuf(bufp)
+				continue
+			}
+			parallelFixed(ctx, P, tile, func(p0, p1 int) {
+				bufp := getBuf(kg * (p1 - p0))
+				col := *bufp
+				g.im2col(xg, cg, col, p0, p1)
+				gemmPackedA(p, 0, mg, p1-p0, col, p1-p0, yg[p0:], P, ep)
+				putBuf(bufp)
+			})
+		}
+	}
+}
+
+// rowsParallel splits the m rows of a GEMM [m×n, depth k] over threads when
+// there is enough work. The SGEMM's results do not depend on how rows are
+// split, so any split is deterministic.
+func rowsParallel(ctx *runtime.Context, m, n, k int, fn func(m0, m1 int)) {
+	work := n * k
+	grain := 1
+	if work > 0 {
+		grain = max(1, (1<<16)/work)
+	}
+	// Keep chunks a multiple of 8 rows so the GEMM's row tiles stay full.
+	grain = (grain + 7) / 8 * 8
+	ctx.Parallel(m, grain, fn)
+}

@@ -1,0 +1,63 @@
+package nn
+
+import "github.com/qtool/qtool/internal/simd/f32"
+
+// Every float GEMM of this package goes through the names in this file, so
+// that the backend is chosen in one place: internal/simd/f32's packed,
+// cache-blocked SGEMM.
+
+type act = f32.Act
+
+const (
+	actNone      = f32.ActNone
+	actRelu      = f32.ActRelu
+	actClip      = f32.ActClip
+	actLeakyRelu = f32.ActLeakyRelu
+)
+
+// epilogue is applied to each output element after the dot product:
+// v = act(dot (+ C when Accumulate) + RowBias[row] + ColBias[col]).
+type epilogue = f32.Epilogue
+
+type packedA = f32.PackedA
+type packedB = f32.PackedB
+
+func packA(transA bool, m, k int, a []float32, lda int) *packedA {
+	return f32.PackA(transA, m, k, a, lda)
+}
+
+func gemmPackedA(p *packedA, m0, m1, n int, b []float32, ldb int, c []float32, ldc int, ep epilogue) {
+	f32.SgemmPackedA(p, m0, m1, n, b, ldb, c, ldc, ep)
+}
+
+func packB(transB bool, k, n int, b []float32, ldb int) *packedB {
+	return f32.PackB(transB, k, n, b, ldb)
+}
+
+func gemmPackedB(m int, a []float32, lda int, p *packedB, n0, n1 int, c []float32, ldc int, ep epilogue) {
+	f32.SgemmPackedB(m, a, lda, p, n0, n1, c, ldc, ep)
+}
+
+// sgemm is BLAS sgemm on row-major data: C = alpha·op(A)·op(B) + beta·C;
+// beta == 0 means C is not read.
+func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	f32.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// applyAct applies an epilogue's activation to one value (for kernels that
+// do not go through the GEMM, such as depthwise convolution).
+func applyAct(ep *epilogue, v float32) float32 {
+	switch ep.Act {
+	case actRelu:
+		if v < 0 {
+			return 0
+		}
+	case actClip:
+		return min(max(v, ep.Min), ep.Max)
+	case actLeakyRelu:
+		if v < 0 {
+			return v * ep.Alpha
+		}
+	}
+	return v
+}

@@ -1,0 +1,264 @@
+package nn
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/qtool/qtool/internal/graph"
+)
+
+// windowAttrs are the attributes shared by Conv, ConvTranspose and the pools.
+type windowAttrs struct {
+	autoPad string
+	kernel  []int // nil: taken from the weights (Conv)
+	strides []int
+	dil     []int
+	pads    []int // begin..., end...
+}
+
+func readWindowAttrs(n *graph.Node) (windowAttrs, error) {
+	var a windowAttrs
+	var err error
+	if a.autoPad, err = n.AttrString("auto_pad", "NOTSET"); err != nil {
+		return a, err
+	}
+	switch a.autoPad {
+	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID":
+	default:
+		return a, fmt.Errorf("%v: unknown auto_pad %q", n, a.autoPad)
+	}
+	if a.kernel, err = attrInts(n, "kernel_shape"); err != nil {
+		return a, err
+	}
+	if a.strides, err = attrInts(n, "strides"); err != nil {
+		return a, err
+	}
+	if a.dil, err = attrInts(n, "dilations"); err != nil {
+		return a, err
+	}
+	if a.pads, err = attrInts(n, "pads"); err != nil {
+		return a, err
+	}
+	for _, v := range a.kernel {
+		if v < 1 {
+			return a, fmt.Errorf("%v: kernel_shape %v must be positive", n, a.kernel)
+		}
+	}
+	for _, v := range a.strides {
+		if v < 1 {
+			return a, fmt.Errorf("%v: strides %v must be positive", n, a.strides)
+		}
+	}
+	for _, v := range a.dil {
+		if v < 1 {
+			return a, fmt.Errorf("%v: dilations %v must be positive", n, a.dil)
+		}
+	}
+	for _, v := range a.pads {
+		if v < 0 {
+			return a, fmt.Errorf("%v: pads %v must not be negative", n, a.pads)
+		}
+	}
+	return a, nil
+}
+
+// geom is the resolved geometry of a sliding-window op over nd spatial dims.
+type geom struct {
+	nd                     int
+	in, k, out             []int
+	stride, dil            []int
+	padBegin, padEnd       []int
+	inSize, kSize, outSize int
+}
+
+// filled returns v when it has nd entries, nd copies of def when v is nil.
+func filled(n *graph.Node, name string, v []int, nd, def int) ([]int, error) {
+	if v == nil {
+		out := make([]int, nd)
+		for i := range out {
+			out[i] = def
+		}
+		return out, nil
+	}
+	if len(v) != nd {
+		return nil, fmt.Errorf("%v: %s has %d values, want %d", n, name, len(v), nd)
+	}
+	return append([]int(nil), v...), nil
+}
+
+// resolve computes output sizes and pads for input spatial dims in and kernel
+// k. ceil selects the pools' ceil_mode rounding (never for convolutions).
+func (a *windowAttrs) resolve(n *graph.Node, in, k []int, ceil bool) (*geom, error) {
+	nd := len(in)
+	g := &geom{nd: nd, in: in, k: k}
+	var err error
+	if len(k) != nd {
+		return nil, fmt.Errorf("%v: kernel has %d dims, input has %d spatial dims", n, len(k), nd)
+	}
+	if g.stride, err = filled(n, "strides", a.strides, nd, 1); err != nil {
+		return nil, err
+	}
+	if g.dil, err = filled(n, "dilations", a.dil, nd, 1); err != nil {
+		return nil, err
+	}
+	g.padBegin = make([]int, nd)
+	g.padEnd = make([]int, nd)
+	g.out = make([]int, nd)
+	if a.pads != nil && a.autoPad == "NOTSET" {
+		if len(a.pads) != 2*nd {
+			return nil, fmt.Errorf("%v: pads has %d values, want %d", n, len(a.pads), 2*nd)
+		}
+		copy(g.padBegin, a.pads[:nd])
+		copy(g.padEnd, a.pads[nd:])
+	}
+	for i := 0; i < nd; i++ {
+		ek := (k[i]-1)*g.dil[i] + 1 // extent of the dilated kernel
+		s := g.stride[i]
+		switch a.autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			g.out[i] = (in[i] + s - 1) / s
+			total := max(0, (g.out[i]-1)*s+ek-in[i])
+			if a.autoPad == "SAME_UPPER" {
+				g.padBegin[i] = total / 2
+			} else {
+				g.padBegin[i] = total - total/2
+			}
+			g.padEnd[i] = total - g.padBegin[i]
+		case "VALID":
+			if in[i] < ek {
+				return nil, fmt.Errorf("%v: kernel extent %d larger than input %d", n, ek, in[i])
+			}
+			g.out[i] = (in[i]-ek)/s + 1
+		default:
+			span := in[i] + g.padBegin[i] + g.padEnd[i] - ek
+			if span < 0 {
+				return nil, fmt.Errorf("%v: kernel extent %d larger than padded input %d", n, ek, in[i]+g.padBegin[i]+g.padEnd[i])
+			}
+			if ceil {
+				g.out[i] = (span+s-1)/s + 1
+				// A last window that would start beyond the input and its
+				// begin padding is dropped (PyTorch and ONNX agree).
+				if (g.out[i]-1)*s >= in[i]+g.padBegin[i] {
+					g.out[i]--
+				}
+			} else {
+				g.out[i] = span/s + 1
+			}
+		}
+	}
+	g.inSize, g.kSize, g.outSize = prod(in), prod(k), prod(g.out)
+	return g, nil
+}
+
+// im2col writes the column matrix of one group's input x (c channels of
+// g.inSize each) for output positions [p0, p1): col is
+// [c·kSize × (p1-p0)] row-major, rows ordered (channel, kernel offset).
+func (g *geom) im2col(x []float32, c int, col []float32, p0, p1 int) {
+	w := p1 - p0
+	nd := g.nd
+	kk := make([]int, nd)
+	o := make([]int, nd)
+	inStr := make([]int, nd)
+	acc := 1
+	for d := nd - 1; d >= 0; d-- {
+		inStr[d] = acc
+		acc *= g.in[d]
+	}
+	last := nd - 1
+	outLast, inLast := g.out[last], g.in[last]
+	sL, dL, pL := g.stride[last], g.dil[last], g.padBegin[last]
+	row := 0
+	for ch := 0; ch < c; ch++ {
+		xc := x[ch*g.inSize : (ch+1)*g.inSize]
+		for i := range kk {
+			kk[i] = 0
+		}
+		for kidx := 0; kidx < g.kSize; kidx++ {
+			dst := col[row*w : (row+1)*w]
+			row++
+			// Position of output p0 as a multi-index.
+			p := p0
+			for d := last; d >= 0; d-- {
+				o[d] = p % g.out[d]
+				p /= g.out[d]
+			}
+			j := 0
+			for j < w {
+				seg := min(outLast-o[last], w-j)
+				base := 0
+				valid := true
+				for d := 0; d < last; d++ {
+					id := o[d]*g.stride[d] - g.padBegin[d] + kk[d]*g.dil[d]
+					if id < 0 || id >= g.in[d] {
+						valid = false
+						break
+					}
+					base += id * inStr[d]
+				}
+				out := dst[j : j+seg]
+				if !valid {
+					for t := range out {
+						out[t] = 0
+					}
+				} else {
+					off := kk[last]*dL - pL
+					row := xc[base : base+inLast]
+					o0 := o[last]
+					if sL == 1 {
+						// Contiguous source: zero the edges, copy the middle.
+						lo := min(max(0, -(o0+off)), seg)
+						hi := min(max(lo, inLast-(o0+off)), seg)
+						for t := 0; t < lo; t++ {
+							out[t] = 0
+						}
+						if hi > lo {
+							copy(out[lo:hi], row[o0+off+lo:o0+off+hi])
+						}
+						for t := hi; t < seg; t++ {
+							out[t] = 0
+						}
+					} else {
+						for t := range out {
+							iw := (o0+t)*sL + off
+							if uint(iw) < uint(inLast) {
+								out[t] = row[iw]
+							} else {
+								out[t] = 0
+							}
+						}
+					}
+				}
+				j += seg
+				// Advance the multi-index by seg positions: the last dim
+				// wraps to 0 and carries into the outer dims.
+				o[last] += seg
+				for d := last; d > 0 && o[d] >= g.out[d]; d-- {
+					o[d] = 0
+					o[d-1]++
+				}
+			}
+			for d := last; d >= 0; d-- {
+				kk[d]++
+				if kk[d] < g.k[d] {
+					break
+				}
+				kk[d] = 0
+			}
+		}
+	}
+}
+
+// bufPool recycles scratch buffers (im2col tiles) between runs so that
+// steady-state inference does not allocate and zero megabytes per conv.
+var bufPool sync.Pool
+
+func getBuf(n int) *[]float32 {
+	if v, ok := bufPool.Get().(*[]float32); ok && cap(*v) >= n {
+		*v = (*v)[:n]
+		return v
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putBuf(b *[]float32) { bufPool.Put(b) }

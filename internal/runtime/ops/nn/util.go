@@ -1,0 +1,149 @@
+// Package nn holds the float32 neural-network kernels of the runtime: Conv,
+// ConvTranspose, the pools, the normalizations, Gemm and MatMul, Pad,
+// Resize/Upsample and the recurrent ops (LSTM, GRU, RNN). Every kernel
+// registers itself in init() through runtime.Register.
+//
+// The heavy lifting goes through the float SGEMM (see gemm.go): convolutions
+// are lowered to im2col + GEMM with the weights packed once at plan time,
+// bias and activation are applied in the GEMM epilogue, and threads split the
+// work in fixed-size pieces so that results never depend on the thread count.
+package nn
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// QtoolDomain is the operator domain of qtool's own fused ops.
+const QtoolDomain = "com.qtool"
+
+func register(domain, op string, f runtime.Factory) {
+	runtime.Register(domain, op, tensor.Float32, f)
+}
+
+// input returns in[i] or nil when the node has fewer inputs.
+func input(in []*tensor.Tensor, i int) *tensor.Tensor {
+	if i < len(in) {
+		return in[i]
+	}
+	return nil
+}
+
+// f32In checks that input i is present and float32.
+func f32In(n *graph.Node, in []*tensor.Tensor, i int) (*tensor.Tensor, error) {
+	t := input(in, i)
+	if t == nil {
+		return nil, fmt.Errorf("%v: input %d is missing", n, i)
+	}
+	if t.DType != tensor.Float32 {
+		return nil, fmt.Errorf("%v: input %d is %v, want float32", n, i, t.DType)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("%v: input %d: %v", n, i, err)
+	}
+	return t, nil
+}
+
+// optF32In is f32In for an optional input: nil when absent.
+func optF32In(n *graph.Node, in []*tensor.Tensor, i int) (*tensor.Tensor, error) {
+	if input(in, i) == nil {
+		return nil, nil
+	}
+	return f32In(n, in, i)
+}
+
+// intsIn reads an integer tensor input (int64 or int32) as ints; nil when
+// absent.
+func intsIn(n *graph.Node, in []*tensor.Tensor, i int) ([]int64, error) {
+	t := input(in, i)
+	if t == nil {
+		return nil, nil
+	}
+	switch d := t.Data.(type) {
+	case []int64:
+		return d, nil
+	case []int32:
+		out := make([]int64, len(d))
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%v: input %d is %v, want int64", n, i, t.DType)
+}
+
+// newF32 allocates a float32 output, turning a bad shape into an error.
+func newF32(n *graph.Node, shape []int) (*tensor.Tensor, error) {
+	t, err := tensor.New(tensor.Float32, shape)
+	if err != nil {
+		return nil, fmt.Errorf("%v: output %v: %v", n, shape, err)
+	}
+	return t, nil
+}
+
+func prod(s []int) int {
+	p := 1
+	for _, v := range s {
+		p *= v
+	}
+	return p
+}
+
+// toInts converts attribute values to ints, rejecting values that would
+// make no sense as sizes (beyond ±2^31).
+func toInts(n *graph.Node, name string, v []int64) ([]int, error) {
+	out := make([]int, len(v))
+	for i, x := range v {
+		if x > 1<<31 || x < -(1<<31) {
+			return nil, fmt.Errorf("%v: attribute %s value %d out of range", n, name, x)
+		}
+		out[i] = int(x)
+	}
+	return out, nil
+}
+
+// attrInts reads an ints attribute as []int (nil when absent).
+func attrInts(n *graph.Node, name string) ([]int, error) {
+	v, err := n.AttrInts(name, nil)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return toInts(n, name, v)
+}
+
+// nodeOutputs reports how many outputs the node asks for (trailing absent
+// outputs do not count) and whether output i is wanted.
+func wantOutput(n *graph.Node, i int) bool {
+	return n.Output(i) != nil
+}
+
+// normAxis maps a possibly negative axis into [0, rank).
+func normAxis(n *graph.Node, axis, rank int) (int, error) {
+	if axis < -rank || axis >= rank {
+		return 0, fmt.Errorf("%v: axis %d out of range for rank %d", n, axis, rank)
+	}
+	if axis < 0 {
+		axis += rank
+	}
+	return axis, nil
+}
+
+// parallelFixed splits n items into fixed chunks of size chunk (independent
+// of the thread count, so that the work each call does is the same however
+// many threads run) and hands the chunks to ctx.Parallel.
+func parallelFixed(ctx *runtime.Context, n, chunk int, fn func(lo, hi int)) {
+	if chunk < 1 {
+		chunk = 1
+	}
+	tiles := (n + chunk - 1) / chunk
+	ctx.Parallel(tiles, 1, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			lo := t * chunk
+			hi := min(lo+chunk, n)
+			fn(lo, hi)
+		}
+	})
+}
