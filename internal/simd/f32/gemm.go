@@ -1,29 +1,78 @@
 package f32
 
 import (
+	"math"
 	"sync"
 	"unsafe"
 )
 
 // kernel is one micro-kernel with its register tile and cache blocking.
 //
-// micro computes the mr×nr tile  t[i][j] = Σ_p a[p*mr+i]·b[p*nr+j]  over
-// p < kc and stores it to c (row stride ldc), adding the old c when load is
-// set. Every element is an independent left-to-right sum over p, so its value
+// micro computes the mr×nr tile  t[i][j] = Σ_p a[p*mr+i]·b[p*ldb+j]  over
+// p < kc, runs the tileEp stages on it and stores it to c (row stride ldc).
+// Every element is an independent left-to-right sum over p, so its value
 // does not depend on where in the tile it sits: this is what makes results
 // bit-identical however callers split rows or columns.
 type kernel struct {
 	name       string
 	mr, nr     int
 	mc, kc, nc int // cache blocks: mc multiple of mr, nc multiple of nr
-	micro      func(kc int, a, b, c []float32, ldc int, load bool)
+	micro      func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
 	pool       sync.Pool
+}
+
+// tileEp is the epilogue as the micro-kernels see it; the assembly reads it
+// by offset, so keep the layout (flags 0, rowBias 8, colBias 16, lo 24,
+// hi 28, alpha 32).
+type tileEp struct {
+	flags            uint64
+	rowBias, colBias unsafe.Pointer // first row / column of the tile
+	lo, hi, alpha    float32
+}
+
+// tileEp flag bits, applied in this order.
+const (
+	epLoad    = 1 << iota // add the old C
+	epRowBias             // add rowBias[i]
+	epColBias             // add colBias[j]
+	epClamp               // x = min(max(x, lo), hi), NaN kept
+	epLeaky               // x = x < 0 ? x*alpha : x
+)
+
+// finalEp builds the stages of the last depth block of a full tile at C[ti][tj].
+func (g *gemm) finalEp(ti, tj int, load bool) tileEp {
+	t := tileEp{}
+	if load {
+		t.flags |= epLoad
+	}
+	ep := g.ep
+	if ep.RowBias != nil {
+		t.flags |= epRowBias
+		t.rowBias = unsafe.Pointer(&ep.RowBias[ti])
+	}
+	if ep.ColBias != nil {
+		t.flags |= epColBias
+		t.colBias = unsafe.Pointer(&ep.ColBias[tj])
+	}
+	switch ep.Act {
+	case ActRelu:
+		t.flags |= epClamp
+		t.lo, t.hi = 0, float32(math.Inf(1))
+	case ActClip:
+		t.flags |= epClamp
+		t.lo, t.hi = ep.Min, ep.Max
+	case ActLeakyRelu:
+		t.flags |= epLeaky
+		t.alpha = ep.Alpha
+	}
+	return t
 }
 
 // workspace holds one call's packing buffers, 64-byte aligned so the vector
 // loads of a panel never straddle cache lines.
 type workspace struct {
 	a, b, tile []float32
+	ep         tileEp
 	raw        []float32
 }
 
@@ -84,24 +133,27 @@ func (g *gemm) run() {
 	if g.packedB != nil {
 		colBase = g.n0 / nr * nr
 	}
+	// A row-major B is read in place: a micro-panel is kc rows of nr
+	// contiguous floats, which the kernel walks with stride ldb. Only the
+	// ragged last panel, and a transposed B, are packed.
+	directB := g.packedB == nil && !g.transB
 	ws := kern.getWS()
 	defer kern.putWS(ws)
-	load0 := g.ep.Accumulate
 	for jc := colBase; jc < g.n1; jc += kern.nc {
 		nc := min(kern.nc, g.n1-jc)
 		for pc := 0; pc < g.k; pc += kern.kc {
 			kc := min(kern.kc, g.k-pc)
 			last := pc+kc == g.k
-			load := load0 || pc > 0
-			// B block: panels of nr columns, each kc×nr, panel stride bStride.
-			var bBlk []float32
-			var bStride int
-			if g.packedB != nil {
-				bBlk = g.packedB.data[jc/nr*g.k*nr+pc*nr:]
-				bStride = g.k * nr
-			} else {
-				bBlk = ws.b
-				bStride = kc * nr
+			load := g.ep.Accumulate || pc > 0
+			bStride := kc * nr
+			switch {
+			case g.packedB != nil:
+			case directB:
+				if rag := nc % nr; rag != 0 {
+					j := jc + nc - rag
+					packB(ws.b[:bStride], nr, g.b, g.ldb, false, pc, pc+kc, j, j+rag)
+				}
+			default:
 				for jr := 0; jr < nc; jr += nr {
 					packB(ws.b[jr/nr*bStride:jr/nr*bStride+bStride], nr, g.b, g.ldb, g.transB, pc, pc+kc, jc+jr, min(g.n1, jc+jr+nr))
 				}
@@ -121,12 +173,23 @@ func (g *gemm) run() {
 					}
 				}
 				for jr := 0; jr < nc; jr += nr {
-					bp := bBlk[jr/nr*bStride:]
+					var bp []float32
+					ldb := nr
+					switch {
+					case g.packedB != nil:
+						bp = g.packedB.data[(jc+jr)/nr*g.k*nr+pc*nr:]
+					case directB && jr+nr <= nc:
+						bp, ldb = g.b[pc*g.ldb+jc+jr:], g.ldb
+					case directB:
+						bp = ws.b
+					default:
+						bp = ws.b[jr/nr*bStride:]
+					}
 					c0, c1 := max(jc+jr, g.n0), min(jc+jr+nr, g.n1)
 					for ir := 0; ir < mc; ir += mr {
 						ap := aBlk[ir/mr*aStride:]
 						r0, r1 := max(ic+ir, g.m0), min(ic+ir+mr, g.m1)
-						g.tile(ws, kc, ap, bp, jc+jr, ic+ir, r0, r1, c0, c1, load, last)
+						g.tile(ws, kc, ap, bp, ldb, ic+ir, jc+jr, r0, r1, c0, c1, load, last)
 					}
 				}
 			}
@@ -136,26 +199,40 @@ func (g *gemm) run() {
 
 // tile runs the micro-kernel for the tile whose top-left element is C[ti][tj],
 // of which only rows r0..r1 and columns c0..c1 belong to this call.
-func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, tj, ti, r0, r1, c0, c1 int, load, last bool) {
+func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1, c0, c1 int, load, last bool) {
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
+	// The stages live in the pooled workspace: a pointer to a local would
+	// escape through the indirect call and allocate per tile.
+	ep := &ws.ep
 	if r0 == ti && r1 == ti+mr && c0 == tj && c1 == tj+nr {
-		kern.micro(kc, ap, bp, g.c[ti*g.ldc+tj:], g.ldc, load)
-	} else {
-		// Partial tile: compute the whole tile into the scratch buffer and
-		// copy out only our part, so neighbouring elements (possibly owned by
-		// another goroutine) are never touched.
-		t := ws.tile
-		if load {
-			clear(t)
-			for i := r0; i < r1; i++ {
-				copy(t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj], g.c[i*g.ldc+c0:i*g.ldc+c1])
-			}
+		if last {
+			*ep = g.finalEp(ti, tj, load)
+		} else if load {
+			*ep = tileEp{flags: epLoad}
+		} else {
+			*ep = tileEp{}
 		}
-		kern.micro(kc, ap, bp, t, nr, load)
+		kern.micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
+		return
+	}
+	// Partial tile: compute the whole tile into the scratch buffer and copy
+	// out only our part, so neighbouring elements (possibly owned by another
+	// goroutine) are never touched. The epilogue then runs in Go on our part;
+	// it performs the same float32 operations in the same order as the
+	// kernels' stages, so the split cannot change a result.
+	t := ws.tile
+	*ep = tileEp{}
+	if load {
+		ep.flags = epLoad
+		clear(t)
 		for i := r0; i < r1; i++ {
-			copy(g.c[i*g.ldc+c0:i*g.ldc+c1], t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj])
+			copy(t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj], g.c[i*g.ldc+c0:i*g.ldc+c1])
 		}
+	}
+	kern.micro(kc, ap, bp, ldb, t, nr, ep)
+	for i := r0; i < r1; i++ {
+		copy(g.c[i*g.ldc+c0:i*g.ldc+c1], t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj])
 	}
 	if last {
 		applyEpilogue(g.ep, g.c, g.ldc, r0, r1, c0, c1)

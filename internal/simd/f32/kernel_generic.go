@@ -1,18 +1,19 @@
 package f32
 
+import "unsafe"
+
 // microGeneric4x8 is the portable micro-kernel: a 4×8 tile kept in 32 scalar
-// accumulators (the compiler keeps most in registers). It is the reference
-// twin of the assembly kernels and the path for other architectures.
-func microGeneric4x8(kc int, a, b, c []float32, ldc int, load bool) {
+// accumulators. It is the reference twin of the assembly kernels and the path
+// for other architectures.
+func microGeneric4x8(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp) {
 	var c00, c01, c02, c03, c04, c05, c06, c07 float32
 	var c10, c11, c12, c13, c14, c15, c16, c17 float32
 	var c20, c21, c22, c23, c24, c25, c26, c27 float32
 	var c30, c31, c32, c33, c34, c35, c36, c37 float32
 	a = a[:kc*4]
-	b = b[:kc*8]
 	for p := 0; p < kc; p++ {
 		ap := a[p*4 : p*4+4 : p*4+4]
-		bp := b[p*8 : p*8+8 : p*8+8]
+		bp := b[p*ldb : p*ldb+8 : p*ldb+8]
 		b0, b1, b2, b3, b4, b5, b6, b7 := bp[0], bp[1], bp[2], bp[3], bp[4], bp[5], bp[6], bp[7]
 		a0 := ap[0]
 		c00 += a0 * b0
@@ -51,10 +52,14 @@ func microGeneric4x8(kc int, a, b, c []float32, ldc int, load bool) {
 		c36 += a3 * b6
 		c37 += a3 * b7
 	}
+	load := ep.flags&epLoad != 0
 	store8(c[0*ldc:0*ldc+8], load, c00, c01, c02, c03, c04, c05, c06, c07)
 	store8(c[1*ldc:1*ldc+8], load, c10, c11, c12, c13, c14, c15, c16, c17)
 	store8(c[2*ldc:2*ldc+8], load, c20, c21, c22, c23, c24, c25, c26, c27)
 	store8(c[3*ldc:3*ldc+8], load, c30, c31, c32, c33, c34, c35, c36, c37)
+	if ep.flags&^epLoad != 0 {
+		tileStages(ep, c, ldc, 4, 8)
+	}
 }
 
 func store8(c []float32, load bool, v0, v1, v2, v3, v4, v5, v6, v7 float32) {
@@ -71,4 +76,39 @@ func store8(c []float32, load bool, v0, v1, v2, v3, v4, v5, v6, v7 float32) {
 		return
 	}
 	c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7] = v0, v1, v2, v3, v4, v5, v6, v7
+}
+
+// tileStages applies the stages after epLoad to a stored mr×nr tile, in the
+// same order and float32 operations as the assembly.
+func tileStages(ep *tileEp, c []float32, ldc, mr, nr int) {
+	var rb, cb []float32
+	if ep.flags&epRowBias != 0 {
+		rb = unsafe.Slice((*float32)(ep.rowBias), mr)
+	}
+	if ep.flags&epColBias != 0 {
+		cb = unsafe.Slice((*float32)(ep.colBias), nr)
+	}
+	for i := 0; i < mr; i++ {
+		row := c[i*ldc : i*ldc+nr]
+		for j, v := range row {
+			if rb != nil {
+				v += rb[i]
+			}
+			if cb != nil {
+				v += cb[j]
+			}
+			if ep.flags&epClamp != 0 {
+				if v < ep.lo {
+					v = ep.lo
+				}
+				if v > ep.hi {
+					v = ep.hi
+				}
+			}
+			if ep.flags&epLeaky != 0 && v < 0 {
+				v *= ep.alpha
+			}
+			row[j] = v
+		}
+	}
 }

@@ -1,0 +1,80 @@
+package f32
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+	"time"
+)
+
+// gemmSizes are the im2col GEMMs of ResNet-18's 3×3 convs at batch 1
+// (M = Cout, N = output pixels, K = Cin·9), plus a square one.
+var gemmSizes = [][3]int{
+	{64, 3136, 576},
+	{128, 784, 1152},
+	{256, 196, 2304},
+	{512, 49, 4608},
+	{1024, 1024, 1024},
+}
+
+// peakGFLOPS caches the measured register-only FMA throughput per ISA.
+var peakGFLOPS = map[string]float64{}
+
+func measuredPeak(isa string) float64 {
+	if p, ok := peakGFLOPS[isa]; ok {
+		return p
+	}
+	p := peakOnce(isa)
+	peakGFLOPS[isa] = p
+	return p
+}
+
+// BenchmarkFMAPeak measures the FMA throughput ceiling of one core: 12
+// independent register-only FMA chains, no memory traffic.
+func BenchmarkFMAPeak(b *testing.B) {
+	for _, k := range kernels() {
+		b.Run(k.name, func(b *testing.B) { fmaPeak(k.name, b) })
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	prev := active()
+	defer current.Store(prev)
+	for _, kern := range kernels() {
+		for _, sz := range gemmSizes {
+			m, n, k := sz[0], sz[1], sz[2]
+			b.Run(fmt.Sprintf("%s/M%dN%dK%d", kern.name, m, n, k), func(b *testing.B) {
+				current.Store(kern)
+				peak := measuredPeak(kern.name)
+				r := rand.New(rand.NewSource(1))
+				pa := PackA(false, m, k, randMat(r, m*k), k)
+				bm, c := randMat(r, k*n), make([]float32, m*n)
+				ep := Epilogue{RowBias: randMat(r, m), Act: ActRelu}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					SgemmPackedA(pa, 0, m, n, bm, n, c, n, ep)
+				}
+				gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gf, "GFLOPS")
+				if peak > 0 {
+					b.ReportMetric(100*gf/peak, "%peak")
+				}
+			})
+		}
+	}
+}
+
+// peakOnce times the FMA loop directly (testing.Benchmark cannot nest inside
+// a benchmark): best of several short runs, since the machine is shared and
+// the best run is the one least disturbed.
+func peakOnce(isa string) float64 {
+	best := 0.0
+	for r := 0; r < 7; r++ {
+		t := time.Now()
+		flops := fmaPeakRun(isa, 1<<16)
+		if g := flops / time.Since(t).Seconds() / 1e9; g > best {
+			best = g
+		}
+	}
+	return best
+}
