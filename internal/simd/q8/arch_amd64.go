@@ -1,0 +1,133 @@
+package q8
+
+import "github.com/qtool/qtool/internal/simd/cpu"
+
+//go:generate python3 gen_asm.py
+
+//go:noescape
+func kernVNNI512(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernAVXVNNI(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+// kernAVXVNNIEVEX is kernAVXVNNI with the EVEX encoding, for testing the
+// strip logic on machines that have AVX-512 VNNI but hide AVX-VNNI.
+//
+//go:noescape
+func kernAVXVNNIEVEX(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernAVX2(k2 int, rows *[mr]*int16, b *int16, c *int32)
+
+//go:noescape
+func outI32AVX2(dst, acc, ct, nb *int32, rs int32, n int)
+
+// outParams is the output stage as outQAVX2 reads it (field offsets fixed).
+type outParams struct {
+	rs, zp     int32
+	fmin, fmax float32
+	signed     uint32
+}
+
+//go:noescape
+func outQAVX2(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outParams)
+
+//go:noescape
+func peakVNNI512(iters int)
+
+// hasPeak reports whether peakVNNI512 can run here.
+func hasPeak() bool { return kernels[isaAVX512VNNI].ok }
+
+func initArch() {
+	x := cpu.X86
+	if !x.AVX2 {
+		return
+	}
+	kernels[isaAVX2] = kernelSet{ok: true, tile16: tile16AVX2, outI32: outI32x86, outQ: outQx86}
+	if x.AVXVNNI {
+		kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: tile8AVXVNNI, outI32: outI32x86, outQ: outQx86}
+	}
+	if x.AVX512F && x.AVX512BW && x.AVX512VNNI {
+		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, outI32: outI32x86, outQ: outQx86}
+	}
+}
+
+// rowPtrs8 points the six kernel rows at A rows i0.., repeating row i0 past
+// the last real row so the kernel never reads outside A.
+func rowPtrs8(p *[mr]*uint8, a []uint8, lda, i0, rows int) {
+	for r := 0; r < mr; r++ {
+		if r < rows {
+			p[r] = &a[(i0+r)*lda]
+		} else {
+			p[r] = &a[i0*lda]
+		}
+	}
+}
+
+func tile8VNNI512(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0, c1 int) {
+	var p [mr]*uint8
+	rowPtrs8(&p, a, lda, i0, rows)
+	kernVNNI512(pb.kp/4, &p, &pb.b8[panel], &sc.tile[0])
+}
+
+func tile8AVXVNNI(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0, c1 int) {
+	var p [mr]*uint8
+	rowPtrs8(&p, a, lda, i0, rows)
+	for s := c0 / 16 * 16; s < c1; s += 16 {
+		kernAVXVNNI(pb.kp/4, &p, &pb.b8[panel+4*s], &sc.tile[s])
+	}
+}
+
+// emulateAVXVNNI runs the avxvnni path through the EVEX twin of its strip
+// kernel when the machine cannot run the VEX form itself. Tests only.
+func emulateAVXVNNI() bool {
+	if kernels[isaAVXVNNI].ok {
+		return true
+	}
+	x := cpu.X86
+	if !(x.AVX512F && x.AVX512VL && x.AVX512VNNI) {
+		return false
+	}
+	kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: func(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0, c1 int) {
+		var p [mr]*uint8
+		rowPtrs8(&p, a, lda, i0, rows)
+		for s := c0 / 16 * 16; s < c1; s += 16 {
+			kernAVXVNNIEVEX(pb.kp/4, &p, &pb.b8[panel+4*s], &sc.tile[s])
+		}
+	}, outI32: outI32x86, outQ: outQx86}
+	return true
+}
+
+func tile16AVX2(sc *scratch, pb *PackedB, panel, i0, rows, c0, c1 int) {
+	var p [mr]*int16
+	for r := 0; r < mr; r++ {
+		i := i0 + r
+		if r >= rows {
+			i = i0
+		}
+		p[r] = &sc.a16[i*pb.kp]
+	}
+	for s := c0 / 16 * 16; s < c1; s += 16 {
+		kernAVX2(pb.kp/2, &p, &pb.b16[panel+2*s], &sc.tile[s])
+	}
+}
+
+func outI32x86(dst, acc, ct, nb []int32, rs int32) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		outI32AVX2(&dst[0], &acc[0], &ct[0], &nb[0], rs, n)
+	}
+	outI32Go(dst[n:], acc[n:], ct[n:], nb[n:], rs)
+}
+
+func outQx86(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		p := outParams{rs: rs, zp: st.zp, fmin: st.fmin, fmax: st.fmax}
+		if st.signed {
+			p.signed = 1
+		}
+		outQAVX2(&dst[0], &acc[0], &ct[0], &nb[0], &scale[0], n, &p)
+	}
+	outQGo(dst[n:], acc[n:], ct[n:], nb[n:], rs, scale[n:], st)
+}

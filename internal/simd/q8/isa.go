@@ -1,0 +1,106 @@
+package q8
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/simd/cpu"
+)
+
+type isa uint8
+
+const (
+	isaGeneric isa = iota
+	isaAVX2
+	isaAVXVNNI
+	isaAVX512VNNI
+	numISA
+)
+
+var isaNames = [numISA]string{"generic", "avx2", "avxvnni", "avx512vnni"}
+
+func (p isa) String() string { return isaNames[p] }
+
+// kernelSet is one path's kernels. tile8/tile16 fill sc.tile rows 0..rows-1
+// for at least the panel columns c0..c1 (relative to the panel); outI32/outQ
+// are the output stages over one row run.
+type kernelSet struct {
+	ok     bool
+	tile8  func(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0, c1 int)
+	tile16 func(sc *scratch, pb *PackedB, panel, i0, rows, c0, c1 int)
+	outI32 func(dst, acc, ct, nb []int32, rs int32)
+	outQ   func(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage)
+}
+
+var (
+	kernels [numISA]kernelSet
+	best    isa // the best path this machine supports
+	active  isa
+)
+
+func init() {
+	kernels[isaGeneric] = kernelSet{ok: true, tile8: tile8Go, outI32: outI32Go, outQ: outQGo}
+	initArch()
+	for p := numISA - 1; p > isaGeneric; p-- {
+		if kernels[p].ok {
+			best = p
+			break
+		}
+	}
+	active = best
+	if f := cpu.Forced(); f != "" {
+		for p := isaGeneric; p < numISA; p++ {
+			if isaNames[p] == f {
+				active = lowerTo(p)
+			}
+		}
+		// Names of other kernel families (avx512, asimd, …) map to what
+		// they imply for this package.
+		switch f {
+		case "avx512":
+			active = lowerTo(isaAVXVNNI)
+		case "asimd", "dotprod", "i8mm", "neon", "sdot":
+			active = isaGeneric
+		}
+	}
+}
+
+// lowerTo returns the best supported path not above p.
+func lowerTo(p isa) isa {
+	for ; p > isaGeneric; p-- {
+		if kernels[p].ok {
+			return p
+		}
+	}
+	return isaGeneric
+}
+
+// ISA names the path PackB packs for and Gemm runs on newly packed weights.
+func ISA() string { return active.String() }
+
+// ISAs lists the paths this machine can run, generic first.
+func ISAs() []string {
+	var out []string
+	for p := isaGeneric; p < numISA; p++ {
+		if kernels[p].ok {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+// SetISA switches the path for weights packed from now on (tests and
+// benchmarks run every path in one process this way). It is not safe to
+// call while other goroutines pack weights. It returns an error for a path
+// the machine cannot run.
+func SetISA(name string) error {
+	for p := isaGeneric; p < numISA; p++ {
+		if isaNames[p] == name {
+			if !kernels[p].ok {
+				return fmt.Errorf("q8: path %s not supported on this machine", name)
+			}
+			active = p
+			return nil
+		}
+	}
+	return fmt.Errorf("q8: unknown path %q", name)
+}
