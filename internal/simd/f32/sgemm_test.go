@@ -344,3 +344,41 @@ func TestEpilogueNaNAndK0(t *testing.T) {
 		}
 	})
 }
+
+// Every assembly kernel against the pure-Go twin on edge-tile sizes: the
+// two differ only by FMA rounding, so they must agree to within the rounding
+// bound, which is far tighter than any indexing or epilogue mistake.
+func TestAssemblyMatchesGeneric(t *testing.T) {
+	prev := active()
+	defer current.Store(prev)
+	r := rand.New(rand.NewSource(4))
+	for _, kern := range kernels() {
+		if kern == genericKernel {
+			continue
+		}
+		t.Run(kern.name, func(t *testing.T) {
+			mr, nr := kern.mr, kern.nr
+			ms := []int{1, mr - 1, mr, mr + 1, 2*mr + 3, 67, 129}
+			ns := []int{1, nr - 1, nr, nr + 1, 2*nr + 5, 67, 129}
+			ks := []int{1, 3, 4, 5, 17, kern.kc - 1, kern.kc + 1, 300}
+			for it := 0; it < 40; it++ {
+				m, n, k := ms[r.Intn(len(ms))], ns[r.Intn(len(ns))], ks[r.Intn(len(ks))]
+				ep := withBias(r, epilogues[r.Intn(len(epilogues))], m, n)
+				a, b, c0 := randMat(r, m*k), randMat(r, k*n), randMat(r, m*n)
+				got := append([]float32(nil), c0...)
+				want := append([]float32(nil), c0...)
+				current.Store(kern)
+				SgemmPackedA(PackA(false, m, k, a, k), 0, m, n, b, n, got, n, ep)
+				current.Store(genericKernel)
+				SgemmPackedA(PackA(false, m, k, a, k), 0, m, n, b, n, want, n, ep)
+				_, mag := refGemm(false, false, m, n, k, a, k, b, n)
+				for i := range got {
+					extra := math.Abs(float64(c0[i])) + 10 // biases are N(0,1)
+					if !closeTo(got[i], float64(want[i]), 2*mag[i]+extra, k) {
+						t.Fatalf("m=%d n=%d k=%d ep=%+v: element %d: %s %v, generic %v", m, n, k, ep, i, kern.name, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
