@@ -1,0 +1,502 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+func init() {
+	register("", "Resize", newResize)
+	register("", "Upsample", newUpsample)
+}
+
+// resize implements Resize (opset 10-19) and Upsample (7, 9) as separable
+// per-axis filters: each output coordinate along an axis is a weighted sum
+// of a few input coordinates, computed once per axis, and the axes are
+// applied one after the other from the innermost, which is how the ONNX
+// reference composes them (it matters for tf_crop_and_resize's
+// extrapolation value).
+type resize struct {
+	n           *graph.Node
+	opset       int64
+	upsample    bool
+	mode        string // nearest, linear, cubic
+	coord       string
+	nearest     string
+	cubicA      float64
+	exclude     bool
+	extrapolate float32
+	antialias   bool
+	keepAspect  string
+	axes        []int64
+	attrScales  []float32 // Upsample-7
+}
+
+func newResize(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	r := &resize{n: n, opset: opset}
+	var err error
+	if r.mode, err = n.AttrString("mode", "nearest"); err != nil {
+		return nil, err
+	}
+	switch r.mode {
+	case "nearest", "linear", "cubic":
+	default:
+		return nil, fmt.Errorf("%v: unknown mode %q", n, r.mode)
+	}
+	if opset < 11 {
+		if r.mode == "cubic" {
+			return nil, fmt.Errorf("%v: cubic mode needs opset 11", n)
+		}
+		r.coord, r.nearest = "asymmetric", "simple"
+		return r, nil
+	}
+	if r.coord, err = n.AttrString("coordinate_transformation_mode", "half_pixel"); err != nil {
+		return nil, err
+	}
+	switch r.coord {
+	case "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn":
+	case "half_pixel_symmetric":
+		if opset < 19 {
+			return nil, fmt.Errorf("%v: half_pixel_symmetric needs opset 19", n)
+		}
+	default:
+		return nil, fmt.Errorf("%v: unknown coordinate_transformation_mode %q", n, r.coord)
+	}
+	if r.nearest, err = n.AttrString("nearest_mode", "round_prefer_floor"); err != nil {
+		return nil, err
+	}
+	switch r.nearest {
+	case "round_prefer_floor", "round_prefer_ceil", "floor", "ceil":
+	default:
+		return nil, fmt.Errorf("%v: unknown nearest_mode %q", n, r.nearest)
+	}
+	a, err := n.AttrFloat("cubic_coeff_a", -0.75)
+	if err != nil {
+		return nil, err
+	}
+	r.cubicA = float64(a)
+	ex, err := n.AttrInt("exclude_outside", 0)
+	if err != nil {
+		return nil, err
+	}
+	r.exclude = ex != 0
+	if r.extrapolate, err = n.AttrFloat("extrapolation_value", 0); err != nil {
+		return nil, err
+	}
+	aa, err := n.AttrInt("antialias", 0)
+	if err != nil {
+		return nil, err
+	}
+	r.antialias = aa != 0 && r.mode != "nearest"
+	if r.keepAspect, err = n.AttrString("keep_aspect_ratio_policy", "stretch"); err != nil {
+		return nil, err
+	}
+	switch r.keepAspect {
+	case "stretch", "not_larger", "not_smaller":
+	default:
+		return nil, fmt.Errorf("%v: unknown keep_aspect_ratio_policy %q", n, r.keepAspect)
+	}
+	if r.axes, err = n.AttrInts("axes", nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newUpsample(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	r := &resize{n: n, opset: opset, upsample: true, coord: "asymmetric", nearest: "simple"}
+	var err error
+	if r.mode, err = n.AttrString("mode", "nearest"); err != nil {
+		return nil, err
+	}
+	switch r.mode {
+	case "nearest":
+	case "linear", "bilinear":
+		r.mode = "linear"
+	default:
+		return nil, fmt.Errorf("%v: unknown mode %q", n, r.mode)
+	}
+	if opset < 9 {
+		if r.attrScales, err = n.AttrFloats("scales", nil); err != nil {
+			return nil, err
+		}
+		if r.attrScales == nil {
+			return nil, fmt.Errorf("%v: scales attribute is required", n)
+		}
+	}
+	return r, nil
+}
+
+func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	n := r.n
+	x, err := f32In(n, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	rank := x.Rank()
+	var scales []float64
+	var sizes []int64
+	var roi []float64
+	switch {
+	case r.upsample && r.opset < 9:
+		for _, s := range r.attrScales {
+			scales = append(scales, float64(s))
+		}
+	case r.upsample || r.opset < 11:
+		s, err := f32In(n, in, 1)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range s.F32() {
+			scales = append(scales, float64(v))
+		}
+	default:
+		if t := input(in, 1); t != nil && t.Len() > 0 {
+			vals, err := t.AsFloat64()
+			if err != nil {
+				return nil, fmt.Errorf("%v: roi: %v", n, err)
+			}
+			roi = vals
+		}
+		if t := input(in, 2); t != nil && t.Len() > 0 {
+			if t.DType != tensor.Float32 {
+				return nil, fmt.Errorf("%v: scales must be float32", n)
+			}
+			for _, v := range t.F32() {
+				scales = append(scales, float64(v))
+			}
+		}
+		if t := input(in, 3); t != nil && t.Len() > 0 {
+			if scales != nil {
+				return nil, fmt.Errorf("%v: only one of scales and sizes may be given", n)
+			}
+			if sizes, err = intsIn(n, in, 3); err != nil {
+				return nil, err
+			}
+		}
+		if scales == nil && sizes == nil {
+			return nil, fmt.Errorf("%v: one of scales and sizes is required", n)
+		}
+	}
+	// Axes the scales/sizes/roi refer to.
+	axes := make([]int, 0, rank)
+	if r.axes != nil {
+		for _, a := range r.axes {
+			ax, err := normAxis(n, int(max(min(a, 1<<30), -1<<30)), rank)
+			if err != nil {
+				return nil, err
+			}
+			axes = append(axes, ax)
+		}
+	} else {
+		for i := 0; i < rank; i++ {
+			axes = append(axes, i)
+		}
+	}
+	k := len(axes)
+	if (scales != nil && len(scales) != k) || (sizes != nil && len(sizes) != k) {
+		return nil, fmt.Errorf("%v: scales/sizes need %d values for input %v", n, k, x.Shape)
+	}
+	if roi != nil && len(roi) != 2*k {
+		if r.coord == "tf_crop_and_resize" {
+			return nil, fmt.Errorf("%v: roi has %d values, want %d", n, len(roi), 2*k)
+		}
+		roi = nil
+	}
+	scale := make([]float64, rank)
+	out := append([]int(nil), x.Shape...)
+	for i := range scale {
+		scale[i] = 1
+	}
+	if sizes != nil {
+		for i, a := range axes {
+			if sizes[i] < 0 || sizes[i] > tensor.MaxElements {
+				return nil, fmt.Errorf("%v: bad size %d", n, sizes[i])
+			}
+			if x.Shape[a] == 0 {
+				return nil, fmt.Errorf("%v: cannot resize an empty dim", n)
+			}
+			scale[a] = float64(sizes[i]) / float64(x.Shape[a])
+			out[a] = int(sizes[i])
+		}
+		if r.keepAspect != "stretch" {
+			s := scale[axes[0]]
+			for _, a := range axes[1:] {
+				if r.keepAspect == "not_larger" {
+					s = math.Min(s, scale[a])
+				} else {
+					s = math.Max(s, scale[a])
+				}
+			}
+			for _, a := range axes {
+				scale[a] = s
+				out[a] = int(s*float64(x.Shape[a]) + 0.5)
+			}
+		}
+	} else {
+		for i, a := range axes {
+			s := scales[i]
+			if !(s > 0) || math.IsInf(s, 0) {
+				return nil, fmt.Errorf("%v: scale %v must be positive", n, s)
+			}
+			scale[a] = s
+			o := math.Floor(s * float64(x.Shape[a]))
+			if o > tensor.MaxElements {
+				return nil, fmt.Errorf("%v: output dim %v too large", n, o)
+			}
+			out[a] = int(o)
+		}
+	}
+	if _, err := tensor.NumElements(out); err != nil {
+		return nil, fmt.Errorf("%v: %v", n, err)
+	}
+	fullRoi := make([]float64, 2*rank)
+	for i := 0; i < rank; i++ {
+		fullRoi[rank+i] = 1
+	}
+	if roi != nil {
+		for i, a := range axes {
+			fullRoi[a], fullRoi[rank+a] = roi[i], roi[k+i]
+		}
+	}
+	cur := x.F32()
+	shape := append([]int(nil), x.Shape...)
+	for d := rank - 1; d >= 0; d-- {
+		t := r.axisTaps(x.Shape[d], out[d], scale[d], fullRoi[d], fullRoi[rank+d])
+		if t.identity(x.Shape[d]) {
+			continue
+		}
+		next := make([]float32, prod(shape[:d])*out[d]*prod(shape[d+1:]))
+		t.apply(ctx, cur, next, prod(shape[:d]), shape[d], out[d], prod(shape[d+1:]), r.extrapolate)
+		cur = next
+		shape[d] = out[d]
+	}
+	y := tensor.FromFloat32(out, cur)
+	if len(cur) > 0 && &cur[0] == &x.F32()[0] {
+		y = tensor.FromFloat32(out, append([]float32(nil), cur...))
+	}
+	return []*tensor.Tensor{y}, nil
+}
+
+// taps holds, for each output index along one axis, n input indices and
+// weights (or an extrapolated flag).
+type resizeTaps struct {
+	n      int
+	idx    []int
+	w      []float32
+	extrap []bool
+}
+
+func (t *resizeTaps) identity(in int) bool {
+	out := len(t.extrap)
+	if out != in {
+		return false
+	}
+	for o := 0; o < out; o++ {
+		if t.extrap[o] {
+			return false
+		}
+		hit := false
+		for j := 0; j < t.n; j++ {
+			w := t.w[o*t.n+j]
+			switch {
+			case w == 0:
+			case w == 1 && t.idx[o*t.n+j] == o && !hit:
+				hit = true
+			default:
+				return false
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *resizeTaps) apply(ctx *runtime.Context, src, dst []float32, outer, in, out, inner int, extrap float32) {
+	ctx.Parallel(outer, 1, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			s := src[o*in*inner : (o+1)*in*inner]
+			for j := 0; j < out; j++ {
+				d := dst[(o*out+j)*inner : (o*out+j+1)*inner]
+				if t.extrap[j] {
+					for i := range d {
+						d[i] = extrap
+					}
+					continue
+				}
+				for i := range d {
+					d[i] = 0
+				}
+				for k := 0; k < t.n; k++ {
+					w := t.w[j*t.n+k]
+					if w == 0 {
+						continue
+					}
+					row := s[t.idx[j*t.n+k]*inner : (t.idx[j*t.n+k]+1)*inner]
+					for i, v := range row {
+						d[i] += w * v
+					}
+				}
+			}
+		}
+	})
+}
+
+// original maps output coordinate o to the input coordinate.
+func (r *resize) original(o float64, in, outInt int, scale, roiStart, roiEnd float64) float64 {
+	outF := scale * float64(in)
+	switch r.coord {
+	case "align_corners":
+		if outF == 1 {
+			return 0
+		}
+		return o * float64(in-1) / (outF - 1)
+	case "asymmetric":
+		return o / scale
+	case "tf_half_pixel_for_nn":
+		return (o + 0.5) / scale
+	case "tf_crop_and_resize":
+		if outF == 1 {
+			return (roiEnd-roiStart)*float64(in-1)/2 + roiStart*float64(in-1)
+		}
+		return o*(roiEnd-roiStart)*float64(in-1)/(outF-1) + roiStart*float64(in-1)
+	case "pytorch_half_pixel":
+		if outF == 1 {
+			return -0.5
+		}
+		return (o+0.5)/scale - 0.5
+	case "half_pixel_symmetric":
+		adj := float64(outInt) / outF
+		center := float64(in) / 2
+		return center*(1-adj) + (o+0.5)/scale - 0.5
+	}
+	return (o+0.5)/scale - 0.5 // half_pixel
+}
+
+func cubicWeight(x, a float64) float64 {
+	x = math.Abs(x)
+	switch {
+	case x <= 1:
+		return ((a+2)*x-(a+3))*x*x + 1
+	case x < 2:
+		return ((a*x-5*a)*x+8*a)*x - 4*a
+	}
+	return 0
+}
+
+func (r *resize) axisTaps(in, out int, scale, roiStart, roiEnd float64) *resizeTaps {
+	var n, start int
+	s := math.Min(scale, 1)
+	switch r.mode {
+	case "nearest":
+		n, start = 2, 0
+	case "linear":
+		n, start = 2, 0
+		if r.antialias {
+			start = int(math.Floor(-1/s)) + 1
+			n = 2 - 2*start
+		}
+	case "cubic":
+		n, start = 4, -1
+		if r.antialias {
+			start = int(math.Floor(-2/s)) + 1
+			n = 2 - 2*start
+		}
+	}
+	t := &resizeTaps{n: n, idx: make([]int, out*n), w: make([]float32, out*n), extrap: make([]bool, out)}
+	coef := make([]float64, n)
+	for o := 0; o < out; o++ {
+		x := r.original(float64(o), in, out, scale, roiStart, roiEnd)
+		if r.coord == "tf_crop_and_resize" && (x < 0 || x > float64(in-1)) {
+			t.extrap[o] = true
+			continue
+		}
+		// The left neighbour f and ratio in (0, 1], as the reference picks
+		// them (an integer coordinate is the right neighbour of f).
+		f := math.Floor(x)
+		ratio := x - f
+		if ratio == 0 {
+			f--
+			ratio = 1
+		}
+		switch r.mode {
+		case "nearest":
+			c1 := false
+			switch r.nearest {
+			case "round_prefer_floor":
+				c1 = ratio > 0.5
+			case "round_prefer_ceil":
+				c1 = ratio >= 0.5
+			case "floor":
+				c1 = ratio == 1
+			case "ceil":
+				c1 = true
+			case "simple":
+				// Opset < 11 (ONNX Runtime's rule): truncate when
+				// upsampling, ceil when downsampling.
+				c1 = ratio == 1 || scale < 1
+			}
+			coef[0], coef[1] = 0, 0
+			if c1 {
+				coef[1] = 1
+			} else {
+				coef[0] = 1
+			}
+		case "linear":
+			sum := 0.0
+			for i := 0; i < n; i++ {
+				arg := (float64(start+i) - ratio) * s
+				if !r.antialias {
+					arg = float64(start+i) - ratio
+				}
+				coef[i] = math.Max(0, math.Min(1, 1-math.Abs(arg)))
+				sum += coef[i]
+			}
+			if r.antialias {
+				for i := range coef {
+					coef[i] /= sum
+				}
+			}
+		case "cubic":
+			sum := 0.0
+			for i := 0; i < n; i++ {
+				arg := float64(start+i) - ratio
+				if r.antialias {
+					arg *= s
+				}
+				coef[i] = cubicWeight(arg, r.cubicA)
+				sum += coef[i]
+			}
+			if r.antialias {
+				for i := range coef {
+					coef[i] /= sum
+				}
+			}
+		}
+		base := int(f) + start
+		if r.exclude {
+			sum := 0.0
+			for i := 0; i < n; i++ {
+				if j := base + i; j < 0 || j >= in {
+					coef[i] = 0
+				}
+				sum += coef[i]
+			}
+			if sum != 0 {
+				for i := range coef {
+					coef[i] /= sum
+				}
+			}
+		}
+		for i := 0; i < n; i++ {
+			t.idx[o*n+i] = min(max(base+i, 0), in-1)
+			t.w[o*n+i] = float32(coef[i])
+		}
+	}
+	return t
+}
