@@ -129,7 +129,86 @@ def gen_qparams():
     write("qparams.json", {"torch": torch.__version__, "cases": cases})
 
 
-SECTIONS = {"qparams": gen_qparams}
+def adversarial(scale, zp, qmin, qmax):
+    """Values that probe rounding and saturation for one (scale, zp)."""
+    f32 = np.float32
+    s = f32(scale)
+    k = np.arange(-6, 6, dtype=np.float64)
+    v = []
+    # exact ties and their neighbours, around 0 and at both range ends
+    for base in (0, qmin - zp, qmax - zp):
+        t = ((base + k + 0.5) * float(s)).astype(f32)
+        v += t.tolist() + np.nextafter(t, f32(np.inf)).tolist() + np.nextafter(t, f32(-np.inf)).tolist()
+        v += ((base + k) * float(s)).astype(f32).tolist()
+    v += [0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 1.1754944e-38, 3.4028235e38, -3.4028235e38,
+          1e30, -1e30, 1e19, 9.3e18, 9.2e18, -9.3e18, 2.0**63, 2.0**62, 2.0**24 + 2, 2.0**24 + 3, 1e10, -1e10,
+          float("inf"), float("-inf"), float("nan")]
+    # values where x * (1/scale) and x / scale round differently
+    rng = np.random.default_rng(int(scale * 1e6) % 1000)
+    x = (rng.uniform(-1, 1, 200000) * float(s) * (qmax - qmin + 8)).astype(f32)
+    with np.errstate(all="ignore"):
+        d = x[np.rint(x * (f32(1) / s)) != np.rint(x / s)]
+    v += d[:16].tolist()
+    return np.array(v, dtype=f32)
+
+
+QRANGE = {"quint8": (0, 255), "qint8": (-128, 127), "qint32": (-(2**31), 2**31 - 1)}
+
+
+def gen_quantize():
+    f32 = np.float32
+    rng = np.random.default_rng(2)
+    per_tensor = []
+    params = {
+        "quint8": [(0.1, 0), (0.0123, 3), (1.0, 128), (0.5, 255), (2.0**-10, 17), (3.7, 0), (1e-6, 100)],
+        "qint8": [(0.1, 0), (0.0123, 3), (1.0, -128), (0.5, 127), (2.0**-10, -17), (3.7, 0), (1e-6, 5)],
+        "qint32": [(0.1, 0), (0.0123, 3), (1.0, 2**24 + 1), (0.5, -(2**31)), (2.0**-10, 2**31 - 1), (1e-6, -5)],
+    }
+    for dname, plist in params.items():
+        qmin, qmax = QRANGE[dname]
+        for scale, zp in plist:
+            scale = float(f32(scale))
+            x = np.concatenate([adversarial(scale, zp, qmin, qmax),
+                                (rng.standard_normal(64) * scale * 60).astype(f32)])
+            qt = torch.quantize_per_tensor(torch.from_numpy(x), scale, zp, DT[dname])
+            per_tensor.append({"dtype": dname, "scale": bits([scale])[0], "zero_point": zp,
+                               "x": bits(x), "q": qt.int_repr().to(torch.int64).tolist(),
+                               "dq": bits(qt.dequantize().numpy())})
+    # dequantize of every integer value at the ends of the int32 range
+    for scale, zp in [(0.37, -7), (1.0, 2**31 - 1), (2.0**-20, -(2**31))]:
+        scale = float(f32(scale))
+        q = torch.tensor([2**31 - 1, -(2**31), 5, 0, -1, 2**24 + 1, -(2**24) - 3], dtype=torch.int32)
+        qt = torch._make_per_tensor_quantized_tensor(q, scale, zp)
+        per_tensor.append({"dtype": "qint32", "scale": bits([scale])[0], "zero_point": zp, "dequantize_only": True,
+                           "q": q.tolist(), "dq": bits(qt.dequantize().numpy())})
+    per_channel = []
+    for dname in DT:
+        qmin, qmax = QRANGE[dname]
+        for shape, axis in [((4, 3, 5), 0), ((4, 3, 5), 1), ((4, 3, 5), 2), ((2, 3, 4, 6), 1), ((2, 3, 4, 6), 3), ((7,), 0)]:
+            c = shape[axis]
+            scales = (np.exp(rng.uniform(-6, 1, c))).astype(f32)
+            zps = rng.integers(max(qmin, -100), min(qmax, 100) + 1, c)
+            x = (rng.standard_normal(shape) * 40 * scales.reshape([-1 if i == axis else 1 for i in range(len(shape))])).astype(f32)
+            # ties and saturation for channel 0
+            flat = x.reshape(-1)
+            flat[:4] = [0.5 * scales[0], 1e30, -1e30, np.nan] if flat.size >= 4 else flat[:4]
+            qt = torch.quantize_per_channel(torch.from_numpy(x), torch.from_numpy(scales.astype(np.float64)),
+                                            torch.from_numpy(zps), axis, DT[dname])
+            per_channel.append({"dtype": dname, "shape": list(shape), "axis": axis, "scales": bits(scales),
+                                "zero_points": zps.tolist(), "x": bits(x),
+                                "q": qt.int_repr().to(torch.int64).reshape(-1).tolist(),
+                                "dq": bits(qt.dequantize().numpy())})
+    # per-channel dequantize at the ends of the int32 range (q - zp overflow)
+    q = torch.tensor([[2**31 - 1, -(2**31), 7], [2**31 - 1, -(2**31), -3]], dtype=torch.int32)
+    scales = np.array([0.37, 2.0**-20], dtype=f32)
+    zps = np.array([-7, 2**31 - 1])
+    qt = torch._make_per_channel_quantized_tensor(q, torch.from_numpy(scales.astype(np.float64)), torch.from_numpy(zps), 0)
+    per_channel.append({"dtype": "qint32", "shape": [2, 3], "axis": 0, "scales": bits(scales), "zero_points": zps.tolist(),
+                        "dequantize_only": True, "q": q.reshape(-1).tolist(), "dq": bits(qt.dequantize().numpy())})
+    write("quantize.json", {"torch": torch.__version__, "per_tensor": per_tensor, "per_channel": per_channel})
+
+
+SECTIONS = {"qparams": gen_qparams, "quantize": gen_quantize}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(SECTIONS)
