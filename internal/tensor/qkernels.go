@@ -43,7 +43,9 @@ func roundMagic(t float32) float32 { return (t + magic) - magic }
 // two63 is 2^63 as a float32 (exact).
 const two63 = float32(9223372036854775808)
 
-type small interface{ ~uint8 | ~int8 | ~int16 | ~uint16 }
+type small interface {
+	~uint8 | ~int8 | ~int16 | ~uint16
+}
 
 // quantTorch quantizes with RuleTorch for 8- and 16-bit types.
 // lo/hi are qmin-zp and qmax-zp.

@@ -236,9 +236,18 @@ func TestQTensorErrors(t *testing.T) {
 		func() error { _, err := QuantizePerTensor(x, 1, 256, Uint8, RuleTorch); return err },
 		func() error { _, err := QuantizePerTensor(x, 1, -129, Int8, RuleTorch); return err },
 		func() error { _, err := QuantizePerTensor(x, 1, 0, Float32, RuleTorch); return err },
-		func() error { _, err := QuantizePerChannel(x, []float32{1, 1}, []int32{0, 0}, 1, Uint8, RuleTorch); return err },
-		func() error { _, err := QuantizePerChannel(x, []float32{1, 1}, []int32{0, 0}, 2, Uint8, RuleTorch); return err },
-		func() error { _, err := QuantizePerTensor(&Tensor{DType: Float32, Shape: []int{3}, Data: []float32{1}}, 1, 0, Uint8, RuleTorch); return err },
+		func() error {
+			_, err := QuantizePerChannel(x, []float32{1, 1}, []int32{0, 0}, 1, Uint8, RuleTorch)
+			return err
+		},
+		func() error {
+			_, err := QuantizePerChannel(x, []float32{1, 1}, []int32{0, 0}, 2, Uint8, RuleTorch)
+			return err
+		},
+		func() error {
+			_, err := QuantizePerTensor(&Tensor{DType: Float32, Shape: []int{3}, Data: []float32{1}}, 1, 0, Uint8, RuleTorch)
+			return err
+		},
 		func() error {
 			_, err := NewQTensor(MustNew(Uint8, []int{2, 3}), PerChannelAffine, []float32{1, 1}, []int32{0, 0}, 1)
 			return err
