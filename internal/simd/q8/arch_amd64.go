@@ -5,7 +5,26 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 //go:generate python3 gen_asm.py
 
 //go:noescape
-func kernVNNI512(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+func kernVNNI512R1(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernVNNI512R2(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernVNNI512R3(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernVNNI512R4(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernVNNI512R5(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernVNNI512R6(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+// kernVNNI512 holds the R×64 tile kernels by R−1.
+var kernVNNI512 = [mr]func(k4 int, rows *[mr]*uint8, b *int8, c *int32){
+	kernVNNI512R1, kernVNNI512R2, kernVNNI512R3, kernVNNI512R4, kernVNNI512R5, kernVNNI512R6}
 
 //go:noescape
 func kernAVXVNNI(k4 int, rows *[mr]*uint8, b *int8, c *int32)
@@ -67,7 +86,7 @@ func rowPtrs8(p *[mr]*uint8, a []uint8, lda, i0, rows int) {
 func tile8VNNI512(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0, c1 int) {
 	var p [mr]*uint8
 	rowPtrs8(&p, a, lda, i0, rows)
-	kernVNNI512(pb.kp/4, &p, &pb.b8[panel], &sc.tile[0])
+	kernVNNI512[rows-1](pb.kp/4, &p, &pb.b8[panel], &sc.tile[0])
 }
 
 func tile8AVXVNNI(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0, c1 int) {

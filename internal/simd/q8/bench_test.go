@@ -1,0 +1,96 @@
+package q8
+
+import (
+	"math/rand"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	peakOnce sync.Once
+	peakGOPS float64
+)
+
+// measurePeak times the register-only VPDPBUSD zmm loop: 24 instructions of
+// 64 multiply-adds (128 ops) per iteration.
+func measurePeak() float64 {
+	peakOnce.Do(func() {
+		if !hasPeak() {
+			return
+		}
+		const iters = 2_000_000
+		best := time.Duration(1 << 62)
+		for r := 0; r < 5; r++ {
+			t0 := time.Now()
+			peakVNNI512(iters)
+			if d := time.Since(t0); d < best {
+				best = d
+			}
+		}
+		peakGOPS = float64(iters) * 24 * 128 / best.Seconds() / 1e9
+	})
+	return peakGOPS
+}
+
+// BenchmarkPeakVNNI reports the one-core VPDPBUSD zmm peak in GOPS.
+func BenchmarkPeakVNNI(b *testing.B) {
+	if !hasPeak() {
+		b.Skip("no AVX-512 VNNI")
+	}
+	const iters = 100_000
+	for i := 0; i < b.N; i++ {
+		peakVNNI512(iters)
+	}
+	b.ReportMetric(float64(b.N)*iters*24*128/b.Elapsed().Seconds()/1e9, "GOPS")
+}
+
+// BenchmarkGemmU8S8 is the 64×1024×1024 (M×N×K) product on one core, per
+// path, with int32 output and with the requantizing output stage; it reports
+// GOPS (2·M·N·K per run) and the fraction of the peak measured in the same
+// process.
+func BenchmarkGemmU8S8(b *testing.B) {
+	const m, n, k = 64, 1024, 1024
+	rnd := rand.New(rand.NewSource(1))
+	a := make([]uint8, m*k)
+	for i := range a {
+		a[i] = uint8(rnd.Intn(256))
+	}
+	w := make([]int8, k*n)
+	for i := range w {
+		w[i] = int8(rnd.Intn(256) - 128)
+	}
+	peak := measurePeak()
+	for _, p := range paths(b) {
+		if p == isaGeneric {
+			continue
+		}
+		if p == isaAVXVNNI && !kernels[p].ok {
+			continue
+		}
+		var pb *PackedB
+		withISA(b, p, func() { pb = PackB(k, n, w, n, false) })
+		c32 := make([]int32, m*n)
+		u8 := make([]uint8, m*n)
+		outs := []struct {
+			name string
+			out  Output
+		}{
+			{"int32", Int32(c32, n)},
+			{"u8", Output{Q: &Requant{Scale: []float32{1.0 / 4096}, OutZero: 128, OutU8: u8, Ldc: n}}},
+		}
+		for _, o := range outs {
+			b.Run(p.String()+"/"+o.name, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					Gemm(m, a, k, 128, pb, []int32{0}, 0, n, o.out)
+				}
+				gops := float64(b.N) * 2 * m * n * k / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gops, "GOPS")
+				if peak > 0 {
+					b.ReportMetric(gops/peak, "of_peak")
+					b.ReportMetric(peak, "peak_GOPS")
+				}
+			})
+		}
+	}
+}
