@@ -18,16 +18,24 @@ type kernel struct {
 	mr, nr     int
 	mc, kc, nc int // cache blocks: mc multiple of mr, nc multiple of nr
 	micro      func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
+	edge       bool // micro handles epEdge tiles in place
 	pool       sync.Pool
 }
 
-// tileEp is the epilogue as the micro-kernels see it; the assembly reads it
-// by offset, so keep the layout (flags 0, rowBias 8, colBias 16, lo 24,
-// hi 28, alpha 32).
+// tileEp is the epilogue as the micro-kernels see it. The assembly reads it
+// by offset (flags 0, rowBias 8, colBias 16, lo 24, hi 28, alpha 32, rowLo
+// 40, rowHi 48, kmask 56, ymask 64); TestTileEpLayout pins that.
 type tileEp struct {
 	flags            uint64
 	rowBias, colBias unsafe.Pointer // first row / column of the tile
 	lo, hi, alpha    float32
+	_                float32
+	// For epEdge tiles: the rows rowLo..rowHi of the tile and the columns
+	// set in kmask (bit j; zmm kernels) or ymask (lane j all ones; ymm
+	// kernels) are ours; nothing else of C is read or written.
+	rowLo, rowHi int
+	kmask        uint64
+	ymask        [16]int32
 }
 
 // tileEp flag bits, applied in this order.
@@ -37,6 +45,7 @@ const (
 	epColBias             // add colBias[j]
 	epClamp               // x = min(max(x, lo), hi), NaN kept
 	epLeaky               // x = x < 0 ? x*alpha : x
+	epEdge                // partial tile: honour rowLo/rowHi and the masks
 )
 
 // finalEp builds the stages of the last depth block of a full tile at C[ti][tj].
@@ -212,6 +221,32 @@ func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1
 			*ep = tileEp{flags: epLoad}
 		} else {
 			*ep = tileEp{}
+		}
+		kern.micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
+		return
+	}
+	if kern.edge {
+		if last {
+			*ep = g.finalEp(ti, tj, load)
+		} else if load {
+			*ep = tileEp{flags: epLoad}
+		} else {
+			*ep = tileEp{}
+		}
+		ep.flags |= epEdge
+		ep.rowLo, ep.rowHi = r0-ti, r1-ti
+		ep.kmask = 0
+		for j := range ep.ymask {
+			ep.ymask[j] = 0
+			if j >= c0-tj && j < c1-tj {
+				ep.ymask[j] = -1
+				ep.kmask |= 1 << j
+			}
+		}
+		for j := 16; j < 32; j++ {
+			if j >= c0-tj && j < c1-tj {
+				ep.kmask |= 1 << j
+			}
 		}
 		kern.micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
 		return

@@ -120,20 +120,93 @@ func peak(name, reg string, chains int) {
 }
 
 // epilogue emits the tileEp stages (see gemm.go for the flag bits and the
-// struct layout) on the accumulators, then stores them to C.
+// struct layout) on the accumulators, then stores them to C. A tile flagged
+// epEdge takes a second copy of the code that touches only rows rowLo..rowHi
+// and the columns of its mask, in C and in the biases.
 func (k kernel) epilogue() {
-	n := k.name
 	p("\tMOVQ ep+96(FP), BX")
 	p("\tMOVQ 0(BX), AX")
+	p("\tTESTQ $32, AX")
+	p("\tJNZ %s_edge", k.name)
+	k.stages(false)
+	p("%s_edge:", k.name)
+	p("\tMOVQ 40(BX), R12")
+	p("\tMOVQ 48(BX), R13")
+	k.stages(true)
+}
+
+// rowGuard jumps to label unless row i is one of this call's rows (R12 =
+// rowLo, R13 = rowHi). Reads of the row bias only need the upper bound.
+func rowGuard(i int, lower bool, label string) {
+	if lower {
+		p("\tCMPQ R12, $%d", i)
+		p("\tJGT %s", label)
+	}
+	p("\tCMPQ R13, $%d", i)
+	p("\tJLE %s", label)
+}
+
+// masks loads the column masks for an edge tile: K2/K3 from kmask for zmm,
+// Y2/Y3 from ymask for ymm (both free once the depth loop is done).
+func (k kernel) masks() {
+	if k.reg == "Z" {
+		p("\tMOVQ 56(BX), R14")
+		p("\tKMOVW R14, K2")
+		p("\tSHRQ $16, R14")
+		p("\tKMOVW R14, K3")
+		return
+	}
+	p("\tVMOVDQU 64(BX), Y2")
+	p("\tVMOVDQU 96(BX), Y3")
+}
+
+// maskedLoad loads vector v at mem into dst, zero outside the mask.
+func (k kernel) maskedLoad(v int, mem, dst string) {
+	if k.reg == "Z" {
+		p("\tVMOVUPS.Z %s, K%d, %s", mem, 2+v, dst)
+	} else {
+		p("\tVMASKMOVPS %s, Y%d, %s", mem, 2+v, dst)
+	}
+}
+
+func (k kernel) maskedStore(v int, src, mem string) {
+	if k.reg == "Z" {
+		p("\tVMOVUPS %s, K%d, %s", src, 2+v, mem)
+	} else {
+		p("\tVMASKMOVPS %s, Y%d, %s", src, 2+v, mem)
+	}
+}
+
+func (k kernel) stages(edge bool) {
+	n := k.name
+	if edge {
+		n += "_e"
+	}
+	row := func(i int) string { return fmt.Sprintf("%s_r%d", n, i) }
 	p("\tTESTQ $1, AX")
 	p("\tJZ %s_noload", n)
 	p("\tMOVQ DX, R10")
-	for i := 0; i < k.mr; i++ {
-		for v := 0; v < k.nv; v++ {
-			p("\tVADDPS %d(R10), %s, %s", v*k.lanes*4, k.acc(i, v), k.acc(i, v))
+	if edge {
+		k.masks()
+		for i := 0; i < k.mr; i++ {
+			rowGuard(i, true, row(i)+"l")
+			for v := 0; v < k.nv; v++ {
+				k.maskedLoad(v, fmt.Sprintf("%d(R10)", v*k.lanes*4), k.r(v))
+				p("\tVADDPS %s, %s, %s", k.r(v), k.acc(i, v), k.acc(i, v))
+			}
+			p("%sl:", row(i))
+			if i+1 < k.mr {
+				p("\tADDQ R8, R10")
+			}
 		}
-		if i+1 < k.mr {
-			p("\tADDQ R8, R10")
+	} else {
+		for i := 0; i < k.mr; i++ {
+			for v := 0; v < k.nv; v++ {
+				p("\tVADDPS %d(R10), %s, %s", v*k.lanes*4, k.acc(i, v), k.acc(i, v))
+			}
+			if i+1 < k.mr {
+				p("\tADDQ R8, R10")
+			}
 		}
 	}
 	p("%s_noload:", n)
@@ -141,6 +214,9 @@ func (k kernel) epilogue() {
 	p("\tJZ %s_norow", n)
 	p("\tMOVQ 8(BX), R10")
 	for i := 0; i < k.mr; i++ {
+		if edge {
+			rowGuard(i, false, n+"_norow")
+		}
 		p("\tVBROADCASTSS %d(R10), %s", 4*i, k.r(0))
 		for v := 0; v < k.nv; v++ {
 			p("\tVADDPS %s, %s, %s", k.r(0), k.acc(i, v), k.acc(i, v))
@@ -150,8 +226,16 @@ func (k kernel) epilogue() {
 	p("\tTESTQ $4, AX")
 	p("\tJZ %s_nocol", n)
 	p("\tMOVQ 16(BX), R10")
+	if edge {
+		k.masks()
+	}
 	for v := 0; v < k.nv; v++ {
-		p("\tVMOVUPS %d(R10), %s", v*k.lanes*4, k.r(v))
+		mem := fmt.Sprintf("%d(R10)", v*k.lanes*4)
+		if edge {
+			k.maskedLoad(v, mem, k.r(v))
+		} else {
+			p("\tVMOVUPS %s, %s", mem, k.r(v))
+		}
 	}
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
@@ -191,9 +275,23 @@ func (k kernel) epilogue() {
 		}
 	}
 	p("%s_noleaky:", n)
+	if edge {
+		k.masks()
+	}
 	for i := 0; i < k.mr; i++ {
+		if edge {
+			rowGuard(i, true, row(i)+"s")
+		}
 		for v := 0; v < k.nv; v++ {
-			p("\tVMOVUPS %s, %d(DX)", k.acc(i, v), v*k.lanes*4)
+			mem := fmt.Sprintf("%d(DX)", v*k.lanes*4)
+			if edge {
+				k.maskedStore(v, k.acc(i, v), mem)
+			} else {
+				p("\tVMOVUPS %s, %s", k.acc(i, v), mem)
+			}
+		}
+		if edge {
+			p("%ss:", row(i))
 		}
 		if i+1 < k.mr {
 			p("\tADDQ R8, DX")

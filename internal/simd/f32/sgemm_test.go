@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+	"unsafe"
 )
 
 // forEachKernel runs f once per kernel this machine can execute, with that
@@ -289,9 +290,10 @@ func TestSplitBitIdentical(t *testing.T) {
 				for _, sp := range splits(r, m) {
 					c := append([]float32(nil), c0...)
 					for x := 0; x+1 < len(sp); x++ {
+						before := append([]float32(nil), c...)
 						SgemmPackedA(pa, sp[x], sp[x+1], n, b, n, c, n, ep)
 						for i := 0; i < m*n; i++ {
-							if i/n >= sp[x+1] && c[i] != c0[i] {
+							if (i/n < sp[x] || i/n >= sp[x+1]) && math.Float32bits(c[i]) != math.Float32bits(before[i]) {
 								t.Fatalf("rows %d..%d wrote C[%d]", sp[x], sp[x+1], i)
 							}
 						}
@@ -301,9 +303,10 @@ func TestSplitBitIdentical(t *testing.T) {
 				for _, sp := range splits(r, n) {
 					c := append([]float32(nil), c0...)
 					for x := 0; x+1 < len(sp); x++ {
+						before := append([]float32(nil), c...)
 						SgemmPackedB(m, a, k, pb, sp[x], sp[x+1], c, n, ep)
 						for i := 0; i < m*n; i++ {
-							if i%n >= sp[x+1] && c[i] != c0[i] {
+							if (i%n < sp[x] || i%n >= sp[x+1]) && math.Float32bits(c[i]) != math.Float32bits(before[i]) {
 								t.Fatalf("cols %d..%d wrote C[%d]", sp[x], sp[x+1], i)
 							}
 						}
@@ -380,5 +383,16 @@ func TestAssemblyMatchesGeneric(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTileEpLayout(t *testing.T) {
+	var e tileEp
+	got := []uintptr{unsafe.Offsetof(e.flags), unsafe.Offsetof(e.rowBias), unsafe.Offsetof(e.colBias),
+		unsafe.Offsetof(e.lo), unsafe.Offsetof(e.hi), unsafe.Offsetof(e.alpha), unsafe.Offsetof(e.rowLo),
+		unsafe.Offsetof(e.rowHi), unsafe.Offsetof(e.kmask), unsafe.Offsetof(e.ymask)}
+	want := []uintptr{0, 8, 16, 24, 28, 32, 40, 48, 56, 64}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("tileEp offsets %v, the assembly expects %v", got, want)
 	}
 }
