@@ -208,28 +208,25 @@ func quantizeLastAxis(dst any, src []float32, rows int, scales []float32, zps []
 func lastAxisTorch[T small](dst []T, src []float32, rows int, scales []float32, zps []int32, qmin, qmax int32) {
 	c := len(scales)
 	inv := make([]float32, c)
-	lo := make([]float32, c)
-	hi := make([]float32, c)
+	lo := make([]int64, c)
+	hi := make([]int64, c)
 	for ch := range scales {
 		inv[ch] = 1 / scales[ch]
-		lo[ch] = float32(qmin - zps[ch])
-		hi[ch] = float32(qmax - zps[ch])
+		lo[ch] = int64(qmin - zps[ch])
+		hi[ch] = int64(qmax - zps[ch])
 	}
+	// Same arithmetic as quantTorch, with per-element qparams.
 	for r := 0; r < rows; r++ {
 		s := src[r*c : r*c+c]
 		d := dst[r*c : r*c+c]
 		for ch, x := range s {
 			t := float32(x * inv[ch])
+			v := int64((t + magic) - magic)
 			if !(t < two63) {
-				t = lo[ch]
+				v = lo[ch]
 			}
-			if t < lo[ch] {
-				t = lo[ch]
-			}
-			if t > hi[ch] {
-				t = hi[ch]
-			}
-			d[ch] = T(int32((t+magic)-magic) + zps[ch])
+			v = min(max(v, lo[ch]), hi[ch])
+			d[ch] = T(int32(v) + zps[ch])
 		}
 	}
 }
