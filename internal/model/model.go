@@ -30,7 +30,10 @@ type Model struct {
 	// FileSize is the serialized size in bytes of what was loaded.
 	FileSize int64
 
+	// IRVersion is what Save writes: the file's, raised to 4 when
+	// Normalize raised the opset to 9. FileIRVersion is the file's.
 	IRVersion       int64
+	FileIRVersion   int64
 	ProducerName    string
 	ProducerVersion string
 	Domain          string
@@ -135,6 +138,21 @@ func decodeModel(data []byte, dir string) (*Model, error) {
 	}
 	m.Graph = g
 	m.ExternalFiles = d.external
+	m.FileIRVersion = m.IRVersion
+	orig, hasDefault := opsets[""]
+	if err := graph.Normalize(g); err != nil {
+		return nil, err
+	}
+	if hasDefault && g.Opsets[""] != orig {
+		// opset 9 came with IR version 4; an IR-3 file raised to opset 9
+		// is written as IR 4 so that checkers accept it.
+		if m.IRVersion < 4 {
+			m.IRVersion = 4
+		}
+	}
+	// Shapes help every later pass; a model whose declared shapes
+	// contradict inference still loads (the runtime checks real shapes).
+	_ = graph.InferShapes(g)
 	return m, nil
 }
 
