@@ -77,6 +77,16 @@ func (g *gemm) finalEp(ti, tj int, load bool) tileEp {
 	return t
 }
 
+// depthBlock splits k into equal blocks of at most kc (a multiple of 8 where
+// possible), so no block is a short tail that pays a full pass over C for
+// little work. It depends on k alone: every element sees the same blocks
+// however callers split rows or columns.
+func (kern *kernel) depthBlock(k int) int {
+	n := (k + kern.kc - 1) / kern.kc
+	b := (k + n - 1) / n
+	return min(kern.kc, (b+7)&^7)
+}
+
 // workspace holds one call's packing buffers, 64-byte aligned so the vector
 // loads of a panel never straddle cache lines.
 type workspace struct {
@@ -146,12 +156,13 @@ func (g *gemm) run() {
 	// contiguous floats, which the kernel walks with stride ldb. Only the
 	// ragged last panel, and a transposed B, are packed.
 	directB := g.packedB == nil && !g.transB
+	kcBlk := kern.depthBlock(g.k)
 	ws := kern.getWS()
 	defer kern.putWS(ws)
 	for jc := colBase; jc < g.n1; jc += kern.nc {
 		nc := min(kern.nc, g.n1-jc)
-		for pc := 0; pc < g.k; pc += kern.kc {
-			kc := min(kern.kc, g.k-pc)
+		for pc := 0; pc < g.k; pc += kcBlk {
+			kc := min(kcBlk, g.k-pc)
 			last := pc+kc == g.k
 			load := g.ep.Accumulate || pc > 0
 			bStride := kc * nr
