@@ -175,7 +175,9 @@ func node(op string, attrs ...*graph.Attribute) *graph.Node {
 
 func TestQuantizeLinearErrors(t *testing.T) {
 	x := tensor.FromFloat32([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6})
-	u8 := func(shape []int, v ...uint8) *tensor.Tensor { return &tensor.Tensor{DType: tensor.Uint8, Shape: shape, Data: v} }
+	u8 := func(shape []int, v ...uint8) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Uint8, Shape: shape, Data: v}
+	}
 	cases := []struct {
 		name string
 		in   []*tensor.Tensor
