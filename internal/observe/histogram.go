@@ -576,7 +576,7 @@ func ceilLog2(x int) int {
 	if x <= 2 {
 		return 1
 	}
-	return bits.Len64(uint64(x-1)) // findLastSet(x-1) + 1 with 1-based bit index
+	return bits.Len64(uint64(x - 1)) // findLastSet(x-1) + 1 with 1-based bit index
 }
 
 // multiRowSum is multi_row_sum<Vectorized<float>, 4>: rows of 4 vectors.
