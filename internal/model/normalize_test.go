@@ -138,3 +138,30 @@ func TestNormalizeOpset8(t *testing.T) {
 		t.Errorf("output shape %v", out.Shape)
 	}
 }
+
+func TestLegacyBroadcastAxis(t *testing.T) {
+	b, err := Marshal(&Model{}) // a nil graph must be refused, not panic
+	if err == nil || b != nil {
+		t.Fatalf("Marshal of an empty model: %v", err)
+	}
+	data, _ := protoMarshal(legacyModel())
+	m, err := LoadBytes(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var add *graph.Node
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Add" {
+			add = n
+		}
+	}
+	if add == nil || add.Attr("broadcast") != nil || add.Attr("axis") != nil {
+		t.Fatalf("Add not rewritten: %+v", add)
+	}
+	if c := add.Input(1).Const; c == nil || len(c.Shape) != 2 || c.Shape[0] != 2 || c.Shape[1] != 1 {
+		t.Fatalf("B should be a [2,1] constant, got %v", add.Input(1).Const)
+	}
+	if s := m.Graph.Outputs[0].Shape.String(); s != "[1,2,1]" {
+		t.Errorf("output shape %s", s)
+	}
+}

@@ -102,6 +102,9 @@ func tensorFromProto(tp *onnxpb.TensorProto, dir string, ext *[]string) (*tensor
 	if typed > 1 {
 		return nil, errors.New("more than one typed data field is set")
 	}
+	if loc := tp.GetDataLocation(); loc != onnxpb.TensorProto_DEFAULT && loc != onnxpb.TensorProto_EXTERNAL {
+		return nil, fmt.Errorf("invalid data_location %d", int32(loc))
+	}
 	external := tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL
 	if !external && len(tp.ExternalData) > 0 {
 		return nil, errors.New("external_data entries on a tensor whose data_location is not EXTERNAL")
