@@ -1,0 +1,474 @@
+package qlinear
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/simd/q8"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+type convAttrs struct {
+	autoPad string
+	kernel  []int64
+	strides []int64
+	dil     []int64
+	pads    []int64
+	group   int
+}
+
+func readConvAttrs(n *graph.Node) (convAttrs, error) {
+	var a convAttrs
+	var err error
+	if a.autoPad, err = n.AttrString("auto_pad", "NOTSET"); err != nil {
+		return a, err
+	}
+	switch a.autoPad {
+	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID":
+	default:
+		return a, fmt.Errorf("%v: unknown auto_pad %q", n, a.autoPad)
+	}
+	if a.kernel, err = n.AttrInts("kernel_shape", nil); err != nil {
+		return a, err
+	}
+	if a.strides, err = n.AttrInts("strides", nil); err != nil {
+		return a, err
+	}
+	if a.dil, err = n.AttrInts("dilations", nil); err != nil {
+		return a, err
+	}
+	if a.pads, err = n.AttrInts("pads", nil); err != nil {
+		return a, err
+	}
+	g, err := n.AttrInt("group", 1)
+	if err != nil {
+		return a, err
+	}
+	if g < 1 || g > 1<<20 {
+		return a, fmt.Errorf("%v: group %d", n, g)
+	}
+	a.group = int(g)
+	return a, nil
+}
+
+// convGeom is the resolved geometry over nd spatial dims.
+type convGeom struct {
+	nd                int
+	in, k, out        []int
+	stride, dil, padB []int
+	inSize, kSize     int
+	outSize           int
+}
+
+func (a *convAttrs) geometry(n *graph.Node, in, k []int) (*convGeom, error) {
+	nd := len(in)
+	g := &convGeom{nd: nd, in: in, k: k, out: make([]int, nd), stride: make([]int, nd), dil: make([]int, nd), padB: make([]int, nd)}
+	get := func(name string, v []int64, want, i int, def int) (int, error) {
+		if v == nil {
+			return def, nil
+		}
+		if len(v) != want {
+			return 0, fmt.Errorf("%v: %s has %d values, want %d", n, name, len(v), want)
+		}
+		if v[i] < 0 || v[i] > 1<<30 {
+			return 0, fmt.Errorf("%v: %s %v out of range", n, name, v)
+		}
+		return int(v[i]), nil
+	}
+	if a.kernel != nil {
+		if len(a.kernel) != nd {
+			return nil, fmt.Errorf("%v: kernel_shape %v for %d spatial dims", n, a.kernel, nd)
+		}
+		for i := range k {
+			if int64(k[i]) != a.kernel[i] {
+				return nil, fmt.Errorf("%v: kernel_shape %v differs from the weights %v", n, a.kernel, k)
+			}
+		}
+	}
+	var err error
+	g.inSize, g.kSize, g.outSize = 1, 1, 1
+	for d := 0; d < nd; d++ {
+		if g.stride[d], err = get("strides", a.strides, nd, d, 1); err != nil {
+			return nil, err
+		}
+		if g.dil[d], err = get("dilations", a.dil, nd, d, 1); err != nil {
+			return nil, err
+		}
+		if g.stride[d] < 1 || g.dil[d] < 1 {
+			return nil, fmt.Errorf("%v: strides and dilations must be positive", n)
+		}
+		pb, err := get("pads", a.pads, 2*nd, d, 0)
+		if err != nil {
+			return nil, err
+		}
+		pe, err := get("pads", a.pads, 2*nd, d+nd, 0)
+		if err != nil {
+			return nil, err
+		}
+		ext := g.dil[d]*(k[d]-1) + 1
+		switch a.autoPad {
+		case "VALID":
+			pb, pe = 0, 0
+		case "SAME_UPPER", "SAME_LOWER":
+			o := (in[d] + g.stride[d] - 1) / g.stride[d]
+			total := max(0, (o-1)*g.stride[d]+ext-in[d])
+			pb = total / 2
+			if a.autoPad == "SAME_LOWER" {
+				pb = total - total/2
+			}
+			pe = total - pb
+		}
+		g.padB[d] = pb
+		span := in[d] + pb + pe - ext
+		if span < 0 {
+			return nil, fmt.Errorf("%v: kernel %v larger than the padded input %v", n, k, in)
+		}
+		g.out[d] = span/g.stride[d] + 1
+		g.inSize *= in[d]
+		g.kSize *= k[d]
+		g.outSize *= g.out[d]
+	}
+	if _, err := checkedProduct(g.outSize, g.kSize); err != nil {
+		return nil, fmt.Errorf("%v: %v", n, err)
+	}
+	return g, nil
+}
+
+type convKernel struct {
+	node  *graph.Node
+	qlin  bool
+	attrs convAttrs
+	wIdx  int
+	wzIdx int
+	// Weights packed at build time when they and their zero point are
+	// constants: one PackedB per group.
+	constW *tensor.Tensor
+	packs  []*q8.PackedB
+	pwz    []int32
+}
+
+func newQLinearConv(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if len(n.Inputs) < 8 || len(n.Inputs) > 9 {
+		return nil, fmt.Errorf("%v: QLinearConv takes 8 or 9 inputs, got %d", n, len(n.Inputs))
+	}
+	return newConv(n, &convKernel{node: n, qlin: true, wIdx: 3, wzIdx: 5})
+}
+
+func newConvInteger(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if len(n.Inputs) < 2 || len(n.Inputs) > 4 {
+		return nil, fmt.Errorf("%v: ConvInteger takes 2 to 4 inputs, got %d", n, len(n.Inputs))
+	}
+	return newConv(n, &convKernel{node: n, wIdx: 1, wzIdx: 3})
+}
+
+func newConv(n *graph.Node, k *convKernel) (runtime.Kernel, error) {
+	var err error
+	if k.attrs, err = readConvAttrs(n); err != nil {
+		return nil, err
+	}
+	wv := n.Input(k.wIdx)
+	if wv == nil || wv.Const == nil {
+		return k, nil
+	}
+	var zt *tensor.Tensor
+	if zv := n.Input(k.wzIdx); zv != nil {
+		if zv.Const == nil {
+			return k, nil
+		}
+		zt = zv.Const
+	}
+	w := wv.Const
+	if w.Rank() < 3 || (w.DType != tensor.Uint8 && w.DType != tensor.Int8) || w.Validate() != nil ||
+		w.Shape[0]%k.attrs.group != 0 {
+		return k, nil // Run reports the problem
+	}
+	wz, err := zeroPointsIn(n, []*tensor.Tensor{zt}, 0, "w_zero_point", w.DType, w.Shape[0])
+	if err != nil {
+		return nil, err
+	}
+	k.constW = w
+	k.packs, k.pwz = packConvWeights(w, wz, k.attrs.group)
+	return k, nil
+}
+
+// packConvWeights reorders W [Cout][Cin/g][k…] per group to rows of
+// (kernel offset, input channel) and packs each group as B = W_g^T.
+func packConvWeights(w *tensor.Tensor, wz []int32, group int) ([]*q8.PackedB, []int32) {
+	ws, z := s8Weights(w, wz)
+	cout, cin := w.Shape[0], w.Shape[1]
+	kk := 1
+	for _, d := range w.Shape[2:] {
+		kk *= d
+	}
+	cg := cout / group
+	kdim := kk * cin
+	packs := make([]*q8.PackedB, group)
+	re := make([]int8, cg*kdim)
+	for g := range packs {
+		for j := 0; j < cg; j++ {
+			src := ws[(g*cg+j)*kdim:]
+			dst := re[j*kdim:]
+			for ci := 0; ci < cin; ci++ {
+				for o := 0; o < kk; o++ {
+					dst[o*cin+ci] = src[ci*kk+o]
+				}
+			}
+		}
+		packs[g] = q8.PackB(kdim, cg, re, kdim, true)
+	}
+	return packs, z
+}
+
+func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	n := k.node
+	x, err := int8In(n, in, 0, "x")
+	if err != nil {
+		return nil, err
+	}
+	w, err := int8In(n, in, k.wIdx, "w")
+	if err != nil {
+		return nil, err
+	}
+	if x.Rank() < 3 || w.Rank() != x.Rank() {
+		return nil, fmt.Errorf("%v: x %v and w %v must both be [N, C, spatial…]", n, x.Shape, w.Shape)
+	}
+	group := k.attrs.group
+	batch, c := x.Shape[0], x.Shape[1]
+	cout, cin := w.Shape[0], w.Shape[1]
+	if cin*group != c || cout%group != 0 {
+		return nil, fmt.Errorf("%v: x has %d channels, w %v with group %d", n, c, w.Shape, group)
+	}
+	geo, err := k.attrs.geometry(n, x.Shape[2:], w.Shape[2:])
+	if err != nil {
+		return nil, err
+	}
+	cg := cout / group
+	kdim := geo.kSize * cin
+
+	// x_zero_point is input 2 of both ops.
+	xz, err := zeroPointsIn(n, in, 2, "x_zero_point", x.DType, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(xz) != 1 {
+		return nil, fmt.Errorf("%v: x_zero_point must be a scalar", n)
+	}
+	wz, err := zeroPointsIn(n, in, k.wzIdx, "w_zero_point", w.DType, cout)
+	if err != nil {
+		return nil, err
+	}
+
+	outDT := tensor.Int32
+	var scale []float32
+	var bias []int32
+	var yz int32
+	if k.qlin {
+		sx, sdt, err := scalesIn(n, in, 1, "x_scale", 1)
+		if err != nil {
+			return nil, err
+		}
+		sw, _, err := scalesIn(n, in, 4, "w_scale", cout)
+		if err != nil {
+			return nil, err
+		}
+		sy, _, err := scalesIn(n, in, 6, "y_scale", 1)
+		if err != nil {
+			return nil, err
+		}
+		yzt := input(in, 7)
+		if yzt == nil {
+			return nil, fmt.Errorf("%v: y_zero_point is missing", n)
+		}
+		outDT = yzt.DType
+		if outDT != tensor.Uint8 && outDT != tensor.Int8 {
+			return nil, fmt.Errorf("%v: y_zero_point is %v, want uint8 or int8", n, outDT)
+		}
+		yzs, err := zeroPointsIn(n, in, 7, "y_zero_point", outDT, 1)
+		if err != nil {
+			return nil, err
+		}
+		yz = yzs[0]
+		scale = multipliers(sx[0], sw, sy[0], sdt)
+		if bt := input(in, 8); bt != nil {
+			if bt.DType != tensor.Int32 || bt.Len() != cout || bt.Validate() != nil {
+				return nil, fmt.Errorf("%v: bias must be int32 [%d], got %v %v", n, cout, bt.DType, bt.Shape)
+			}
+			bias = bt.I32()
+		}
+	}
+
+	var packs []*q8.PackedB
+	var wzs []int32
+	if k.constW == w {
+		packs, wzs = k.packs, k.pwz
+	} else {
+		packs, wzs = packConvWeights(w, wz, group)
+	}
+	xzs := xz
+	if x.DType == tensor.Int8 {
+		xzs = []int32{xz[0] + 128}
+	}
+
+	outShape := append([]int{batch, cout}, geo.out...)
+	if _, err := checkedProduct(append([]int{kdim}, outShape...)...); err != nil {
+		return nil, fmt.Errorf("%v: %v", n, err)
+	}
+	out, err := tensor.New(outDT, outShape)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %v", n, err)
+	}
+	if out.Len() == 0 {
+		return []*tensor.Tensor{out}, nil
+	}
+
+	// Kernel offsets per spatial dim, for the im2col gather.
+	koff := make([][]int, geo.kSize)
+	for o := range koff {
+		koff[o] = make([]int, geo.nd)
+		r := o
+		for d := geo.nd - 1; d >= 0; d-- {
+			koff[o][d] = (r % geo.k[d]) * geo.dil[d]
+			r /= geo.k[d]
+		}
+	}
+
+	xs := geo.inSize
+	xh := make([]uint8, xs*c) // NHWC copy of one image
+	P := geo.outSize
+	const blockRows = 96
+	blocks := (P + blockRows - 1) / blockRows
+	for b := 0; b < batch; b++ {
+		toNHWC(xh, x, b, c, xs)
+		for g := 0; g < group; g++ {
+			pb := packs[g]
+			bz := wzs
+			if len(wzs) > 1 {
+				bz = wzs[g*cg : (g+1)*cg]
+			}
+			var req *q8.Requant
+			if k.qlin {
+				req = &q8.Requant{OutZero: yz, Scale: scale, Ldc: cg}
+				if len(scale) > 1 {
+					req.Scale = scale[g*cg : (g+1)*cg]
+				}
+				if bias != nil {
+					req.Bias = bias[g*cg : (g+1)*cg]
+				}
+			}
+			ctx.Parallel(blocks, 1, func(lo, hi int) {
+				a := make([]uint8, blockRows*kdim)
+				var t32 []int32
+				var t8 []uint8
+				if req == nil {
+					t32 = make([]int32, blockRows*cg)
+				} else {
+					t8 = make([]uint8, blockRows*cg)
+				}
+				for blk := lo; blk < hi; blk++ {
+					p0 := blk * blockRows
+					rows := min(blockRows, P-p0)
+					im2col(a, xh, geo, koff, p0, rows, c, g*cin, cin, uint8(xzs[0]))
+					if req == nil {
+						q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, q8.Int32(t32, cg))
+						o := out.I32()
+						for j := 0; j < cg; j++ {
+							dst := o[((b*cout)+g*cg+j)*P+p0:]
+							for r := 0; r < rows; r++ {
+								dst[r] = t32[r*cg+j]
+							}
+						}
+						continue
+					}
+					rq := *req
+					if outDT == tensor.Uint8 {
+						rq.OutU8 = t8
+					} else {
+						rq.OutS8 = s8View(t8)
+					}
+					q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, q8.Output{Q: &rq})
+					var o []uint8
+					if outDT == tensor.Uint8 {
+						o = out.U8()
+					} else {
+						o = u8View(out.I8())
+					}
+					for j := 0; j < cg; j++ {
+						dst := o[((b*cout)+g*cg+j)*P+p0:]
+						for r := 0; r < rows; r++ {
+							dst[r] = t8[r*cg+j]
+						}
+					}
+				}
+			})
+		}
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// toNHWC copies image b of x [N][C][S] to dst [S][C] as uint8 (int8 shifted
+// by XOR 0x80).
+func toNHWC(dst []uint8, x *tensor.Tensor, b, c, s int) {
+	var flip uint8
+	var src []uint8
+	if x.DType == tensor.Int8 {
+		flip = 0x80
+		src = u8View(x.I8())
+	} else {
+		src = x.U8()
+	}
+	src = src[b*c*s : (b+1)*c*s]
+	for ch := 0; ch < c; ch++ {
+		row := src[ch*s : (ch+1)*s]
+		for p, v := range row {
+			dst[p*c+ch] = v ^ flip
+		}
+	}
+}
+
+// im2col fills rows p0..p0+rows of the patch matrix: row r, column
+// o·cin+ci holds input channel c0+ci at kernel offset o of output position
+// p0+r, or the zero point where the window hangs over the padding.
+func im2col(a, xh []uint8, geo *convGeom, koff [][]int, p0, rows, c, c0, cin int, zp uint8) {
+	nd := geo.nd
+	kdim := geo.kSize * cin
+	pos := make([]int, nd)
+	r := p0
+	for d := nd - 1; d >= 0; d-- {
+		pos[d] = r % geo.out[d]
+		r /= geo.out[d]
+	}
+	base := make([]int, nd)
+	for r := 0; r < rows; r++ {
+		for d := 0; d < nd; d++ {
+			base[d] = pos[d]*geo.stride[d] - geo.padB[d]
+		}
+		row := a[r*kdim : (r+1)*kdim]
+		for o, ko := range koff {
+			lin, inside := 0, true
+			for d := 0; d < nd; d++ {
+				i := base[d] + ko[d]
+				if i < 0 || i >= geo.in[d] {
+					inside = false
+					break
+				}
+				lin = lin*geo.in[d] + i
+			}
+			dst := row[o*cin : (o+1)*cin]
+			if inside {
+				copy(dst, xh[lin*c+c0:lin*c+c0+cin])
+			} else {
+				for i := range dst {
+					dst[i] = zp
+				}
+			}
+		}
+		for d := nd - 1; d >= 0; d-- {
+			pos[d]++
+			if pos[d] < geo.out[d] {
+				break
+			}
+			pos[d] = 0
+		}
+	}
+}
