@@ -121,9 +121,9 @@ func packAll(b *tensor.Tensor, bz []int32, k, n int) ([]*q8.PackedB, []int32) {
 }
 
 type matmulKernel struct {
-	node                *graph.Node
-	qlin                bool // QLinearMatMul (else MatMulInteger)
-	bIdx, azIdx, bzIdx  int
+	node               *graph.Node
+	qlin               bool // QLinearMatMul (else MatMulInteger)
+	bIdx, azIdx, bzIdx int
 	// Weights packed at build time when B and its zero point are constants.
 	constB *tensor.Tensor
 	pbs    []*q8.PackedB
