@@ -54,7 +54,7 @@ func (g *gemm) finalEp(ti, tj int, load bool) tileEp {
 	if load {
 		t.flags |= epLoad
 	}
-	ep := g.ep
+	ep := &g.ep
 	if ep.RowBias != nil {
 		t.flags |= epRowBias
 		t.rowBias = unsafe.Pointer(&ep.RowBias[ti])
@@ -132,7 +132,7 @@ type gemm struct {
 
 	c   []float32
 	ldc int
-	ep  *Epilogue
+	ep  Epilogue
 }
 
 func (g *gemm) run() {
@@ -281,7 +281,7 @@ func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1
 		copy(g.c[i*g.ldc+c0:i*g.ldc+c1], t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj])
 	}
 	if last {
-		applyEpilogue(g.ep, g.c, g.ldc, r0, r1, c0, c1)
+		applyEpilogue(&g.ep, g.c, g.ldc, r0, r1, c0, c1)
 	}
 }
 
@@ -292,7 +292,7 @@ func (g *gemm) noDot() {
 			clear(g.c[i*g.ldc+g.n0 : i*g.ldc+g.n1])
 		}
 	}
-	applyEpilogue(g.ep, g.c, g.ldc, g.m0, g.m1, g.n0, g.n1)
+	applyEpilogue(&g.ep, g.c, g.ldc, g.m0, g.m1, g.n0, g.n1)
 }
 
 // packA writes rows i0..i1 (i1-i0 <= mr), depth p0..p1 of alpha·op(A) into

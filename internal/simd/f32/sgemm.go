@@ -79,7 +79,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		kern: kern, m0: 0, m1: m, n0: 0, n1: n, k: k,
 		a: a, lda: lda, transA: transA, alpha: alpha,
 		b: b, ldb: ldb, transB: transB,
-		c: c, ldc: ldc, ep: &ep,
+		c: c, ldc: ldc, ep: ep,
 	}
 	g.run()
 }
@@ -174,7 +174,7 @@ func SgemmPackedA(p *PackedA, m0, m1, n int, b []float32, ldb int, c []float32, 
 		kern: p.kern, m0: m0, m1: m1, n0: 0, n1: n, k: p.k,
 		packedA: p,
 		b:       b, ldb: ldb,
-		c: c, ldc: ldc, ep: &ep,
+		c: c, ldc: ldc, ep: ep,
 	}
 	g.run()
 }
@@ -230,7 +230,7 @@ func SgemmPackedB(m int, a []float32, lda int, p *PackedB, n0, n1 int, c []float
 		kern: p.kern, m0: 0, m1: m, n0: n0, n1: n1, k: p.k,
 		a: a, lda: lda, alpha: 1,
 		packedB: p,
-		c:       c, ldc: ldc, ep: &ep,
+		c:       c, ldc: ldc, ep: ep,
 	}
 	g.run()
 }

@@ -396,3 +396,24 @@ func TestTileEpLayout(t *testing.T) {
 		t.Errorf("tileEp offsets %v, the assembly expects %v", got, want)
 	}
 }
+
+// The hot path must not allocate: pack buffers come from the pool.
+func TestNoAllocs(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(5))
+		m, n, k := 37, 53, 70
+		a, b, c := randMat(r, m*k), randMat(r, k*n), make([]float32, m*n)
+		pa, pb := PackA(false, m, k, a, k), PackB(true, k, n, randMat(r, n*k), k)
+		ep := Epilogue{RowBias: randMat(r, m), ColBias: randMat(r, n), Act: ActRelu}
+		for name, f := range map[string]func(){
+			"Sgemm":        func() { Sgemm(true, true, m, n, k, 1, a, m, b, k, 0, c, n) },
+			"SgemmPackedA": func() { SgemmPackedA(pa, 3, 30, n, b, n, c, n, ep) },
+			"SgemmPackedB": func() { SgemmPackedB(m, a, k, pb, 5, 50, c, n, ep) },
+		} {
+			f()
+			if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
+				t.Errorf("%s: %v allocations per call", name, allocs)
+			}
+		}
+	})
+}
