@@ -3,7 +3,27 @@
 // that passes (fuse, convert) and the runtime use to walk and rewrite it.
 //
 // A Graph is independent of ONNX's protobuf: internal/model converts between
-// the two. Names are the identity of values, as in ONNX.
+// the two. Values are shared pointers: a node input is the very *Value its
+// producer outputs, and a subgraph (If/Loop/Scan body) that reads a value of
+// an enclosing graph holds that same pointer. Names identify values in files.
+//
+// What the package offers:
+//
+//   - topo.go: Graph.Sort, a stable topological order (Kahn, ties broken by
+//     the current order; a cycle is a *CycleError naming a node on it), and
+//     the outer values that subgraphs read (Node.SubgraphInputs).
+//   - edit.go: Graph.Index (producer and consumer maps), ReplaceAllUses,
+//     RemoveNode, InsertNodeBefore/After, RemoveUnused, a Namer for fresh
+//     unique names, AddInitializer, attribute constructors, ConstValue.
+//   - match.go: Match (a node and the producers of its inputs against a
+//     Pattern tree) and MatchChain (a downstream chain such as
+//     Conv→BatchNormalization→Relu with single-consumer links).
+//   - infer.go: InferShapes, dtype and shape inference for the ops the
+//     runtime supports, with symbolic dims and small constant folding of
+//     shape arithmetic.
+//   - normalize.go: Normalize, which rewrites opset < 9 operator forms into
+//     opset-9 ones so that nothing downstream has to know them.
+//   - equal.go: Equal, a structural comparison used by round-trip tests.
 package graph
 
 import (
