@@ -22,8 +22,8 @@ func fmaPeakAVX512(n int)
 func fmaPeakAVX2(n int)
 
 var (
-	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true}
-	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true}
+	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true, dwRow: dwRowGeneric}
+	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRow: dwRowGeneric}
 )
 
 func archKernels() []*kernel {

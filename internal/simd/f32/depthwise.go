@@ -1,0 +1,220 @@
+package f32
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+)
+
+// DWShape describes a depthwise 2-D convolution of one NCHW image: every
+// output channel c is the correlation of input channel c/Mult with its own
+// KH×KW filter (ONNX Conv with group == input channels).
+//
+// PadT and PadL are the top and left pads; the bottom and right pads are
+// whatever OutH and OutW imply (positions past the input read as zero), so
+// auto_pad and asymmetric pads need no extra fields.
+type DWShape struct {
+	C                int // output channels
+	Mult             int // output channels per input channel; 0 means 1
+	InH, InW         int
+	KH, KW           int
+	StrideH, StrideW int // 0 means 1
+	DilH, DilW       int // 0 means 1
+	PadT, PadL       int
+	OutH, OutW       int
+}
+
+func (s *DWShape) norm() DWShape {
+	t := *s
+	for _, p := range []*int{&t.Mult, &t.StrideH, &t.StrideW, &t.DilH, &t.DilW} {
+		if *p == 0 {
+			*p = 1
+		}
+	}
+	return t
+}
+
+// DepthwiseConv2D computes output channels c0..c1 of one image:
+//
+//	y[c][oh][ow] = act(Σ_{kh,kw} x[c/Mult][oh·sH−PadT+kh·dH][ow·sW−PadL+kw·dW]·w[c][kh][kw]
+//	                   + (y[c][oh][ow] if ep.Accumulate) + ep.RowBias[c])
+//
+// x is [C/Mult][InH][InW], w is [C][KH][KW], y is [C][OutH][OutW], all
+// dense; taps outside the input read zero. ep.RowBias is the per-channel
+// bias (nil for none); ep.ColBias must be nil. Channels outside c0..c1 are not
+// touched, so goroutines may split channels, with bit-identical results
+// whatever the split. A batch is a loop over images with offset slices.
+//
+// Each channel's input window is first copied into a zero-padded scratch
+// plane (split into StrideW column phases, so strided taps become contiguous
+// loads); the kernel then walks output rows with every tap a vector load and
+// FMA. Bad shapes or short slices panic.
+func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep Epilogue) {
+	s := shape.norm()
+	if s.C <= 0 || s.Mult < 0 || s.C%s.Mult != 0 || s.InH < 0 || s.InW < 0 || s.KH <= 0 || s.KW <= 0 ||
+		s.StrideH < 0 || s.StrideW < 0 || s.DilH < 0 || s.DilW < 0 || s.PadT < 0 || s.PadL < 0 || s.OutH < 0 || s.OutW < 0 {
+		panic(fmt.Sprintf("f32: bad depthwise shape %+v", *shape))
+	}
+	if c0 < 0 || c1 > s.C || c0 > c1 {
+		panic(fmt.Sprintf("f32: depthwise channels %d..%d of %d", c0, c1, s.C))
+	}
+	if ep.ColBias != nil {
+		panic("f32: depthwise conv has no column bias")
+	}
+	ep.check(c0, c1, 0, 0)
+	inPlane, outPlane, taps := s.InH*s.InW, s.OutH*s.OutW, s.KH*s.KW
+	if len(x) < s.C/s.Mult*inPlane || len(w) < s.C*taps || len(y) < s.C*outPlane {
+		panic(fmt.Sprintf("f32: depthwise slices x=%d w=%d y=%d too short for %+v", len(x), len(w), len(y), s))
+	}
+	if c0 == c1 || outPlane == 0 {
+		return
+	}
+
+	// Scratch geometry: rows ih = -PadT .. -PadT+rows-1 of the input, and
+	// columns iw = -PadL .. -PadL+cols-1 dealt into StrideW phase planes,
+	// phase q holding columns q, q+sW, ... of that window.
+	rows := (s.OutH-1)*s.StrideH + (s.KH-1)*s.DilH + 1
+	cols := (s.OutW-1)*s.StrideW + (s.KW-1)*s.DilW + 1
+	pw := (cols + s.StrideW - 1) / s.StrideW // phase plane width
+	planeSize := rows * pw
+	ws := getDWScratch(s.StrideW*planeSize, taps)
+	defer dwPool.Put(ws)
+	pad, offs, wt := ws.pad, ws.offs, ws.w
+	for i := 0; i < s.KH; i++ {
+		for j := 0; j < s.KW; j++ {
+			col := j * s.DilW
+			offs[i*s.KW+j] = 4 * (i*s.DilH*pw + col%s.StrideW*planeSize + col/s.StrideW)
+		}
+	}
+	kern := active().dwRow
+	te := &ws.ep
+	for c := c0; c < c1; c++ {
+		fillPadded(&s, x[c/s.Mult*inPlane:(c/s.Mult+1)*inPlane], pad, rows, cols, pw, planeSize)
+		copy(wt, w[c*taps:(c+1)*taps])
+		*te = tileEp{}
+		if ep.Accumulate {
+			te.flags |= epLoad
+		}
+		if ep.RowBias != nil {
+			te.flags |= epRowBias
+			te.rowBias = unsafe.Pointer(&ep.RowBias[c])
+		}
+		switch ep.Act {
+		case ActRelu:
+			te.flags |= epClamp
+			te.lo, te.hi = 0, float32(math.Inf(1))
+		case ActClip:
+			te.flags |= epClamp
+			te.lo, te.hi = ep.Min, ep.Max
+		case ActLeakyRelu:
+			te.flags |= epLeaky
+			te.alpha = ep.Alpha
+		}
+		yc := y[c*outPlane : (c+1)*outPlane]
+		for oh := 0; oh < s.OutH; oh++ {
+			kern(s.OutW, yc[oh*s.OutW:(oh+1)*s.OutW], pad[oh*s.StrideH*pw:], offs, wt, te)
+		}
+	}
+}
+
+// fillPadded copies the input window of one channel into the phase planes,
+// zero where the window leaves the input.
+func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
+	sw := s.StrideW
+	for q := 0; q < sw; q++ {
+		// Window column q+k·sw is input column q+k·sw−PadL: k in kLo..kHi
+		// lands inside the input (and inside the window).
+		kLo := max(0, ceilDiv(s.PadL-q, sw))
+		kHi := min(pw, ceilDiv(s.InW+s.PadL-q, sw), ceilDiv(cols-q, sw))
+		kHi = max(kHi, kLo)
+		for r := 0; r < rows; r++ {
+			dst := pad[q*planeSize+r*pw : q*planeSize+(r+1)*pw]
+			ih := r - s.PadT
+			if ih < 0 || ih >= s.InH {
+				clear(dst)
+				continue
+			}
+			clear(dst[:kLo])
+			clear(dst[kHi:])
+			src := xc[ih*s.InW : (ih+1)*s.InW]
+			if sw == 1 {
+				copy(dst[kLo:kHi], src[kLo+q-s.PadL:])
+				continue
+			}
+			iw := q + kLo*sw - s.PadL
+			for k := kLo; k < kHi; k++ {
+				dst[k] = src[iw]
+				iw += sw
+			}
+		}
+	}
+}
+
+// ceilDiv is ⌈a/b⌉ for b > 0 and any sign of a.
+func ceilDiv(a, b int) int {
+	if a <= 0 {
+		return -(-a / b)
+	}
+	return (a + b - 1) / b
+}
+
+type dwScratch struct {
+	pad  []float32
+	offs []int
+	w    []float32
+	ep   tileEp
+}
+
+var dwPool sync.Pool
+
+func getDWScratch(padLen, taps int) *dwScratch {
+	ws, _ := dwPool.Get().(*dwScratch)
+	if ws == nil {
+		ws = &dwScratch{}
+	}
+	if cap(ws.pad) < padLen {
+		ws.pad = make([]float32, padLen)
+	}
+	if cap(ws.offs) < taps {
+		ws.offs = make([]int, taps)
+		ws.w = make([]float32, taps)
+	}
+	ws.pad, ws.offs, ws.w = ws.pad[:padLen], ws.offs[:taps], ws.w[:taps]
+	return ws
+}
+
+// dwRowGeneric is the pure-Go twin of the depthwise row kernels: out[i] =
+// stages(Σ_t w[t]·in[offs[t]/4 + i]) for i < n, taps summed in order.
+func dwRowGeneric(n int, out, in []float32, offs []int, w []float32, ep *tileEp) {
+	out = out[:n]
+	for i := range out {
+		var acc float32
+		for t, o := range offs {
+			acc += w[t] * in[o/4+i]
+		}
+		out[i] = dwStages(ep, acc, out[i])
+	}
+}
+
+// dwStages applies the tileEp stages to one value, in the kernels' order.
+func dwStages(ep *tileEp, v, old float32) float32 {
+	if ep.flags&epLoad != 0 {
+		v += old
+	}
+	if ep.flags&epRowBias != 0 {
+		v += *(*float32)(ep.rowBias)
+	}
+	if ep.flags&epClamp != 0 {
+		if v < ep.lo {
+			v = ep.lo
+		}
+		if v > ep.hi {
+			v = ep.hi
+		}
+	}
+	if ep.flags&epLeaky != 0 && v < 0 {
+		v *= ep.alpha
+	}
+	return v
+}

@@ -1,0 +1,155 @@
+package f32
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// refDW is the definition of DepthwiseConv2D in float64: taps outside the
+// input are skipped. It returns the value before the epilogue and the sum of
+// magnitudes for the rounding tolerance.
+func refDW(s DWShape, x, w []float32, c, oh, ow int) (float64, float64) {
+	s = s.norm()
+	var sum, mag float64
+	ic := c / s.Mult
+	for kh := 0; kh < s.KH; kh++ {
+		ih := oh*s.StrideH - s.PadT + kh*s.DilH
+		if ih < 0 || ih >= s.InH {
+			continue
+		}
+		for kw := 0; kw < s.KW; kw++ {
+			iw := ow*s.StrideW - s.PadL + kw*s.DilW
+			if iw < 0 || iw >= s.InW {
+				continue
+			}
+			v := float64(x[(ic*s.InH+ih)*s.InW+iw]) * float64(w[(c*s.KH+kh)*s.KW+kw])
+			sum += v
+			mag += math.Abs(v)
+		}
+	}
+	return sum, mag
+}
+
+// outSize is ONNX's output size for explicit pads.
+func outSize(in, k, stride, dil, padBegin, padEnd int) int {
+	return (in+padBegin+padEnd-dil*(k-1)-1)/stride + 1
+}
+
+type dwCase struct {
+	in, k, stride, dil, padB, padE, mult int
+}
+
+func dwShape(cs dwCase, c, inH, inW int) DWShape {
+	return DWShape{
+		C: c, Mult: cs.mult, InH: inH, InW: inW, KH: cs.k, KW: cs.k,
+		StrideH: cs.stride, StrideW: cs.stride, DilH: cs.dil, DilW: cs.dil,
+		PadT: cs.padB, PadL: cs.padB,
+		OutH: outSize(inH, cs.k, cs.stride, cs.dil, cs.padB, cs.padE),
+		OutW: outSize(inW, cs.k, cs.stride, cs.dil, cs.padB, cs.padE),
+	}
+}
+
+var dwCases = []dwCase{
+	{k: 3, stride: 1, dil: 1, padB: 1, padE: 1},
+	{k: 3, stride: 2, dil: 1, padB: 1, padE: 1},
+	{k: 3, stride: 2, dil: 1, padB: 0, padE: 1}, // TF-style SAME_UPPER
+	{k: 5, stride: 1, dil: 1, padB: 2, padE: 2},
+	{k: 5, stride: 2, dil: 1, padB: 2, padE: 2},
+	{k: 3, stride: 1, dil: 2, padB: 2, padE: 2},
+	{k: 3, stride: 1, dil: 1, padB: 0, padE: 0},
+	{k: 1, stride: 1, dil: 1, padB: 0, padE: 0},
+	{k: 7, stride: 3, dil: 1, padB: 3, padE: 1},
+	{k: 3, stride: 1, dil: 1, padB: 1, padE: 1, mult: 2},
+	{k: 2, stride: 2, dil: 1, padB: 0, padE: 0},
+}
+
+func TestDepthwiseConv2D(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(6))
+		for _, cs := range dwCases {
+			for _, hw := range [][2]int{{1, 1}, {5, 7}, {14, 14}, {17, 40}, {33, 3}} {
+				s := dwShape(cs, 6, hw[0], hw[1])
+				if s.OutH <= 0 || s.OutW <= 0 {
+					continue
+				}
+				ep := epilogues[r.Intn(len(epilogues))]
+				if r.Intn(2) == 0 {
+					ep.RowBias = randMat(r, s.C)
+				}
+				cin := s.C / max(1, s.Mult)
+				x, w := randMat(r, cin*s.InH*s.InW), randMat(r, s.C*s.KH*s.KW)
+				y0 := randMat(r, s.C*s.OutH*s.OutW)
+				y := append([]float32(nil), y0...)
+				DepthwiseConv2D(&s, x, w, 0, s.C, y, ep)
+				for c := 0; c < s.C; c++ {
+					for oh := 0; oh < s.OutH; oh++ {
+						for ow := 0; ow < s.OutW; ow++ {
+							i := (c*s.OutH+oh)*s.OutW + ow
+							dot, mag := refDW(s, x, w, c, oh, ow)
+							want, mg := wantEp(&ep, dot, mag, float64(y0[i]), c, 0)
+							if !closeTo(y[i], want, mg, s.KH*s.KW) {
+								t.Fatalf("%+v ep=%+v: y[%d][%d][%d] = %v, want %v", s, ep, c, oh, ow, y[i], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// Splitting channels between callers gives identical bits and leaves the
+// other channels alone.
+func TestDepthwiseSplit(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(7))
+		s := dwShape(dwCases[1], 9, 19, 23)
+		x, w := randMat(r, s.C*s.InH*s.InW), randMat(r, s.C*s.KH*s.KW)
+		ep := Epilogue{RowBias: randMat(r, s.C), Act: ActRelu, Accumulate: true}
+		y0 := randMat(r, s.C*s.OutH*s.OutW)
+		whole := append([]float32(nil), y0...)
+		DepthwiseConv2D(&s, x, w, 0, s.C, whole, ep)
+		for _, sp := range splits(r, s.C) {
+			y := append([]float32(nil), y0...)
+			for i := 0; i+1 < len(sp); i++ {
+				before := append([]float32(nil), y...)
+				DepthwiseConv2D(&s, x, w, sp[i], sp[i+1], y, ep)
+				plane := s.OutH * s.OutW
+				for j := range y {
+					if (j/plane < sp[i] || j/plane >= sp[i+1]) && y[j] != before[j] {
+						t.Fatalf("channels %d..%d wrote element %d", sp[i], sp[i+1], j)
+					}
+				}
+			}
+			assertBits(t, fmt.Sprintf("channels %v", sp), whole, y)
+		}
+	})
+}
+
+func TestDepthwiseBadArgs(t *testing.T) {
+	good := DWShape{C: 2, InH: 4, InW: 4, KH: 3, KW: 3, PadT: 1, PadL: 1, OutH: 4, OutW: 4}
+	for name, f := range map[string]func(){
+		"short x":  func() { DepthwiseConv2D(&good, make([]float32, 31), make([]float32, 18), 0, 2, make([]float32, 32), Epilogue{}) },
+		"short y":  func() { DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 2, make([]float32, 31), Epilogue{}) },
+		"channels": func() { DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 3, make([]float32, 32), Epilogue{}) },
+		"colbias": func() {
+			DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 2, make([]float32, 32), Epilogue{ColBias: []float32{1}})
+		},
+		"mult": func() {
+			s := good
+			s.Mult = 3
+			DepthwiseConv2D(&s, make([]float32, 32), make([]float32, 18), 0, 2, make([]float32, 32), Epilogue{})
+		},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
