@@ -200,3 +200,26 @@ func TestNodeTests(t *testing.T) {
 	}
 	t.Logf("%d node tests on paths %v", len(dirs), q8.ISAs())
 }
+
+// TestORTGoldens runs the cases of testdata/gen_ort.py (outputs computed by
+// ONNX Runtime) exactly, on every q8 path, with 1 and 3 threads.
+func TestORTGoldens(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/ort/*")
+	if len(dirs) == 0 {
+		t.Fatal("testdata/ort is empty: run testdata/gen_ort.py")
+	}
+	old := q8.ISA()
+	defer q8.SetISA(old)
+	for _, isa := range q8.ISAs() {
+		if err := q8.SetISA(isa); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dirs {
+			for _, threads := range []int{1, 3} {
+				if err := runNodeTest(d, threads); err != nil {
+					t.Errorf("%s [%s, %d threads]: %v", filepath.Base(d), isa, threads, err)
+				}
+			}
+		}
+	}
+}

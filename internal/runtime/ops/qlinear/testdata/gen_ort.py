@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Golden cases for the qlinear kernels, computed by ONNX Runtime.
+
+The ONNX node tests cover one shape per op; these cover what they miss:
+groups, depthwise, strides, dilations, asymmetric and SAME padding, 1-d and
+3-d convolutions, per-channel weights, int8 activations and outputs, bias,
+batched and broadcast matmuls, weights given as inputs instead of constants,
+and tiles that cross q8's 64-column panels.
+
+Each case is written in the ONNX backend-test layout (model.onnx,
+test_data_set_0/input_*.pb and output_0.pb), the output computed by ONNX
+Runtime 1.30 (npm onnxruntime-node, run through tools/peers/ort.js).
+
+Run from the repository root with Debian's python3 (onnx, numpy):
+    /usr/bin/python3 internal/runtime/ops/qlinear/testdata/gen_ort.py
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "../../../../.."))
+ORT = os.path.join(ROOT, "tools", "peers", "ort.js")
+OUT = os.path.join(HERE, "ort")
+
+rng = np.random.default_rng(7)
+NP2ONNX = {np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8, np.int32: TensorProto.INT32, np.float32: TensorProto.FLOAT}
+
+
+def rand_q(dtype, shape):
+    if dtype == np.uint8:
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.integers(-128, 128, size=shape, dtype=np.int8)
+
+
+def q_zero(dtype, n=None):
+    lo, hi = (90, 170) if dtype == np.uint8 else (-40, 40)
+    if n is None:
+        return np.array(rng.integers(lo, hi), dtype=dtype)
+    return rng.integers(lo, hi, size=(n,)).astype(dtype)
+
+
+def build(name, op, inputs, consts, out_dtype, attrs, opset=13):
+    """inputs/consts: lists of (name, array); node input order is
+    inputs+consts interleaved as given by the 'order' attribute of attrs."""
+    order = attrs.pop("_order")
+    tensors = dict(inputs + consts)
+    node_inputs = [n if n is not None else "" for n in order]
+    node = helper.make_node(op, node_inputs, ["y"], **attrs)
+    g_inputs = [helper.make_tensor_value_info(n, NP2ONNX[a.dtype.type], a.shape) for n, a in inputs]
+    inits = [numpy_helper.from_array(a, n) for n, a in consts]
+    y = helper.make_tensor_value_info("y", NP2ONNX[out_dtype], None)
+    graph = helper.make_graph([node], name, g_inputs, [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="qtool-gen_ort")
+    model.ir_version = 7
+    # onnx 1.12 checker insists on an output shape; ONNX Runtime validates the model when it loads it.
+    return model
+
+
+def run_case(name, model, inputs):
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for i, (n, a) in enumerate(inputs):
+            p = os.path.join(tmp, f"{n}.npy")
+            np.save(p, a)
+            args.append(f"{n}={p}")
+            t = numpy_helper.from_array(a, n)
+            with open(os.path.join(d, "test_data_set_0", f"input_{i}.pb"), "wb") as f:
+                f.write(t.SerializeToString())
+        subprocess.run(["node", ORT, "run", os.path.join(d, "model.onnx"), tmp] + args, check=True)
+        y = np.load(os.path.join(tmp, "y.npy"))
+    with open(os.path.join(d, "test_data_set_0", "output_0.pb"), "wb") as f:
+        f.write(numpy_helper.from_array(y, "y").SerializeToString())
+    print(name, y.dtype, y.shape, "range", y.min(), y.max())
+
+
+def qlinearconv(name, xshape, wshape, xdt=np.uint8, wdt=np.int8, ydt=np.uint8, per_channel=True, bias=True,
+                w_input=False, **attrs):
+    cout = wshape[0]
+    x = rand_q(xdt, xshape)
+    w = rand_q(wdt, wshape)
+    xs = np.array(0.02, np.float32)
+    ws = (rng.uniform(0.002, 0.01, size=(cout,)) if per_channel else np.array([0.005])).astype(np.float32)
+    k = int(np.prod(wshape[1:]))
+    ys = np.array(0.02 * 0.005 * np.sqrt(k) * 150, np.float32)
+    xz = q_zero(xdt)
+    wz = np.zeros((cout,) if per_channel else (), dtype=wdt) if wdt == np.int8 else q_zero(wdt, cout if per_channel else None)
+    yz = q_zero(ydt)
+    consts = [("x_scale", xs), ("x_zero_point", xz), ("w_scale", ws), ("w_zero_point", wz), ("y_scale", ys), ("y_zero_point", yz)]
+    inputs = [("x", x)]
+    if w_input:
+        inputs.append(("w", w))
+    else:
+        consts.append(("w", w))
+    order = ["x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point"]
+    if bias:
+        consts.append(("B", rng.integers(-3000, 3000, size=(cout,)).astype(np.int32)))
+        order.append("B")
+    attrs["_order"] = order
+    run_case(name, build(name, "QLinearConv", inputs, consts, ydt, attrs), inputs)
+
+
+def convinteger(name, xshape, wshape, wz_per_channel=False, **attrs):
+    x = rand_q(np.uint8, xshape)
+    w = rand_q(np.uint8, wshape)
+    consts = [("w", w), ("x_zero_point", q_zero(np.uint8)),
+              ("w_zero_point", q_zero(np.uint8, wshape[0] if wz_per_channel else None))]
+    attrs["_order"] = ["x", "w", "x_zero_point", "w_zero_point"]
+    run_case(name, build(name, "ConvInteger", [("x", x)], consts, np.int32, attrs), [("x", x)])
+
+
+def qlinearmatmul(name, ashape, bshape, adt=np.uint8, bdt=np.int8, ydt=np.uint8, per_column=False, b_input=False):
+    a = rand_q(adt, ashape)
+    b = rand_q(bdt, bshape)
+    n = bshape[-1]
+    k = ashape[-1]
+    bs = (rng.uniform(0.002, 0.01, size=(n,)) if per_column else np.array([0.005])).astype(np.float32)
+    bz = q_zero(bdt, n) if per_column else q_zero(bdt, 1)
+    consts = [("a_scale", np.array([0.03], np.float32)), ("a_zero_point", q_zero(adt, 1)), ("b_scale", bs),
+              ("b_zero_point", bz), ("y_scale", np.array([0.03 * 0.005 * np.sqrt(k) * 150], np.float32)),
+              ("y_zero_point", q_zero(ydt, 1))]
+    inputs = [("a", a)]
+    if b_input:
+        inputs.append(("b", b))
+    else:
+        consts.append(("b", b))
+    attrs = {"_order": ["a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point", "y_scale", "y_zero_point"]}
+    run_case(name, build(name, "QLinearMatMul", inputs, consts, ydt, attrs), inputs)
+
+
+def matmulinteger(name, ashape, bshape, adt=np.uint8, bdt=np.int8, per_column=False, b_input=False):
+    a = rand_q(adt, ashape)
+    b = rand_q(bdt, bshape)
+    consts = [("a_zero_point", q_zero(adt)), ("b_zero_point", q_zero(bdt, bshape[-1]) if per_column else q_zero(bdt))]
+    inputs = [("a", a)]
+    if b_input:
+        inputs.append(("b", b))
+    else:
+        consts.append(("b", b))
+    attrs = {"_order": ["a", "b", "a_zero_point", "b_zero_point"]}
+    run_case(name, build(name, "MatMulInteger", inputs, consts, np.int32, attrs), inputs)
+
+
+def main():
+    if not os.path.exists(ORT):
+        sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
+    shutil.rmtree(OUT, ignore_errors=True)
+    qlinearconv("qlinearconv_3x3_pad1", [1, 5, 9, 8], [7, 5, 3, 3], pads=[1, 1, 1, 1])
+    qlinearconv("qlinearconv_stride2_dil2_group2", [1, 4, 11, 10], [6, 2, 3, 3], wdt=np.uint8, per_channel=False,
+                strides=[2, 2], dilations=[2, 2], pads=[2, 1, 0, 3], group=2)
+    qlinearconv("qlinearconv_depthwise_s2", [1, 8, 9, 9], [8, 1, 3, 3], strides=[2, 2], pads=[1, 1, 1, 1], group=8)
+    qlinearconv("qlinearconv_1d", [2, 3, 17], [4, 3, 5], strides=[2], pads=[2, 2])
+    qlinearconv("qlinearconv_3d", [1, 2, 5, 6, 4], [3, 2, 3, 2, 3], pads=[1, 0, 1, 1, 1, 0])
+    qlinearconv("qlinearconv_s8_s8_s8", [1, 6, 7, 7], [5, 6, 3, 3], xdt=np.int8, ydt=np.int8, pads=[1, 1, 1, 1])
+    qlinearconv("qlinearconv_same_upper_5x5", [1, 3, 7, 7], [4, 3, 5, 5], auto_pad="SAME_UPPER", strides=[2, 2])
+    qlinearconv("qlinearconv_1x1_cout70_batch2", [2, 33, 4, 5], [70, 33, 1, 1], bias=True)
+    qlinearconv("qlinearconv_k576_cout64", [1, 64, 10, 10], [64, 64, 3, 3], pads=[1, 1, 1, 1])
+    qlinearconv("qlinearconv_w_input", [1, 4, 6, 6], [3, 4, 2, 2], w_input=True, bias=False)
+    convinteger("convinteger_group_stride", [1, 4, 8, 8], [6, 2, 3, 3], group=2, strides=[2, 1], pads=[1, 0, 1, 2])
+    convinteger("convinteger_1x1", [2, 16, 3, 3], [65, 16, 1, 1])
+    qlinearmatmul("qlinearmatmul_3d_percol", [3, 5, 37], [37, 70], per_column=True)
+    qlinearmatmul("qlinearmatmul_s8_s8", [4, 9], [9, 6], adt=np.int8, ydt=np.int8)
+    qlinearmatmul("qlinearmatmul_u8_u8", [7, 130], [130, 65], bdt=np.uint8)
+    qlinearmatmul("qlinearmatmul_broadcast_b_input", [2, 1, 4, 9], [3, 9, 6], b_input=True)
+    matmulinteger("matmulinteger_k300", [4, 300], [300, 65])
+    matmulinteger("matmulinteger_u8u8_percol", [3, 2, 20], [20, 9], bdt=np.uint8, per_column=True)
+    matmulinteger("matmulinteger_s8s8_batched", [2, 3, 8], [2, 8, 5], adt=np.int8, b_input=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+ByJ–w’‡r{´·ïm­}®re‹´’¡r„>V³mvšqra’W¼Ç ’…X¥Ÿº…·w|Pvƒzeí­¯B…¯µ»F`¾²gsS®‹®‹T¨t~d¹ ¶¾slÎ„f—§;*‰kžlŸ>Ê›¿K‚‰µhžÆVjÊx†<kƒo{¦ƒ¦W”gh“—¾£jŽ¦©aN½uKR …Z\¤o¿¸Ôw

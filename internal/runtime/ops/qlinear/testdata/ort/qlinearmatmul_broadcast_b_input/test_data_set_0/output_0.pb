@@ -1,0 +1,1 @@
+ByJê≤m£r®ójw¢∆hå∂É†d¨>èfΩZ≠ä5y¨-cﬁuHé|∫©I¿´QjÆ6ÅïCr©œπE¢ò$;TytQäŸª^n}©lõÑp~M∑≤∏¢ofZMZKUßçvr\«òΩ¨•cÉ∂DbÖ|ﬁü∫ímd˝ï|∞ƒÜkVm•∫ÇV†EbêTá¨9\fçÜÑ>WAèsYπ+π
