@@ -47,18 +47,86 @@ func readJSON(t testing.TB, name string, v any) {
 	}
 }
 
-func loadSeqs(t testing.TB) map[string][]batch {
-	var raw struct {
-		Seqs map[string][]struct {
-			Shape []int  `json:"shape"`
-			Data  string `json:"data"`
-		} `json:"seqs"`
+// synth is tools/golden/torch_observers.py's synth: splitmix64 of a counter,
+// twelve 32-bit uniforms summed exactly in float64, minus 6.
+func synth(seed uint64, n int) []float64 {
+	out := make([]float64, n)
+	base := seed << 32
+	for j := range out {
+		var s float64
+		for k := 0; k < 12; k++ {
+			z := (base + uint64(12*j+k)) * 0x9E3779B97F4A7C15
+			z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+			z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+			z ^= z >> 31
+			s += float64(z>>32) * (1.0 / (1 << 32))
+		}
+		out[j] = s - 6
 	}
+	return out
+}
+
+type synthSpec struct {
+	Seed   uint64  `json:"seed"`
+	Shape  []int   `json:"shape"`
+	Scale  float64 `json:"scale"`
+	Offset float64 `json:"offset"`
+	Kind   string  `json:"kind"`
+	SHA    string  `json:"sha"`
+}
+
+func (sp synthSpec) batch() batch {
+	n := 1
+	for _, d := range sp.Shape {
+		n *= d
+	}
+	a := synth(sp.Seed, n)
+	if sp.Kind == "heavy" {
+		b := synth(sp.Seed+1000, n)
+		for i := range a {
+			a[i] = a[i] / (math.Abs(b[i]) + 0.05)
+		}
+	}
+	x := make([]float32, n)
+	for i, v := range a {
+		v = v*sp.Scale + sp.Offset
+		if sp.Kind == "relu" {
+			v = math.Max(v, 0)
+		}
+		x[i] = float32(v)
+	}
+	return batch{Shape: sp.Shape, Data: x}
+}
+
+type inputsFile struct {
+	Seqs map[string][]struct {
+		Shape []int  `json:"shape"`
+		Data  string `json:"data"`
+	} `json:"seqs"`
+	Synth map[string][]synthSpec `json:"synth"`
+	Sums  []struct {
+		Seed uint64 `json:"seed"`
+		N    int    `json:"n"`
+		Sum  F32    `json:"sum"`
+	} `json:"sums"`
+}
+
+func loadSeqs(t testing.TB) map[string][]batch {
+	var raw inputsFile
 	readJSON(t, "inputs.json", &raw)
 	out := map[string][]batch{}
 	for name, bs := range raw.Seqs {
 		for _, b := range bs {
 			out[name] = append(out[name], batch{Shape: b.Shape, Data: decodeF32(t, b.Data)})
+		}
+	}
+	for name, specs := range raw.Synth {
+		for _, sp := range specs {
+			b := sp.batch()
+			if got := histSHA(b.Data); got != sp.SHA {
+				t.Fatalf("synthetic batch %s seed %d differs from the golden script's", name, sp.Seed)
+			}
+			out[name] = append(out[name], b)
 		}
 	}
 	return out
@@ -366,19 +434,20 @@ func TestFakeQuantizeMatchesTorch(t *testing.T) {
 	t.Logf("%d fake-quantized values bit-identical to torch", values)
 }
 
-func TestTorchSum(t *testing.T) {
-	// /tmp/sumcheck.bin-style vector regenerated here: torch.sum of these
-	// 2048 values is checked in TestHistogramQParamsMatchTorch indirectly; this
-	// checks the cascade against a float64 sum within float32 rounding.
-	x := make([]float32, 2048)
-	for i := range x {
-		x[i] = float32(math.Pow(float64(i%97)/97, 8) * 1000)
+func TestTorchSumMatchesTorch(t *testing.T) {
+	var raw inputsFile
+	readJSON(t, "inputs.json", &raw)
+	if len(raw.Sums) == 0 {
+		t.Fatal("no torch.sum goldens")
 	}
-	var ref float64
-	for _, v := range x {
-		ref += float64(v)
-	}
-	if got := float64(torchSum(x)); math.Abs(got-ref) > 1e-5*ref {
-		t.Fatalf("torchSum %v, float64 sum %v", got, ref)
+	for _, c := range raw.Sums {
+		a := synth(c.Seed, c.N)
+		x := make([]float32, c.N)
+		for i, v := range a {
+			x[i] = float32(math.Pow(math.Abs(v), 5) * 37)
+		}
+		if got := torchSum(x); got != float32(c.Sum) {
+			t.Errorf("n=%d: torchSum %v, torch.sum %v", c.N, got, c.Sum)
+		}
 	}
 }

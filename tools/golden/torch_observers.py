@@ -100,8 +100,58 @@ SEQS = {
 }
 SEQS = {k: [v.to(torch.float32).contiguous() for v in vs] for k, vs in SEQS.items()}
 
+
+
+def synth(seed, n):
+    """Counter-based splitmix64 draws turned into Irwin-Hall normals with
+    exact float64 arithmetic (twelve 32-bit uniforms sum exactly), so that
+    internal/observe's tests regenerate identical float32 batches without
+    storing them (see synth in golden_test.go)."""
+    with np.errstate(over="ignore"):
+        i = np.arange(12 * n, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x100000000)
+        z = i * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(32)).astype(np.float64) * 2.0 ** -32
+    return u.reshape(n, 12).sum(axis=1) - 6.0
+
+
+# name -> list of (seed, shape, scale, offset, kind); values are
+# float32(float64(normal) * scale + offset), kind "heavy" divides two draws.
+SYNTH = {
+    "syn_act": [(1, (1, 64, 56, 56), 1.0, 0.0, "normal"), (2, (1, 64, 56, 56), 1.2, 0.1, "normal"),
+                (3, (1, 64, 56, 56), 0.9, -0.1, "normal"), (4, (1, 64, 56, 56), 2.5, 0.0, "normal"),
+                (5, (1, 64, 56, 56), 1.0, 0.0, "normal")],
+    "syn_relu": [(11, (1, 32, 28, 28), 1.0, 0.0, "relu"), (12, (1, 32, 28, 28), 3.0, 0.0, "relu"),
+                 (13, (1, 32, 28, 28), 0.5, 0.0, "relu"), (14, (1, 32, 28, 28), 1.5, 0.2, "relu")],
+    "syn_heavy": [(21, (1, 16, 32, 32), 1.0, 0.0, "heavy"), (22, (1, 16, 32, 32), 1.0, 0.0, "heavy"),
+                  (23, (1, 16, 32, 32), 1.0, 0.0, "heavy")],
+    "syn_drift": [(31 + k, (1, 8, 32, 32), 0.3 * (k + 1), 0.05 * k, "normal") for k in range(8)],
+}
+
+
+def synth_batch(seed, shape, scale, offset, kind):
+    n = int(np.prod(shape))
+    a = synth(seed, n)
+    if kind == "heavy":
+        b = synth(seed + 1000, n)
+        a = a / (np.abs(b) + 0.05)
+    v = a * scale + offset
+    if kind == "relu":
+        v = np.maximum(v, 0.0)
+    return torch.from_numpy(v.astype(np.float32).reshape(shape))
+
+
+for name, spec in SYNTH.items():
+    SEQS[name] = [synth_batch(*sp) for sp in spec]
+
 inputs = {name: [{"shape": list(b.shape), "data": b64(b)} for b in batches]
-          for name, batches in SEQS.items()}
+          for name, batches in SEQS.items() if name not in SYNTH}
+inputs_synth = {name: [{"seed": sp[0], "shape": list(sp[1]), "scale": sp[2], "offset": sp[3], "kind": sp[4],
+                        "sha": hashlib.sha256(np.ascontiguousarray(b.numpy().astype("<f4")).tobytes()).hexdigest()[:16]}
+                       for sp, b in zip(spec, SEQS[name])]
+                for name, spec in SYNTH.items()}
 
 DTYPES = {"quint8": torch.quint8, "qint8": torch.qint8, "qint32": torch.qint32}
 PT = {"per_tensor_affine": torch.per_tensor_affine, "per_tensor_symmetric": torch.per_tensor_symmetric}
@@ -308,7 +358,17 @@ def dump(name, obj):
 
 
 meta = {"torch": torch.__version__, "generator": "tools/golden/torch_observers.py"}
-dump("inputs.json", {"meta": meta, "seqs": inputs})
+def run_sums():
+    # torch.sum's float32 cascade order, which the histogram search's error
+    # sums must reproduce.
+    out = []
+    for seed, n in ((101, 2048), (102, 2048), (103, 1000), (104, 4099), (105, 17), (106, 65536)):
+        v = torch.from_numpy((np.abs(synth(seed, n)) ** 5 * 37.0).astype(np.float32))
+        out.append({"seed": seed, "n": n, "sum": f32(torch.sum(v))})
+    return out
+
+
+dump("inputs.json", {"meta": meta, "seqs": inputs, "synth": inputs_synth, "sums": run_sums()})
 dump("minmax.json", {"meta": meta, **run_minmax_family()})
 dump("histogram.json", {"meta": meta, **run_histogram()})
 dump("fakequant.json", {"meta": meta, **run_fakequant()})
