@@ -37,6 +37,17 @@ func depthwise2d(ctx *runtime.Context, g *geom, x, w, bias, y []float32, N, C, m
 		loA, hiA = max(loA, lo[kw]), min(hiA, hi[kw])
 	}
 	fast3 := KH == 3 && KW == 3 && dw == 1 && hiA > loA
+	// The assembly takes the interior columns when there are at least 8;
+	// the stride-2 kernel's whole blocks read at most one element past the
+	// interior, which must stay inside the row.
+	useAsm := fast3 && useDWAsm && sw <= 2 && hiA-loA >= 8
+	if useAsm && sw == 2 && loA*2-pw+2*((hiA-loA)&^7)+2 > W {
+		useAsm = false
+	}
+	if fast3 && useDWAsm && sw <= 2 && sh <= 2 && dh == 1 && OW >= 8 {
+		depthwise3x3Padded(ctx, g, x, w, bias, y, N, C, mult, ep)
+		return
+	}
 	ctx.Parallel(N*M, max(1, 8192/max(1, OH*OW*KH*KW)), func(c0, c1 int) {
 		for idx := c0; idx < c1; idx++ {
 			img, m := idx/M, idx%M
@@ -58,7 +69,36 @@ func depthwise2d(ctx *runtime.Context, g *geom, x, w, bias, y []float32, N, C, m
 					r1 := xc[(ih0+dh)*W : (ih0+dh)*W+W]
 					r2 := xc[(ih0+2*dh)*W : (ih0+2*dh)*W+W]
 					w0, w1, w2, w3, w4, w5, w6, w7, w8 := wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6], wk[7], wk[8]
-					for ow := loA; ow < hiA; ow++ {
+					ow := loA
+					if useAsm {
+						// Whole blocks of 8, then one more block ending at
+						// hiA that may overlap the previous one: the kernel
+						// stores bias + window sum, so recomputing a column
+						// is harmless and no column is left to scalar code.
+						r2full := xc[(ih0+2*dh)*W:]
+						nv := (hiA - loA) &^ 7
+						s0 := loA*sw - pw
+						if sw == 1 {
+							dw3x3s1AVX2(&row[loA], &r0[s0], &r1[s0], &r2[s0], &wk[0], b, nv)
+						} else {
+							dw3x3s2AVX2(&row[loA], &r0[s0], &r1[s0], &r2[s0], &wk[0], b, nv)
+						}
+						ow = loA + nv
+						if ow < hiA {
+							last := hiA - 8
+							s := last*sw - pw
+							// The stride-2 kernel reads one element past its
+							// last tap: allowed while inside the input array.
+							if sw == 1 {
+								dw3x3s1AVX2(&row[last], &r0[s], &r1[s], &r2[s], &wk[0], b, 8)
+								ow = hiA
+							} else if s+18 <= cap(r2full) {
+								dw3x3s2AVX2(&row[last], &r0[s], &r1[s], &r2[s], &wk[0], b, 8)
+								ow = hiA
+							}
+						}
+					}
+					for ; ow < hiA; ow++ {
 						s := ow*sw - pw
 						a0, a1, a2 := r0[s:s+3], r1[s:s+3], r2[s:s+3]
 						row[ow] = b + w0*a0[0] + w1*a0[1] + w2*a0[2] +
@@ -96,8 +136,13 @@ func depthwise2d(ctx *runtime.Context, g *geom, x, w, bias, y []float32, N, C, m
 							if sw == 1 {
 								src := xr[l+off : h+off]
 								dst := row[l:h]
-								for j, v := range src {
-									dst[j] += wv * v
+								j := 0
+								if nv := len(dst) &^ 7; useDWAsm && nv > 0 {
+									axpyAVX2(&dst[0], &src[0], wv, nv)
+									j = nv
+								}
+								for ; j < len(dst); j++ {
+									dst[j] += wv * src[j]
 								}
 							} else {
 								for ow := l; ow < h; ow++ {
@@ -114,5 +159,70 @@ func depthwise2d(ctx *runtime.Context, g *geom, x, w, bias, y []float32, N, C, m
 				}
 			}
 		}
+	})
+}
+
+// depthwise3x3Padded runs 3×3 depthwise convolutions (stride 1 or 2) with
+// the assembly row kernels. Each input plane is first copied into a
+// zero-bordered buffer, so that every output row is an interior row: the
+// per-row work is two kernel calls, with no border cases, which is what
+// matters for MobileNet's small planes (7×7 to 112×112).
+func depthwise3x3Padded(ctx *runtime.Context, g *geom, x, w, bias, y []float32, N, C, mult int, ep epilogue) {
+	M := C * mult
+	H, W := g.in[0], g.in[1]
+	OH, OW := g.out[0], g.out[1]
+	sh, sw := g.stride[0], g.stride[1]
+	ph, pw := g.padBegin[0], g.padBegin[1]
+	PW := max(W+pw, (OW-1)*sw+3)
+	PH := max(H+ph, (OH-1)*sh+3)
+	ctx.Parallel(N*M, max(1, 8192/max(1, OH*OW*9)), func(c0, c1 int) {
+		// One element of slack: the stride-2 kernel reads one past its
+		// last tap.
+		bufp := getBuf(PH*PW + 1)
+		buf := *bufp
+		clear(buf)
+		lastPlane := -1
+		for idx := c0; idx < c1; idx++ {
+			img, m := idx/M, idx%M
+			plane := img*C + m/mult
+			if plane != lastPlane {
+				xc := x[plane*H*W : (plane+1)*H*W]
+				for ih := 0; ih < H; ih++ {
+					copy(buf[(ih+ph)*PW+pw:(ih+ph)*PW+pw+W], xc[ih*W:(ih+1)*W])
+				}
+				lastPlane = plane
+			}
+			yc := y[idx*OH*OW : (idx+1)*OH*OW]
+			wk := w[m*9 : (m+1)*9]
+			b := float32(0)
+			if bias != nil {
+				b = bias[m]
+			}
+			nv := OW &^ 7
+			for oh := 0; oh < OH; oh++ {
+				row := yc[oh*OW : (oh+1)*OW]
+				r0 := buf[oh*sh*PW:]
+				r1 := r0[PW:]
+				r2 := r1[PW:]
+				last := OW - 8
+				if sw == 1 {
+					dw3x3s1AVX2(&row[0], &r0[0], &r1[0], &r2[0], &wk[0], b, nv)
+					if nv < OW {
+						dw3x3s1AVX2(&row[last], &r0[last], &r1[last], &r2[last], &wk[0], b, 8)
+					}
+				} else {
+					dw3x3s2AVX2(&row[0], &r0[0], &r1[0], &r2[0], &wk[0], b, nv)
+					if nv < OW {
+						dw3x3s2AVX2(&row[last], &r0[2*last], &r1[2*last], &r2[2*last], &wk[0], b, 8)
+					}
+				}
+				if ep.Act != actNone {
+					for j, v := range row {
+						row[j] = applyAct(&ep, v)
+					}
+				}
+			}
+		}
+		putBuf(bufp)
 	})
 }

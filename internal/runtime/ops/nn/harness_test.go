@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
@@ -16,9 +17,56 @@ import (
 	"github.com/qtool/qtool/internal/tensor"
 )
 
+// plan is a graph prepared for repeated runs by the test mini-executor: one
+// kernel per node, created once (so constant weights are packed once).
+type plan struct {
+	g       *graph.Graph
+	kernels []runtime.Kernel
+	times   []float64 // per-node seconds, accumulated when timing
+}
+
+func newPlan(g *graph.Graph) (*plan, error) {
+	p := &plan{g: g, kernels: make([]runtime.Kernel, len(g.Nodes)), times: make([]float64, len(g.Nodes))}
+	for i, n := range g.Nodes {
+		if n.OpType == "Constant" || n.OpType == "Identity" || isShim(n.OpType) {
+			continue
+		}
+		dt := tensor.Undefined
+		if v := n.Input(0); v != nil {
+			dt = v.DType
+			if v.Const != nil {
+				dt = v.Const.DType
+			}
+		}
+		if dt == tensor.Undefined {
+			dt = tensor.Float32 // intermediate values carry no type here
+		}
+		f, ok := runtime.Lookup(n.Domain, n.OpType, dt)
+		if !ok {
+			return nil, &runtime.ErrUnsupported{Node: n, DType: dt}
+		}
+		k, err := f(n, g.Opset(n.Domain))
+		if err != nil {
+			return nil, err
+		}
+		p.kernels[i] = k
+	}
+	return p, nil
+}
+
 // runGraph executes a graph node by node with this package's kernels (and
-// Constant/Identity inline), so the node tests run without the executor.
+// Constant/Identity inline, plus the test shims), so the node tests run
+// without the executor.
 func runGraph(g *graph.Graph, inputs map[string]*tensor.Tensor, threads int) (map[string]*tensor.Tensor, error) {
+	p, err := newPlan(g)
+	if err != nil {
+		return nil, err
+	}
+	return p.run(inputs, threads, false)
+}
+
+func (p *plan) run(inputs map[string]*tensor.Tensor, threads int, timed bool) (map[string]*tensor.Tensor, error) {
+	g := p.g
 	env := map[string]*tensor.Tensor{}
 	for _, v := range g.Initializers {
 		env[v.Name] = v.Const
@@ -27,9 +75,8 @@ func runGraph(g *graph.Graph, inputs map[string]*tensor.Tensor, threads int) (ma
 		env[k] = v
 	}
 	ctx := &runtime.Context{Threads: threads}
-	for _, n := range g.Nodes {
+	for ni, n := range g.Nodes {
 		in := make([]*tensor.Tensor, len(n.Inputs))
-		dt := tensor.Undefined
 		for i, v := range n.Inputs {
 			if v == nil {
 				continue
@@ -39,9 +86,10 @@ func runGraph(g *graph.Graph, inputs map[string]*tensor.Tensor, threads int) (ma
 				return nil, fmt.Errorf("%v: input %q not computed", n, v.Name)
 			}
 			in[i] = t
-			if i == 0 {
-				dt = t.DType
-			}
+		}
+		var start time.Time
+		if timed {
+			start = time.Now()
 		}
 		var outs []*tensor.Tensor
 		switch {
@@ -53,18 +101,20 @@ func runGraph(g *graph.Graph, inputs map[string]*tensor.Tensor, threads int) (ma
 			outs = []*tensor.Tensor{t}
 		case n.OpType == "Identity":
 			outs = in
-		default:
-			f, ok := runtime.Lookup(n.Domain, n.OpType, dt)
-			if !ok {
-				return nil, &runtime.ErrUnsupported{Node: n, DType: dt}
-			}
-			k, err := f(n, g.Opset(n.Domain))
+		case isShim(n.OpType):
+			o, _, err := shimOp(n, in)
 			if err != nil {
 				return nil, err
 			}
-			if outs, err = k.Run(ctx, in); err != nil {
+			outs = o
+		default:
+			var err error
+			if outs, err = p.kernels[ni].Run(ctx, in); err != nil {
 				return nil, err
 			}
+		}
+		if timed {
+			p.times[ni] += time.Since(start).Seconds()
 		}
 		for i, v := range n.Outputs {
 			if v != nil && i < len(outs) && outs[i] != nil {

@@ -1,0 +1,195 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// naiveConv is the textbook definition of ONNX Conv in float64, an
+// independent reference for the im2col, pointwise and depthwise paths.
+func naiveConv(x, w, b *tensor.Tensor, group int, g *geom) []float64 {
+	N, C := x.Shape[0], x.Shape[1]
+	M := w.Shape[0]
+	cg, mg := C/group, M/group
+	nd := g.nd
+	out := make([]float64, N*M*g.outSize)
+	xs, ws := tensor.Strides(x.Shape), tensor.Strides(w.Shape)
+	oi := make([]int, nd)
+	ki := make([]int, nd)
+	for n := 0; n < N; n++ {
+		for m := 0; m < M; m++ {
+			grp := m / mg
+			for o := 0; o < g.outSize; o++ {
+				r := o
+				for d := nd - 1; d >= 0; d-- {
+					oi[d] = r % g.out[d]
+					r /= g.out[d]
+				}
+				s := 0.0
+				if b != nil {
+					s = float64(b.F32()[m])
+				}
+				for c := 0; c < cg; c++ {
+					for k := 0; k < g.kSize; k++ {
+						r := k
+						for d := nd - 1; d >= 0; d-- {
+							ki[d] = r % g.k[d]
+							r /= g.k[d]
+						}
+						xo := n*xs[0] + (grp*cg+c)*xs[1]
+						wo := m*ws[0] + c*ws[1]
+						ok := true
+						for d := 0; d < nd; d++ {
+							i := oi[d]*g.stride[d] - g.padBegin[d] + ki[d]*g.dil[d]
+							if i < 0 || i >= g.in[d] {
+								ok = false
+								break
+							}
+							xo += i * xs[2+d]
+							wo += ki[d] * ws[2+d]
+						}
+						if ok {
+							s += float64(x.F32()[xo]) * float64(w.F32()[wo])
+						}
+					}
+				}
+				out[(n*M+m)*g.outSize+o] = s
+			}
+		}
+	}
+	return out
+}
+
+func randTensor(r *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.MustNew(tensor.Float32, shape)
+	for i := range t.F32() {
+		t.F32()[i] = float32(r.NormFloat64())
+	}
+	return t
+}
+
+func intsAttr(name string, v ...int64) *graph.Attribute {
+	return &graph.Attribute{Name: name, Type: graph.AttrInts, Ints: v}
+}
+
+// TestConvAgainstNaive covers shapes the node tests do not: depthwise with
+// the assembly's block widths and borders, strides 1 and 2, dilation,
+// channel multipliers, groups, 1-D and 3-D, pointwise, several threads, and
+// constant (prepacked) and runtime weights.
+func TestConvAgainstNaive(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	type tc struct {
+		x, w          []int
+		group         int
+		strides, pads []int64
+		dil           []int64
+	}
+	cases := []tc{
+		{x: []int{1, 4, 9, 37}, w: []int{4, 1, 3, 3}, group: 4, strides: []int64{1, 1}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{2, 3, 17, 40}, w: []int{3, 1, 3, 3}, group: 3, strides: []int64{2, 2}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{1, 3, 16, 33}, w: []int{3, 1, 3, 3}, group: 3, strides: []int64{2, 2}, pads: []int64{0, 1, 1, 0}},
+		{x: []int{1, 2, 20, 26}, w: []int{2, 1, 3, 3}, group: 2, strides: []int64{2, 2}, pads: []int64{0, 0, 0, 0}},
+		{x: []int{1, 2, 12, 50}, w: []int{6, 1, 3, 3}, group: 2, strides: []int64{1, 1}, pads: []int64{2, 2, 2, 2}, dil: []int64{2, 2}},
+		{x: []int{1, 3, 11, 29}, w: []int{3, 1, 5, 5}, group: 3, strides: []int64{1, 1}, pads: []int64{2, 2, 2, 2}},
+		{x: []int{1, 3, 11, 29}, w: []int{3, 1, 3, 3}, group: 3, strides: []int64{3, 1}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{1, 8, 7, 7}, w: []int{16, 8, 1, 1}, group: 1},
+		{x: []int{2, 8, 13, 11}, w: []int{12, 4, 3, 3}, group: 2, strides: []int64{2, 1}, pads: []int64{1, 0, 1, 2}},
+		{x: []int{1, 5, 31}, w: []int{7, 5, 4}, group: 1, strides: []int64{2}, pads: []int64{3, 1}, dil: []int64{2}},
+		{x: []int{1, 4, 5, 6, 7}, w: []int{6, 2, 2, 3, 3}, group: 2, strides: []int64{1, 2, 1}, pads: []int64{1, 0, 1, 0, 1, 1}},
+		{x: []int{1, 3, 40, 40}, w: []int{70, 3, 7, 7}, group: 1, strides: []int64{2, 2}, pads: []int64{3, 3, 3, 3}},
+	}
+	for i, c := range cases {
+		for _, constW := range []bool{true, false} {
+			for _, asm := range []bool{false, true} {
+				name := fmt.Sprintf("case%d/const=%v/asm=%v", i, constW, asm)
+				x := randTensor(r, c.x...)
+				w := randTensor(r, c.w...)
+				b := randTensor(r, c.w[0])
+				n := &graph.Node{OpType: "Conv", Inputs: []*graph.Value{{Name: "x"}, {Name: "w"}, {Name: "b"}}, Outputs: []*graph.Value{{Name: "y"}}}
+				n.Attrs = append(n.Attrs, &graph.Attribute{Name: "group", Type: graph.AttrInt, I: int64(c.group)})
+				if c.strides != nil {
+					n.Attrs = append(n.Attrs, intsAttr("strides", c.strides...))
+				}
+				if c.pads != nil {
+					n.Attrs = append(n.Attrs, intsAttr("pads", c.pads...))
+				}
+				if c.dil != nil {
+					n.Attrs = append(n.Attrs, intsAttr("dilations", c.dil...))
+				}
+				if constW {
+					n.Inputs[1].Const = w
+				}
+				k, err := newConv(n, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				saved := useDWAsm
+				useDWAsm = asm && saved
+				var ys [][]float32
+				for _, threads := range []int{1, 2, 3} {
+					out, err := k.Run(&runtime.Context{Threads: threads}, []*tensor.Tensor{x, w, b})
+					if err != nil {
+						t.Fatal(name, err)
+					}
+					ys = append(ys, out[0].F32())
+				}
+				useDWAsm = saved
+				g, _ := k.attrs.resolve(n, x.Shape[2:], w.Shape[2:], false)
+				want := naiveConv(x, w, b, c.group, g)
+				for j, v := range want {
+					if d := math.Abs(float64(ys[0][j]) - v); d > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%s: [%d] = %v, want %v", name, j, ys[0][j], v)
+					}
+				}
+				for _, y := range ys[1:] {
+					for j := range y {
+						if math.Float32bits(y[j]) != math.Float32bits(ys[0][j]) {
+							t.Fatalf("%s: thread counts disagree at %d", name, j)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func benchDW(b *testing.B, c, h, stride int, asm bool) {
+	r := rand.New(rand.NewSource(1))
+	x := randTensor(r, 1, c, h, h)
+	w := randTensor(r, c, 1, 3, 3)
+	n := &graph.Node{OpType: "Conv", Inputs: []*graph.Value{{Name: "x"}, {Name: "w", Const: w}}, Outputs: []*graph.Value{{Name: "y"}}}
+	n.Attrs = []*graph.Attribute{{Name: "group", Type: graph.AttrInt, I: int64(c)},
+		intsAttr("strides", int64(stride), int64(stride)), intsAttr("pads", 1, 1, 1, 1)}
+	k, err := newConv(n, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	saved := useDWAsm
+	useDWAsm = asm && saved
+	defer func() { useDWAsm = saved }()
+	ctx := &runtime.Context{Threads: 1}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := k.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu0)
+	out := (h+2-3)/stride + 1
+	b.ReportMetric(float64(c*out*out*9)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+}
+
+func BenchmarkDepthwise(b *testing.B) {
+	for _, c := range []struct{ c, h, s int }{{144, 56, 1}, {96, 112, 2}, {576, 14, 1}} {
+		for _, asm := range []bool{false, true} {
+			b.Run(fmt.Sprintf("c%d_h%d_s%d_asm=%v", c.c, c.h, c.s, asm), func(b *testing.B) { benchDW(b, c.c, c.h, c.s, asm) })
+		}
+	}
+}
