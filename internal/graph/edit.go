@@ -108,11 +108,13 @@ func (g *Graph) replaceInside(old, new *Value) {
 }
 
 // RemoveNode deletes n from g.Nodes; it reports whether n was there. Its
-// outputs are not rewired: do that first with ReplaceAllUses.
+// outputs are not rewired: do that first with ReplaceAllUses. Like the
+// insert helpers it builds a new slice, so a loop ranging over the old
+// g.Nodes may edit the graph safely.
 func (g *Graph) RemoveNode(n *Node) bool {
 	for i, m := range g.Nodes {
 		if m == n {
-			g.Nodes = append(g.Nodes[:i], g.Nodes[i+1:]...)
+			g.Nodes = append(g.Nodes[:i:i], g.Nodes[i+1:]...)
 			return true
 		}
 	}
@@ -123,7 +125,7 @@ func (g *Graph) RemoveNode(n *Node) bool {
 func (g *Graph) InsertNodeBefore(ref, n *Node) {
 	for i, m := range g.Nodes {
 		if m == ref {
-			g.Nodes = append(g.Nodes[:i], append([]*Node{n}, g.Nodes[i:]...)...)
+			g.Nodes = append(g.Nodes[:i:i], append([]*Node{n}, g.Nodes[i:]...)...)
 			return
 		}
 	}
@@ -134,7 +136,7 @@ func (g *Graph) InsertNodeBefore(ref, n *Node) {
 func (g *Graph) InsertNodeAfter(ref, n *Node) {
 	for i, m := range g.Nodes {
 		if m == ref {
-			g.Nodes = append(g.Nodes[:i+1], append([]*Node{n}, g.Nodes[i+1:]...)...)
+			g.Nodes = append(g.Nodes[:i+1:i+1], append([]*Node{n}, g.Nodes[i+1:]...)...)
 			return
 		}
 	}
@@ -289,7 +291,7 @@ func TensorAttr(name string, t *tensor.Tensor) *Attribute {
 func (n *Node) RemoveAttr(name string) bool {
 	for i, a := range n.Attrs {
 		if a.Name == name {
-			n.Attrs = append(n.Attrs[:i], n.Attrs[i+1:]...)
+			n.Attrs = append(n.Attrs[:i:i], n.Attrs[i+1:]...)
 			return true
 		}
 	}

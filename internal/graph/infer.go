@@ -36,11 +36,12 @@ func (in *inferrer) graph(g *Graph) {
 		}
 	}
 	for _, n := range g.Nodes {
-		if err := in.node(n, g.Opset(n.Domain)); err != nil && in.err == nil {
-			in.err = fmt.Errorf("shape inference: %v: %v", n, err)
-		}
+		// Bodies first: If and Loop outputs are typed by their bodies'.
 		for _, sg := range n.Subgraphs() {
 			in.graph(sg)
+		}
+		if err := in.node(n, g.Opset(n.Domain)); err != nil && in.err == nil {
+			in.err = fmt.Errorf("shape inference: %v: %v", n, err)
 		}
 	}
 }
@@ -193,13 +194,26 @@ func normAxis(axis int64, rank int) (int, error) {
 	return int(axis), nil
 }
 
+// prodDims multiplies dims. A product of known 1s and a single symbolic
+// dim is that dim (so Flatten keeps a batch dim "N").
 func prodDims(s Shape) Dim {
 	p := int64(1)
-	for _, d := range s {
-		if !d.Known() {
+	var sym *Dim
+	for i, d := range s {
+		switch {
+		case d.Known():
+			p *= d.Value
+		case d.Param != "" && sym == nil:
+			sym = &s[i]
+		default:
 			return unknownDim()
 		}
-		p *= d.Value
+	}
+	if sym != nil {
+		if p == 1 {
+			return *sym
+		}
+		return unknownDim()
 	}
 	return dimOf(p)
 }
@@ -433,6 +447,11 @@ func (in *inferrer) node(n *Node, opset int64) error {
 			seen[a] = true
 			s[i] = x.Shape[a]
 		}
+		if t := in.consts[x]; t != nil {
+			if ints, ok := tensorInts(t); ok && len(t.Shape) == r {
+				in.setConst(n.Output(0), permuteDims(t.Shape, perm), transposeInts(ints, t.Shape, perm))
+			}
+		}
 		return setOut(n.Output(0), x.DType, s)
 	case "Squeeze", "Unsqueeze":
 		return in.squeeze(n, opset)
@@ -489,11 +508,30 @@ func (in *inferrer) node(n *Node, opset int64) error {
 		}
 		shape, ok := in.constInts(n, 0)
 		if !ok {
+			// The shape input's length is the output's rank.
+			if ss := inShape(n, 0); len(ss) == 1 && ss[0].Known() {
+				return setOut(n.Output(0), dt, unknownDims(make(Shape, ss[0].Value)))
+			}
 			return setOut(n.Output(0), dt, nil)
 		}
 		s := make(Shape, len(shape))
 		for i, d := range shape {
 			s[i] = dimOf(d)
+		}
+		if dims, ok := s.Ints(); ok && (dt == tensor.Int64 || dt == tensor.Int32) {
+			if cnt, err := tensor.NumElements(dims); err == nil && cnt <= 1024 {
+				fill := int64(0)
+				if t, _ := n.AttrTensor("value"); t != nil {
+					if v, ok := tensorInts(t); ok && len(v) == 1 {
+						fill = v[0]
+					}
+				}
+				data := make([]int64, cnt)
+				for i := range data {
+					data[i] = fill
+				}
+				in.setConst(n.Output(0), dims, data)
+			}
 		}
 		return setOut(n.Output(0), dt, s)
 	case "Tile":
@@ -533,6 +571,51 @@ func (in *inferrer) node(n *Node, opset int64) error {
 		return setOut(n.Output(1), tensor.Int64, s)
 	case "Range":
 		return setOut(n.Output(0), inDType(n, 0), Shape{unknownDim()})
+	case "If":
+		th, _ := n.AttrGraph("then_branch")
+		el, _ := n.AttrGraph("else_branch")
+		if th == nil || el == nil || len(th.Outputs) != len(n.Outputs) || len(el.Outputs) != len(n.Outputs) {
+			return nil
+		}
+		for i, o := range n.Outputs {
+			a, b := th.Outputs[i], el.Outputs[i]
+			if a.Type != nil || b.Type != nil {
+				continue
+			}
+			dt := a.DType
+			if dt != b.DType {
+				dt = tensor.Undefined
+			}
+			if err := setOut(o, dt, mergeShapes(a.Shape, b.Shape)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "Loop":
+		body, _ := n.AttrGraph("body")
+		if body == nil {
+			return nil
+		}
+		// Body outputs: cond, N carried values, then K scan outputs that
+		// gain a leading iteration dim.
+		carried := len(n.Inputs) - 2
+		for i, o := range n.Outputs {
+			if i+1 >= len(body.Outputs) {
+				break
+			}
+			b := body.Outputs[i+1]
+			if b.Type != nil {
+				continue
+			}
+			s := b.Shape
+			if i >= carried && s != nil {
+				s = append(Shape{unknownDim()}, s...)
+			}
+			if err := setOut(o, b.DType, s); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "NonZero":
 		r := unknownDim()
 		if x != nil && x.Shape != nil {
@@ -1217,19 +1300,10 @@ func (in *inferrer) slice(n *Node, opset int64) error {
 		}
 		out[a] = dimOf(sliceLen(d.Value, starts[i], ends[i], step))
 	}
-	if t := in.consts[n.Input(0)]; t != nil && len(x) == 1 && len(starts) == 1 {
+	if t := in.consts[n.Input(0)]; t != nil && len(t.Shape) == len(x) {
 		if ints, ok := tensorInts(t); ok {
-			dim := int64(len(ints))
-			step := int64(1)
-			if steps != nil {
-				step = steps[0]
-			}
-			s, e := sliceBounds(dim, starts[0], ends[0], step)
-			var data []int64
-			for j := s; (step > 0 && j < e) || (step < 0 && j > e); j += step {
-				data = append(data, ints[j])
-			}
-			in.setConst(n.Output(0), []int{len(data)}, data)
+			shp, data := sliceInts(ints, t.Shape, starts, ends, axes, steps)
+			in.setConst(n.Output(0), shp, data)
 		}
 	}
 	return setOut(n.Output(0), dt, out)
@@ -1324,7 +1398,7 @@ func (in *inferrer) pad(n *Node, opset int64) error {
 	} else {
 		p, ok := in.constInts(n, 1)
 		if !ok {
-			return setOut(n.Output(0), dt, nil)
+			return setOut(n.Output(0), dt, unknownDims(x))
 		}
 		pads = p
 	}
@@ -1620,4 +1694,129 @@ func (in *inferrer) msNode(n *Node) error {
 		return nil
 	}
 	return nil
+}
+
+func permuteDims(shape []int, perm []int64) []int {
+	out := make([]int, len(perm))
+	for i, p := range perm {
+		if p < 0 {
+			p += int64(len(shape))
+		}
+		out[i] = shape[p]
+	}
+	return out
+}
+
+// transposeInts permutes a small constant integer tensor (shape arithmetic
+// in exported models, e.g. PyTorch's F.pad idiom).
+func transposeInts(data []int64, shape []int, perm []int64) []int64 {
+	r := len(shape)
+	outShape := permuteDims(shape, perm)
+	inStr := tensor.Strides(shape)
+	out := make([]int64, len(data))
+	idx := make([]int, r)
+	for o := range out {
+		off := 0
+		for i := 0; i < r; i++ {
+			p := int(perm[i])
+			if p < 0 {
+				p += r
+			}
+			off += idx[i] * inStr[p]
+		}
+		out[o] = data[off]
+		for i := r - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < outShape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out
+}
+
+// sliceInts applies Slice to a small constant integer tensor. Inputs have
+// been validated by the caller's shape computation.
+func sliceInts(data []int64, shape []int, starts, ends, axes, steps []int64) ([]int, []int64) {
+	r := len(shape)
+	lo := make([]int64, r)
+	step := make([]int64, r)
+	cnt := make([]int, r)
+	for i := range shape {
+		lo[i], step[i], cnt[i] = 0, 1, shape[i]
+	}
+	for i := range starts {
+		a := int64(i)
+		if axes != nil {
+			a = axes[i]
+		}
+		if a < 0 {
+			a += int64(r)
+		}
+		st := int64(1)
+		if steps != nil {
+			st = steps[i]
+		}
+		b, _ := sliceBounds(int64(shape[a]), starts[i], ends[i], st)
+		lo[a], step[a], cnt[a] = b, st, int(sliceLen(int64(shape[a]), starts[i], ends[i], st))
+	}
+	total := 1
+	for _, c := range cnt {
+		total *= c
+	}
+	out := make([]int64, 0, total)
+	if total == 0 {
+		return cnt, out
+	}
+	str := tensor.Strides(shape)
+	idx := make([]int, r)
+	for {
+		off := int64(0)
+		for i := 0; i < r; i++ {
+			off += (lo[i] + int64(idx[i])*step[i]) * int64(str[i])
+		}
+		out = append(out, data[off])
+		i := r - 1
+		for ; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < cnt[i] {
+				break
+			}
+			idx[i] = 0
+		}
+		if i < 0 {
+			return cnt, out
+		}
+	}
+}
+
+// mergeShapes is what two shapes have in common: same rank, dims kept where
+// they agree.
+func mergeShapes(a, b Shape) Shape {
+	if a == nil || b == nil || len(a) != len(b) {
+		return nil
+	}
+	out := make(Shape, len(a))
+	for i := range a {
+		if a[i] == b[i] {
+			out[i] = a[i]
+		} else {
+			out[i] = unknownDim()
+		}
+	}
+	return out
+}
+
+// unknownDims is a shape of the same rank with every dim unknown (nil for
+// an unknown rank).
+func unknownDims(s Shape) Shape {
+	if s == nil {
+		return nil
+	}
+	out := make(Shape, len(s))
+	for i := range out {
+		out[i] = unknownDim()
+	}
+	return out
 }
