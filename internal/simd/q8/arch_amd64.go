@@ -1,6 +1,10 @@
 package q8
 
-import "github.com/qtool/qtool/internal/simd/cpu"
+import (
+	"unsafe"
+
+	"github.com/qtool/qtool/internal/simd/cpu"
+)
 
 //go:generate python3 gen_asm.py
 
@@ -21,6 +25,93 @@ func kernVNNI512R5(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 
 //go:noescape
 func kernVNNI512R6(k4 int, rows *[mr]*uint8, b *int8, c *int32)
+
+//go:noescape
+func kernVNNI512F1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F5(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F6(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+// kernVNNI512F holds the R×64 tile kernels with the fused output stage.
+var kernVNNI512F = [mr]func(k4 int, rows *[mr]*uint8, b *int8, e *epi512){
+	kernVNNI512F1, kernVNNI512F2, kernVNNI512F3, kernVNNI512F4, kernVNNI512F5, kernVNNI512F6}
+
+// epi512 is the output stage as the fused kernels read it (offsets fixed in
+// gen_asm.py).
+type epi512 struct {
+	colTerm *int32         // 0: at the panel's first column
+	negBZ   *int32         // 8
+	scale   *float32       // 16
+	rowSum  *int32         // 24: at the tile's first row
+	dst     unsafe.Pointer // 32: output element (i0, c0)
+	ldc     int            // 40: output row stride in bytes
+	colOff  int            // 48: (c0 − panel start) in bytes
+	mask    [4]uint16      // 56: columns c0..c1 of the panel
+	mode    int32          // 64: 0 int32, 1 bytes
+	zp      int32          // 68
+	fmin    float32        // 72
+	fmax    float32        // 76
+}
+
+// gemmVNNI512Fused is the whole column loop of Gemm for the fused kernels.
+func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+	var e epi512
+	var p [mr]*uint8
+	esize := 4
+	if out.Q != nil {
+		esize = 1
+		e.mode = 1
+		e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
+		e.ldc = out.Q.Ldc
+	} else {
+		e.ldc = out.Ldc * 4
+	}
+	for p0 := pStart; p0 < n1; p0 += nr {
+		c0, c1 := max(p0, n0), min(p0+nr, n1)
+		var mask uint64
+		if c1-c0 == 64 {
+			mask = ^uint64(0)
+		} else {
+			mask = (uint64(1)<<(c1-c0) - 1) << (c0 - p0)
+		}
+		for v := range e.mask {
+			e.mask[v] = uint16(mask >> (16 * v))
+		}
+		e.colTerm = &sc.colTerm[p0-pStart]
+		e.negBZ = &sc.negBZ[p0-pStart]
+		if out.Q != nil {
+			e.scale = &sc.scale[p0-pStart]
+		}
+		e.colOff = (c0 - p0) * esize
+		panel := &pb.b8[(p0/nr)*pb.kp*nr]
+		for i0 := 0; i0 < m; i0 += mr {
+			rows := min(mr, m-i0)
+			rowPtrs8(&p, a, lda, i0, rows)
+			e.rowSum = &sc.rowSum[i0]
+			switch {
+			case out.Q == nil:
+				e.dst = unsafe.Pointer(&out.C32[i0*out.Ldc+c0])
+			case out.Q.OutU8 != nil:
+				e.dst = unsafe.Pointer(&out.Q.OutU8[i0*out.Q.Ldc+c0])
+			default:
+				e.dst = unsafe.Pointer(&out.Q.OutS8[i0*out.Q.Ldc+c0])
+			}
+			kernVNNI512F[rows-1](pb.kp/4, &p, panel, &e)
+		}
+	}
+}
 
 // kernVNNI512 holds the R×64 tile kernels by R−1.
 var kernVNNI512 = [mr]func(k4 int, rows *[mr]*uint8, b *int8, c *int32){
@@ -67,7 +158,7 @@ func initArch() {
 		kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: tile8AVXVNNI, outI32: outI32x86, outQ: outQx86}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VNNI {
-		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, outI32: outI32x86, outQ: outQx86}
+		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, outI32: outI32x86, outQ: outQx86}
 	}
 }
 

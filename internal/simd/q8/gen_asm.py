@@ -54,6 +54,66 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
         w(f'\tVMOVDQU32 Z{i}, {64*i}(DI)')
     w('\tVZEROUPPER\n\tRET\n')
 
+# AVX-512 VNNI with the output stage fused: the accumulators never leave the
+# registers. After the k loop, per 16-column vector v: Z24 column terms, Z25
+# −b0 per column, Z26 scales; per row the row-sum correction, then either a
+# masked int32 store or the requantization and a masked narrowing store.
+# struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
+# 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode,
+# 68 zp, 72 fmin, 76 fmax.
+for R in range(1, 7):
+    w(f'''// func kernVNNI512F{R}(k4 int, rows *[6]*uint8, b *int8, e *epi512)
+TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
+	MOVQ k4+0(FP), CX
+	MOVQ rows+8(FP), AX
+	MOVQ b+16(FP), BX
+	LOADROWS''')
+    for i in range(4*R):
+        w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+    w(f'\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ fepi{R}\nfloop{R}:')
+    for v in range(4):
+        w(f'\tVMOVDQU32 {64*v}(BX), Z{24+v}')
+    for r in range(R):
+        a = 28 + (r % 4)
+        w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Z{a}')
+        for v in range(4):
+            w(f'\tVPDPBUSD Z{24+v}, Z{a}, Z{4*r+v}')
+    w(f'\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ floop{R}')
+    w(f'''fepi{R}:
+	MOVQ e+24(FP), AX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ 32(AX), DI
+	SUBQ 48(AX), DI
+	MOVQ 40(AX), DX
+	MOVL 64(AX), BX
+	VPBROADCASTD 68(AX), Z28
+	VBROADCASTSS 72(AX), Z29
+	VBROADCASTSS 76(AX), Z30
+	TESTL BX, BX
+	JNE fbytes{R}''')
+    for v in range(4):
+        w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+        for r in range(R):
+            z = f'Z{4*r+v}'
+            w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
+            w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
+            if r < R-1:
+                w('\tADDQ DX, SI')
+    w(f'\tVZEROUPPER\n\tRET\nfbytes{R}:')
+    for v in range(4):
+        w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+        for r in range(R):
+            z = f'Z{4*r+v}'
+            w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
+            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
+            if r < R-1:
+                w('\tADDQ DX, SI')
+    w('\tVZEROUPPER\n\tRET\n')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

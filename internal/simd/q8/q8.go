@@ -230,6 +230,10 @@ type scratch struct {
 	a16     []int16 // A widened for the avx2 path
 }
 
+// noFused forces the tile-then-output-stage loop on paths that have a fused
+// kernel (tests compare both).
+var noFused bool
+
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func grow32(s []int32, n int) []int32 {
@@ -278,9 +282,15 @@ func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0
 
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	w := n1 - n0
+	// Column terms are indexed from the first panel's start and padded to
+	// whole panels (zeros outside n0..n1), so a fused kernel can read a
+	// full panel of them.
+	pStart := n0 / nr * nr
+	w := (n1 - pStart + nr - 1) / nr * nr
 	sc.colTerm = grow32(sc.colTerm, w)
 	sc.negBZ = grow32(sc.negBZ, w)
+	clear(sc.colTerm)
+	clear(sc.negBZ)
 	anyBZ := false
 	for j := n0; j < n1; j++ {
 		bz := bZero[0]
@@ -292,19 +302,20 @@ func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0
 		if out.Q != nil && out.Q.Bias != nil {
 			t += out.Q.Bias[j]
 		}
-		sc.colTerm[j-n0] = t
-		sc.negBZ[j-n0] = -bz
+		sc.colTerm[j-pStart] = t
+		sc.negBZ[j-pStart] = -bz
 	}
 	if out.Q != nil {
 		if cap(sc.scale) < w {
 			sc.scale = make([]float32, w)
 		}
 		sc.scale = sc.scale[:w]
-		for j := range sc.scale {
+		clear(sc.scale)
+		for j := n0; j < n1; j++ {
 			if len(out.Q.Scale) == 1 {
-				sc.scale[j] = out.Q.Scale[0]
+				sc.scale[j-pStart] = out.Q.Scale[0]
 			} else {
-				sc.scale[j] = out.Q.Scale[n0+j]
+				sc.scale[j-pStart] = out.Q.Scale[j]
 			}
 		}
 	}
@@ -343,7 +354,11 @@ func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0
 	}
 
 	ker := kernels[pb.path]
-	for p0 := n0 / nr * nr; p0 < n1; p0 += nr {
+	if ker.fused != nil && pb.kp > 0 && !noFused {
+		ker.fused(sc, m, aOp, ldaOp, pb, n0, n1, pStart, out, &st)
+		return
+	}
+	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
 		panel := (p0 / nr) * pb.kp * nr
 		for i0 := 0; i0 < m; i0 += mr {
@@ -360,14 +375,14 @@ func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0
 			for r := 0; r < rows; r++ {
 				i := i0 + r
 				acc := sc.tile[r*nr+c0-p0 : r*nr+c1-p0]
-				ct := sc.colTerm[c0-n0 : c1-n0]
-				nb := sc.negBZ[c0-n0 : c1-n0]
+				ct := sc.colTerm[c0-pStart : c1-pStart]
+				nb := sc.negBZ[c0-pStart : c1-pStart]
 				if out.Q == nil {
 					ker.outI32(out.C32[i*out.Ldc+c0:i*out.Ldc+c1], acc, ct, nb, sc.rowSum[i])
 					continue
 				}
 				q := out.Q
-				scl := sc.scale[c0-n0 : c1-n0]
+				scl := sc.scale[c0-pStart : c1-pStart]
 				if q.OutU8 != nil {
 					ker.outQ(q.OutU8[i*q.Ldc+c0:i*q.Ldc+c1], acc, ct, nb, sc.rowSum[i], scl, &st)
 				} else {

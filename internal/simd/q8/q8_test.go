@@ -8,23 +8,39 @@ import (
 	"testing"
 )
 
-// withISA runs f with the active path set to p, restoring it afterwards.
-func withISA(t testing.TB, p isa, f func()) {
+// variant is a path, and for paths with a fused kernel whether it is used.
+type variant struct {
+	p       isa
+	noFused bool
+}
+
+func (v variant) String() string {
+	if v.noFused {
+		return v.p.String() + "-unfused"
+	}
+	return v.p.String()
+}
+
+// withISA runs f with the active path set to v, restoring it afterwards.
+func withISA(t testing.TB, v variant, f func()) {
 	t.Helper()
-	old := active
-	active = p
-	defer func() { active = old }()
+	old, oldNF := active, noFused
+	active, noFused = v.p, v.noFused
+	defer func() { active, noFused = old, oldNF }()
 	f()
 }
 
 // paths lists every path runnable here, with the avxvnni strips emulated by
 // their EVEX twin when the machine hides AVX-VNNI.
-func paths(t testing.TB) []isa {
+func paths(t testing.TB) []variant {
 	emulateAVXVNNI()
-	var ps []isa
+	var ps []variant
 	for p := isaGeneric; p < numISA; p++ {
 		if kernels[p].ok {
-			ps = append(ps, p)
+			ps = append(ps, variant{p: p})
+			if kernels[p].fused != nil {
+				ps = append(ps, variant{p: p, noFused: true})
+			}
 		}
 	}
 	logPaths.Do(func() { t.Logf("paths: %v (detected best %v, active %v)", ps, best, active) })
