@@ -78,3 +78,34 @@ func peakOnce(isa string) float64 {
 	}
 	return best
 }
+
+// dwLayers are MobileNetV2's depthwise 3×3 convs at 224×224, batch 1.
+var dwLayers = []struct {
+	c, hw, stride int
+}{
+	{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {144, 56, 2}, {192, 28, 1}, {384, 14, 1}, {960, 7, 1},
+}
+
+func BenchmarkDepthwise(b *testing.B) {
+	prev := active()
+	defer current.Store(prev)
+	for _, kern := range kernels() {
+		for _, l := range dwLayers {
+			b.Run(fmt.Sprintf("%s/C%dHW%dS%d", kern.name, l.c, l.hw, l.stride), func(b *testing.B) {
+				current.Store(kern)
+				s := DWShape{C: l.c, InH: l.hw, InW: l.hw, KH: 3, KW: 3, StrideH: l.stride, StrideW: l.stride,
+					PadT: 1, PadL: 1, OutH: (l.hw-1)/l.stride + 1, OutW: (l.hw-1)/l.stride + 1}
+				r := rand.New(rand.NewSource(1))
+				x, w := randMat(r, s.C*s.InH*s.InW), randMat(r, s.C*9)
+				y := make([]float32, s.C*s.OutH*s.OutW)
+				ep := Epilogue{RowBias: randMat(r, s.C), Act: ActClip, Min: 0, Max: 6}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					DepthwiseConv2D(&s, x, w, 0, s.C, y, ep)
+				}
+				gf := 2 * 9 * float64(len(y)) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gf, "GFLOPS")
+			})
+		}
+	}
+}

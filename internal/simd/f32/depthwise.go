@@ -81,13 +81,14 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	ws := getDWScratch(s.StrideW*planeSize, taps)
 	defer dwPool.Put(ws)
 	pad, offs, wt := ws.pad, ws.offs, ws.w
+	clear(pad)
 	for i := 0; i < s.KH; i++ {
 		for j := 0; j < s.KW; j++ {
 			col := j * s.DilW
 			offs[i*s.KW+j] = 4 * (i*s.DilH*pw + col%s.StrideW*planeSize + col/s.StrideW)
 		}
 	}
-	kern := active().dwRow
+	kern := active().dwRows
 	te := &ws.ep
 	for c := c0; c < c1; c++ {
 		fillPadded(&s, x[c/s.Mult*inPlane:(c/s.Mult+1)*inPlane], pad, rows, cols, pw, planeSize)
@@ -112,38 +113,54 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 			te.alpha = ep.Alpha
 		}
 		yc := y[c*outPlane : (c+1)*outPlane]
-		for oh := 0; oh < s.OutH; oh++ {
-			kern(s.OutW, yc[oh*s.OutW:(oh+1)*s.OutW], pad[oh*s.StrideH*pw:], offs, wt, te)
-		}
+		kern(s.OutH, s.OutW, yc, s.OutW, pad, s.StrideH*pw, offs, wt, te)
 	}
 }
 
-// fillPadded copies the input window of one channel into the phase planes,
-// zero where the window leaves the input.
+// fillPadded copies the input window of one channel into the phase planes.
+// Only in-input positions are written: they are the same for every channel,
+// so the zeros around them, written once per call, stay valid.
 func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 	sw := s.StrideW
+	rLo, rHi := max(0, s.PadT), min(rows, s.InH+s.PadT)
+	if sw == 2 {
+		// Both phases in one pass: window column 2k+q is input column
+		// 2k+q−PadL.
+		k0 := max(0, ceilDiv(s.PadL-1, 2))
+		k1 := min(pw, ceilDiv(s.InW+s.PadL, 2), ceilDiv(cols, 2))
+		for r := rLo; r < rHi; r++ {
+			src := xc[(r-s.PadT)*s.InW : (r-s.PadT+1)*s.InW]
+			even := pad[r*pw : (r+1)*pw]
+			odd := pad[planeSize+r*pw : planeSize+(r+1)*pw]
+			for k := k0; k < k1; k++ {
+				iw := 2*k - s.PadL
+				if iw >= 0 {
+					even[k] = src[iw]
+				}
+				if iw+1 < s.InW && 2*k+1 < cols {
+					odd[k] = src[iw+1]
+				}
+			}
+		}
+		return
+	}
 	for q := 0; q < sw; q++ {
 		// Window column q+k·sw is input column q+k·sw−PadL: k in kLo..kHi
 		// lands inside the input (and inside the window).
 		kLo := max(0, ceilDiv(s.PadL-q, sw))
 		kHi := min(pw, ceilDiv(s.InW+s.PadL-q, sw), ceilDiv(cols-q, sw))
-		kHi = max(kHi, kLo)
-		for r := 0; r < rows; r++ {
-			dst := pad[q*planeSize+r*pw : q*planeSize+(r+1)*pw]
-			ih := r - s.PadT
-			if ih < 0 || ih >= s.InH {
-				clear(dst)
-				continue
-			}
-			clear(dst[:kLo])
-			clear(dst[kHi:])
-			src := xc[ih*s.InW : (ih+1)*s.InW]
+		if kHi <= kLo {
+			continue
+		}
+		for r := rLo; r < rHi; r++ {
+			dst := pad[q*planeSize+r*pw+kLo : q*planeSize+r*pw+kHi]
+			src := xc[(r-s.PadT)*s.InW:]
 			if sw == 1 {
-				copy(dst[kLo:kHi], src[kLo+q-s.PadL:])
+				copy(dst, src[kLo+q-s.PadL:])
 				continue
 			}
 			iw := q + kLo*sw - s.PadL
-			for k := kLo; k < kHi; k++ {
+			for k := range dst {
 				dst[k] = src[iw]
 				iw += sw
 			}
@@ -184,16 +201,18 @@ func getDWScratch(padLen, taps int) *dwScratch {
 	return ws
 }
 
-// dwRowGeneric is the pure-Go twin of the depthwise row kernels: out[i] =
-// stages(Σ_t w[t]·in[offs[t]/4 + i]) for i < n, taps summed in order.
-func dwRowGeneric(n int, out, in []float32, offs []int, w []float32, ep *tileEp) {
-	out = out[:n]
-	for i := range out {
-		var acc float32
-		for t, o := range offs {
-			acc += w[t] * in[o/4+i]
+// dwRowsGeneric is the pure-Go twin of the depthwise kernels.
+func dwRowsGeneric(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp) {
+	for r := 0; r < rows; r++ {
+		o := out[r*outStride : r*outStride+n]
+		src := in[r*inStride:]
+		for i := range o {
+			var acc float32
+			for t, off := range offs {
+				acc += w[t] * src[off/4+i]
+			}
+			o[i] = dwStages(ep, acc, o[i])
 		}
-		out[i] = dwStages(ep, acc, out[i])
 	}
 }
 

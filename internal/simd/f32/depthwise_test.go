@@ -69,7 +69,7 @@ func TestDepthwiseConv2D(t *testing.T) {
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewSource(6))
 		for _, cs := range dwCases {
-			for _, hw := range [][2]int{{1, 1}, {5, 7}, {14, 14}, {17, 40}, {33, 3}} {
+			for _, hw := range [][2]int{{1, 1}, {5, 7}, {14, 14}, {17, 40}, {33, 3}, {3, 131}, {2, 70}} {
 				s := dwShape(cs, 6, hw[0], hw[1])
 				if s.OutH <= 0 || s.OutW <= 0 {
 					continue
@@ -131,9 +131,15 @@ func TestDepthwiseSplit(t *testing.T) {
 func TestDepthwiseBadArgs(t *testing.T) {
 	good := DWShape{C: 2, InH: 4, InW: 4, KH: 3, KW: 3, PadT: 1, PadL: 1, OutH: 4, OutW: 4}
 	for name, f := range map[string]func(){
-		"short x":  func() { DepthwiseConv2D(&good, make([]float32, 31), make([]float32, 18), 0, 2, make([]float32, 32), Epilogue{}) },
-		"short y":  func() { DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 2, make([]float32, 31), Epilogue{}) },
-		"channels": func() { DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 3, make([]float32, 32), Epilogue{}) },
+		"short x": func() {
+			DepthwiseConv2D(&good, make([]float32, 31), make([]float32, 18), 0, 2, make([]float32, 32), Epilogue{})
+		},
+		"short y": func() {
+			DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 2, make([]float32, 31), Epilogue{})
+		},
+		"channels": func() {
+			DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 3, make([]float32, 32), Epilogue{})
+		},
 		"colbias": func() {
 			DepthwiseConv2D(&good, make([]float32, 32), make([]float32, 18), 0, 2, make([]float32, 32), Epilogue{ColBias: []float32{1}})
 		},
@@ -152,4 +158,18 @@ func TestDepthwiseBadArgs(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+func TestDepthwiseNoAllocs(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(8))
+		s := dwShape(dwCases[1], 5, 20, 30)
+		x, w, y := randMat(r, s.C*s.InH*s.InW), randMat(r, s.C*9), make([]float32, s.C*s.OutH*s.OutW)
+		ep := Epilogue{RowBias: randMat(r, s.C), Act: ActRelu}
+		f := func() { DepthwiseConv2D(&s, x, w, 1, 4, y, ep) }
+		f()
+		if a := testing.AllocsPerRun(20, f); a != 0 {
+			t.Errorf("%v allocations per call", a)
+		}
+	})
 }

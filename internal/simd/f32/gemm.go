@@ -19,10 +19,11 @@ type kernel struct {
 	mc, kc, nc int // cache blocks: mc multiple of mr, nc multiple of nr
 	micro      func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
 	edge       bool // micro handles epEdge tiles in place
-	// dwRow is the depthwise conv row kernel of the same ISA: out[i] =
-	// stages(Σ_t w[t]·in[offs[t]/4+i]) for i < n (offs in bytes).
-	dwRow func(n int, out, in []float32, offs []int, w []float32, ep *tileEp)
-	pool  sync.Pool
+	// dwRows is the depthwise conv kernel of the same ISA:
+	// out[r*outStride+i] = stages(Σ_t w[t]·in[r*inStride+i+offs[t]/4]) for
+	// r < rows, i < n (offs in bytes, taps summed in order).
+	dwRows func(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+	pool   sync.Pool
 }
 
 // tileEp is the epilogue as the micro-kernels see it. The assembly reads it

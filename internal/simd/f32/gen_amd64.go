@@ -301,6 +301,176 @@ func (k kernel) stages(edge bool) {
 	p("\tRET")
 }
 
+// dwRows emits a depthwise kernel variant for R output rows at a time,
+// V vectors per row (R·V = 4 accumulators, enough independent FMA chains to
+// hide latency even on narrow rows):
+//
+//	out[r*outStride+i] = stages(Σ_t w[t]·in[r*inStride + i + offs[t]/4])
+//
+// for r < R, i < n; taps summed in order, one FMA each. Columns go in blocks
+// of V vectors, each load and store masked to the remaining count.
+func dwRows(name, reg string, lanes, R, V int) {
+	z := reg == "Z"
+	r := func(n int) string { return fmt.Sprintf("%s%d", reg, n) }
+	vb := lanes * 4
+	acc := func(row, v int) string { return r(row*V + v) }
+	inAddr := func(row, off int) string {
+		return [...]string{
+			fmt.Sprintf("%d(R13)", off),
+			fmt.Sprintf("%d(R13)(R14*1)", off),
+			fmt.Sprintf("%d(R13)(R14*2)", off),
+			fmt.Sprintf("%d(R13)(R15*1)", off),
+		}[row]
+	}
+	outAddr := func(row, off int) string {
+		return [...]string{
+			fmt.Sprintf("%d(DI)", off),
+			fmt.Sprintf("%d(DI)(DX*1)", off),
+			fmt.Sprintf("%d(DI)(DX*2)", off),
+			fmt.Sprintf("%d(R11)", off),
+		}[row]
+	}
+	p("// func %s(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-128", name)
+	p("\tMOVQ n+0(FP), CX")
+	p("\tMOVQ out_base+8(FP), DI")
+	p("\tMOVQ outStride+32(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ in_base+40(FP), SI")
+	p("\tMOVQ inStride+64(FP), R14")
+	p("\tSHLQ $2, R14")
+	p("\tLEAQ (R14)(R14*2), R15")
+	p("\tMOVQ offs_base+72(FP), R8")
+	p("\tMOVQ offs_len+80(FP), R9")
+	p("\tMOVQ w_base+96(FP), R10")
+	p("\tMOVQ ep+120(FP), BX")
+	p("\tMOVQ 0(BX), AX")
+	p("%s_blk:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJLE %s_done", name)
+	// Masks: vector v holds clamp(n − v·lanes, 0, lanes) live lanes.
+	for v := 0; v < V; v++ {
+		p("\tMOVQ CX, R11")
+		if v > 0 {
+			p("\tSUBQ $%d, R11", v*lanes)
+		}
+		p("\tCMPQ R11, $%d", lanes)
+		p("\tJLE %s_m%da", name, v)
+		p("\tMOVQ $%d, R11", lanes)
+		p("%s_m%da:", name, v)
+		p("\tTESTQ R11, R11")
+		p("\tJGE %s_m%db", name, v)
+		p("\tXORQ R11, R11")
+		p("%s_m%db:", name, v)
+		p("\tLEAQ dwMask<>+64(SB), R12")
+		p("\tSHLQ $2, R11")
+		p("\tSUBQ R11, R12")
+		if z {
+			p("\tVMOVDQU32 (R12), Z14")
+			p("\tVPTESTMD Z14, Z14, K%d", 1+v)
+		} else {
+			p("\tVMOVDQU (R12), Y%d", 12+v)
+		}
+	}
+	if R == 4 {
+		p("\tLEAQ (DX)(DX*2), R11")
+		p("\tADDQ DI, R11")
+	}
+	for i := 0; i < R*V; i++ {
+		if z {
+			p("\tVPXORD %s, %s, %s", r(i), r(i), r(i))
+		} else {
+			p("\tVXORPS %s, %s, %s", r(i), r(i), r(i))
+		}
+	}
+	p("\tXORQ R12, R12")
+	p("%s_tap:", name)
+	p("\tMOVQ (R8)(R12*8), R13")
+	p("\tADDQ SI, R13")
+	p("\tVBROADCASTSS (R10)(R12*4), %s", r(8))
+	for row := 0; row < R; row++ {
+		for v := 0; v < V; v++ {
+			if z {
+				// Zero-masked load (masked-off lanes never fault past the
+				// buffer), then a register FMA: a masked FMA with a memory
+				// operand runs several times slower on Zen 4.
+				t := fmt.Sprintf("Z%d", 4+(row*V+v)%4)
+				p("\tVMOVUPS.Z %s, K%d, %s", inAddr(row, v*vb), 1+v, t)
+				p("\tVFMADD231PS %s, Z8, %s", t, acc(row, v))
+			} else {
+				p("\tVMASKMOVPS %s, Y%d, Y4", inAddr(row, v*vb), 12+v)
+				p("\tVFMADD231PS Y4, Y8, %s", acc(row, v))
+			}
+		}
+	}
+	p("\tINCQ R12")
+	p("\tCMPQ R12, R9")
+	p("\tJLT %s_tap", name)
+	// Stages, as in the GEMM kernels.
+	p("\tTESTQ $1, AX")
+	p("\tJZ %s_nl", name)
+	for row := 0; row < R; row++ {
+		for v := 0; v < V; v++ {
+			if z {
+				p("\tVMOVUPS.Z %s, K%d, Z4", outAddr(row, v*vb), 1+v)
+			} else {
+				p("\tVMASKMOVPS %s, Y%d, Y4", outAddr(row, v*vb), 12+v)
+			}
+			p("\tVADDPS %s, %s, %s", r(4), acc(row, v), acc(row, v))
+		}
+	}
+	p("%s_nl:", name)
+	p("\tTESTQ $2, AX")
+	p("\tJZ %s_nb", name)
+	p("\tMOVQ 8(BX), R12")
+	p("\tVBROADCASTSS (R12), %s", r(9))
+	for i := 0; i < R*V; i++ {
+		p("\tVADDPS %s, %s, %s", r(9), r(i), r(i))
+	}
+	p("%s_nb:", name)
+	p("\tTESTQ $8, AX")
+	p("\tJZ %s_nc", name)
+	p("\tVBROADCASTSS 24(BX), %s", r(9))
+	p("\tVBROADCASTSS 28(BX), %s", r(10))
+	for i := 0; i < R*V; i++ {
+		p("\tVMAXPS %s, %s, %s", r(i), r(9), r(i))
+		p("\tVMINPS %s, %s, %s", r(i), r(10), r(i))
+	}
+	p("%s_nc:", name)
+	p("\tTESTQ $16, AX")
+	p("\tJZ %s_nk", name)
+	p("\tVBROADCASTSS 32(BX), %s", r(9))
+	p("\tVXORPS %s, %s, %s", r(10), r(10), r(10))
+	for i := 0; i < R*V; i++ {
+		if z {
+			p("\tVCMPPS $1, Z10, %s, K5", r(i))
+			p("\tVMULPS Z9, %s, K5, %s", r(i), r(i))
+		} else {
+			p("\tVCMPPS $1, Y10, %s, Y11", r(i))
+			p("\tVMULPS Y9, %s, Y4", r(i))
+			p("\tVBLENDVPS Y11, Y4, %s, %s", r(i), r(i))
+		}
+	}
+	p("%s_nk:", name)
+	for row := 0; row < R; row++ {
+		for v := 0; v < V; v++ {
+			if z {
+				p("\tVMOVUPS %s, K%d, %s", acc(row, v), 1+v, outAddr(row, v*vb))
+			} else {
+				p("\tVMASKMOVPS %s, Y%d, %s", acc(row, v), 12+v, outAddr(row, v*vb))
+			}
+		}
+	}
+	p("\tADDQ $%d, DI", V*vb)
+	p("\tADDQ $%d, SI", V*vb)
+	p("\tSUBQ $%d, CX", V*lanes)
+	p("\tJMP %s_blk", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 func log2(n int) int {
 	l := 0
 	for n > 1 {
@@ -319,6 +489,21 @@ func main() {
 	p("")
 	kernel{name: "sgemmAVX512x8x32", reg: "Z", lanes: 16, mr: 8, nv: 2, accBase: 16, bcast: []int{2, 3, 4, 5, 6, 7, 8, 9}, unroll: 4}.gen()
 	kernel{name: "sgemmAVX2x6x16", reg: "Y", lanes: 8, mr: 6, nv: 2, accBase: 4, bcast: []int{2, 3}, unroll: 4}.gen()
+	for _, rv := range [][2]int{{1, 4}, {2, 2}, {4, 1}} {
+		dwRows(fmt.Sprintf("dwAVX512r%dv%d", rv[0], rv[1]), "Z", 16, rv[0], rv[1])
+		dwRows(fmt.Sprintf("dwAVX2r%dv%d", rv[0], rv[1]), "Y", 8, rv[0], rv[1])
+	}
+	// Read from dwMask<>+4·(16−r), the table gives r all-ones lanes then
+	// zeros: the tail mask for r ≤ 16 remaining outputs.
+	for i := 0; i < 32; i++ {
+		v := "0x00000000"
+		if i < 16 {
+			v = "0xffffffff"
+		}
+		p("DATA dwMask<>+%d(SB)/4, $%s", 4*i, v)
+	}
+	p("GLOBL dwMask<>(SB), RODATA|NOPTR, $128")
+	p("")
 	peak("fmaPeakAVX512", "Z", 24)
 	peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("sgemm_amd64.s", out.Bytes(), 0o644); err != nil {
