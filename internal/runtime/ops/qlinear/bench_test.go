@@ -1,0 +1,64 @@
+package qlinear
+
+import (
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+func constValue(name string, t *tensor.Tensor) *graph.Value {
+	return &graph.Value{Name: name, DType: t.DType, Const: t}
+}
+
+// BenchmarkQLinearConv is the 64→64 3×3 convolution at 56×56 (pad 1, one
+// thread, uint8 activations, per-channel int8 weights, bias), reporting GOPS
+// as 2·Cout·Cin·9·56·56 per run, mean and best run.
+func BenchmarkQLinearConv(b *testing.B) {
+	const c, h, w = 64, 56, 56
+	rnd := rand.New(rand.NewSource(1))
+	x := tensor.MustNew(tensor.Uint8, []int{1, c, h, w})
+	for i := range x.U8() {
+		x.U8()[i] = uint8(rnd.Intn(256))
+	}
+	wt := tensor.MustNew(tensor.Int8, []int{c, c, 3, 3})
+	for i := range wt.I8() {
+		wt.I8()[i] = int8(rnd.Intn(256) - 128)
+	}
+	ws := tensor.MustNew(tensor.Float32, []int{c})
+	for i := range ws.F32() {
+		ws.F32()[i] = 0.003 + 0.001*float32(i%5)
+	}
+	bias := tensor.MustNew(tensor.Int32, []int{c})
+	u8 := func(v uint8) *tensor.Tensor { return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}} }
+	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{c}), tensor.Scalar(0.5), u8(128), bias}
+	n := &graph.Node{OpType: "QLinearConv", Inputs: make([]*graph.Value, 9), Outputs: []*graph.Value{{Name: "y"}},
+		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}}
+	n.Inputs[0] = &graph.Value{Name: "x"}
+	for i := 1; i < 9; i++ {
+		n.Inputs[i] = constValue("c", consts[i])
+	}
+	k, err := newQLinearConv(n, 13)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := append([]*tensor.Tensor{x}, consts[1:]...)
+	ctx := &runtime.Context{Threads: 1}
+	shortest := time.Duration(1 << 62)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := k.Run(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		if d := time.Since(t0); d < shortest {
+			shortest = d
+		}
+	}
+	ops := 2.0 * c * c * 9 * h * w
+	b.ReportMetric(ops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+	b.ReportMetric(ops/shortest.Seconds()/1e9, "best_GOPS")
+}
