@@ -33,7 +33,9 @@ func BenchmarkQLinearConv(b *testing.B) {
 		ws.F32()[i] = 0.003 + 0.001*float32(i%5)
 	}
 	bias := tensor.MustNew(tensor.Int32, []int{c})
-	u8 := func(v uint8) *tensor.Tensor { return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}} }
+	u8 := func(v uint8) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
+	}
 	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{c}), tensor.Scalar(0.5), u8(128), bias}
 	n := &graph.Node{OpType: "QLinearConv", Inputs: make([]*graph.Value, 9), Outputs: []*graph.Value{{Name: "y"}},
 		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}}
