@@ -40,6 +40,7 @@ type Histogram struct {
 	batches  int64
 
 	counts []uint32 // scratch for binning: 4 lanes per bin
+	idx    []int32
 	tab    thresholds
 }
 
@@ -284,29 +285,46 @@ func (th *thresholds) build(L, H float32, n int) {
 // outside [L, H] are skipped, the last bin includes H.
 func (o *Histogram) histc(x []float32, L, H float32, dst []float32) {
 	n := len(dst)
-	if cap(o.counts) < 4*n {
-		o.counts = make([]uint32, 4*n)
+	// 4 interleaved count lanes per bin break the store-to-load chains of
+	// runs of equal bins; bin n collects the values outside [L, H].
+	if cap(o.counts) < 4*(n+1) {
+		o.counts = make([]uint32, 4*(n+1))
 	}
-	cnt := o.counts[:4*n]
+	cnt := o.counts[:4*(n+1)]
 	clear(cnt)
-	th := &o.tab
-	th.build(L, H, n)
-	if th.ok {
-		binFast(x, L, H, th, cnt)
-	} else {
-		w := float32(H - L)
-		for _, v := range x {
-			if !(v >= L && v <= H) {
-				continue
+	w := float32(H - L)
+	switch {
+	case useAVX2 && finite(float32(w*float32(n))) && w > 0:
+		// The vector kernel does torch's float32 division itself.
+		const block = 2048
+		if cap(o.idx) < block {
+			o.idx = make([]int32, block)
+		}
+		idx := o.idx[:block]
+		for off := 0; off < len(x); off += block {
+			chunk := x[off:min(off+block, len(x))]
+			n8 := len(chunk) &^ 7
+			if n8 > 0 {
+				binIndexAVX2(chunk[:n8], idx, L, H, w, float32(n), int32(n-1), int32(n))
 			}
-			p := torchBin(float32(v-L), w, n)
-			if p >= int64(n) {
-				p = int64(n) - 1
+			for i := n8; i < len(chunk); i++ {
+				idx[i] = int32(binOf(chunk[i], L, H, w, n))
 			}
-			if p < 0 {
-				continue
+			m4 := len(chunk) &^ 3
+			countLanesAsm(idx[:m4], cnt)
+			for i := m4; i < len(chunk); i++ {
+				cnt[4*int(idx[i])+i&3]++
 			}
-			cnt[4*p]++
+		}
+	default:
+		th := &o.tab
+		th.build(L, H, n)
+		if th.ok {
+			binFast(x, L, H, th, cnt)
+		} else {
+			for i, v := range x {
+				cnt[4*binOf(v, L, H, w, n)+i&3]++
+			}
 		}
 	}
 	for k := range dst {
@@ -316,6 +334,21 @@ func (o *Histogram) histc(x []float32, L, H float32, dst []float32) {
 		}
 		dst[k] = float32(c)
 	}
+}
+
+// binOf is one element of torch.histc: n for values outside [L, H].
+func binOf(v, L, H, w float32, n int) int {
+	if !(v >= L && v <= H) {
+		return n
+	}
+	p := torchBin(float32(v-L), w, n)
+	if p >= int64(n) {
+		p = int64(n) - 1
+	}
+	if p < 0 {
+		return n
+	}
+	return int(p)
 }
 
 // binFast counts x into 4 interleaved lanes of cnt using the threshold table.

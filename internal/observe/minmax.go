@@ -351,6 +351,24 @@ func finite(v float32) bool { return !math.IsInf(float64(v), 0) && v == v }
 // NaN or an infinity. Four independent lanes keep the compare chains short;
 // the branches are almost never taken once the lanes hold the extremes.
 func minMax(x []float32) (mn, mx float32, ok bool) {
+	if useAVX2 && len(x) >= 8 {
+		n8 := len(x) &^ 7
+		mn, mx, unord := minMaxAVX2(x[:n8])
+		if n8 < len(x) {
+			tmn, tmx, tok := minMaxGo(x[n8:])
+			mn, mx = min(mn, tmn), max(mx, tmx)
+			unord = unord || !tok
+		}
+		if unord || !finite(mn) || !finite(mx) {
+			return mn, mx, false
+		}
+		return mn, mx, true
+	}
+	return minMaxGo(x)
+}
+
+// minMaxGo is minMax's portable path.
+func minMaxGo(x []float32) (mn, mx float32, ok bool) {
 	if len(x) == 0 {
 		return float32(math.Inf(1)), float32(math.Inf(-1)), true
 	}
