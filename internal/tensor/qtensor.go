@@ -396,8 +396,11 @@ func (q *QTensor) Clone() *QTensor {
 
 // CopyFrom is copy_ from a quantized tensor: PyTorch 1.13 copies the
 // integers AND takes over the source's qparams (it does not requantize), and
-// requires the same dtype and shape.
+// requires the same dtype, shape and qscheme.
 func (q *QTensor) CopyFrom(src *QTensor) error {
+	if q.Scheme != src.Scheme {
+		return fmt.Errorf("copy_: qscheme %v from %v (PyTorch: quantized copy only works with the same qscheme)", q.Scheme, src.Scheme)
+	}
 	if q.Data.DType != src.Data.DType {
 		return fmt.Errorf("copy_: dtype %v from %v", q.Data.DType, src.Data.DType)
 	}

@@ -208,7 +208,161 @@ def gen_quantize():
     write("quantize.json", {"torch": torch.__version__, "per_tensor": per_tensor, "per_channel": per_channel})
 
 
-SECTIONS = {"qparams": gen_qparams, "quantize": gen_quantize}
+QSCHEME_NAMES = {torch.per_tensor_affine: "per_tensor_affine", torch.per_tensor_symmetric: "per_tensor_symmetric",
+                 torch.per_channel_affine: "per_channel_affine", torch.per_channel_symmetric: "per_channel_symmetric"}
+DT_NAMES = {v: k for k, v in DT.items()}
+
+
+def qdesc(t):
+    """A quantized tensor as plain JSON: integers, shape and qparams."""
+    d = {"dtype": DT_NAMES[t.dtype], "shape": list(t.shape), "scheme": QSCHEME_NAMES[t.qscheme()],
+         "q": t.int_repr().to(torch.int64).reshape(-1).tolist()}
+    if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        d["scales"] = bits(t.q_per_channel_scales().numpy())
+        d["zero_points"] = t.q_per_channel_zero_points().tolist()
+        d["axis"] = int(t.q_per_channel_axis())
+    else:
+        d["scales"] = bits([t.q_scale()])
+        d["zero_points"] = [int(t.q_zero_point())]
+        d["axis"] = 0
+    return d
+
+
+def gen_ops():
+    f32 = np.float32
+    rng = np.random.default_rng(3)
+    cases = []
+
+    def run(inp, op, args, fn):
+        case = {"input": qdesc(inp), "op": op, "args": args}
+        try:
+            r = fn(inp)
+            if isinstance(r, tuple):
+                case["result"] = qdesc(r[0])
+                case["indices"] = r[1].reshape(-1).tolist()
+            else:
+                if r.is_quantized:
+                    r.dequantize()  # a per-channel result torch cannot use counts as refused
+                case["result"] = qdesc(r)
+        except (RuntimeError, IndexError, ValueError) as e:
+            case["error"] = str(e).split("\n")[0][:100]
+        cases.append(case)
+
+    def pt(shape, dt, scale=0.05, zp=None, spread=4.0):
+        if zp is None:
+            zp = {"quint8": 128, "qint8": 0, "qint32": 7}[dt]
+        x = torch.from_numpy((rng.standard_normal(shape) * spread).astype(f32))
+        return torch.quantize_per_tensor(x, float(f32(scale)), zp, DT[dt])
+
+    def pc(shape, axis, dt="qint8"):
+        c = shape[axis]
+        sc = np.exp(rng.uniform(-4, -1, c)).astype(f32).astype(np.float64)
+        zp = rng.integers(-5, 6, c) if dt != "quint8" else rng.integers(100, 150, c)
+        x = torch.from_numpy((rng.standard_normal(shape) * 2).astype(f32))
+        return torch.quantize_per_channel(x, torch.from_numpy(sc), torch.from_numpy(zp), axis, DT[dt])
+
+    inputs = [pt((2, 3, 4), "quint8"), pt((2, 3, 4), "qint8"), pt((3, 4), "qint32", 0.01), pc((2, 3, 4), 1), pc((2, 3, 4), 0, "quint8"), pc((2, 3, 4), 2)]
+    for t in inputs:
+        run(t, "reshape", {"shape": [6, 4]}, lambda t: t.reshape(6, 4))
+        run(t, "reshape", {"shape": [2, 3, 2, 2]}, lambda t: t.reshape(2, 3, 2, 2))
+        run(t, "reshape", {"shape": [-1]}, lambda t: t.reshape(-1))
+        run(t, "reshape", {"shape": [4, -1]}, lambda t: t.reshape(4, -1))
+        run(t, "flatten", {"start": 0, "end": -1}, lambda t: t.flatten())
+        if t.dim() > 2:
+            run(t, "flatten", {"start": 1, "end": 2}, lambda t: t.flatten(1, 2))
+        run(t, "flatten", {"start": 0, "end": 1}, lambda t: t.flatten(0, 1))
+        run(t, "as_strided", {"size": [2, 2], "stride": [1, 2], "offset": 1}, lambda t: t.as_strided((2, 2), (1, 2), 1))
+        run(t, "select", {"dim": 0, "index": 1}, lambda t: t.select(0, 1))
+        run(t, "select", {"dim": 1, "index": -1}, lambda t: t.select(1, -1))
+        run(t, "select", {"dim": -1, "index": 2}, lambda t: t.select(-1, 2))
+        run(t, "slice", {"dim": 1, "start": 1, "stop": 3, "step": 1}, lambda t: t[:, 1:3])
+        run(t, "slice", {"dim": 0, "start": -1, "stop": 100, "step": 1}, lambda t: t[-1:100])
+        run(t, "slice", {"dim": -1, "start": 0, "stop": 4, "step": 2}, lambda t: t[..., 0:4:2])
+        run(t, "slice", {"dim": 1, "start": 2, "stop": 1, "step": 1}, lambda t: t[:, 2:1])
+        run(t, "transpose", {"d0": 0, "d1": 1}, lambda t: t.transpose(0, 1))
+        run(t, "permute", {"dims": list(range(t.dim()))[::-1]}, lambda t: t.permute(*list(range(t.dim()))[::-1]))
+        run(t, "max", {}, lambda t: t.max())
+        run(t, "min", {}, lambda t: t.min())
+        run(t, "resize_", {"shape": [3, 8]}, lambda t: t.clone().resize_(3, 8))
+        run(t, "resize_", {"shape": [2, 2]}, lambda t: t.clone().resize_(2, 2))
+        run(t, "clone", {}, lambda t: t.clone())
+    for shape in [(2, 3, 1), (4, 1), (1, 3)]:
+        for t in [pt(shape, "quint8"), pt(shape, "qint8")]:
+            run(t, "expand", {"shape": [2, -1, 3][-len(shape):] if len(shape) == 3 else [4, 5]}, lambda t: t.expand(*([2, -1, 3][-len(shape):] if len(shape) == 3 else [4, 5])))
+            run(t, "expand", {"shape": [2] + list(shape)}, lambda t: t.expand(2, *shape))
+    run(pc((2, 3, 1), 1), "expand", {"shape": [2, 3, 5]}, lambda t: t.expand(2, 3, 5))
+    # mean: small integer spreads make .5 ties common
+    for dt in ["quint8", "qint8", "qint32"]:
+        for shape in [(2, 3, 4), (4, 5), (3, 1, 6), (2, 3, 4, 5), (7,), (6, 40), (3, 2, 40), (40, 6), (20, 3, 9), (5, 70)]:
+            for spread in (0.1, 3.0):
+                t = pt(shape, dt, 0.05, spread=spread)
+                nd = len(shape)
+                if shape[0] >= 5 and nd == 2:
+                    dims_list = [[0]]
+                elif shape[0] >= 3 and shape[-1] >= 9:
+                    dims_list = [[0, nd - 1]]
+                else:
+                    dims_list = [None, [nd - 1], [0]]
+                if nd >= 2 and len(dims_list) > 1:
+                    dims_list += [[nd - 2, nd - 1], [nd - 2]]
+                if nd >= 3 and len(dims_list) > 1:
+                    dims_list += [[0, nd - 1], [0, 1], [1]]
+                for dims in dims_list:
+                    for keep in (False, True):
+                        if dims is None:
+                            if keep:
+                                continue
+                            run(t, "mean", {"dims": [], "keepdim": False}, lambda t: t.mean())
+                        else:
+                            run(t, "mean", {"dims": dims, "keepdim": keep}, lambda t: t.mean(dims, keepdim=keep))
+                if len(dims_list) == 1:
+                    continue
+                run(t, "max", {}, lambda t: t.max())
+                run(t, "min", {}, lambda t: t.min())
+                for dim in sorted({-1, 0}):
+                    for desc in (False, True):
+                        run(t, "sort", {"dim": dim, "descending": desc}, lambda t: tuple(t.sort(dim, descending=desc)))
+                    for k in sorted({1, min(3, shape[dim])}):
+                        for largest in (True, False):
+                            run(t, "topk", {"k": k, "dim": dim, "largest": largest}, lambda t: tuple(t.topk(k, dim, largest)))
+    run(pc((2, 3, 4), 1), "mean", {"dims": [], "keepdim": False}, lambda t: t.mean())
+    run(pc((2, 3, 4), 1), "sort", {"dim": 0, "descending": False}, lambda t: tuple(t.sort(0)))
+    run(pc((2, 3, 4), 1), "topk", {"k": 1, "dim": 0, "largest": True}, lambda t: tuple(t.topk(1, 0)))
+    # copy_: quantized source takes over its qparams; float source is requantized
+    copies = []
+    for dst, src in [(pt((2, 3), "quint8"), pt((2, 3), "quint8", 0.3, 5)), (pc((2, 3), 1), pt((2, 3), "qint8")),
+                     (pt((2, 3), "qint8"), pc((2, 3), 0))]:
+        d = dst.clone()
+        entry = {"dst": qdesc(dst), "src": qdesc(src)}
+        try:
+            d.copy_(src)
+            entry["result"] = qdesc(d)
+        except RuntimeError as e:
+            entry["error"] = str(e)[:100]
+        copies.append(entry)
+    for dst in [pt((2, 3), "quint8"), pc((2, 3), 1), pc((2, 3), 0, "quint8")]:
+        x = torch.from_numpy((rng.standard_normal((2, 3)) * 3).astype(f32))
+        d = dst.clone()
+        d.copy_(x)
+        copies.append({"dst": qdesc(dst), "float_src": bits(x.numpy()), "result": qdesc(d)})
+    equals = []
+    a = pt((2, 3), "quint8")
+    for b in [a.clone(), torch.quantize_per_tensor(a.dequantize(), a.q_scale(), a.q_zero_point() + 1, torch.quint8),
+              torch.quantize_per_tensor(a.dequantize(), a.q_scale() * 2, a.q_zero_point(), torch.quint8), a.reshape(3, 2)]:
+        equals.append({"a": qdesc(a), "b": qdesc(b), "equal": bool(torch.equal(a, b))})
+    c = pc((2, 3), 1)
+    equals.append({"a": qdesc(c), "b": qdesc(c.clone()), "equal": bool(torch.equal(c, c.clone()))})
+    # float16 conversions (round half to even, overflow to inf, subnormals)
+    h = np.concatenate([np.array([0.0, -0.0, 1.0, 65504.0, 65520.0, 65519.996, 1e-8, 5.96e-8, 2.98e-8, 2.9802322e-08, 2.9802326e-08,
+                                  1.0009765625, 1.00048828125, 1.00146484375, np.inf, -np.inf, -70000.0], dtype=f32),
+                        (rng.standard_normal(64) * 100).astype(f32)])
+    half = torch.from_numpy(h).half()
+    f16 = {"x": bits(h), "half": half.view(torch.int16).numpy().view(np.uint16).tolist(),
+           "back": bits(half.float().numpy())}
+    write("ops.json", {"torch": torch.__version__, "cases": cases, "copies": copies, "equals": equals, "float16": f16})
+
+
+SECTIONS = {"qparams": gen_qparams, "quantize": gen_quantize, "ops": gen_ops}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(SECTIONS)
