@@ -128,11 +128,23 @@ func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 		// 2k+q−PadL.
 		k0 := max(0, ceilDiv(s.PadL-1, 2))
 		k1 := min(pw, ceilDiv(s.InW+s.PadL, 2), ceilDiv(cols, 2))
+		// Pairs kA..kB have both columns inside the input and the window:
+		// those go through the vector deinterleave, the rest one by one.
+		kA := min(k1, max(k0, ceilDiv(s.PadL, 2)))
+		kB := max(kA, min(k1, (s.InW+s.PadL)/2, cols/2))
+		deint := active().deint
 		for r := rLo; r < rHi; r++ {
 			src := xc[(r-s.PadT)*s.InW : (r-s.PadT+1)*s.InW]
 			even := pad[r*pw : (r+1)*pw]
 			odd := pad[planeSize+r*pw : planeSize+(r+1)*pw]
 			for k := k0; k < k1; k++ {
+				if k == kA {
+					deint(even[kA:kB], odd[kA:kB], src[2*kA-s.PadL:2*kB-s.PadL])
+					k = kB
+					if k >= k1 {
+						break
+					}
+				}
 				iw := 2*k - s.PadL
 				if iw >= 0 {
 					even[k] = src[iw]
@@ -165,6 +177,14 @@ func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 				iw += sw
 			}
 		}
+	}
+}
+
+func deintGeneric(even, odd, src []float32) {
+	odd = odd[:len(even)]
+	src = src[:2*len(even)]
+	for i := range even {
+		even[i], odd[i] = src[2*i], src[2*i+1]
 	}
 }
 

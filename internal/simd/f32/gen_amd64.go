@@ -330,24 +330,34 @@ func dwRows(name, reg string, lanes, R, V int) {
 			fmt.Sprintf("%d(R11)", off),
 		}[row]
 	}
-	p("// func %s(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-128", name)
-	p("\tMOVQ n+0(FP), CX")
-	p("\tMOVQ out_base+8(FP), DI")
-	p("\tMOVQ outStride+32(FP), DX")
+	p("// func %s(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)", name)
+	p("// Processes rows - rows%%%d rows, %d at a time.", R, R)
+	p("TEXT ·%s(SB), NOSPLIT, $24-136", name)
+	p("\tMOVQ out_base+16(FP), DI")
+	p("\tMOVQ outStride+40(FP), DX")
 	p("\tSHLQ $2, DX")
-	p("\tMOVQ in_base+40(FP), SI")
-	p("\tMOVQ inStride+64(FP), R14")
+	p("\tMOVQ in_base+48(FP), SI")
+	p("\tMOVQ inStride+72(FP), R14")
 	p("\tSHLQ $2, R14")
 	p("\tLEAQ (R14)(R14*2), R15")
-	p("\tMOVQ offs_base+72(FP), R8")
-	p("\tMOVQ offs_len+80(FP), R9")
-	p("\tMOVQ w_base+96(FP), R10")
-	p("\tMOVQ ep+120(FP), BX")
+	p("\tMOVQ offs_base+80(FP), R8")
+	p("\tMOVQ offs_len+88(FP), R9")
+	p("\tMOVQ w_base+104(FP), R10")
+	p("\tMOVQ ep+128(FP), BX")
 	p("\tMOVQ 0(BX), AX")
+	p("\tMOVQ rows+0(FP), R11")
+	p("\tMOVQ R11, left-8(SP)")
+	p("\tMOVQ DI, orow-16(SP)")
+	p("\tMOVQ SI, irow-24(SP)")
+	p("%s_rows:", name)
+	p("\tCMPQ left-8(SP), $%d", R)
+	p("\tJLT %s_done", name)
+	p("\tMOVQ n+8(FP), CX")
+	p("\tMOVQ orow-16(SP), DI")
+	p("\tMOVQ irow-24(SP), SI")
 	p("%s_blk:", name)
 	p("\tTESTQ CX, CX")
-	p("\tJLE %s_done", name)
+	p("\tJLE %s_next", name)
 	// Masks: vector v holds clamp(n − v·lanes, 0, lanes) live lanes.
 	for v := 0; v < V; v++ {
 		p("\tMOVQ CX, R11")
@@ -465,6 +475,65 @@ func dwRows(name, reg string, lanes, R, V int) {
 	p("\tADDQ $%d, SI", V*vb)
 	p("\tSUBQ $%d, CX", V*lanes)
 	p("\tJMP %s_blk", name)
+	p("%s_next:", name)
+	p("\tSUBQ $%d, left-8(SP)", R)
+	p("\tMOVQ orow-16(SP), R11")
+	p("\tMOVQ irow-24(SP), R12")
+	for i := 0; i < R; i++ {
+		p("\tADDQ DX, R11")
+		p("\tADDQ R14, R12")
+	}
+	p("\tMOVQ R11, orow-16(SP)")
+	p("\tMOVQ R12, irow-24(SP)")
+	p("\tJMP %s_rows", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// deint emits deinterleave2: even[i] = src[2i], odd[i] = src[2i+1] for the
+// first n - n%lanes pairs (the caller does the rest), n = len(even).
+func deint(name, reg string, lanes int) {
+	p("// func %s(even, odd, src []float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ even_base+0(FP), DI")
+	p("\tMOVQ even_len+8(FP), CX")
+	p("\tMOVQ odd_base+24(FP), DX")
+	p("\tMOVQ src_base+48(FP), SI")
+	p("\tSHRQ $%d, CX", log2(lanes))
+	p("\tJZ %s_done", name)
+	if reg == "Z" {
+		p("\tVMOVDQU32 deintIdx<>+0(SB), Z2")
+		p("\tVMOVDQU32 deintIdx<>+64(SB), Z3")
+	}
+	p("%s_loop:", name)
+	vb := lanes * 4
+	p("\tVMOVUPS (SI), %s0", reg)
+	p("\tVMOVUPS %d(SI), %s1", vb, reg)
+	if reg == "Z" {
+		// VPERMI2PS overwrites its index operand: work on copies.
+		p("\tVMOVAPS Z2, Z4")
+		p("\tVPERMI2PS Z1, Z0, Z4")
+		p("\tVMOVAPS Z3, Z5")
+		p("\tVPERMI2PS Z1, Z0, Z5")
+		p("\tVMOVUPS Z4, (DI)")
+		p("\tVMOVUPS Z5, (DX)")
+	} else {
+		// shufps picks 0,2 (0x88) or 1,3 (0xDD) of each 128-bit half of
+		// both sources; vpermpd 0xD8 then puts the halves in order.
+		p("\tVSHUFPS $0x88, Y1, Y0, Y4")
+		p("\tVSHUFPS $0xDD, Y1, Y0, Y5")
+		p("\tVPERMPD $0xD8, Y4, Y4")
+		p("\tVPERMPD $0xD8, Y5, Y5")
+		p("\tVMOVUPS Y4, (DI)")
+		p("\tVMOVUPS Y5, (DX)")
+	}
+	p("\tADDQ $%d, SI", 2*vb)
+	p("\tADDQ $%d, DI", vb)
+	p("\tADDQ $%d, DX", vb)
+	p("\tDECQ CX")
+	p("\tJNZ %s_loop", name)
 	p("%s_done:", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
@@ -504,6 +573,13 @@ func main() {
 	}
 	p("GLOBL dwMask<>(SB), RODATA|NOPTR, $128")
 	p("")
+	for i := 0; i < 32; i++ {
+		p("DATA deintIdx<>+%d(SB)/4, $%d", 4*i, 2*(i%16)+i/16)
+	}
+	p("GLOBL deintIdx<>(SB), RODATA|NOPTR, $128")
+	p("")
+	deint("deint2AVX512", "Z", 16)
+	deint("deint2AVX2", "Y", 8)
 	peak("fmaPeakAVX512", "Z", 24)
 	peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("sgemm_amd64.s", out.Bytes(), 0o644); err != nil {

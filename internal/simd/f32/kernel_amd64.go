@@ -13,43 +13,62 @@ func sgemmAVX512x8x32(kc int, a, b []float32, ldb int, c []float32, ldc int, ep 
 func sgemmAVX2x6x16(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
 
 //go:noescape
-func dwAVX512r1v4(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+func dwAVX512r1v4(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
 
 //go:noescape
-func dwAVX512r2v2(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+func dwAVX512r2v2(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
 
 //go:noescape
-func dwAVX512r4v1(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+func dwAVX512r4v1(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
 
 //go:noescape
-func dwAVX2r1v4(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+func dwAVX2r1v4(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
 
 //go:noescape
-func dwAVX2r2v2(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+func dwAVX2r2v2(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
 
 //go:noescape
-func dwAVX2r4v1(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+func dwAVX2r4v1(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
 
 // dwRowsAsm runs rows through the variant that keeps four accumulators
 // busy: four rows of one vector for narrow outputs, two of two, or one row
-// of four vectors; leftover rows go one at a time.
-func dwRowsAsm(r1v4, r2v2, r4v1 func(int, []float32, int, []float32, int, []int, []float32, *tileEp), lanes int) func(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp) {
+// of four vectors; leftover rows go through the one-row variant.
+func dwRowsAsm(r1v4, r2v2, r4v1 func(int, int, []float32, int, []float32, int, []int, []float32, *tileEp), lanes int) func(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp) {
 	return func(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp) {
 		r := 0
 		switch {
 		case n <= lanes:
-			for ; r+4 <= rows; r += 4 {
-				r4v1(n, out[r*outStride:], outStride, in[r*inStride:], inStride, offs, w, ep)
-			}
+			r4v1(rows, n, out, outStride, in, inStride, offs, w, ep)
+			r = rows &^ 3
 		case n <= 2*lanes:
-			for ; r+2 <= rows; r += 2 {
-				r2v2(n, out[r*outStride:], outStride, in[r*inStride:], inStride, offs, w, ep)
-			}
+			r2v2(rows, n, out, outStride, in, inStride, offs, w, ep)
+			r = rows &^ 1
 		}
-		for ; r < rows; r++ {
-			r1v4(n, out[r*outStride:], outStride, in[r*inStride:], inStride, offs, w, ep)
+		if r < rows {
+			r1v4(rows-r, n, out[r*outStride:], outStride, in[r*inStride:], inStride, offs, w, ep)
 		}
 	}
+}
+
+// deint2AVX512 and deint2AVX2 split the first len(even) &^ (lanes-1) pairs
+// of src into even and odd elements.
+//
+//go:noescape
+func deint2AVX512(even, odd, src []float32)
+
+//go:noescape
+func deint2AVX2(even, odd, src []float32)
+
+func deintAVX512(even, odd, src []float32) {
+	n := len(even) &^ 15
+	deint2AVX512(even[:n], odd[:n], src[:2*n])
+	deintGeneric(even[n:], odd[n:], src[2*n:])
+}
+
+func deintAVX2(even, odd, src []float32) {
+	n := len(even) &^ 7
+	deint2AVX2(even[:n], odd[:n], src[:2*n])
+	deintGeneric(even[n:], odd[n:], src[2*n:])
 }
 
 // fmaPeakAVX512 and fmaPeakAVX2 run n iterations of 12 independent
@@ -65,8 +84,8 @@ var (
 	dwAVX512 = dwRowsAsm(dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1, 16)
 	dwAVX2   = dwRowsAsm(dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1, 8)
 
-	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true, dwRows: dwAVX512}
-	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2}
+	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true, dwRows: dwAVX512, deint: deintAVX512}
+	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, deint: deintAVX2}
 )
 
 func archKernels() []*kernel {

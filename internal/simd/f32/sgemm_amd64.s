@@ -1206,24 +1206,34 @@ sgemmAVX2x6x16_e_r5s:
 	VZEROUPPER
 	RET
 
-// func dwAVX512r1v4(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-TEXT ·dwAVX512r1v4(SB), NOSPLIT, $0-128
-	MOVQ n+0(FP), CX
-	MOVQ out_base+8(FP), DI
-	MOVQ outStride+32(FP), DX
+// func dwAVX512r1v4(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+// Processes rows - rows%1 rows, 1 at a time.
+TEXT ·dwAVX512r1v4(SB), NOSPLIT, $24-136
+	MOVQ out_base+16(FP), DI
+	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+40(FP), SI
-	MOVQ inStride+64(FP), R14
+	MOVQ in_base+48(FP), SI
+	MOVQ inStride+72(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+72(FP), R8
-	MOVQ offs_len+80(FP), R9
-	MOVQ w_base+96(FP), R10
-	MOVQ ep+120(FP), BX
+	MOVQ offs_base+80(FP), R8
+	MOVQ offs_len+88(FP), R9
+	MOVQ w_base+104(FP), R10
+	MOVQ ep+128(FP), BX
 	MOVQ 0(BX), AX
+	MOVQ rows+0(FP), R11
+	MOVQ R11, left-8(SP)
+	MOVQ DI, orow-16(SP)
+	MOVQ SI, irow-24(SP)
+dwAVX512r1v4_rows:
+	CMPQ left-8(SP), $1
+	JLT dwAVX512r1v4_done
+	MOVQ n+8(FP), CX
+	MOVQ orow-16(SP), DI
+	MOVQ irow-24(SP), SI
 dwAVX512r1v4_blk:
 	TESTQ CX, CX
-	JLE dwAVX512r1v4_done
+	JLE dwAVX512r1v4_next
 	MOVQ CX, R11
 	CMPQ R11, $16
 	JLE dwAVX512r1v4_m0a
@@ -1357,28 +1367,47 @@ dwAVX512r1v4_nk:
 	ADDQ $256, SI
 	SUBQ $64, CX
 	JMP dwAVX512r1v4_blk
+dwAVX512r1v4_next:
+	SUBQ $1, left-8(SP)
+	MOVQ orow-16(SP), R11
+	MOVQ irow-24(SP), R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	MOVQ R11, orow-16(SP)
+	MOVQ R12, irow-24(SP)
+	JMP dwAVX512r1v4_rows
 dwAVX512r1v4_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX2r1v4(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-TEXT ·dwAVX2r1v4(SB), NOSPLIT, $0-128
-	MOVQ n+0(FP), CX
-	MOVQ out_base+8(FP), DI
-	MOVQ outStride+32(FP), DX
+// func dwAVX2r1v4(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+// Processes rows - rows%1 rows, 1 at a time.
+TEXT ·dwAVX2r1v4(SB), NOSPLIT, $24-136
+	MOVQ out_base+16(FP), DI
+	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+40(FP), SI
-	MOVQ inStride+64(FP), R14
+	MOVQ in_base+48(FP), SI
+	MOVQ inStride+72(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+72(FP), R8
-	MOVQ offs_len+80(FP), R9
-	MOVQ w_base+96(FP), R10
-	MOVQ ep+120(FP), BX
+	MOVQ offs_base+80(FP), R8
+	MOVQ offs_len+88(FP), R9
+	MOVQ w_base+104(FP), R10
+	MOVQ ep+128(FP), BX
 	MOVQ 0(BX), AX
+	MOVQ rows+0(FP), R11
+	MOVQ R11, left-8(SP)
+	MOVQ DI, orow-16(SP)
+	MOVQ SI, irow-24(SP)
+dwAVX2r1v4_rows:
+	CMPQ left-8(SP), $1
+	JLT dwAVX2r1v4_done
+	MOVQ n+8(FP), CX
+	MOVQ orow-16(SP), DI
+	MOVQ irow-24(SP), SI
 dwAVX2r1v4_blk:
 	TESTQ CX, CX
-	JLE dwAVX2r1v4_done
+	JLE dwAVX2r1v4_next
 	MOVQ CX, R11
 	CMPQ R11, $8
 	JLE dwAVX2r1v4_m0a
@@ -1512,28 +1541,47 @@ dwAVX2r1v4_nk:
 	ADDQ $128, SI
 	SUBQ $32, CX
 	JMP dwAVX2r1v4_blk
+dwAVX2r1v4_next:
+	SUBQ $1, left-8(SP)
+	MOVQ orow-16(SP), R11
+	MOVQ irow-24(SP), R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	MOVQ R11, orow-16(SP)
+	MOVQ R12, irow-24(SP)
+	JMP dwAVX2r1v4_rows
 dwAVX2r1v4_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX512r2v2(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-TEXT ·dwAVX512r2v2(SB), NOSPLIT, $0-128
-	MOVQ n+0(FP), CX
-	MOVQ out_base+8(FP), DI
-	MOVQ outStride+32(FP), DX
+// func dwAVX512r2v2(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+// Processes rows - rows%2 rows, 2 at a time.
+TEXT ·dwAVX512r2v2(SB), NOSPLIT, $24-136
+	MOVQ out_base+16(FP), DI
+	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+40(FP), SI
-	MOVQ inStride+64(FP), R14
+	MOVQ in_base+48(FP), SI
+	MOVQ inStride+72(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+72(FP), R8
-	MOVQ offs_len+80(FP), R9
-	MOVQ w_base+96(FP), R10
-	MOVQ ep+120(FP), BX
+	MOVQ offs_base+80(FP), R8
+	MOVQ offs_len+88(FP), R9
+	MOVQ w_base+104(FP), R10
+	MOVQ ep+128(FP), BX
 	MOVQ 0(BX), AX
+	MOVQ rows+0(FP), R11
+	MOVQ R11, left-8(SP)
+	MOVQ DI, orow-16(SP)
+	MOVQ SI, irow-24(SP)
+dwAVX512r2v2_rows:
+	CMPQ left-8(SP), $2
+	JLT dwAVX512r2v2_done
+	MOVQ n+8(FP), CX
+	MOVQ orow-16(SP), DI
+	MOVQ irow-24(SP), SI
 dwAVX512r2v2_blk:
 	TESTQ CX, CX
-	JLE dwAVX512r2v2_done
+	JLE dwAVX512r2v2_next
 	MOVQ CX, R11
 	CMPQ R11, $16
 	JLE dwAVX512r2v2_m0a
@@ -1637,28 +1685,49 @@ dwAVX512r2v2_nk:
 	ADDQ $128, SI
 	SUBQ $32, CX
 	JMP dwAVX512r2v2_blk
+dwAVX512r2v2_next:
+	SUBQ $2, left-8(SP)
+	MOVQ orow-16(SP), R11
+	MOVQ irow-24(SP), R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	MOVQ R11, orow-16(SP)
+	MOVQ R12, irow-24(SP)
+	JMP dwAVX512r2v2_rows
 dwAVX512r2v2_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX2r2v2(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-TEXT ·dwAVX2r2v2(SB), NOSPLIT, $0-128
-	MOVQ n+0(FP), CX
-	MOVQ out_base+8(FP), DI
-	MOVQ outStride+32(FP), DX
+// func dwAVX2r2v2(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+// Processes rows - rows%2 rows, 2 at a time.
+TEXT ·dwAVX2r2v2(SB), NOSPLIT, $24-136
+	MOVQ out_base+16(FP), DI
+	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+40(FP), SI
-	MOVQ inStride+64(FP), R14
+	MOVQ in_base+48(FP), SI
+	MOVQ inStride+72(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+72(FP), R8
-	MOVQ offs_len+80(FP), R9
-	MOVQ w_base+96(FP), R10
-	MOVQ ep+120(FP), BX
+	MOVQ offs_base+80(FP), R8
+	MOVQ offs_len+88(FP), R9
+	MOVQ w_base+104(FP), R10
+	MOVQ ep+128(FP), BX
 	MOVQ 0(BX), AX
+	MOVQ rows+0(FP), R11
+	MOVQ R11, left-8(SP)
+	MOVQ DI, orow-16(SP)
+	MOVQ SI, irow-24(SP)
+dwAVX2r2v2_rows:
+	CMPQ left-8(SP), $2
+	JLT dwAVX2r2v2_done
+	MOVQ n+8(FP), CX
+	MOVQ orow-16(SP), DI
+	MOVQ irow-24(SP), SI
 dwAVX2r2v2_blk:
 	TESTQ CX, CX
-	JLE dwAVX2r2v2_done
+	JLE dwAVX2r2v2_next
 	MOVQ CX, R11
 	CMPQ R11, $8
 	JLE dwAVX2r2v2_m0a
@@ -1764,28 +1833,49 @@ dwAVX2r2v2_nk:
 	ADDQ $64, SI
 	SUBQ $16, CX
 	JMP dwAVX2r2v2_blk
+dwAVX2r2v2_next:
+	SUBQ $2, left-8(SP)
+	MOVQ orow-16(SP), R11
+	MOVQ irow-24(SP), R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	MOVQ R11, orow-16(SP)
+	MOVQ R12, irow-24(SP)
+	JMP dwAVX2r2v2_rows
 dwAVX2r2v2_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX512r4v1(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-TEXT ·dwAVX512r4v1(SB), NOSPLIT, $0-128
-	MOVQ n+0(FP), CX
-	MOVQ out_base+8(FP), DI
-	MOVQ outStride+32(FP), DX
+// func dwAVX512r4v1(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+// Processes rows - rows%4 rows, 4 at a time.
+TEXT ·dwAVX512r4v1(SB), NOSPLIT, $24-136
+	MOVQ out_base+16(FP), DI
+	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+40(FP), SI
-	MOVQ inStride+64(FP), R14
+	MOVQ in_base+48(FP), SI
+	MOVQ inStride+72(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+72(FP), R8
-	MOVQ offs_len+80(FP), R9
-	MOVQ w_base+96(FP), R10
-	MOVQ ep+120(FP), BX
+	MOVQ offs_base+80(FP), R8
+	MOVQ offs_len+88(FP), R9
+	MOVQ w_base+104(FP), R10
+	MOVQ ep+128(FP), BX
 	MOVQ 0(BX), AX
+	MOVQ rows+0(FP), R11
+	MOVQ R11, left-8(SP)
+	MOVQ DI, orow-16(SP)
+	MOVQ SI, irow-24(SP)
+dwAVX512r4v1_rows:
+	CMPQ left-8(SP), $4
+	JLT dwAVX512r4v1_done
+	MOVQ n+8(FP), CX
+	MOVQ orow-16(SP), DI
+	MOVQ irow-24(SP), SI
 dwAVX512r4v1_blk:
 	TESTQ CX, CX
-	JLE dwAVX512r4v1_done
+	JLE dwAVX512r4v1_next
 	MOVQ CX, R11
 	CMPQ R11, $16
 	JLE dwAVX512r4v1_m0a
@@ -1876,28 +1966,53 @@ dwAVX512r4v1_nk:
 	ADDQ $64, SI
 	SUBQ $16, CX
 	JMP dwAVX512r4v1_blk
+dwAVX512r4v1_next:
+	SUBQ $4, left-8(SP)
+	MOVQ orow-16(SP), R11
+	MOVQ irow-24(SP), R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	MOVQ R11, orow-16(SP)
+	MOVQ R12, irow-24(SP)
+	JMP dwAVX512r4v1_rows
 dwAVX512r4v1_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX2r4v1(n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-TEXT ·dwAVX2r4v1(SB), NOSPLIT, $0-128
-	MOVQ n+0(FP), CX
-	MOVQ out_base+8(FP), DI
-	MOVQ outStride+32(FP), DX
+// func dwAVX2r4v1(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+// Processes rows - rows%4 rows, 4 at a time.
+TEXT ·dwAVX2r4v1(SB), NOSPLIT, $24-136
+	MOVQ out_base+16(FP), DI
+	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+40(FP), SI
-	MOVQ inStride+64(FP), R14
+	MOVQ in_base+48(FP), SI
+	MOVQ inStride+72(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+72(FP), R8
-	MOVQ offs_len+80(FP), R9
-	MOVQ w_base+96(FP), R10
-	MOVQ ep+120(FP), BX
+	MOVQ offs_base+80(FP), R8
+	MOVQ offs_len+88(FP), R9
+	MOVQ w_base+104(FP), R10
+	MOVQ ep+128(FP), BX
 	MOVQ 0(BX), AX
+	MOVQ rows+0(FP), R11
+	MOVQ R11, left-8(SP)
+	MOVQ DI, orow-16(SP)
+	MOVQ SI, irow-24(SP)
+dwAVX2r4v1_rows:
+	CMPQ left-8(SP), $4
+	JLT dwAVX2r4v1_done
+	MOVQ n+8(FP), CX
+	MOVQ orow-16(SP), DI
+	MOVQ irow-24(SP), SI
 dwAVX2r4v1_blk:
 	TESTQ CX, CX
-	JLE dwAVX2r4v1_done
+	JLE dwAVX2r4v1_next
 	MOVQ CX, R11
 	CMPQ R11, $8
 	JLE dwAVX2r4v1_m0a
@@ -1991,6 +2106,21 @@ dwAVX2r4v1_nk:
 	ADDQ $32, SI
 	SUBQ $8, CX
 	JMP dwAVX2r4v1_blk
+dwAVX2r4v1_next:
+	SUBQ $4, left-8(SP)
+	MOVQ orow-16(SP), R11
+	MOVQ irow-24(SP), R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	ADDQ DX, R11
+	ADDQ R14, R12
+	MOVQ R11, orow-16(SP)
+	MOVQ R12, irow-24(SP)
+	JMP dwAVX2r4v1_rows
 dwAVX2r4v1_done:
 	VZEROUPPER
 	RET
@@ -2028,6 +2158,94 @@ DATA dwMask<>+116(SB)/4, $0x00000000
 DATA dwMask<>+120(SB)/4, $0x00000000
 DATA dwMask<>+124(SB)/4, $0x00000000
 GLOBL dwMask<>(SB), RODATA|NOPTR, $128
+
+DATA deintIdx<>+0(SB)/4, $0
+DATA deintIdx<>+4(SB)/4, $2
+DATA deintIdx<>+8(SB)/4, $4
+DATA deintIdx<>+12(SB)/4, $6
+DATA deintIdx<>+16(SB)/4, $8
+DATA deintIdx<>+20(SB)/4, $10
+DATA deintIdx<>+24(SB)/4, $12
+DATA deintIdx<>+28(SB)/4, $14
+DATA deintIdx<>+32(SB)/4, $16
+DATA deintIdx<>+36(SB)/4, $18
+DATA deintIdx<>+40(SB)/4, $20
+DATA deintIdx<>+44(SB)/4, $22
+DATA deintIdx<>+48(SB)/4, $24
+DATA deintIdx<>+52(SB)/4, $26
+DATA deintIdx<>+56(SB)/4, $28
+DATA deintIdx<>+60(SB)/4, $30
+DATA deintIdx<>+64(SB)/4, $1
+DATA deintIdx<>+68(SB)/4, $3
+DATA deintIdx<>+72(SB)/4, $5
+DATA deintIdx<>+76(SB)/4, $7
+DATA deintIdx<>+80(SB)/4, $9
+DATA deintIdx<>+84(SB)/4, $11
+DATA deintIdx<>+88(SB)/4, $13
+DATA deintIdx<>+92(SB)/4, $15
+DATA deintIdx<>+96(SB)/4, $17
+DATA deintIdx<>+100(SB)/4, $19
+DATA deintIdx<>+104(SB)/4, $21
+DATA deintIdx<>+108(SB)/4, $23
+DATA deintIdx<>+112(SB)/4, $25
+DATA deintIdx<>+116(SB)/4, $27
+DATA deintIdx<>+120(SB)/4, $29
+DATA deintIdx<>+124(SB)/4, $31
+GLOBL deintIdx<>(SB), RODATA|NOPTR, $128
+
+// func deint2AVX512(even, odd, src []float32)
+TEXT ·deint2AVX512(SB), NOSPLIT, $0-72
+	MOVQ even_base+0(FP), DI
+	MOVQ even_len+8(FP), CX
+	MOVQ odd_base+24(FP), DX
+	MOVQ src_base+48(FP), SI
+	SHRQ $4, CX
+	JZ deint2AVX512_done
+	VMOVDQU32 deintIdx<>+0(SB), Z2
+	VMOVDQU32 deintIdx<>+64(SB), Z3
+deint2AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVAPS Z2, Z4
+	VPERMI2PS Z1, Z0, Z4
+	VMOVAPS Z3, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, (DX)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ deint2AVX512_loop
+deint2AVX512_done:
+	VZEROUPPER
+	RET
+
+// func deint2AVX2(even, odd, src []float32)
+TEXT ·deint2AVX2(SB), NOSPLIT, $0-72
+	MOVQ even_base+0(FP), DI
+	MOVQ even_len+8(FP), CX
+	MOVQ odd_base+24(FP), DX
+	MOVQ src_base+48(FP), SI
+	SHRQ $3, CX
+	JZ deint2AVX2_done
+deint2AVX2_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xDD, Y1, Y0, Y5
+	VPERMPD $0xD8, Y4, Y4
+	VPERMPD $0xD8, Y5, Y5
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, (DX)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ deint2AVX2_loop
+deint2AVX2_done:
+	VZEROUPPER
+	RET
 
 // func fmaPeakAVX512(n int)
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8
