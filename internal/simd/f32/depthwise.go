@@ -80,7 +80,7 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	planeSize := rows * pw
 	ws := getDWScratch(s.StrideW*planeSize, taps)
 	defer dwPool.Put(ws)
-	pad, offs, wt := ws.pad, ws.offs, ws.w
+	pad, offs := ws.pad, ws.offs
 	clear(pad)
 	for i := 0; i < s.KH; i++ {
 		for j := 0; j < s.KW; j++ {
@@ -90,30 +90,31 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	}
 	kern := active().dwRows
 	te := &ws.ep
+	*te = tileEp{}
+	if ep.Accumulate {
+		te.flags |= epLoad
+	}
+	if ep.RowBias != nil {
+		te.flags |= epRowBias
+	}
+	switch ep.Act {
+	case ActRelu:
+		te.flags |= epClamp
+		te.lo, te.hi = 0, float32(math.Inf(1))
+	case ActClip:
+		te.flags |= epClamp
+		te.lo, te.hi = ep.Min, ep.Max
+	case ActLeakyRelu:
+		te.flags |= epLeaky
+		te.alpha = ep.Alpha
+	}
 	for c := c0; c < c1; c++ {
 		fillPadded(&s, x[c/s.Mult*inPlane:(c/s.Mult+1)*inPlane], pad, rows, cols, pw, planeSize)
-		copy(wt, w[c*taps:(c+1)*taps])
-		*te = tileEp{}
-		if ep.Accumulate {
-			te.flags |= epLoad
-		}
 		if ep.RowBias != nil {
-			te.flags |= epRowBias
 			te.rowBias = unsafe.Pointer(&ep.RowBias[c])
 		}
-		switch ep.Act {
-		case ActRelu:
-			te.flags |= epClamp
-			te.lo, te.hi = 0, float32(math.Inf(1))
-		case ActClip:
-			te.flags |= epClamp
-			te.lo, te.hi = ep.Min, ep.Max
-		case ActLeakyRelu:
-			te.flags |= epLeaky
-			te.alpha = ep.Alpha
-		}
 		yc := y[c*outPlane : (c+1)*outPlane]
-		kern(s.OutH, s.OutW, yc, s.OutW, pad, s.StrideH*pw, offs, wt, te)
+		kern(s.OutH, s.OutW, yc, s.OutW, pad, s.StrideH*pw, offs, w[c*taps:(c+1)*taps], te)
 	}
 }
 
@@ -168,7 +169,15 @@ func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 			dst := pad[q*planeSize+r*pw+kLo : q*planeSize+r*pw+kHi]
 			src := xc[(r-s.PadT)*s.InW:]
 			if sw == 1 {
-				copy(dst, src[kLo+q-s.PadL:])
+				src := src[kLo+q-s.PadL:]
+				if len(dst) < 16 {
+					// Narrow maps: a loop beats memmove's call overhead.
+					for k := range dst {
+						dst[k] = src[k]
+					}
+				} else {
+					copy(dst, src)
+				}
 				continue
 			}
 			iw := q + kLo*sw - s.PadL
@@ -199,7 +208,6 @@ func ceilDiv(a, b int) int {
 type dwScratch struct {
 	pad  []float32
 	offs []int
-	w    []float32
 	ep   tileEp
 }
 
@@ -215,9 +223,8 @@ func getDWScratch(padLen, taps int) *dwScratch {
 	}
 	if cap(ws.offs) < taps {
 		ws.offs = make([]int, taps)
-		ws.w = make([]float32, taps)
 	}
-	ws.pad, ws.offs, ws.w = ws.pad[:padLen], ws.offs[:taps], ws.w[:taps]
+	ws.pad, ws.offs = ws.pad[:padLen], ws.offs[:taps]
 	return ws
 }
 

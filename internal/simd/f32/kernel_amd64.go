@@ -40,6 +40,11 @@ func dwRowsAsm(r1v4, r2v2, r4v1 func(int, int, []float32, int, []float32, int, [
 		case n <= lanes:
 			r4v1(rows, n, out, outStride, in, inStride, offs, w, ep)
 			r = rows &^ 3
+			if rows-r >= 2 {
+				// Two of the leftover rows as two chains, not one.
+				r2v2(2, n, out[r*outStride:], outStride, in[r*inStride:], inStride, offs, w, ep)
+				r += 2
+			}
 		case n <= 2*lanes:
 			r2v2(rows, n, out, outStride, in, inStride, offs, w, ep)
 			r = rows &^ 1
