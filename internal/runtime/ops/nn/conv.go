@@ -172,9 +172,10 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 	return []*tensor.Tensor{y}, nil
 }
 
-// maxColFloats bounds one im2col tile (16 MiB); wider outputs are split into
+// maxColFloats bounds one im2col tile (512 KiB, so that it stays in L2 while
+// the GEMM packs it); wider outputs are split into
 // column tiles whose size depends only on the shapes, never on the threads.
-const maxColFloats = 4 << 20
+var maxColFloats = 1 << 17
 
 // convGemm runs a grouped convolution as im2col + GEMM per (image, group).
 func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bias []float32, y []float32, N, C, M, group int, act epilogue) {

@@ -106,8 +106,8 @@ func TestConvAgainstNaive(t *testing.T) {
 	}
 	for i, c := range cases {
 		for _, constW := range []bool{true, false} {
-			for _, asm := range []bool{false, true} {
-				name := fmt.Sprintf("case%d/const=%v/asm=%v", i, constW, asm)
+			{
+				name := fmt.Sprintf("case%d/const=%v", i, constW)
 				x := randTensor(r, c.x...)
 				w := randTensor(r, c.w...)
 				b := randTensor(r, c.w[0])
@@ -129,8 +129,6 @@ func TestConvAgainstNaive(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				saved := useDWAsm
-				useDWAsm = asm && saved
 				var ys [][]float32
 				for _, threads := range []int{1, 2, 3} {
 					out, err := k.Run(&runtime.Context{Threads: threads}, []*tensor.Tensor{x, w, b})
@@ -139,7 +137,6 @@ func TestConvAgainstNaive(t *testing.T) {
 					}
 					ys = append(ys, out[0].F32())
 				}
-				useDWAsm = saved
 				g, _ := k.attrs.resolve(n, x.Shape[2:], w.Shape[2:], false)
 				want := naiveConv(x, w, b, c.group, g)
 				for j, v := range want {
@@ -159,7 +156,7 @@ func TestConvAgainstNaive(t *testing.T) {
 	}
 }
 
-func benchDW(b *testing.B, c, h, stride int, asm bool) {
+func benchDW(b *testing.B, c, h, stride int) {
 	r := rand.New(rand.NewSource(1))
 	x := randTensor(r, 1, c, h, h)
 	w := randTensor(r, c, 1, 3, 3)
@@ -170,9 +167,6 @@ func benchDW(b *testing.B, c, h, stride int, asm bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	saved := useDWAsm
-	useDWAsm = asm && saved
-	defer func() { useDWAsm = saved }()
 	ctx := &runtime.Context{Threads: 1}
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -186,10 +180,46 @@ func benchDW(b *testing.B, c, h, stride int, asm bool) {
 	b.ReportMetric(float64(c*out*out*9)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 }
 
+// BenchmarkDepthwise times MobileNetV2's depthwise shapes.
 func BenchmarkDepthwise(b *testing.B) {
 	for _, c := range []struct{ c, h, s int }{{144, 56, 1}, {96, 112, 2}, {576, 14, 1}} {
-		for _, asm := range []bool{false, true} {
-			b.Run(fmt.Sprintf("c%d_h%d_s%d_asm=%v", c.c, c.h, c.s, asm), func(b *testing.B) { benchDW(b, c.c, c.h, c.s, asm) })
+		b.Run(fmt.Sprintf("c%d_h%d_s%d", c.c, c.h, c.s), func(b *testing.B) { benchDW(b, c.c, c.h, c.s) })
+	}
+}
+
+func benchConv(b *testing.B, c, m, h, k, stride int) {
+	r := rand.New(rand.NewSource(1))
+	x := randTensor(r, 1, c, h, h)
+	w := randTensor(r, m, c, k, k)
+	n := &graph.Node{OpType: "Conv", Inputs: []*graph.Value{{Name: "x"}, {Name: "w", Const: w}}, Outputs: []*graph.Value{{Name: "y"}}}
+	p := int64(k / 2)
+	n.Attrs = []*graph.Attribute{intsAttr("strides", int64(stride), int64(stride)), intsAttr("pads", p, p, p, p)}
+	kern, err := newConv(n, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := &runtime.Context{Threads: 1}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := kern.Run(ctx, []*tensor.Tensor{x, w}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu0)
+	out := (h+2*int(p)-k)/stride + 1
+	b.ReportMetric(2*float64(m*c*k*k*out*out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+}
+
+func BenchmarkConv(b *testing.B) {
+	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {3, 64, 224, 7, 2}, {256, 256, 14, 3, 1}} {
+		for _, tile := range []int{4 << 20, 1 << 17, 1 << 16, 1 << 15} {
+			b.Run(fmt.Sprintf("c%d_m%d_h%d_k%d_s%d_col%d", c.c, c.m, c.h, c.k, c.s, tile), func(b *testing.B) {
+				saved := maxColFloats
+				maxColFloats = tile
+				defer func() { maxColFloats = saved }()
+				benchConv(b, c.c, c.m, c.h, c.k, c.s)
+			})
 		}
 	}
 }

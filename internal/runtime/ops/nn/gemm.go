@@ -44,20 +44,10 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	f32.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// applyAct applies an epilogue's activation to one value (for kernels that
-// do not go through the GEMM, such as depthwise convolution).
-func applyAct(ep *epilogue, v float32) float32 {
-	switch ep.Act {
-	case actRelu:
-		if v < 0 {
-			return 0
-		}
-	case actClip:
-		return min(max(v, ep.Min), ep.Max)
-	case actLeakyRelu:
-		if v < 0 {
-			return v * ep.Alpha
-		}
-	}
-	return v
+// depthwiseConv runs f32's depthwise kernel over channels c0..c1 of one
+// image.
+func depthwiseConv(s *f32.DWShape, x, w []float32, c0, c1 int, y []float32, ep epilogue) {
+	f32.DepthwiseConv2D(s, x, w, c0, c1, y, ep)
 }
+
+type dwShape = f32.DWShape

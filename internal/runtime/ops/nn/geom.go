@@ -218,13 +218,28 @@ func (g *geom) im2col(x []float32, c int, col []float32, p0, p1 int) {
 							out[t] = 0
 						}
 					} else {
-						for t := range out {
-							iw := (o0+t)*sL + off
-							if uint(iw) < uint(inLast) {
-								out[t] = row[iw]
-							} else {
-								out[t] = 0
-							}
+						// Valid t: 0 <= (o0+t)·sL + off < inLast.
+						b0 := o0*sL + off
+						lo := 0
+						if b0 < 0 {
+							lo = min((-b0+sL-1)/sL, seg)
+						}
+						hi := 0
+						if inLast-b0 > 0 {
+							hi = (inLast - b0 + sL - 1) / sL
+						}
+						hi = min(max(hi, lo), seg)
+						for t := 0; t < lo; t++ {
+							out[t] = 0
+						}
+						iw := b0 + lo*sL
+						dst := out[lo:hi]
+						for t := range dst {
+							dst[t] = row[iw]
+							iw += sL
+						}
+						for t := hi; t < seg; t++ {
+							out[t] = 0
 						}
 					}
 				}

@@ -145,8 +145,10 @@ func (p *pool) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 	switch xd := x.Data.(type) {
 	case []float32:
 		yd := y.F32()
-		switch p.kind {
-		case poolMax:
+		switch {
+		case g.nd == 2 && p.kind != poolLp && ind == nil:
+			pool2d(ctx, g, tl, xd, yd, planes, p)
+		case p.kind == poolMax:
 			maxPool(ctx, g, tl, xd, yd, ind, planes, p.storageOrder)
 		default:
 			avgPool(ctx, g, tl, xd, yd, planes, p)
@@ -397,4 +399,54 @@ func reduceMax[T ordered](x []T) T {
 		}
 	}
 	return best
+}
+
+// pool2d is the plain-loop max/average pool over 2-D planes (ResNet's stem
+// MaxPool, most AveragePools): the taps of each output row and column are
+// precomputed, and the window is walked without closures or offset lists.
+func pool2d(ctx *runtime.Context, g *geom, tl []taps, x, y []float32, planes int, p *pool) {
+	W := g.in[1]
+	OH, OW := g.out[0], g.out[1]
+	ctx.Parallel(planes, max(1, 4096/max(1, g.outSize*g.kSize)), func(p0, p1 int) {
+		for pl := p0; pl < p1; pl++ {
+			xp := x[pl*g.inSize : (pl+1)*g.inSize]
+			yp := y[pl*g.outSize : (pl+1)*g.outSize]
+			for oh := 0; oh < OH; oh++ {
+				rows := tl[0].idx[oh]
+				out := yp[oh*OW : (oh+1)*OW]
+				for ow := range out {
+					cols := tl[1].idx[ow]
+					if p.kind == poolMax {
+						best := float32(math.Inf(-1))
+						for _, ih := range rows {
+							r := xp[ih*W : ih*W+W]
+							for _, iw := range cols {
+								if v := r[iw]; v > best {
+									best = v
+								}
+							}
+						}
+						out[ow] = best
+						continue
+					}
+					var s float32
+					for _, ih := range rows {
+						r := xp[ih*W : ih*W+W]
+						for _, iw := range cols {
+							s += r[iw]
+						}
+					}
+					div := len(rows) * len(cols)
+					if p.includePad {
+						div = tl[0].padded[oh] * tl[1].padded[ow]
+					}
+					if div == 0 {
+						out[ow] = 0
+					} else {
+						out[ow] = s / float32(div)
+					}
+				}
+			}
+		}
+	})
 }
