@@ -346,7 +346,7 @@ func fromF32(x []F32) []float32 {
 }
 
 type configJSON struct {
-	DType             string  `json:"dtype"`
+	DType             string  `json:"dtype,omitempty"`
 	QScheme           string  `json:"qscheme,omitempty"`
 	ReduceRange       bool    `json:"reduce_range,omitempty"`
 	QuantMin          *int32  `json:"quant_min,omitempty"`
@@ -365,7 +365,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	j := configJSON{DType: dtypeJSON[c.DType], QScheme: c.Scheme.String(), ReduceRange: c.ReduceRange,
 		Eps: F32(c.Eps), AveragingConstant: c.AveragingConstant, Axis: c.Axis, Bins: c.Bins,
 		UpsampleRate: c.UpsampleRate, Percentile: c.Percentile, Tails: c.Tails, EntropyBins: c.EntropyBins}
-	if j.DType == "" {
+	if j.DType == "" && c.DType != tensor.Undefined {
 		j.DType = c.DType.String()
 	}
 	if c.HasRange {
@@ -383,11 +383,14 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	*c = Config{ReduceRange: j.ReduceRange, Eps: float32(j.Eps), AveragingConstant: j.AveragingConstant,
 		Axis: j.Axis, Bins: j.Bins, UpsampleRate: j.UpsampleRate, Percentile: j.Percentile, Tails: j.Tails,
 		EntropyBins: j.EntropyBins}
-	dt, err := ParseDType(j.DType)
-	if err != nil {
-		return err
+	if j.DType != "" {
+		dt, err := ParseDType(j.DType)
+		if err != nil {
+			return err
+		}
+		c.DType = dt
 	}
-	c.DType = dt
+	var err error
 	if j.QScheme != "" {
 		if c.Scheme, err = ParseQScheme(j.QScheme); err != nil {
 			return err
