@@ -124,45 +124,16 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 	sw := s.StrideW
 	rLo, rHi := max(0, s.PadT), min(rows, s.InH+s.PadT)
-	if sw == 2 {
-		// Both phases in one pass: window column 2k+q is input column
-		// 2k+q−PadL.
-		k0 := max(0, ceilDiv(s.PadL-1, 2))
-		k1 := min(pw, ceilDiv(s.InW+s.PadL, 2), ceilDiv(cols, 2))
-		// Pairs kA..kB have both columns inside the input and the window:
-		// those go through the vector deinterleave, the rest one by one.
-		kA := min(k1, max(k0, ceilDiv(s.PadL, 2)))
-		kB := max(kA, min(k1, (s.InW+s.PadL)/2, cols/2))
-		deint := active().deint
-		for r := rLo; r < rHi; r++ {
-			src := xc[(r-s.PadT)*s.InW : (r-s.PadT+1)*s.InW]
-			even := pad[r*pw : (r+1)*pw]
-			odd := pad[planeSize+r*pw : planeSize+(r+1)*pw]
-			for k := k0; k < k1; k++ {
-				if k == kA {
-					deint(even[kA:kB], odd[kA:kB], src[2*kA-s.PadL:2*kB-s.PadL])
-					k = kB
-					if k >= k1 {
-						break
-					}
-				}
-				iw := 2*k - s.PadL
-				if iw >= 0 {
-					even[k] = src[iw]
-				}
-				if iw+1 < s.InW && 2*k+1 < cols {
-					odd[k] = src[iw+1]
-				}
-			}
-		}
-		return
-	}
 	for q := 0; q < sw; q++ {
 		// Window column q+k·sw is input column q+k·sw−PadL: k in kLo..kHi
 		// lands inside the input (and inside the window).
 		kLo := max(0, ceilDiv(s.PadL-q, sw))
 		kHi := min(pw, ceilDiv(s.InW+s.PadL-q, sw), ceilDiv(cols-q, sw))
 		if kHi <= kLo {
+			continue
+		}
+		if sw == 2 {
+			active().gather2(pad[q*planeSize+rLo*pw+kLo:], pw, xc[(rLo-s.PadT)*s.InW+q+2*kLo-s.PadL:], s.InW, rHi-rLo, kHi-kLo)
 			continue
 		}
 		for r := rLo; r < rHi; r++ {
@@ -189,11 +160,13 @@ func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 	}
 }
 
-func deintGeneric(even, odd, src []float32) {
-	odd = odd[:len(even)]
-	src = src[:2*len(even)]
-	for i := range even {
-		even[i], odd[i] = src[2*i], src[2*i+1]
+func gather2Generic(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	for r := 0; r < rows; r++ {
+		d := dst[r*dstStride : r*dstStride+n]
+		s := src[r*srcStride : r*srcStride+2*n-1]
+		for i := range d {
+			d[i] = s[2*i]
+		}
 	}
 }
 

@@ -173,3 +173,21 @@ func TestDepthwiseNoAllocs(t *testing.T) {
 		}
 	})
 }
+
+func TestGather2(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(9))
+		g := active().gather2
+		for n := 1; n <= 41; n++ {
+			for rows := 1; rows <= 3; rows++ {
+				srcStride, dstStride := 2*n+r.Intn(3), n+r.Intn(3)
+				src := randMat(r, (rows-1)*srcStride+2*n-1)
+				dst := randMat(r, (rows-1)*dstStride+n)
+				want := append([]float32(nil), dst...)
+				gather2Generic(want, dstStride, src, srcStride, rows, n)
+				g(dst, dstStride, src, srcStride, rows, n)
+				assertBits(t, fmt.Sprintf("n=%d rows=%d", n, rows), want, dst)
+			}
+		}
+	})
+}

@@ -23,10 +23,10 @@ type kernel struct {
 	// out[r*outStride+i] = stages(Σ_t w[t]·in[r*inStride+i+offs[t]/4]) for
 	// r < rows, i < n (offs in bytes, taps summed in order).
 	dwRows func(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-	// deint splits pairs: even[i], odd[i] = src[2i], src[2i+1] for i <
-	// len(even) (stride-2 depthwise input planes).
-	deint func(even, odd, src []float32)
-	pool  sync.Pool
+	// gather2 fills stride-2 depthwise planes: dst[r*dstStride+i] =
+	// src[r*srcStride+2i] for r < rows, i < n.
+	gather2 func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+	pool    sync.Pool
 }
 
 // tileEp is the epilogue as the micro-kernels see it. The assembly reads it

@@ -492,48 +492,105 @@ func dwRows(name, reg string, lanes, R, V int) {
 	p("")
 }
 
-// deint emits deinterleave2: even[i] = src[2i], odd[i] = src[2i+1] for the
-// first n - n%lanes pairs (the caller does the rest), n = len(even).
-func deint(name, reg string, lanes int) {
-	p("// func %s(even, odd, src []float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
-	p("\tMOVQ even_base+0(FP), DI")
-	p("\tMOVQ even_len+8(FP), CX")
-	p("\tMOVQ odd_base+24(FP), DX")
-	p("\tMOVQ src_base+48(FP), SI")
-	p("\tSHRQ $%d, CX", log2(lanes))
-	p("\tJZ %s_done", name)
-	if reg == "Z" {
-		p("\tVMOVDQU32 deintIdx<>+0(SB), Z2")
-		p("\tVMOVDQU32 deintIdx<>+64(SB), Z3")
-	}
-	p("%s_loop:", name)
+// gather2 emits the stride-2 row gather of the depthwise planes:
+// dst[r*dstStride+i] = src[r*srcStride+2i] for r < rows, i < n. Loads stop
+// at element 2(n−1) of a row, so nothing past the last needed input is read.
+func gather2(name, reg string, lanes int) {
+	z := reg == "Z"
 	vb := lanes * 4
-	p("\tVMOVUPS (SI), %s0", reg)
-	p("\tVMOVUPS %d(SI), %s1", vb, reg)
-	if reg == "Z" {
-		// VPERMI2PS overwrites its index operand: work on copies.
+	p("// func %s(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	p("\tMOVQ dst_base+0(FP), DI")
+	p("\tMOVQ dstStride+24(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ src_base+32(FP), SI")
+	p("\tMOVQ srcStride+56(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ rows+64(FP), R9")
+	p("\tMOVQ n+72(FP), R10")
+	mask := func(countReg string, k string) {
+		p("\tLEAQ dwMask<>+64(SB), R13")
+		p("\tMOVQ %s, R14", countReg)
+		p("\tSHLQ $2, R14")
+		p("\tSUBQ R14, R13")
+		if z {
+			p("\tVMOVDQU32 (R13), Z5")
+			p("\tVPTESTMD Z5, Z5, %s", k)
+		} else {
+			p("\tVMOVDQU (R13), %s", k)
+		}
+	}
+	if z {
+		p("\tVMOVDQU32 gatherIdx<>(SB), Z2")
+		p("\tMOVQ $15, R11")
+		mask("R11", "K3") // the second load of a full vector needs 15 lanes
+	} else {
+		p("\tMOVQ $7, R11")
+		mask("R11", "Y6")
+	}
+	p("%s_row:", name)
+	p("\tTESTQ R9, R9")
+	p("\tJLE %s_done", name)
+	p("\tMOVQ DI, R11")
+	p("\tMOVQ SI, R12")
+	p("\tMOVQ R10, CX")
+	p("%s_vec:", name)
+	p("\tCMPQ CX, $%d", lanes)
+	p("\tJLT %s_tail", name)
+	if z {
+		p("\tVMOVUPS (R12), Z0")
+		p("\tVMOVUPS.Z 64(R12), K3, Z1")
 		p("\tVMOVAPS Z2, Z4")
 		p("\tVPERMI2PS Z1, Z0, Z4")
-		p("\tVMOVAPS Z3, Z5")
-		p("\tVPERMI2PS Z1, Z0, Z5")
-		p("\tVMOVUPS Z4, (DI)")
-		p("\tVMOVUPS Z5, (DX)")
+		p("\tVMOVUPS Z4, (R11)")
 	} else {
-		// shufps picks 0,2 (0x88) or 1,3 (0xDD) of each 128-bit half of
-		// both sources; vpermpd 0xD8 then puts the halves in order.
+		p("\tVMOVUPS (R12), Y0")
+		p("\tVMASKMOVPS 32(R12), Y6, Y1")
+		// shufps 0x88 takes elements 0,2 of each 128-bit half of both
+		// sources; vpermpd 0xD8 puts the halves in order.
 		p("\tVSHUFPS $0x88, Y1, Y0, Y4")
-		p("\tVSHUFPS $0xDD, Y1, Y0, Y5")
 		p("\tVPERMPD $0xD8, Y4, Y4")
-		p("\tVPERMPD $0xD8, Y5, Y5")
-		p("\tVMOVUPS Y4, (DI)")
-		p("\tVMOVUPS Y5, (DX)")
+		p("\tVMOVUPS Y4, (R11)")
 	}
-	p("\tADDQ $%d, SI", 2*vb)
-	p("\tADDQ $%d, DI", vb)
-	p("\tADDQ $%d, DX", vb)
-	p("\tDECQ CX")
-	p("\tJNZ %s_loop", name)
+	p("\tADDQ $%d, R12", 2*vb)
+	p("\tADDQ $%d, R11", vb)
+	p("\tSUBQ $%d, CX", lanes)
+	p("\tJMP %s_vec", name)
+	p("%s_tail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJLE %s_next", name)
+	if z {
+		// 2·CX−1 input lanes: min(16, ·) from the first vector, the rest
+		// from the second.
+		p("\tLEAQ -1(CX)(CX*1), AX")
+		p("\tMOVQ AX, BX")
+		p("\tCMPQ BX, $16")
+		p("\tJLE %s_ta", name)
+		p("\tMOVQ $16, BX")
+		p("%s_ta:", name)
+		mask("BX", "K1")
+		p("\tSUBQ BX, AX")
+		mask("AX", "K2")
+		mask("CX", "K4")
+		p("\tVMOVUPS.Z (R12), K1, Z0")
+		p("\tVMOVUPS.Z 64(R12), K2, Z1")
+		p("\tVMOVAPS Z2, Z4")
+		p("\tVPERMI2PS Z1, Z0, Z4")
+		p("\tVMOVUPS Z4, K4, (R11)")
+	} else {
+		p("%s_t1:", name)
+		p("\tMOVL (R12), AX")
+		p("\tMOVL AX, (R11)")
+		p("\tADDQ $8, R12")
+		p("\tADDQ $4, R11")
+		p("\tDECQ CX")
+		p("\tJNZ %s_t1", name)
+	}
+	p("%s_next:", name)
+	p("\tADDQ DX, DI")
+	p("\tADDQ R8, SI")
+	p("\tDECQ R9")
+	p("\tJMP %s_row", name)
 	p("%s_done:", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
@@ -573,13 +630,13 @@ func main() {
 	}
 	p("GLOBL dwMask<>(SB), RODATA|NOPTR, $128")
 	p("")
-	for i := 0; i < 32; i++ {
-		p("DATA deintIdx<>+%d(SB)/4, $%d", 4*i, 2*(i%16)+i/16)
+	for i := 0; i < 16; i++ {
+		p("DATA gatherIdx<>+%d(SB)/4, $%d", 4*i, 2*i)
 	}
-	p("GLOBL deintIdx<>(SB), RODATA|NOPTR, $128")
+	p("GLOBL gatherIdx<>(SB), RODATA|NOPTR, $64")
 	p("")
-	deint("deint2AVX512", "Z", 16)
-	deint("deint2AVX2", "Y", 8)
+	gather2("gather2AVX512", "Z", 16)
+	gather2("gather2AVX2", "Y", 8)
 	peak("fmaPeakAVX512", "Z", 24)
 	peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("sgemm_amd64.s", out.Bytes(), 0o644); err != nil {

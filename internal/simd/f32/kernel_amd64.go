@@ -55,26 +55,13 @@ func dwRowsAsm(r1v4, r2v2, r4v1 func(int, int, []float32, int, []float32, int, [
 	}
 }
 
-// deint2AVX512 and deint2AVX2 split the first len(even) &^ (lanes-1) pairs
-// of src into even and odd elements.
+// gather2AVX512 and gather2AVX2 are gather2 (see gemm.go) in assembly.
 //
 //go:noescape
-func deint2AVX512(even, odd, src []float32)
+func gather2AVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
 //go:noescape
-func deint2AVX2(even, odd, src []float32)
-
-func deintAVX512(even, odd, src []float32) {
-	n := len(even) &^ 15
-	deint2AVX512(even[:n], odd[:n], src[:2*n])
-	deintGeneric(even[n:], odd[n:], src[2*n:])
-}
-
-func deintAVX2(even, odd, src []float32) {
-	n := len(even) &^ 7
-	deint2AVX2(even[:n], odd[:n], src[:2*n])
-	deintGeneric(even[n:], odd[n:], src[2*n:])
-}
+func gather2AVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
 // fmaPeakAVX512 and fmaPeakAVX2 run n iterations of 12 independent
 // register-only FMAs (zmm / ymm): the benchmarks' peak reference.
@@ -89,8 +76,8 @@ var (
 	dwAVX512 = dwRowsAsm(dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1, 16)
 	dwAVX2   = dwRowsAsm(dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1, 8)
 
-	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true, dwRows: dwAVX512, deint: deintAVX512}
-	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, deint: deintAVX2}
+	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true, dwRows: dwAVX512, gather2: gather2AVX512}
+	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, gather2: gather2AVX2}
 )
 
 func archKernels() []*kernel {

@@ -2159,91 +2159,152 @@ DATA dwMask<>+120(SB)/4, $0x00000000
 DATA dwMask<>+124(SB)/4, $0x00000000
 GLOBL dwMask<>(SB), RODATA|NOPTR, $128
 
-DATA deintIdx<>+0(SB)/4, $0
-DATA deintIdx<>+4(SB)/4, $2
-DATA deintIdx<>+8(SB)/4, $4
-DATA deintIdx<>+12(SB)/4, $6
-DATA deintIdx<>+16(SB)/4, $8
-DATA deintIdx<>+20(SB)/4, $10
-DATA deintIdx<>+24(SB)/4, $12
-DATA deintIdx<>+28(SB)/4, $14
-DATA deintIdx<>+32(SB)/4, $16
-DATA deintIdx<>+36(SB)/4, $18
-DATA deintIdx<>+40(SB)/4, $20
-DATA deintIdx<>+44(SB)/4, $22
-DATA deintIdx<>+48(SB)/4, $24
-DATA deintIdx<>+52(SB)/4, $26
-DATA deintIdx<>+56(SB)/4, $28
-DATA deintIdx<>+60(SB)/4, $30
-DATA deintIdx<>+64(SB)/4, $1
-DATA deintIdx<>+68(SB)/4, $3
-DATA deintIdx<>+72(SB)/4, $5
-DATA deintIdx<>+76(SB)/4, $7
-DATA deintIdx<>+80(SB)/4, $9
-DATA deintIdx<>+84(SB)/4, $11
-DATA deintIdx<>+88(SB)/4, $13
-DATA deintIdx<>+92(SB)/4, $15
-DATA deintIdx<>+96(SB)/4, $17
-DATA deintIdx<>+100(SB)/4, $19
-DATA deintIdx<>+104(SB)/4, $21
-DATA deintIdx<>+108(SB)/4, $23
-DATA deintIdx<>+112(SB)/4, $25
-DATA deintIdx<>+116(SB)/4, $27
-DATA deintIdx<>+120(SB)/4, $29
-DATA deintIdx<>+124(SB)/4, $31
-GLOBL deintIdx<>(SB), RODATA|NOPTR, $128
+DATA gatherIdx<>+0(SB)/4, $0
+DATA gatherIdx<>+4(SB)/4, $2
+DATA gatherIdx<>+8(SB)/4, $4
+DATA gatherIdx<>+12(SB)/4, $6
+DATA gatherIdx<>+16(SB)/4, $8
+DATA gatherIdx<>+20(SB)/4, $10
+DATA gatherIdx<>+24(SB)/4, $12
+DATA gatherIdx<>+28(SB)/4, $14
+DATA gatherIdx<>+32(SB)/4, $16
+DATA gatherIdx<>+36(SB)/4, $18
+DATA gatherIdx<>+40(SB)/4, $20
+DATA gatherIdx<>+44(SB)/4, $22
+DATA gatherIdx<>+48(SB)/4, $24
+DATA gatherIdx<>+52(SB)/4, $26
+DATA gatherIdx<>+56(SB)/4, $28
+DATA gatherIdx<>+60(SB)/4, $30
+GLOBL gatherIdx<>(SB), RODATA|NOPTR, $64
 
-// func deint2AVX512(even, odd, src []float32)
-TEXT ·deint2AVX512(SB), NOSPLIT, $0-72
-	MOVQ even_base+0(FP), DI
-	MOVQ even_len+8(FP), CX
-	MOVQ odd_base+24(FP), DX
-	MOVQ src_base+48(FP), SI
-	SHRQ $4, CX
-	JZ deint2AVX512_done
-	VMOVDQU32 deintIdx<>+0(SB), Z2
-	VMOVDQU32 deintIdx<>+64(SB), Z3
-deint2AVX512_loop:
-	VMOVUPS (SI), Z0
-	VMOVUPS 64(SI), Z1
+// func gather2AVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+TEXT ·gather2AVX512(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ dstStride+24(FP), DX
+	SHLQ $2, DX
+	MOVQ src_base+32(FP), SI
+	MOVQ srcStride+56(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+64(FP), R9
+	MOVQ n+72(FP), R10
+	VMOVDQU32 gatherIdx<>(SB), Z2
+	MOVQ $15, R11
+	LEAQ dwMask<>+64(SB), R13
+	MOVQ R11, R14
+	SHLQ $2, R14
+	SUBQ R14, R13
+	VMOVDQU32 (R13), Z5
+	VPTESTMD Z5, Z5, K3
+gather2AVX512_row:
+	TESTQ R9, R9
+	JLE gather2AVX512_done
+	MOVQ DI, R11
+	MOVQ SI, R12
+	MOVQ R10, CX
+gather2AVX512_vec:
+	CMPQ CX, $16
+	JLT gather2AVX512_tail
+	VMOVUPS (R12), Z0
+	VMOVUPS.Z 64(R12), K3, Z1
 	VMOVAPS Z2, Z4
 	VPERMI2PS Z1, Z0, Z4
-	VMOVAPS Z3, Z5
-	VPERMI2PS Z1, Z0, Z5
-	VMOVUPS Z4, (DI)
-	VMOVUPS Z5, (DX)
-	ADDQ $128, SI
-	ADDQ $64, DI
-	ADDQ $64, DX
-	DECQ CX
-	JNZ deint2AVX512_loop
-deint2AVX512_done:
+	VMOVUPS Z4, (R11)
+	ADDQ $128, R12
+	ADDQ $64, R11
+	SUBQ $16, CX
+	JMP gather2AVX512_vec
+gather2AVX512_tail:
+	TESTQ CX, CX
+	JLE gather2AVX512_next
+	LEAQ -1(CX)(CX*1), AX
+	MOVQ AX, BX
+	CMPQ BX, $16
+	JLE gather2AVX512_ta
+	MOVQ $16, BX
+gather2AVX512_ta:
+	LEAQ dwMask<>+64(SB), R13
+	MOVQ BX, R14
+	SHLQ $2, R14
+	SUBQ R14, R13
+	VMOVDQU32 (R13), Z5
+	VPTESTMD Z5, Z5, K1
+	SUBQ BX, AX
+	LEAQ dwMask<>+64(SB), R13
+	MOVQ AX, R14
+	SHLQ $2, R14
+	SUBQ R14, R13
+	VMOVDQU32 (R13), Z5
+	VPTESTMD Z5, Z5, K2
+	LEAQ dwMask<>+64(SB), R13
+	MOVQ CX, R14
+	SHLQ $2, R14
+	SUBQ R14, R13
+	VMOVDQU32 (R13), Z5
+	VPTESTMD Z5, Z5, K4
+	VMOVUPS.Z (R12), K1, Z0
+	VMOVUPS.Z 64(R12), K2, Z1
+	VMOVAPS Z2, Z4
+	VPERMI2PS Z1, Z0, Z4
+	VMOVUPS Z4, K4, (R11)
+gather2AVX512_next:
+	ADDQ DX, DI
+	ADDQ R8, SI
+	DECQ R9
+	JMP gather2AVX512_row
+gather2AVX512_done:
 	VZEROUPPER
 	RET
 
-// func deint2AVX2(even, odd, src []float32)
-TEXT ·deint2AVX2(SB), NOSPLIT, $0-72
-	MOVQ even_base+0(FP), DI
-	MOVQ even_len+8(FP), CX
-	MOVQ odd_base+24(FP), DX
-	MOVQ src_base+48(FP), SI
-	SHRQ $3, CX
-	JZ deint2AVX2_done
-deint2AVX2_loop:
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
+// func gather2AVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+TEXT ·gather2AVX2(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ dstStride+24(FP), DX
+	SHLQ $2, DX
+	MOVQ src_base+32(FP), SI
+	MOVQ srcStride+56(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+64(FP), R9
+	MOVQ n+72(FP), R10
+	MOVQ $7, R11
+	LEAQ dwMask<>+64(SB), R13
+	MOVQ R11, R14
+	SHLQ $2, R14
+	SUBQ R14, R13
+	VMOVDQU (R13), Y6
+gather2AVX2_row:
+	TESTQ R9, R9
+	JLE gather2AVX2_done
+	MOVQ DI, R11
+	MOVQ SI, R12
+	MOVQ R10, CX
+gather2AVX2_vec:
+	CMPQ CX, $8
+	JLT gather2AVX2_tail
+	VMOVUPS (R12), Y0
+	VMASKMOVPS 32(R12), Y6, Y1
 	VSHUFPS $0x88, Y1, Y0, Y4
-	VSHUFPS $0xDD, Y1, Y0, Y5
 	VPERMPD $0xD8, Y4, Y4
-	VPERMPD $0xD8, Y5, Y5
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, (DX)
-	ADDQ $64, SI
-	ADDQ $32, DI
-	ADDQ $32, DX
+	VMOVUPS Y4, (R11)
+	ADDQ $64, R12
+	ADDQ $32, R11
+	SUBQ $8, CX
+	JMP gather2AVX2_vec
+gather2AVX2_tail:
+	TESTQ CX, CX
+	JLE gather2AVX2_next
+gather2AVX2_t1:
+	MOVL (R12), AX
+	MOVL AX, (R11)
+	ADDQ $8, R12
+	ADDQ $4, R11
 	DECQ CX
-	JNZ deint2AVX2_loop
-deint2AVX2_done:
+	JNZ gather2AVX2_t1
+gather2AVX2_next:
+	ADDQ DX, DI
+	ADDQ R8, SI
+	DECQ R9
+	JMP gather2AVX2_row
+gather2AVX2_done:
 	VZEROUPPER
 	RET
 
