@@ -112,6 +112,11 @@ func (in *inferrer) constInts(n *Node, i int) ([]int64, bool) {
 }
 
 func tensorInts(t *tensor.Tensor) ([]int64, bool) {
+	// Graphs built in code may hold inconsistent tensors: fold only
+	// well-formed ones.
+	if n, err := tensor.NumElements(t.Shape); err != nil || n != t.Len() {
+		return nil, false
+	}
 	switch d := t.Data.(type) {
 	case []int64:
 		return d, true
@@ -139,6 +144,11 @@ func (in *inferrer) constFloats(n *Node, i int) ([]float32, bool) {
 // setConst records a small int64 result of shape arithmetic.
 func (in *inferrer) setConst(v *Value, shape []int, data []int64) {
 	if v == nil || len(data) > 1024 {
+		return
+	}
+	// A file's declared shapes may lie; a constant whose shape does not
+	// match its data would mislead the folding of later nodes.
+	if n, err := tensor.NumElements(shape); err != nil || n != len(data) {
 		return
 	}
 	in.consts[v] = tensor.FromInt64(shape, data)
