@@ -44,6 +44,28 @@ func kernVNNI512F5(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 //go:noescape
 func kernVNNI512F6(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
+//go:noescape
+func kernVNNI512I1(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I2(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I3(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I4(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I5(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I6(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+
+// kernVNNI512I holds the R×64 indirect tile kernels.
+var kernVNNI512I = [mr]func(kc4 int, nk int, ind **uint8, b *int8, e *epi512){
+	kernVNNI512I1, kernVNNI512I2, kernVNNI512I3, kernVNNI512I4, kernVNNI512I5, kernVNNI512I6}
+
 // kernVNNI512F holds the R×64 tile kernels with the fused output stage.
 var kernVNNI512F = [mr]func(k4 int, rows *[mr]*uint8, b *int8, e *epi512){
 	kernVNNI512F1, kernVNNI512F2, kernVNNI512F3, kernVNNI512F4, kernVNNI512F5, kernVNNI512F6}
@@ -65,50 +87,93 @@ type epi512 struct {
 	fmax    float32        // 76
 }
 
+// epiSetup fills the parts of e that hold for a whole call.
+func epiSetup(e *epi512, out Output, st *stage) (esize int) {
+	if out.Q != nil {
+		e.mode = 1
+		e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
+		e.ldc = out.Q.Ldc
+		return 1
+	}
+	e.ldc = out.Ldc * 4
+	return 4
+}
+
+// epiPanel fills the parts of e for the panel starting at column p0, of
+// which columns c0..c1 are written.
+func epiPanel(e *epi512, sc *scratch, out Output, p0, c0, c1, pStart, esize int) {
+	var mask uint64
+	if c1-c0 == 64 {
+		mask = ^uint64(0)
+	} else {
+		mask = (uint64(1)<<(c1-c0) - 1) << (c0 - p0)
+	}
+	for v := range e.mask {
+		e.mask[v] = uint16(mask >> (16 * v))
+	}
+	e.colTerm = &sc.colTerm[p0-pStart]
+	e.negBZ = &sc.negBZ[p0-pStart]
+	if out.Q != nil {
+		e.scale = &sc.scale[p0-pStart]
+	}
+	e.colOff = (c0 - p0) * esize
+}
+
+// epiDst points e at output element (i0, c0).
+func epiDst(e *epi512, out Output, i0, c0 int) {
+	switch {
+	case out.Q == nil:
+		e.dst = unsafe.Pointer(&out.C32[i0*out.Ldc+c0])
+	case out.Q.OutU8 != nil:
+		e.dst = unsafe.Pointer(&out.Q.OutU8[i0*out.Q.Ldc+c0])
+	default:
+		e.dst = unsafe.Pointer(&out.Q.OutS8[i0*out.Q.Ldc+c0])
+	}
+}
+
 // gemmVNNI512Fused is the whole column loop of Gemm for the fused kernels.
 func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
 	var p [mr]*uint8
-	esize := 4
-	if out.Q != nil {
-		esize = 1
-		e.mode = 1
-		e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
-		e.ldc = out.Q.Ldc
-	} else {
-		e.ldc = out.Ldc * 4
-	}
+	esize := epiSetup(&e, out, st)
 	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
-		var mask uint64
-		if c1-c0 == 64 {
-			mask = ^uint64(0)
-		} else {
-			mask = (uint64(1)<<(c1-c0) - 1) << (c0 - p0)
-		}
-		for v := range e.mask {
-			e.mask[v] = uint16(mask >> (16 * v))
-		}
-		e.colTerm = &sc.colTerm[p0-pStart]
-		e.negBZ = &sc.negBZ[p0-pStart]
-		if out.Q != nil {
-			e.scale = &sc.scale[p0-pStart]
-		}
-		e.colOff = (c0 - p0) * esize
+		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
 		panel := &pb.b8[(p0/nr)*pb.kp*nr]
 		for i0 := 0; i0 < m; i0 += mr {
 			rows := min(mr, m-i0)
 			rowPtrs8(&p, a, lda, i0, rows)
 			e.rowSum = &sc.rowSum[i0]
-			switch {
-			case out.Q == nil:
-				e.dst = unsafe.Pointer(&out.C32[i0*out.Ldc+c0])
-			case out.Q.OutU8 != nil:
-				e.dst = unsafe.Pointer(&out.Q.OutU8[i0*out.Q.Ldc+c0])
-			default:
-				e.dst = unsafe.Pointer(&out.Q.OutS8[i0*out.Q.Ldc+c0])
-			}
+			epiDst(&e, out, i0, c0)
 			kernVNNI512F[rows-1](pb.kp/4, &p, panel, &e)
+		}
+	}
+}
+
+// gemmVNNI512Indirect is GemmIndirect's loop: row blocks outside, so each
+// block's indirection table (offset-major, six pointers per offset) is
+// built once for all panels. sc.rowSum holds zeros (b0 = 0).
+func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, ind []*uint8, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+	var e epi512
+	esize := epiSetup(&e, out, st)
+	e.rowSum = &sc.rowSum[0]
+	tbl := make([]*uint8, nk*mr)
+	for i0 := 0; i0 < m; i0 += mr {
+		rows := min(mr, m-i0)
+		for t := 0; t < nk; t++ {
+			for r := 0; r < mr; r++ {
+				if r < rows {
+					tbl[t*mr+r] = ind[(i0+r)*nk+t]
+				} else {
+					tbl[t*mr+r] = ind[i0*nk+t]
+				}
+			}
+		}
+		for p0 := pStart; p0 < n1; p0 += nr {
+			c0, c1 := max(p0, n0), min(p0+nr, n1)
+			epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
+			epiDst(&e, out, i0, c0)
+			kernVNNI512I[rows-1](kcp/4, nk, &tbl[0], &pb.b8[(p0/nr)*pb.kp*nr], &e)
 		}
 	}
 }
@@ -158,7 +223,7 @@ func initArch() {
 		kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: tile8AVXVNNI, outI32: outI32x86, outQ: outQx86}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VNNI {
-		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, outI32: outI32x86, outQ: outQx86}
+		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, indirect: gemmVNNI512Indirect, outI32: outI32x86, outQ: outQx86}
 	}
 }
 

@@ -61,27 +61,11 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
 # struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
 # 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode,
 # 68 zp, 72 fmin, 76 fmax.
-for R in range(1, 7):
-    w(f'''// func kernVNNI512F{R}(k4 int, rows *[6]*uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
-	MOVQ k4+0(FP), CX
-	MOVQ rows+8(FP), AX
-	MOVQ b+16(FP), BX
-	LOADROWS''')
-    for i in range(4*R):
-        w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
-    w(f'\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ fepi{R}\nfloop{R}:')
-    for v in range(4):
-        w(f'\tVMOVDQU32 {64*v}(BX), Z{24+v}')
-    for r in range(R):
-        a = 28 + (r % 4)
-        w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Z{a}')
-        for v in range(4):
-            w(f'\tVPDPBUSD Z{24+v}, Z{a}, Z{4*r+v}')
-    w(f'\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ floop{R}')
-    w(f'''fepi{R}:
-	MOVQ e+24(FP), AX
-	MOVQ 0(AX), R8
+
+
+def epilogue(R, lbl):
+    """The fused output stage for an R-row tile; AX holds the *epi512."""
+    w(f'''	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
 	MOVQ 24(AX), R11
@@ -93,7 +77,7 @@ TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
 	VBROADCASTSS 72(AX), Z29
 	VBROADCASTSS 76(AX), Z30
 	TESTL BX, BX
-	JNE fbytes{R}''')
+	JNE {lbl}bytes{R}''')
     for v in range(4):
         w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
         for r in range(R):
@@ -102,7 +86,7 @@ TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
-    w(f'\tVZEROUPPER\n\tRET\nfbytes{R}:')
+    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{R}:')
     for v in range(4):
         w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
         for r in range(R):
@@ -113,6 +97,51 @@ TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
             if r < R-1:
                 w('\tADDQ DX, SI')
     w('\tVZEROUPPER\n\tRET\n')
+
+
+def kloop(R, lbl):
+    """One k-group step repeated CX times over the six row pointers."""
+    w(f'{lbl}:')
+    for v in range(4):
+        w(f'\tVMOVDQU32 {64*v}(BX), Z{24+v}')
+    for r in range(R):
+        a = 28 + (r % 4)
+        w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Z{a}')
+        for v in range(4):
+            w(f'\tVPDPBUSD Z{24+v}, Z{a}, Z{4*r+v}')
+    w(f'\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ {lbl}')
+
+
+for R in range(1, 7):
+    w(f'''// func kernVNNI512F{R}(k4 int, rows *[6]*uint8, b *int8, e *epi512)
+TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
+	MOVQ k4+0(FP), CX
+	MOVQ rows+8(FP), AX
+	MOVQ b+16(FP), BX
+	LOADROWS''')
+    for i in range(4*R):
+        w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+    w(f'\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ fepi{R}')
+    kloop(R, f'floop{R}')
+    w(f'fepi{R}:\n\tMOVQ e+24(FP), AX')
+    epilogue(R, 'f')
+
+# Indirect (IGEMM) variant for convolutions: the K loop runs over nk kernel
+# offsets, each reloading the six row pointers from the indirection table
+# (ind[t*6+r]: the input pixel of row r at offset t, or a buffer of zero
+# points), then over kc4 groups of four channels. nk and kc4 are positive.
+for R in range(1, 7):
+    w(f'''// func kernVNNI512I{R}(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+TEXT ·kernVNNI512I{R}(SB), NOSPLIT, $0-40
+	MOVQ nk+8(FP), DX
+	MOVQ ind+16(FP), AX
+	MOVQ b+24(FP), BX''')
+    for i in range(4*R):
+        w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+    w(f'iouter{R}:\n\tLOADROWS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
+    kloop(R, f'iloop{R}')
+    w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{R}\n\tMOVQ e+32(FP), AX')
+    epilogue(R, 'i')
 
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):

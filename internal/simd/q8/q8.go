@@ -243,55 +243,51 @@ func grow32(s []int32, n int) []int32 {
 	return s[:n]
 }
 
-// Gemm computes columns n0..n1 of (A−aZero)·(B−bZero) for the m×K matrix A
-// (row i at a[i*lda:]) and writes them through out. bZero has length 1 or
-// pb.N. Programming errors (short slices, bad ranges) panic.
-func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0, n1 int, out Output) {
-	k, n := pb.K, pb.N
+// checkCall validates the arguments shared by Gemm and GemmIndirect
+// (panicking on programming errors) and reports whether there is work.
+func checkCall(fn string, m int, pb *PackedB, bZero []int32, n0, n1 int, out Output) (st stage, ok bool) {
+	n := pb.N
 	if n0 < 0 || n1 > n || n0 > n1 || m < 0 {
-		panic(fmt.Sprintf("q8.Gemm: columns %d..%d of %d, m=%d", n0, n1, n, m))
+		panic(fmt.Sprintf("q8.%s: columns %d..%d of %d, m=%d", fn, n0, n1, n, m))
 	}
 	if len(bZero) != 1 && len(bZero) != n {
-		panic(fmt.Sprintf("q8.Gemm: %d zero points for %d columns", len(bZero), n))
+		panic(fmt.Sprintf("q8.%s: %d zero points for %d columns", fn, len(bZero), n))
 	}
 	if m == 0 || n0 == n1 {
-		return
+		return st, false
 	}
-	if k > 0 && (lda < k || len(a) < (m-1)*lda+k) {
-		panic(fmt.Sprintf("q8.Gemm: A %d×%d with lda %d in %d elements", m, k, lda, len(a)))
-	}
-	var st stage
 	if q := out.Q; q != nil {
 		if (q.OutU8 == nil) == (q.OutS8 == nil) {
-			panic("q8.Gemm: Requant needs exactly one of OutU8, OutS8")
+			panic("q8: Requant needs exactly one of OutU8, OutS8")
 		}
 		if len(q.Scale) != 1 && len(q.Scale) != n {
-			panic(fmt.Sprintf("q8.Gemm: %d scales for %d columns", len(q.Scale), n))
+			panic(fmt.Sprintf("q8.%s: %d scales for %d columns", fn, len(q.Scale), n))
 		}
 		if q.Bias != nil && len(q.Bias) != n {
-			panic(fmt.Sprintf("q8.Gemm: %d biases for %d columns", len(q.Bias), n))
+			panic(fmt.Sprintf("q8.%s: %d biases for %d columns", fn, len(q.Bias), n))
 		}
 		ol := len(q.OutU8) + len(q.OutS8)
 		if q.Ldc < n1 || ol < (m-1)*q.Ldc+n1 {
-			panic(fmt.Sprintf("q8.Gemm: output of %d elements with ldc %d for %d×%d", ol, q.Ldc, m, n1))
+			panic(fmt.Sprintf("q8.%s: output of %d elements with ldc %d for %d×%d", fn, ol, q.Ldc, m, n1))
 		}
 		st = q.stage()
 	} else if out.Ldc < n1 || len(out.C32) < (m-1)*out.Ldc+n1 {
-		panic(fmt.Sprintf("q8.Gemm: int32 output of %d elements with ldc %d for %d×%d", len(out.C32), out.Ldc, m, n1))
+		panic(fmt.Sprintf("q8.%s: int32 output of %d elements with ldc %d for %d×%d", fn, len(out.C32), out.Ldc, m, n1))
 	}
+	return st, true
+}
 
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	// Column terms are indexed from the first panel's start and padded to
-	// whole panels (zeros outside n0..n1), so a fused kernel can read a
-	// full panel of them.
-	pStart := n0 / nr * nr
+// columns fills the per-column terms of the output stage for n0..n1. They
+// are indexed from the first panel's start and padded to whole panels
+// (zeros outside n0..n1), so a fused kernel can read a full panel of them.
+func (sc *scratch) columns(aZero int32, pb *PackedB, bZero []int32, n0, n1 int, out Output) (pStart int, anyBZ bool) {
+	k := pb.K
+	pStart = n0 / nr * nr
 	w := (n1 - pStart + nr - 1) / nr * nr
 	sc.colTerm = grow32(sc.colTerm, w)
 	sc.negBZ = grow32(sc.negBZ, w)
 	clear(sc.colTerm)
 	clear(sc.negBZ)
-	anyBZ := false
 	for j := n0; j < n1; j++ {
 		bz := bZero[0]
 		if len(bZero) > 1 {
@@ -319,6 +315,24 @@ func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0
 			}
 		}
 	}
+	return pStart, anyBZ
+}
+
+// Gemm computes columns n0..n1 of (A−aZero)·(B−bZero) for the m×K matrix A
+// (row i at a[i*lda:]) and writes them through out. bZero has length 1 or
+// pb.N. Programming errors (short slices, bad ranges) panic.
+func Gemm(m int, a []uint8, lda int, aZero int32, pb *PackedB, bZero []int32, n0, n1 int, out Output) {
+	k := pb.K
+	if m > 0 && k > 0 && (lda < k || len(a) < (m-1)*lda+k) {
+		panic(fmt.Sprintf("q8.Gemm: A %d×%d with lda %d in %d elements", m, k, lda, len(a)))
+	}
+	st, ok := checkCall("Gemm", m, pb, bZero, n0, n1, out)
+	if !ok {
+		return
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	pStart, anyBZ := sc.columns(aZero, pb, bZero, n0, n1, out)
 	sc.rowSum = grow32(sc.rowSum, m)
 	for i := 0; i < m; i++ {
 		if anyBZ && k > 0 {

@@ -1,0 +1,78 @@
+package q8
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// TestGemmIndirect checks the indirect GEMM on every path against the
+// definition over the gathered rows: pixels of an NHWC image (channel runs
+// that start mid-pixel, as a group's slice does), and a zero-point buffer
+// for padding.
+func TestGemmIndirect(t *testing.T) {
+	rnd := rand.New(rand.NewSource(5))
+	for _, s := range []struct{ m, nk, kc, c, n int }{
+		{1, 1, 1, 1, 1}, {7, 9, 3, 6, 5}, {13, 9, 64, 64, 64}, {6, 1, 8, 8, 70}, {20, 25, 5, 10, 17}, {50, 4, 33, 40, 129}, {3, 27, 2, 2, 8},
+	} {
+		for _, a0 := range []int32{0, 128, 255} {
+			name := fmt.Sprintf("m%d_nk%d_kc%d_n%d_a0=%d", s.m, s.nk, s.kc, s.n, a0)
+			pixels := 11
+			img := make([]uint8, pixels*s.c+4)
+			rnd.Read(img)
+			zbuf := make([]uint8, KcPad(s.kc))
+			for i := range zbuf {
+				zbuf[i] = uint8(a0)
+			}
+			c0 := s.c - s.kc // channel offset of the run
+			ind := make([]*uint8, s.m*s.nk)
+			kcp := KcPad(s.kc)
+			k := s.nk * kcp
+			a := make([]uint8, s.m*k)
+			for i := 0; i < s.m; i++ {
+				for tt := 0; tt < s.nk; tt++ {
+					if rnd.Intn(5) == 0 {
+						ind[i*s.nk+tt] = &zbuf[0]
+						copy(a[i*k+tt*kcp:], zbuf[:s.kc])
+						continue
+					}
+					p := rnd.Intn(pixels)
+					ind[i*s.nk+tt] = &img[p*s.c+c0]
+					copy(a[i*k+tt*kcp:], img[p*s.c+c0:p*s.c+c0+s.kc])
+				}
+			}
+			b := make([]int8, k*s.n)
+			for r := 0; r < k; r++ {
+				if r%kcp >= s.kc {
+					continue // zero weights on the padded rows
+				}
+				for j := 0; j < s.n; j++ {
+					b[r*s.n+j] = int8(rnd.Intn(256) - 128)
+				}
+			}
+			want := refGemm(s.m, k, s.n, a, k, a0, b, s.n, false, []int32{0})
+			scale := []float32{1.0 / 2048}
+			for _, p := range paths(t) {
+				withISA(t, p, func() {
+					pb := PackB(k, s.n, b, s.n, false)
+					got := make([]int32, s.m*s.n)
+					cut := rnd.Intn(s.n + 1)
+					GemmIndirect(s.m, s.nk, s.kc, ind, a0, pb, 0, cut, Int32(got, s.n))
+					GemmIndirect(s.m, s.nk, s.kc, ind, a0, pb, cut, s.n, Int32(got, s.n))
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s %v: C[%d] = %d, want %d", name, p, i, got[i], want[i])
+						}
+					}
+					y := make([]uint8, s.m*s.n)
+					GemmIndirect(s.m, s.nk, s.kc, ind, a0, pb, 0, s.n, Output{Q: &Requant{Scale: scale, OutZero: 100, OutU8: y, Ldc: s.n}})
+					for i := range want {
+						if w := refQuant(want[i], 0, scale[0], 100, 0, 255); int32(y[i]) != w {
+							t.Fatalf("%s %v: y[%d] = %d, want %d", name, p, i, y[i], w)
+						}
+					}
+				})
+			}
+		}
+	}
+}
