@@ -37,12 +37,36 @@ func encodeModel(m *Model) (*onnxpb.ModelProto, error) {
 	if m.DocString != "" {
 		mp.DocString = proto.String(m.DocString)
 	}
+	if err := checkDomains(m.Graph, m.Graph.Opsets); err != nil {
+		return nil, err
+	}
 	g, err := encodeGraph(m.Graph, m.IRVersion)
 	if err != nil {
 		return nil, err
 	}
 	mp.Graph = g
 	return mp, nil
+}
+
+// checkDomains refuses to write a node whose domain has no opset import:
+// runtimes reject such files, and a pass that adds com.microsoft ops must
+// also set Graph.Opsets["com.microsoft"].
+func checkDomains(g *graph.Graph, opsets map[string]int64) error {
+	for _, n := range g.Nodes {
+		d := n.Domain
+		if graph.IsDefaultDomain(d) {
+			d = ""
+		}
+		if _, ok := opsets[d]; !ok {
+			return fmt.Errorf("node %v uses domain %q but the model imports no opset for it (set Graph.Opsets[%q])", n, n.Domain, d)
+		}
+		for _, sg := range n.Subgraphs() {
+			if err := checkDomains(sg, opsets); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func kvsProto(in []graph.KV) []*onnxpb.StringStringEntryProto {

@@ -131,3 +131,23 @@ func TestMalformedCorpus(t *testing.T) {
 		t.Errorf("corpus has %d files, there are %d cases: rerun go run ./tools/malformed", n, len(malformed.Cases()))
 	}
 }
+
+func TestMarshalRefusesUnimportedDomain(t *testing.T) {
+	m, err := LoadBytes(marshal(t, baseModel()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Graph.Nodes[1].Domain = "com.microsoft"
+	if _, err := Marshal(m); err == nil || !strings.Contains(err.Error(), `imports no opset for it (set Graph.Opsets["com.microsoft"])`) {
+		t.Fatalf("Marshal: %v", err)
+	}
+	m.Graph.Opsets["com.microsoft"] = 1
+	data, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadBytes(data, "")
+	if err != nil || back.Graph.Opsets["com.microsoft"] != 1 {
+		t.Fatalf("reload: %v %v", err, back.Graph.Opsets)
+	}
+}
