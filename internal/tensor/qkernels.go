@@ -1,6 +1,9 @@
 package tensor
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // RoundingRule selects how a float is mapped to an integer step.
 type RoundingRule int
@@ -163,12 +166,22 @@ func quantizeRun(dt DType, dst any, off int, src []float32, scale float32, zp in
 	inv := 1 / scale
 	switch d := dst.(type) {
 	case []uint8:
+		k := quant8Fast(d[off:off+n], src, scale, zp, int32(qmin), int32(qmax), rule, false)
+		off, src, n = off+k, src[k:], n-k
+		if n == 0 {
+			return
+		}
 		if rule == RuleONNX {
 			quantONNX(d[off:off+n], src, scale, zp, int32(qmin), int32(qmax))
 		} else {
 			quantTorch(d[off:off+n], src, inv, zp, int32(qmin), int32(qmax))
 		}
 	case []int8:
+		k := quant8Fast(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), len(d))[off:off+n], src, scale, zp, int32(qmin), int32(qmax), rule, true)
+		off, src, n = off+k, src[k:], n-k
+		if n == 0 {
+			return
+		}
 		if rule == RuleONNX {
 			quantONNX(d[off:off+n], src, scale, zp, int32(qmin), int32(qmax))
 		} else {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // QTensor is a quantized tensor: integer data plus the affine map back to
@@ -188,15 +189,24 @@ func quantizeChannels(dst any, src []float32, shape []int, axis int, scales []fl
 func quantizeLastAxis(dst any, src []float32, rows int, scales []float32, zps []int32, dt DType, rule RoundingRule) {
 	c := len(scales)
 	lo, hi := storageRange(dt)
-	if d, ok := dst.([]uint8); ok && rule == RuleTorch {
-		lastAxisTorch(d, src, rows, scales, zps, int32(lo), int32(hi))
+	switch d := dst.(type) {
+	case []uint8:
+		k := quant8LastAxisFast(d, src, scales, zps, int32(lo), int32(hi), rule, false)
+		lastAxisGo(d[k:], src[k:], rows-k/c, scales, zps, int32(lo), int32(hi), rule)
+		return
+	case []int8:
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), len(d))
+		k := quant8LastAxisFast(b, src, scales, zps, int32(lo), int32(hi), rule, true)
+		lastAxisGo(d[k:], src[k:], rows-k/c, scales, zps, int32(lo), int32(hi), rule)
+		return
+	case []uint16:
+		lastAxisGo(d, src, rows, scales, zps, int32(lo), int32(hi), rule)
+		return
+	case []int16:
+		lastAxisGo(d, src, rows, scales, zps, int32(lo), int32(hi), rule)
 		return
 	}
-	if d, ok := dst.([]int8); ok && rule == RuleTorch {
-		lastAxisTorch(d, src, rows, scales, zps, int32(lo), int32(hi))
-		return
-	}
-	// General path: one value at a time through the one-element run.
+	// int32: one value at a time through the one-element run.
 	for r := 0; r < rows; r++ {
 		for ch := 0; ch < c; ch++ {
 			i := r*c + ch
@@ -205,25 +215,39 @@ func quantizeLastAxis(dst any, src []float32, rows int, scales []float32, zps []
 	}
 }
 
-func lastAxisTorch[T small](dst []T, src []float32, rows int, scales []float32, zps []int32, qmin, qmax int32) {
+// lastAxisGo is quantTorch/quantONNX with per-element qparams (channels on
+// the last axis), and the pure-Go twin of quant8LastAxisFast.
+func lastAxisGo[T small](dst []T, src []float32, rows int, scales []float32, zps []int32, qmin, qmax int32, rule RoundingRule) {
 	c := len(scales)
-	inv := make([]float32, c)
+	mul := make([]float32, c)
 	lo := make([]int64, c)
 	hi := make([]int64, c)
 	for ch := range scales {
-		inv[ch] = 1 / scales[ch]
+		mul[ch] = 1 / scales[ch]
 		lo[ch] = int64(qmin - zps[ch])
 		hi[ch] = int64(qmax - zps[ch])
 	}
-	// Same arithmetic as quantTorch, with per-element qparams.
 	for r := 0; r < rows; r++ {
 		s := src[r*c : r*c+c]
 		d := dst[r*c : r*c+c]
 		for ch, x := range s {
-			t := float32(x * inv[ch])
-			v := int64((t + magic) - magic)
-			if !(t < two63) {
-				v = lo[ch]
+			var t float32
+			var v int64
+			if rule == RuleONNX {
+				t = x / scales[ch]
+				v = int64((t + magic) - magic)
+				if t >= two63 {
+					v = hi[ch]
+				}
+				if t != t {
+					v = lo[ch]
+				}
+			} else {
+				t = float32(x * mul[ch])
+				v = int64((t + magic) - magic)
+				if !(t < two63) {
+					v = lo[ch]
+				}
 			}
 			v = min(max(v, lo[ch]), hi[ch])
 			d[ch] = T(int32(v) + zps[ch])

@@ -239,12 +239,21 @@ func (k *qlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tens
 	if err != nil {
 		return nil, fmt.Errorf("%v: x: %w", n, err)
 	}
+	if perAxis {
+		// The per-channel loops (vectorised for every axis) are memory
+		// bound; one thread is enough.
+		q, err := tensor.QuantizePerChannel(tensor.FromFloat32(x.Shape, xf), sc, zps, axis, outType, tensor.RuleONNX)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", n, err)
+		}
+		return []*tensor.Tensor{q.Data}, nil
+	}
 	out, err := tensor.New(outType, x.Shape)
 	if err != nil {
 		return nil, err
 	}
-	blocks(ctx, x.Shape, axis, perAxis, len(sc), func(off, length, ch int) {
-		tensor.QuantizeInto(out, off, xf[off:off+length], sc[ch], zps[ch], tensor.RuleONNX)
+	blocks(ctx, x.Shape, 0, false, 1, func(off, length, ch int) {
+		tensor.QuantizeInto(out, off, xf[off:off+length], sc[0], zps[0], tensor.RuleONNX)
 	})
 	return []*tensor.Tensor{out}, nil
 }
