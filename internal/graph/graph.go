@@ -159,7 +159,10 @@ func (t *Type) String() string {
 }
 
 // KV is an ordered key/value pair (ONNX StringStringEntryProto).
-type KV struct{ Key, Value string }
+type KV struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
 
 // AttrType mirrors ONNX AttributeProto.AttributeType.
 type AttrType int
