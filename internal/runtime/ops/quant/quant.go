@@ -259,8 +259,9 @@ func (k *qlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tens
 }
 
 type dqlinear struct {
-	node *graph.Node
-	axis int64
+	node        *graph.Node
+	axis        int64
+	outputDType tensor.DType // 0: the scale's type
 }
 
 func newDequantize(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -281,7 +282,7 @@ func newDequantize(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if od != 0 && tensor.DType(od) != tensor.Float32 && tensor.DType(od) != tensor.Float16 {
 		return nil, fmt.Errorf("%v: output_dtype %v is not supported", n, tensor.DType(od))
 	}
-	return &dqlinear{node: n, axis: axis}, nil
+	return &dqlinear{node: n, axis: axis, outputDType: tensor.DType(od)}, nil
 }
 
 func (k *dqlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -321,8 +322,8 @@ func (k *dqlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Ten
 	blocks(ctx, x.Shape, axis, perAxis, len(sc), func(off, length, ch int) {
 		tensor.DequantizeLinearInto(y[off:off+length], x, off, sc[ch], zps[ch])
 	})
-	if in[1].DType == tensor.Float16 {
-		// The output type follows the scale's.
+	if k.outputDType == tensor.Float16 || (k.outputDType == 0 && in[1].DType == tensor.Float16) {
+		// The output type is output_dtype, or else the scale's.
 		h := tensor.MustNew(tensor.Float16, x.Shape)
 		hd := h.F16()
 		for i, v := range y {

@@ -248,3 +248,36 @@ func TestPerAxisAndInt32(t *testing.T) {
 		}
 	}
 }
+
+// A float16 scale (or output_dtype float16) gives a float16 output: the
+// float32 result rounded once.
+func TestDequantizeFloat16(t *testing.T) {
+	q := &tensor.Tensor{DType: tensor.Int8, Shape: []int{4}, Data: []int8{-128, -1, 0, 127}}
+	h, _ := tensor.ToFloat16(tensor.FromFloat32([]int{}, []float32{0.1}))
+	for _, c := range []struct {
+		scale *tensor.Tensor
+		attrs []*graph.Attribute
+	}{
+		{h, nil},
+		{tensor.Scalar(h.F16()[0].Float32()), []*graph.Attribute{{Name: "output_dtype", Type: graph.AttrInt, I: int64(tensor.Float16)}}},
+	} {
+		k, err := newDequantize(node("DequantizeLinear", c.attrs...), 23)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := k.Run(&runtime.Context{}, []*tensor.Tensor{q, c.scale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].DType != tensor.Float16 {
+			t.Fatalf("output %v, want float16", out[0].DType)
+		}
+		s := h.F16()[0].Float32()
+		for i, v := range out[0].F16() {
+			want := float32(q.I8()[i]) * s
+			if w, _ := tensor.ToFloat16(tensor.FromFloat32([]int{}, []float32{want})); v != w.F16()[0] {
+				t.Errorf("%d: %v, want %v", q.I8()[i], v.Float32(), want)
+			}
+		}
+	}
+}
