@@ -8,15 +8,20 @@ import (
 	"github.com/qtool/qtool/internal/tensor"
 )
 
-// FusedConv (domain com.qtool) is Conv with an activation applied in the GEMM
-// epilogue, what `qtool fuse` emits for Conv followed by Relu, Clip or
-// LeakyRelu. Its inputs and attributes are Conv's plus
+// FusedConv (domain com.qtool) is Conv with a residual sum and an activation
+// applied in the GEMM epilogue, what `qtool fuse` emits for Conv followed by
+// Add and/or Relu, Clip or LeakyRelu:
 //
-//	activation        string: "Relu", "Clip" or "LeakyRelu"
+//	Y = activation(Conv(X, W, B) + Z)
+//
+// Inputs: X, W, B (optional), Z (optional, the shape of Y). Attributes are
+// Conv's plus
+//
+//	activation        string: "Relu", "Clip" or "LeakyRelu" (absent: none)
 //	activation_params floats: Clip [min, max]; LeakyRelu [alpha] (default 0.01)
 //
-// which are the names ONNX Runtime's com.microsoft FusedConv uses. Standard
-// ai.onnx Conv rejects nothing extra and never reads these attributes.
+// which are the names and input order of ONNX Runtime's com.microsoft
+// FusedConv. Standard ai.onnx Conv never reads these attributes.
 
 func init() {
 	register("", "Conv", func(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -63,13 +68,14 @@ type conv struct {
 	attrs windowAttrs
 	group int
 	act   epilogue // activation only
+	fused bool
 	// Prepacked weights, one per group, when W is a constant.
 	packed []*packedA
 	wShape []int
 }
 
 func newConv(n *graph.Node, fused bool) (*conv, error) {
-	c := &conv{n: n}
+	c := &conv{n: n, fused: fused}
 	var err error
 	if c.attrs, err = readWindowAttrs(n); err != nil {
 		return nil, err
@@ -160,15 +166,29 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return []*tensor.Tensor{y}, nil
 	}
 	xd, yd := x.F32(), y.F32()
+	ep := c.act
+	if c.fused {
+		z, err := optF32In(n, in, 3)
+		if err != nil {
+			return nil, err
+		}
+		if z != nil {
+			if !tensor.SameShape(z.Shape, y.Shape) {
+				return nil, fmt.Errorf("%v: Z %v does not match output %v", n, z.Shape, y.Shape)
+			}
+			copy(yd, z.F32())
+			ep.Accumulate = true
+		}
+	}
 	if c.isDepthwise(w.Shape) {
-		depthwise2d(ctx, g, xd, w.F32(), bias, yd, N, C, M/C, c.act)
+		depthwise2d(ctx, g, xd, w.F32(), bias, yd, N, C, M/C, ep)
 		return []*tensor.Tensor{y}, nil
 	}
 	packed := c.packed
 	if packed == nil || !tensor.SameShape(c.wShape, w.Shape) {
 		packed = packGroups(w.F32(), w.Shape, c.group)
 	}
-	convGemm(ctx, g, xd, packed, bias, yd, N, C, M, c.group, c.act)
+	convGemm(ctx, g, xd, packed, bias, yd, N, C, M, c.group, ep)
 	return []*tensor.Tensor{y}, nil
 }
 

@@ -223,3 +223,83 @@ func BenchmarkConv(b *testing.B) {
 		}
 	}
 }
+
+// TestFusedConv checks com.qtool FusedConv (residual Z and activation in the
+// epilogue) against the naive conv followed by the plain formulas.
+func TestFusedConv(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	acts := []struct {
+		name   string
+		params []float32
+		f      func(float64) float64
+	}{
+		{"Relu", nil, func(v float64) float64 { return math.Max(v, 0) }},
+		{"Clip", []float32{-0.5, 1.5}, func(v float64) float64 { return math.Min(math.Max(v, -0.5), 1.5) }},
+		{"LeakyRelu", []float32{0.2}, func(v float64) float64 {
+			if v < 0 {
+				return 0.2 * v
+			}
+			return v
+		}},
+		{"", nil, func(v float64) float64 { return v }},
+	}
+	shapes := []struct {
+		x, w  []int
+		group int
+	}{
+		{[]int{1, 8, 9, 10}, []int{8, 1, 3, 3}, 8},
+		{[]int{2, 6, 7, 7}, []int{4, 3, 3, 3}, 2},
+		{[]int{1, 16, 5, 6}, []int{8, 16, 1, 1}, 1},
+	}
+	for _, sh := range shapes {
+		for _, a := range acts {
+			for _, withZ := range []bool{false, true} {
+				x, w, b := randTensor(r, sh.x...), randTensor(r, sh.w...), randTensor(r, sh.w[0])
+				n := &graph.Node{OpType: "FusedConv", Domain: QtoolDomain, Inputs: []*graph.Value{{Name: "x"}, {Name: "w", Const: w}, {Name: "b"}, {Name: "z"}}}
+				n.Attrs = []*graph.Attribute{{Name: "group", Type: graph.AttrInt, I: int64(sh.group)}, intsAttr("pads", 1, 1, 1, 1)}
+				if sh.w[2] == 1 {
+					n.Attrs = n.Attrs[:1]
+				}
+				if a.name != "" {
+					n.Attrs = append(n.Attrs, &graph.Attribute{Name: "activation", Type: graph.AttrString, S: a.name})
+				}
+				if a.params != nil {
+					n.Attrs = append(n.Attrs, &graph.Attribute{Name: "activation_params", Type: graph.AttrFloats, Floats: a.params})
+				}
+				f, ok := runtime.Lookup(QtoolDomain, "FusedConv", tensor.Float32)
+				if !ok {
+					t.Fatal("FusedConv not registered")
+				}
+				k, err := f(n, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kc := k.(*conv)
+				g, err := kc.attrs.resolve(n, x.Shape[2:], w.Shape[2:], false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref := naiveConv(x, w, b, sh.group, g)
+				in := []*tensor.Tensor{x, w, b, nil}
+				var z *tensor.Tensor
+				if withZ {
+					z = randTensor(r, append([]int{sh.x[0], sh.w[0]}, g.out...)...)
+					in[3] = z
+				}
+				out, err := k.Run(&runtime.Context{Threads: 2}, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range ref {
+					if z != nil {
+						v += float64(z.F32()[i])
+					}
+					v = a.f(v)
+					if d := math.Abs(float64(out[0].F32()[i]) - v); d > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%v %s z=%v: [%d] = %v, want %v", sh.w, a.name, withZ, i, out[0].F32()[i], v)
+					}
+				}
+			}
+		}
+	}
+}
