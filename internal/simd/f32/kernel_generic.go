@@ -53,6 +53,7 @@ func store4(c []float32, load bool, v0, v1, v2, v3 float32) {
 	}
 	c[0], c[1], c[2], c[3] = v0, v1, v2, v3
 }
+
 // tileStages applies the stages after epLoad to a stored mr×nr tile, in the
 // same order and float32 operations as the assembly.
 func tileStages(ep *tileEp, c []float32, ldc, mr, nr int) {
