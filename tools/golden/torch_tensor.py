@@ -325,6 +325,13 @@ def gen_ops():
                     for k in sorted({1, min(3, shape[dim])}):
                         for largest in (True, False):
                             run(t, "topk", {"k": k, "dim": dim, "largest": largest}, lambda t: tuple(t.topk(k, dim, largest)))
+    # qint32 means at the ends of the range (float32 rounding of the sum,
+    # conversion of 2^31 back to int32)
+    for vals, scale in [([2**31 - 1] * 3 + [2**31 - 2], 0.5), ([-(2**31)] * 3 + [2**31 - 1], 0.5),
+                        ([16777217, 16777216, 3, 4, 2**30, 2**30 + 1, 5, 6], 1.0)]:
+        t = torch._make_per_tensor_quantized_tensor(torch.tensor(vals, dtype=torch.int32).reshape(2, -1), scale, 0)
+        for dims in ([], [1], [0]):
+            run(t, "mean", {"dims": dims, "keepdim": False}, lambda t: t.mean(dims) if dims else t.mean())
     run(pc((2, 3, 4), 1), "mean", {"dims": [], "keepdim": False}, lambda t: t.mean())
     run(pc((2, 3, 4), 1), "sort", {"dim": 0, "descending": False}, lambda t: tuple(t.sort(0)))
     run(pc((2, 3, 4), 1), "topk", {"k": 1, "dim": 0, "largest": True}, lambda t: tuple(t.topk(1, 0)))
