@@ -114,7 +114,8 @@ func (in *inferrer) constInts(n *Node, i int) ([]int64, bool) {
 func tensorInts(t *tensor.Tensor) ([]int64, bool) {
 	// Graphs built in code may hold inconsistent tensors: fold only
 	// well-formed ones.
-	if n, err := tensor.NumElements(t.Shape); err != nil || n != t.Len() {
+	// Large integer tensors are data, not shape arithmetic: skip them.
+	if n, err := tensor.NumElements(t.Shape); err != nil || n != t.Len() || n > 1<<14 {
 		return nil, false
 	}
 	switch d := t.Data.(type) {
@@ -519,7 +520,7 @@ func (in *inferrer) node(n *Node, opset int64) error {
 		shape, ok := in.constInts(n, 0)
 		if !ok {
 			// The shape input's length is the output's rank.
-			if ss := inShape(n, 0); len(ss) == 1 && ss[0].Known() {
+			if ss := inShape(n, 0); len(ss) == 1 && ss[0].Known() && ss[0].Value <= maxRank {
 				return setOut(n.Output(0), dt, unknownDims(make(Shape, ss[0].Value)))
 			}
 			return setOut(n.Output(0), dt, nil)
@@ -1817,6 +1818,10 @@ func mergeShapes(a, b Shape) Shape {
 	}
 	return out
 }
+
+// maxRank bounds ranks that inference derives from declared sizes, so a
+// hostile declaration cannot make it allocate a huge shape.
+const maxRank = 64
 
 // unknownDims is a shape of the same rank with every dim unknown (nil for
 // an unknown rank).

@@ -97,6 +97,9 @@ func (nz *normalizer) node(g *Graph, n *Node) error {
 			if err != nil {
 				return err
 			}
+			if len(n.Inputs) < 1 || n.Inputs[0] == nil {
+				return fmt.Errorf("Reshape without a data input")
+			}
 			t := tensor.FromInt64([]int{len(shape)}, append([]int64(nil), shape...))
 			c := g.AddInitializer(nz.nm, nameOf(n)+"_shape", t)
 			n.Inputs = append(n.Inputs[:1:1], c)
