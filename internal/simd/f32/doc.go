@@ -39,6 +39,17 @@
 // if the kernel selection changes. Bad dimensions or short slices panic: the
 // assembly does no bounds checks, so callers validate shapes first.
 //
+// # Depthwise convolution
+//
+//	DepthwiseConv2D(&DWShape{C, Mult, InH, InW, KH, KW, StrideH, StrideW,
+//	    DilH, DilW, PadT, PadL, OutH, OutW}, x, w, c0, c1, y, ep)
+//
+// computes output channels c0..c1 of one NCHW image (x is C/Mult × InH × InW,
+// w is C × KH × KW, y is C × OutH × OutW, all dense); any kernel size, stride,
+// dilation and pads (bottom/right pads follow from OutH/OutW). The same Epilogue applies,
+// with RowBias as the per-channel bias. Channel splits are bit-identical;
+// loop over the batch with offset slices.
+//
 // # Kernel selection
 //
 // The best kernel the CPU supports is chosen at start-up; QTOOL_ISA (see
