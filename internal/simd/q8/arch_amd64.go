@@ -45,25 +45,25 @@ func kernVNNI512F5(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 func kernVNNI512F6(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I1(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+func kernVNNI512I1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I2(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+func kernVNNI512I2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I3(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+func kernVNNI512I3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I4(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+func kernVNNI512I4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I5(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+func kernVNNI512I5(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I6(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
+func kernVNNI512I6(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 // kernVNNI512I holds the R×64 indirect tile kernels.
-var kernVNNI512I = [mr]func(kc4 int, nk int, ind **uint8, b *int8, e *epi512){
+var kernVNNI512I = [mr]func(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512){
 	kernVNNI512I1, kernVNNI512I2, kernVNNI512I3, kernVNNI512I4, kernVNNI512I5, kernVNNI512I6}
 
 // kernVNNI512F holds the R×64 tile kernels with the fused output stage.
@@ -151,21 +151,24 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 }
 
 // gemmVNNI512Indirect is GemmIndirect's loop: row blocks outside, so each
-// block's indirection table (offset-major, six pointers per offset) is
-// built once for all panels. sc.rowSum holds zeros (b0 = 0).
-func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, ind []*uint8, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+// block's offset table (offset-major, six per kernel offset) is built once
+// for all panels. sc.rowSum holds zeros (b0 = 0).
+func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
 	esize := epiSetup(&e, out, st)
 	e.rowSum = &sc.rowSum[0]
-	tbl := make([]*uint8, nk*mr)
+	if cap(sc.offs) < nk*mr {
+		sc.offs = make([]int, nk*mr)
+	}
+	tbl := sc.offs[:nk*mr]
 	for i0 := 0; i0 < m; i0 += mr {
 		rows := min(mr, m-i0)
 		for t := 0; t < nk; t++ {
 			for r := 0; r < mr; r++ {
 				if r < rows {
-					tbl[t*mr+r] = ind[(i0+r)*nk+t]
+					tbl[t*mr+r] = offs[(i0+r)*nk+t]
 				} else {
-					tbl[t*mr+r] = ind[i0*nk+t]
+					tbl[t*mr+r] = offs[i0*nk+t]
 				}
 			}
 		}
@@ -173,7 +176,7 @@ func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, ind []*uint8, pb *PackedB,
 			c0, c1 := max(p0, n0), min(p0+nr, n1)
 			epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
 			epiDst(&e, out, i0, c0)
-			kernVNNI512I[rows-1](kcp/4, nk, &tbl[0], &pb.b8[(p0/nr)*pb.kp*nr], &e)
+			kernVNNI512I[rows-1](kcp/4, nk, &base[0], &tbl[0], &pb.b8[(p0/nr)*pb.kp*nr], &e)
 		}
 	}
 }

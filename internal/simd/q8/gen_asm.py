@@ -127,20 +127,36 @@ TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
     epilogue(R, 'f')
 
 # Indirect (IGEMM) variant for convolutions: the K loop runs over nk kernel
-# offsets, each reloading the six row pointers from the indirection table
-# (ind[t*6+r]: the input pixel of row r at offset t, or a buffer of zero
+# offsets, each reloading the six row addresses from the indirection table
+# (base + offs[t*6+r]: the input pixel of row r at offset t, or a run of zero
 # points), then over kc4 groups of four channels. nk and kc4 are positive.
+# In LOADOFFS, DI holds the base address.
+w('''#define LOADOFFS \\
+	MOVQ 0(AX), R8; \\
+	ADDQ DI, R8; \\
+	MOVQ 8(AX), R9; \\
+	ADDQ DI, R9; \\
+	MOVQ 16(AX), R10; \\
+	ADDQ DI, R10; \\
+	MOVQ 24(AX), R11; \\
+	ADDQ DI, R11; \\
+	MOVQ 32(AX), R12; \\
+	ADDQ DI, R12; \\
+	MOVQ 40(AX), R13; \\
+	ADDQ DI, R13
+''')
 for R in range(1, 7):
-    w(f'''// func kernVNNI512I{R}(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I{R}(SB), NOSPLIT, $0-40
+    w(f'''// func kernVNNI512I{R}(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I{R}(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX''')
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX''')
     for i in range(4*R):
         w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
-    w(f'iouter{R}:\n\tLOADROWS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
+    w(f'iouter{R}:\n\tLOADOFFS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
     kloop(R, f'iloop{R}')
-    w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{R}\n\tMOVQ e+32(FP), AX')
+    w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{R}\n\tMOVQ e+40(FP), AX')
     epilogue(R, 'i')
 
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.

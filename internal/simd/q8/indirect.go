@@ -1,24 +1,26 @@
 package q8
 
-import (
-	"fmt"
-	"unsafe"
-)
+import "fmt"
 
 // GemmIndirect is Gemm for convolutions without an im2col matrix (the
 // indirect GEMM of XNNPACK's igemm kernels). Row i of A is the
-// concatenation of nk runs of kc bytes; run t starts at ind[i*nk+t] (an
-// input pixel's channels in an NHWC image, or a buffer of zero points where
-// the window hangs over the padding). Each run must have KcPad(kc) readable
-// bytes; the bytes past kc are never used (they meet zero weights). pb must
+// concatenation of nk runs of kc bytes; run t is base[offs[i*nk+t]:] (an
+// input pixel's channels in an NHWC image, or a run of zero points where the
+// window hangs over the padding). Every run must have KcPad(kc) bytes inside
+// base; the bytes past kc are never used (they meet zero weights). pb must
 // hold nk·KcPad(kc) rows of weights, run by run, with zeros in the padded
 // rows. The weights' zero points are all zero (symmetric weights): with a
 // non-zero b0 the row sums of A would be needed, which the gathered rows do
 // not provide; use Gemm over an im2col matrix then.
-func GemmIndirect(m, nk, kc int, ind []*uint8, aZero int32, pb *PackedB, n0, n1 int, out Output) {
+func GemmIndirect(m, nk, kc int, base []uint8, offs []int, aZero int32, pb *PackedB, n0, n1 int, out Output) {
 	kcp := KcPad(kc)
-	if nk < 0 || kc < 0 || pb.K != nk*kcp || len(ind) < m*nk {
-		panic(fmt.Sprintf("q8.GemmIndirect: %d runs of %d for K=%d, %d pointers for %d rows", nk, kc, pb.K, len(ind), m))
+	if nk < 0 || kc < 0 || pb.K != nk*kcp || len(offs) < m*nk {
+		panic(fmt.Sprintf("q8.GemmIndirect: %d runs of %d for K=%d, %d offsets for %d rows", nk, kc, pb.K, len(offs), m))
+	}
+	for _, o := range offs[:m*nk] {
+		if o < 0 || o > len(base)-kcp {
+			panic(fmt.Sprintf("q8.GemmIndirect: run at %d of %d bytes outside %d", o, kcp, len(base)))
+		}
 	}
 	zero := []int32{0}
 	st, ok := checkCall("GemmIndirect", m, pb, zero, n0, n1, out)
@@ -27,7 +29,7 @@ func GemmIndirect(m, nk, kc int, ind []*uint8, aZero int32, pb *PackedB, n0, n1 
 	}
 	ker := kernels[pb.path]
 	if ker.indirect == nil || noFused || pb.K == 0 {
-		gemmIndirectGather(m, nk, kc, ind, aZero, pb, n0, n1, out)
+		gemmIndirectGather(m, nk, kc, base, offs, aZero, pb, n0, n1, out)
 		return
 	}
 	sc := scratchPool.Get().(*scratch)
@@ -35,7 +37,7 @@ func GemmIndirect(m, nk, kc int, ind []*uint8, aZero int32, pb *PackedB, n0, n1 
 	pStart, _ := sc.columns(aZero, pb, zero, n0, n1, out)
 	sc.rowSum = grow32(sc.rowSum, mr)
 	clear(sc.rowSum)
-	ker.indirect(sc, m, nk, kcp, ind, pb, n0, n1, pStart, out, &st)
+	ker.indirect(sc, m, nk, kcp, base, offs, pb, n0, n1, pStart, out, &st)
 }
 
 // KcPad is the run length GemmIndirect reads for kc channels: kc rounded up
@@ -45,7 +47,7 @@ func KcPad(kc int) int { return (kc + 3) &^ 3 }
 // gemmIndirectGather is the portable GemmIndirect: it gathers blocks of rows
 // into an im2col matrix (padding bytes set to the zero point, so they add
 // nothing either way) and runs Gemm on them.
-func gemmIndirectGather(m, nk, kc int, ind []*uint8, aZero int32, pb *PackedB, n0, n1 int, out Output) {
+func gemmIndirectGather(m, nk, kc int, base []uint8, offs []int, aZero int32, pb *PackedB, n0, n1 int, out Output) {
 	const block = 4 * mr
 	kcp := KcPad(kc)
 	k := nk * kcp
@@ -55,9 +57,8 @@ func gemmIndirectGather(m, nk, kc int, ind []*uint8, aZero int32, pb *PackedB, n
 		for r := 0; r < rows; r++ {
 			for t := 0; t < nk; t++ {
 				dst := a[r*k+t*kcp : r*k+(t+1)*kcp]
-				if kc > 0 {
-					copy(dst, unsafe.Slice(ind[(i0+r)*nk+t], kc))
-				}
+				o := offs[(i0+r)*nk+t]
+				copy(dst, base[o:o+kc])
 				for c := kc; c < kcp; c++ {
 					dst[c] = uint8(aZero)
 				}

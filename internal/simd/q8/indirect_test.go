@@ -17,27 +17,32 @@ func TestGemmIndirect(t *testing.T) {
 	} {
 		for _, a0 := range []int32{0, 128, 255} {
 			name := fmt.Sprintf("m%d_nk%d_kc%d_n%d_a0=%d", s.m, s.nk, s.kc, s.n, a0)
+			// The image, then a run of zero points, as the conv kernel lays
+			// them out; runs read up to KcPad(kc) bytes.
 			pixels := 11
-			img := make([]uint8, pixels*s.c+4)
-			rnd.Read(img)
-			zbuf := make([]uint8, KcPad(s.kc))
-			for i := range zbuf {
-				zbuf[i] = uint8(a0)
+			zoff := pixels * s.c
+			img := make([]uint8, zoff+KcPad(s.kc))
+			rnd.Read(img[:zoff])
+			for i := zoff; i < len(img); i++ {
+				img[i] = uint8(a0)
 			}
 			c0 := s.c - s.kc // channel offset of the run
-			ind := make([]*uint8, s.m*s.nk)
+			ind := make([]int, s.m*s.nk)
 			kcp := KcPad(s.kc)
 			k := s.nk * kcp
 			a := make([]uint8, s.m*k)
 			for i := 0; i < s.m; i++ {
 				for tt := 0; tt < s.nk; tt++ {
 					if rnd.Intn(5) == 0 {
-						ind[i*s.nk+tt] = &zbuf[0]
-						copy(a[i*k+tt*kcp:], zbuf[:s.kc])
+						ind[i*s.nk+tt] = zoff
+						copy(a[i*k+tt*kcp:], img[zoff:zoff+s.kc])
 						continue
 					}
 					p := rnd.Intn(pixels)
-					ind[i*s.nk+tt] = &img[p*s.c+c0]
+					if p == pixels-1 && s.kc != KcPad(s.kc) {
+						p-- // the run must have KcPad bytes inside the buffer
+					}
+					ind[i*s.nk+tt] = p*s.c + c0
 					copy(a[i*k+tt*kcp:], img[p*s.c+c0:p*s.c+c0+s.kc])
 				}
 			}
@@ -57,15 +62,15 @@ func TestGemmIndirect(t *testing.T) {
 					pb := PackB(k, s.n, b, s.n, false)
 					got := make([]int32, s.m*s.n)
 					cut := rnd.Intn(s.n + 1)
-					GemmIndirect(s.m, s.nk, s.kc, ind, a0, pb, 0, cut, Int32(got, s.n))
-					GemmIndirect(s.m, s.nk, s.kc, ind, a0, pb, cut, s.n, Int32(got, s.n))
+					GemmIndirect(s.m, s.nk, s.kc, img, ind, a0, pb, 0, cut, Int32(got, s.n))
+					GemmIndirect(s.m, s.nk, s.kc, img, ind, a0, pb, cut, s.n, Int32(got, s.n))
 					for i := range want {
 						if got[i] != want[i] {
 							t.Fatalf("%s %v: C[%d] = %d, want %d", name, p, i, got[i], want[i])
 						}
 					}
 					y := make([]uint8, s.m*s.n)
-					GemmIndirect(s.m, s.nk, s.kc, ind, a0, pb, 0, s.n, Output{Q: &Requant{Scale: scale, OutZero: 100, OutU8: y, Ldc: s.n}})
+					GemmIndirect(s.m, s.nk, s.kc, img, ind, a0, pb, 0, s.n, Output{Q: &Requant{Scale: scale, OutZero: 100, OutU8: y, Ldc: s.n}})
 					for i := range want {
 						if w := refQuant(want[i], 0, scale[0], 100, 0, 255); int32(y[i]) != w {
 							t.Fatalf("%s %v: y[%d] = %d, want %d", name, p, i, y[i], w)

@@ -2372,17 +2372,32 @@ fbytes6:
 	VZEROUPPER
 	RET
 
-// func kernVNNI512I1(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I1(SB), NOSPLIT, $0-40
+#define LOADOFFS \
+	MOVQ 0(AX), R8; \
+	ADDQ DI, R8; \
+	MOVQ 8(AX), R9; \
+	ADDQ DI, R9; \
+	MOVQ 16(AX), R10; \
+	ADDQ DI, R10; \
+	MOVQ 24(AX), R11; \
+	ADDQ DI, R11; \
+	MOVQ 32(AX), R12; \
+	ADDQ DI, R12; \
+	MOVQ 40(AX), R13; \
+	ADDQ DI, R13
+
+// func kernVNNI512I1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I1(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 iouter1:
-	LOADROWS
+	LOADOFFS
 	MOVQ kc4+0(FP), CX
 	XORQ SI, SI
 iloop1:
@@ -2402,7 +2417,7 @@ iloop1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter1
-	MOVQ e+32(FP), AX
+	MOVQ e+40(FP), AX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -2514,11 +2529,12 @@ ibytes1:
 	VZEROUPPER
 	RET
 
-// func kernVNNI512I2(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I2(SB), NOSPLIT, $0-40
+// func kernVNNI512I2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I2(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2528,7 +2544,7 @@ TEXT ·kernVNNI512I2(SB), NOSPLIT, $0-40
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 iouter2:
-	LOADROWS
+	LOADOFFS
 	MOVQ kc4+0(FP), CX
 	XORQ SI, SI
 iloop2:
@@ -2553,7 +2569,7 @@ iloop2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter2
-	MOVQ e+32(FP), AX
+	MOVQ e+40(FP), AX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -2729,11 +2745,12 @@ ibytes2:
 	VZEROUPPER
 	RET
 
-// func kernVNNI512I3(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I3(SB), NOSPLIT, $0-40
+// func kernVNNI512I3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I3(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2747,7 +2764,7 @@ TEXT ·kernVNNI512I3(SB), NOSPLIT, $0-40
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
 iouter3:
-	LOADROWS
+	LOADOFFS
 	MOVQ kc4+0(FP), CX
 	XORQ SI, SI
 iloop3:
@@ -2777,7 +2794,7 @@ iloop3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter3
-	MOVQ e+32(FP), AX
+	MOVQ e+40(FP), AX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -3017,11 +3034,12 @@ ibytes3:
 	VZEROUPPER
 	RET
 
-// func kernVNNI512I4(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I4(SB), NOSPLIT, $0-40
+// func kernVNNI512I4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I4(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3039,7 +3057,7 @@ TEXT ·kernVNNI512I4(SB), NOSPLIT, $0-40
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
 iouter4:
-	LOADROWS
+	LOADOFFS
 	MOVQ kc4+0(FP), CX
 	XORQ SI, SI
 iloop4:
@@ -3074,7 +3092,7 @@ iloop4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter4
-	MOVQ e+32(FP), AX
+	MOVQ e+40(FP), AX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -3378,11 +3396,12 @@ ibytes4:
 	VZEROUPPER
 	RET
 
-// func kernVNNI512I5(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I5(SB), NOSPLIT, $0-40
+// func kernVNNI512I5(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I5(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3404,7 +3423,7 @@ TEXT ·kernVNNI512I5(SB), NOSPLIT, $0-40
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
 iouter5:
-	LOADROWS
+	LOADOFFS
 	MOVQ kc4+0(FP), CX
 	XORQ SI, SI
 iloop5:
@@ -3444,7 +3463,7 @@ iloop5:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter5
-	MOVQ e+32(FP), AX
+	MOVQ e+40(FP), AX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -3812,11 +3831,12 @@ ibytes5:
 	VZEROUPPER
 	RET
 
-// func kernVNNI512I6(kc4 int, nk int, ind **uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512I6(SB), NOSPLIT, $0-40
+// func kernVNNI512I6(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I6(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
-	MOVQ ind+16(FP), AX
-	MOVQ b+24(FP), BX
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), AX
+	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3842,7 +3862,7 @@ TEXT ·kernVNNI512I6(SB), NOSPLIT, $0-40
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
 iouter6:
-	LOADROWS
+	LOADOFFS
 	MOVQ kc4+0(FP), CX
 	XORQ SI, SI
 iloop6:
@@ -3887,7 +3907,7 @@ iloop6:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter6
-	MOVQ e+32(FP), AX
+	MOVQ e+40(FP), AX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10

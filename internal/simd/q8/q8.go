@@ -228,6 +228,7 @@ type scratch struct {
 	tile    [mr * nr]int32
 	a       []uint8 // A padded to kp columns when K is not a multiple of the k group
 	a16     []int16 // A widened for the avx2 path
+	offs    []int   // GemmIndirect's offset table of one row block
 }
 
 // noFused forces the tile-then-output-stage loop on paths that have a fused

@@ -193,7 +193,9 @@ func newConv(n *graph.Node, k *convKernel) (runtime.Kernel, error) {
 }
 
 // packConvWeights reorders W [Cout][Cin/g][k…] per group to rows of
-// (kernel offset, input channel) and packs each group as B = W_g^T.
+// (kernel offset, input channel padded to q8.KcPad) with zero weights in the
+// padding, and packs each group as B = W_g^T: the layout both the im2col
+// GEMM and q8.GemmIndirect read.
 func packConvWeights(w *tensor.Tensor, wz []int32, group int) ([]*q8.PackedB, []int32) {
 	ws, z := s8Weights(w, wz)
 	cout, cin := w.Shape[0], w.Shape[1]
@@ -202,16 +204,17 @@ func packConvWeights(w *tensor.Tensor, wz []int32, group int) ([]*q8.PackedB, []
 		kk *= d
 	}
 	cg := cout / group
-	kdim := kk * cin
+	kcp := q8.KcPad(cin)
+	kdim := kk * kcp
 	packs := make([]*q8.PackedB, group)
 	re := make([]int8, cg*kdim)
 	for g := range packs {
 		for j := 0; j < cg; j++ {
-			src := ws[(g*cg+j)*kdim:]
-			dst := re[j*kdim:]
+			src := ws[(g*cg+j)*kk*cin:]
+			dst := re[j*kdim : (j+1)*kdim]
 			for ci := 0; ci < cin; ci++ {
 				for o := 0; o < kk; o++ {
-					dst[o*cin+ci] = src[ci*kk+o]
+					dst[o*kcp+ci] = src[ci*kk+o]
 				}
 			}
 		}
@@ -244,7 +247,8 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		return nil, err
 	}
 	cg := cout / group
-	kdim := geo.kSize * cin
+	kcp := q8.KcPad(cin)
+	kdim := geo.kSize * kcp
 
 	// x_zero_point is input 2 of both ops.
 	xz, err := zeroPointsIn(n, in, 2, "x_zero_point", x.DType, 1)
@@ -333,8 +337,21 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		}
 	}
 
+	// With symmetric weights (all zero points 0 after the shift) the GEMM
+	// reads the NHWC image through pointers (no im2col matrix); otherwise
+	// the row sums of an explicit patch matrix are needed.
+	indirect := true
+	for _, z := range wzs {
+		indirect = indirect && z == 0
+	}
+	// xh is the NHWC copy of one image followed by a run of zero points
+	// that padding pixels point at; runs are read KcPad(cin) bytes long.
 	xs := geo.inSize
-	xh := make([]uint8, xs*c) // NHWC copy of one image
+	zoff := xs * c
+	xh := make([]uint8, zoff+kcp)
+	for i := zoff; i < len(xh); i++ {
+		xh[i] = uint8(xzs[0])
+	}
 	P := geo.outSize
 	const blockRows = 96
 	blocks := (P + blockRows - 1) / blockRows
@@ -357,48 +374,64 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 				}
 			}
 			ctx.Parallel(blocks, 1, func(lo, hi int) {
-				a := make([]uint8, blockRows*kdim)
+				pix := make([]int, blockRows*geo.kSize)
+				var a []uint8
+				var offs []int
+				if indirect {
+					offs = make([]int, blockRows*geo.kSize)
+				} else {
+					a = make([]uint8, blockRows*kdim)
+				}
 				var t32 []int32
 				var t8 []uint8
+				var o q8.Output
 				if req == nil {
 					t32 = make([]int32, blockRows*cg)
+					o = q8.Int32(t32, cg)
 				} else {
 					t8 = make([]uint8, blockRows*cg)
-				}
-				for blk := lo; blk < hi; blk++ {
-					p0 := blk * blockRows
-					rows := min(blockRows, P-p0)
-					im2col(a, xh, geo, koff, p0, rows, c, g*cin, cin, uint8(xzs[0]))
-					if req == nil {
-						q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, q8.Int32(t32, cg))
-						o := out.I32()
-						for j := 0; j < cg; j++ {
-							dst := o[((b*cout)+g*cg+j)*P+p0:]
-							for r := 0; r < rows; r++ {
-								dst[r] = t32[r*cg+j]
-							}
-						}
-						continue
-					}
 					rq := *req
 					if outDT == tensor.Uint8 {
 						rq.OutU8 = t8
 					} else {
 						rq.OutS8 = s8View(t8)
 					}
-					q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, q8.Output{Q: &rq})
-					var o []uint8
-					if outDT == tensor.Uint8 {
-						o = out.U8()
-					} else {
-						o = u8View(out.I8())
-					}
-					for j := 0; j < cg; j++ {
-						dst := o[((b*cout)+g*cg+j)*P+p0:]
-						for r := 0; r < rows; r++ {
-							dst[r] = t8[r*cg+j]
+					o = q8.Output{Q: &rq}
+				}
+				for blk := lo; blk < hi; blk++ {
+					p0 := blk * blockRows
+					rows := min(blockRows, P-p0)
+					windowPixels(pix, geo, koff, p0, rows)
+					if indirect {
+						for i, lin := range pix[:rows*geo.kSize] {
+							if lin < 0 {
+								offs[i] = zoff
+							} else {
+								offs[i] = lin*c + g*cin
+							}
 						}
+						q8.GemmIndirect(rows, geo.kSize, cin, xh, offs, xzs[0], pb, 0, cg, o)
+					} else {
+						im2col(a, xh, pix[:rows*geo.kSize], geo.kSize, c, g*cin, cin, kcp, uint8(xzs[0]))
+						q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, o)
 					}
+					if req == nil {
+						o32 := out.I32()
+						for j := 0; j < cg; j++ {
+							dst := o32[((b*cout)+g*cg+j)*P+p0:]
+							for r := 0; r < rows; r++ {
+								dst[r] = t32[r*cg+j]
+							}
+						}
+						continue
+					}
+					var ob []uint8
+					if outDT == tensor.Uint8 {
+						ob = out.U8()
+					} else {
+						ob = u8View(out.I8())
+					}
+					transposeU8(ob[(b*cout+g*cg)*P+p0:], P, t8, cg, rows, cg, 0)
 				}
 			})
 		}
@@ -417,21 +450,15 @@ func toNHWC(dst []uint8, x *tensor.Tensor, b, c, s int) {
 	} else {
 		src = x.U8()
 	}
-	src = src[b*c*s : (b+1)*c*s]
-	for ch := 0; ch < c; ch++ {
-		row := src[ch*s : (ch+1)*s]
-		for p, v := range row {
-			dst[p*c+ch] = v ^ flip
-		}
-	}
+	transposeU8(dst, c, src[b*c*s:(b+1)*c*s], s, c, s, flip)
 }
 
-// im2col fills rows p0..p0+rows of the patch matrix: row r, column
-// o·cin+ci holds input channel c0+ci at kernel offset o of output position
-// p0+r, or the zero point where the window hangs over the padding.
-func im2col(a, xh []uint8, geo *convGeom, koff [][]int, p0, rows, c, c0, cin int, zp uint8) {
+// windowPixels sets pix[r*kk+o] to the input pixel (linear NHWC index) that
+// kernel offset o of output position p0+r reads, or −1 where the window
+// hangs over the padding.
+func windowPixels(pix []int, geo *convGeom, koff [][]int, p0, rows int) {
 	nd := geo.nd
-	kdim := geo.kSize * cin
+	kk := len(koff)
 	pos := make([]int, nd)
 	r := p0
 	for d := nd - 1; d >= 0; d-- {
@@ -443,25 +470,17 @@ func im2col(a, xh []uint8, geo *convGeom, koff [][]int, p0, rows, c, c0, cin int
 		for d := 0; d < nd; d++ {
 			base[d] = pos[d]*geo.stride[d] - geo.padB[d]
 		}
-		row := a[r*kdim : (r+1)*kdim]
 		for o, ko := range koff {
-			lin, inside := 0, true
+			lin := 0
 			for d := 0; d < nd; d++ {
 				i := base[d] + ko[d]
 				if i < 0 || i >= geo.in[d] {
-					inside = false
+					lin = -1
 					break
 				}
 				lin = lin*geo.in[d] + i
 			}
-			dst := row[o*cin : (o+1)*cin]
-			if inside {
-				copy(dst, xh[lin*c+c0:lin*c+c0+cin])
-			} else {
-				for i := range dst {
-					dst[i] = zp
-				}
-			}
+			pix[r*kk+o] = lin
 		}
 		for d := nd - 1; d >= 0; d-- {
 			pos[d]++
@@ -469,6 +488,22 @@ func im2col(a, xh []uint8, geo *convGeom, koff [][]int, p0, rows, c, c0, cin int
 				break
 			}
 			pos[d] = 0
+		}
+	}
+}
+
+// im2col fills the patch matrix for the pixels of windowPixels: row r,
+// columns o·kcp+ci hold input channel c0+ci of pixel pix[r*kk+o] (the zero
+// point for padding pixels and for the channel padding ci >= cin).
+func im2col(a, xh []uint8, pix []int, kk, c, c0, cin, kcp int, zp uint8) {
+	for i, lin := range pix {
+		dst := a[i*kcp : (i+1)*kcp]
+		n := 0
+		if lin >= 0 {
+			n = copy(dst, xh[lin*c+c0:lin*c+c0+cin])
+		}
+		for j := n; j < kcp; j++ {
+			dst[j] = zp
 		}
 	}
 }
