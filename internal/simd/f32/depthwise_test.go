@@ -1,9 +1,11 @@
 package f32
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"testing"
 )
 
@@ -187,6 +189,46 @@ func TestGather2(t *testing.T) {
 				gather2Generic(want, dstStride, src, srcStride, rows, n)
 				g(dst, dstStride, src, srcStride, rows, n)
 				assertBits(t, fmt.Sprintf("n=%d rows=%d", n, rows), want, dst)
+			}
+		}
+	})
+}
+
+// PyTorch 1.13's depthwise conv2d (testdata/gen_depthwise.py) as the
+// reference: strides, dilation, asymmetric pads, a channel multiplier and
+// the bias, through every kernel.
+func TestDepthwiseTorch(t *testing.T) {
+	raw, err := os.ReadFile("testdata/depthwise_torch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden struct {
+		Cases []struct {
+			Cin, Mult, H, W, K, Stride, Dil int
+			Pads, Out                       []int
+			X, Weight, Bias, Y              []float32
+		}
+	}
+	if err := json.Unmarshal(raw, &golden); err != nil {
+		t.Fatal(err)
+	}
+	if len(golden.Cases) == 0 {
+		t.Fatal("no cases in golden file")
+	}
+	forEachKernel(t, func(t *testing.T) {
+		for i, g := range golden.Cases {
+			s := DWShape{C: g.Cin * g.Mult, Mult: g.Mult, InH: g.H, InW: g.W, KH: g.K, KW: g.K,
+				StrideH: g.Stride, StrideW: g.Stride, DilH: g.Dil, DilW: g.Dil,
+				PadT: g.Pads[0], PadL: g.Pads[1], OutH: g.Out[0], OutW: g.Out[1]}
+			y := make([]float32, len(g.Y))
+			DepthwiseConv2D(&s, g.X, g.Weight, 0, s.C, y, Epilogue{RowBias: g.Bias})
+			plane := s.OutH * s.OutW
+			for j := range y {
+				c, oh, ow := j/plane, j%plane/s.OutW, j%s.OutW
+				_, mag := refDW(s, g.X, g.Weight, c, oh, ow)
+				if !closeTo(y[j], float64(g.Y[j]), 2*mag+math.Abs(float64(g.Bias[c])), s.KH*s.KW) {
+					t.Fatalf("case %d %+v: y[%d] = %v, torch %v", i, s, j, y[j], g.Y[j])
+				}
 			}
 		}
 	})
