@@ -43,6 +43,12 @@ func TestSavedModelsInORT(t *testing.T) {
 	var jobs []job
 	tmp := t.TempDir()
 	dirs, _ := filepath.Glob(filepath.Join(s, "onnx-node", "test_*"))
+	// Debian's libonnx-testdata, when installed: older opsets, so this also
+	// checks Normalize's rewrites against the originals.
+	for _, sub := range []string{"node", "pytorch-converted", "pytorch-operator", "simple"} {
+		more, _ := filepath.Glob(filepath.Join("/usr/share/libonnx-testdata/data", sub, "test_*"))
+		dirs = append(dirs, more...)
+	}
 	models, _ := filepath.Glob(filepath.Join(s, "models", "*", "*.onnx"))
 	for i, f := range append(dirs, models...) {
 		orig := f
