@@ -41,6 +41,7 @@ type Histogram struct {
 
 	counts []uint32 // scratch for binning: 4 lanes per bin
 	idx    []int32
+	old    []float32 // spare histogram buffer
 	tab    thresholds
 }
 
@@ -97,11 +98,17 @@ func (o *Histogram) Observe(x []float32, shape []int) error {
 	if len(x) == 0 {
 		return nil
 	}
+	uninit := math.IsInf(float64(o.min), 1) && math.IsInf(float64(o.max), -1)
+	if !uninit && o.min != o.max {
+		done, err := o.observeWithinRange(x)
+		if done || err != nil {
+			return err
+		}
+	}
 	mn, mx, ok := minMax(x)
 	if !ok {
 		return ErrNonFinite
 	}
-	uninit := math.IsInf(float64(o.min), 1) && math.IsInf(float64(o.max), -1)
 	if uninit || o.min == o.max {
 		// torch restarts the histogram when it only saw one value.
 		L, H, err := o.histcRange(mn, mx, mn, mx)
@@ -122,8 +129,48 @@ func (o *Histogram) Observe(x []float32, shape []int) error {
 	if err != nil {
 		return err
 	}
-	h := make([]float32, o.nbins)
+	h := o.spare(o.nbins)
 	o.histc(x, L, H, h)
+	o.finish(h, cmin, cmax, ds, start)
+	return nil
+}
+
+// observeWithinRange is the steady state: when the batch stays inside the
+// current range, torch's combined range (and so the histc range) depends on
+// the current range only, so the batch is binned in the same pass that finds
+// its min and max. It reports false (nothing changed) when the batch leaves
+// the range or the histc range would depend on the batch's own extremes.
+func (o *Histogram) observeWithinRange(x []float32) (bool, error) {
+	cmin, cmax, ds, start, err := o.adjustMinMax(o.min, o.max)
+	if err != nil {
+		return false, nil
+	}
+	l, h := cmin, cmax
+	if o.truncates() {
+		l, h = float32(math.Trunc(float64(l))), float32(math.Trunc(float64(h)))
+	}
+	if l == h {
+		return false, nil
+	}
+	L, H, err := o.histcRange(cmin, cmax, 0, 0)
+	if err != nil {
+		return false, nil
+	}
+	hist := o.spare(o.nbins)
+	mn, mx, ok := o.histcMinMax(x, L, H, hist)
+	if !ok {
+		return false, ErrNonFinite
+	}
+	if mn < o.min || mx > o.max {
+		return false, nil
+	}
+	o.finish(hist, cmin, cmax, ds, start)
+	return true, nil
+}
+
+// finish folds the current histogram into h (the batch's, binned on the
+// combined range) as torch does and makes it the state.
+func (o *Histogram) finish(h []float32, cmin, cmax float32, ds, start int64) {
 	if cmin == o.min && cmax == o.max {
 		for i := range h {
 			h[i] += o.hist[i]
@@ -131,9 +178,18 @@ func (o *Histogram) Observe(x []float32, shape []int) error {
 	} else {
 		combineHistograms(h, o.hist, o.up, ds, start)
 	}
-	o.hist, o.min, o.max = h, cmin, cmax
+	o.hist, o.old = h, o.hist
+	o.min, o.max = cmin, cmax
 	o.batches++
-	return nil
+}
+
+// spare returns the second histogram buffer (the state and the batch
+// histogram alternate, so a steady stream allocates nothing).
+func (o *Histogram) spare(n int) []float32 {
+	if len(o.old) != n {
+		o.old = make([]float32, n)
+	}
+	return o.old
 }
 
 // adjustMinMax is torch's _adjust_min_max in float32.
@@ -281,9 +337,19 @@ func (th *thresholds) build(L, H float32, n int) {
 	}
 }
 
+// histcMinMax is histc that also returns the min and max of x and whether
+// x is free of NaN and Inf, from the same pass over memory.
+func (o *Histogram) histcMinMax(x []float32, L, H float32, dst []float32) (mn, mx float32, ok bool) {
+	return o.bin(x, L, H, dst)
+}
+
 // histc is torch.histc(x, bins, min=L, max=H) into dst (overwritten): values
 // outside [L, H] are skipped, the last bin includes H.
 func (o *Histogram) histc(x []float32, L, H float32, dst []float32) {
+	o.bin(x, L, H, dst)
+}
+
+func (o *Histogram) bin(x []float32, L, H float32, dst []float32) (mn, mx float32, ok bool) {
 	n := len(dst)
 	// 4 interleaved count lanes per bin break the store-to-load chains of
 	// runs of equal bins; bin n collects the values outside [L, H].
@@ -293,30 +359,31 @@ func (o *Histogram) histc(x []float32, L, H float32, dst []float32) {
 	cnt := o.counts[:4*(n+1)]
 	clear(cnt)
 	w := float32(H - L)
-	switch {
-	case useAVX2 && finite(float32(w*float32(n))) && w > 0:
+	if useAVX2 && len(x) >= 8 && w > 0 && finite(float32(w*float32(n))) {
 		// The vector kernel does torch's float32 division itself.
 		const block = 2048
 		if cap(o.idx) < block {
 			o.idx = make([]int32, block)
 		}
 		idx := o.idx[:block]
-		for off := 0; off < len(x); off += block {
-			chunk := x[off:min(off+block, len(x))]
-			n8 := len(chunk) &^ 7
-			if n8 > 0 {
-				binIndexAVX2(chunk[:n8], idx, L, H, w, float32(n), int32(n-1), int32(n))
-			}
-			for i := n8; i < len(chunk); i++ {
-				idx[i] = int32(binOf(chunk[i], L, H, w, n))
-			}
-			m4 := len(chunk) &^ 3
-			countLanesAsm(idx[:m4], cnt)
-			for i := m4; i < len(chunk); i++ {
-				cnt[4*int(idx[i])+i&3]++
-			}
+		n8 := len(x) &^ 7
+		mn, mx, ok = float32(math.Inf(1)), float32(math.Inf(-1)), true
+		for off := 0; off < n8; off += block {
+			end := min(off+block, n8)
+			bmn, bmx, unord := binIndexAVX2(x[off:end], idx, L, H, w, float32(n), int32(n-1), int32(n))
+			mn, mx, ok = min(mn, bmn), max(mx, bmx), ok && !unord
+			countLanesAsm(idx[:end-off], cnt)
 		}
-	default:
+		if n8 < len(x) {
+			for i := n8; i < len(x); i++ {
+				cnt[4*binOf(x[i], L, H, w, n)+i&3]++
+			}
+			tmn, tmx, tok := minMaxGo(x[n8:])
+			mn, mx, ok = min(mn, tmn), max(mx, tmx), ok && tok
+		}
+		ok = ok && finite(mn) && finite(mx)
+	} else {
+		mn, mx, ok = minMax(x)
 		th := &o.tab
 		th.build(L, H, n)
 		if th.ok {
@@ -334,6 +401,7 @@ func (o *Histogram) histc(x []float32, L, H float32, dst []float32) {
 		}
 		dst[k] = float32(c)
 	}
+	return mn, mx, ok
 }
 
 // binOf is one element of torch.histc: n for values outside [L, H].

@@ -63,11 +63,14 @@ reduce:
 	VZEROUPPER
 	RET
 
-// func binIndexAVX2(x []float32, idx []int32, lo, hi, w, n float32, last, dump int32)
-// idx[i] = int32((x[i]-lo)*n/w) in float32 (torch.histc's bin formula),
-// capped at last; dump for x outside [lo, hi]. len(x) is a multiple of 8,
-// len(idx) >= len(x).
-TEXT ·binIndexAVX2(SB), NOSPLIT, $0-72
+// func binIndexAVX2(x []float32, idx []int32, lo, hi, w, n float32, last, dump int32) (mn, mx float32, unordered bool)
+// idx[i] = int32((x[i]-lo)*n/w) in float32 (torch.histc's formula:
+// subtract, multiply, divide, truncate), capped at last, or dump when x[i]
+// is outside [lo, hi]. Also returns the min and max of x and whether it
+// holds a NaN. len(x) is a non-zero multiple of 8, len(idx) >= len(x).
+// (Counting is left to countLanesAsm over a whole block: reloading the
+// indices right after storing them stalls store forwarding.)
+TEXT ·binIndexAVX2(SB), NOSPLIT, $0-81
 	MOVQ         x_base+0(FP), SI
 	MOVQ         x_len+8(FP), CX
 	MOVQ         idx_base+24(FP), DI
@@ -81,59 +84,54 @@ TEXT ·binIndexAVX2(SB), NOSPLIT, $0-72
 	MOVL         dump+68(FP), AX
 	MOVQ         AX, X15
 	VPBROADCASTD X15, Y15
+	VMOVUPS      (SI), Y8
+	VMOVAPS      Y8, Y9
+	VXORPS       Y7, Y7, Y7
 	XORQ         AX, AX
 
-loop16:
-	LEAQ       16(AX), DX
-	CMPQ       DX, CX
-	JGT        tail8
+biloop:
 	VMOVUPS    (SI)(AX*4), Y0
-	VMOVUPS    32(SI)(AX*4), Y1
+	VMINPS     Y0, Y8, Y8
+	VMAXPS     Y0, Y9, Y9
+	VCMPPS     $3, Y0, Y0, Y1
+	VORPS      Y1, Y7, Y7
 	VSUBPS     Y10, Y0, Y2
-	VSUBPS     Y10, Y1, Y3
 	VMULPS     Y13, Y2, Y2
-	VMULPS     Y13, Y3, Y3
 	VDIVPS     Y12, Y2, Y2
-	VDIVPS     Y12, Y3, Y3
 	VCVTTPS2DQ Y2, Y2
-	VCVTTPS2DQ Y3, Y3
 	VPMINSD    Y14, Y2, Y2
-	VPMINSD    Y14, Y3, Y3
 	VCMPPS     $0x0D, Y10, Y0, Y4
 	VCMPPS     $0x02, Y11, Y0, Y5
 	VANDPS     Y5, Y4, Y4
-	VCMPPS     $0x0D, Y10, Y1, Y6
-	VCMPPS     $0x02, Y11, Y1, Y7
-	VANDPS     Y7, Y6, Y6
 	VBLENDVPS  Y4, Y2, Y15, Y2
-	VBLENDVPS  Y6, Y3, Y15, Y3
 	VMOVDQU    Y2, (DI)(AX*4)
-	VMOVDQU    Y3, 32(DI)(AX*4)
-	MOVQ       DX, AX
-	JMP        loop16
-
-tail8:
+	ADDQ       $8, AX
 	CMPQ       AX, CX
-	JGE        done
-	VMOVUPS    (SI)(AX*4), Y0
-	VSUBPS     Y10, Y0, Y2
-	VMULPS     Y13, Y2, Y2
-	VDIVPS     Y12, Y2, Y2
-	VCVTTPS2DQ Y2, Y2
-	VPMINSD    Y14, Y2, Y2
-	VCMPPS     $0x0D, Y10, Y0, Y4
-	VCMPPS     $0x02, Y11, Y0, Y5
-	VANDPS     Y5, Y4, Y4
-	VBLENDVPS  Y4, Y2, Y15, Y2
-	VMOVDQU    Y2, (DI)(AX*4)
+	JLT        biloop
 
-done:
+	VEXTRACTF128 $1, Y8, X1
+	VMINPS       X1, X8, X8
+	VPERMILPS    $0x4E, X8, X1
+	VMINPS       X1, X8, X8
+	VPERMILPS    $0xB1, X8, X1
+	VMINPS       X1, X8, X8
+	VEXTRACTF128 $1, Y9, X1
+	VMAXPS       X1, X9, X9
+	VPERMILPS    $0x4E, X9, X1
+	VMAXPS       X1, X9, X9
+	VPERMILPS    $0xB1, X9, X1
+	VMAXPS       X1, X9, X9
+	MOVSS        X8, mn+72(FP)
+	MOVSS        X9, mx+76(FP)
+	VMOVMSKPS    Y7, AX
+	TESTL        AX, AX
+	SETNE        unordered+80(FP)
 	VZEROUPPER
 	RET
 
 // func countLanesAsm(idx []int32, cnt []uint32)
-// cnt[4*idx[i] + i%4]++ for every i; len(idx) is a multiple of 4 and every
-// idx is in range (the caller built them).
+// cnt[4*idx[i] + i%4]++ for every i. len(idx) is a multiple of 4 and every
+// index is below len(cnt)/4 (binIndexAVX2 built them).
 TEXT ·countLanesAsm(SB), NOSPLIT, $0-48
 	MOVQ idx_base+0(FP), SI
 	MOVQ idx_len+8(FP), CX

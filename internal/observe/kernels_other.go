@@ -6,7 +6,7 @@ const useAVX2 = false
 
 func minMaxAVX2(x []float32) (mn, mx float32, unordered bool) { panic("unreachable") }
 
-func binIndexAVX2(x []float32, idx []int32, lo, hi, w, n float32, last, dump int32) {
+func binIndexAVX2(x []float32, idx []int32, lo, hi, w, n float32, last, dump int32) (mn, mx float32, unordered bool) {
 	panic("unreachable")
 }
 

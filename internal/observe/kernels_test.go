@@ -32,12 +32,26 @@ func TestBinIndexKernelMatchesScalar(t *testing.T) {
 				x[i] = L + float32(rng.Float64())*w
 			}
 		}
+		cnt := make([]uint32, 4*(n+1))
 		idx := make([]int32, len(x))
-		binIndexAVX2(x, idx, L, H, w, n, n-1, n)
+		mn, mx, unord := binIndexAVX2(x, idx, L, H, w, n, n-1, n)
+		countLanesAsm(idx, cnt)
+		want := make([]uint32, 4*(n+1))
 		for i, v := range x {
-			if want := binOf(v, L, H, w, n); int(idx[i]) != want {
-				t.Fatalf("range [%v,%v] x=%v: kernel bin %d, scalar %d", L, H, v, idx[i], want)
+			want[4*binOf(v, L, H, w, n)+i%4]++
+		}
+		for k := range want {
+			if cnt[k] != want[k] {
+				t.Fatalf("range [%v,%v]: lane count %d = %d, scalar %d", L, H, k, cnt[k], want[k])
 			}
+		}
+		gmn, gmx, _ := minMaxGo(x)
+		if mn != gmn || mx != gmx || unord {
+			t.Fatalf("range [%v,%v]: kernel min/max %v %v %v, scalar %v %v", L, H, mn, mx, unord, gmn, gmx)
+		}
+		x[17] = float32(math.NaN())
+		if _, _, unord := binIndexAVX2(x, idx, L, H, w, n, n-1, n); !unord {
+			t.Fatal("NaN not reported")
 		}
 	}
 }
