@@ -8,6 +8,9 @@ import "sync"
 // order of operations whatever the split.
 type Context struct {
 	Threads int
+
+	opts  *Options // the session's hooks (nil outside a session)
+	frame *frame   // the running graph, for subgraphs' outer values
 }
 
 // Parallel runs fn over [0, n) split into at most Threads contiguous chunks,

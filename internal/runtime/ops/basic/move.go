@@ -1,0 +1,124 @@
+package basic
+
+import (
+	"fmt"
+)
+
+// stridedCopy writes dst (row-major with the given shape) from src, where
+// output index (i0, i1, ...) reads src[base + Σ ik·strides[k]]. Strides may
+// be zero (broadcast) or negative (reversed slices). It is the one loop
+// behind Transpose, Slice and Expand.
+func stridedCopy[T any](dst, src []T, base int, shape, strides []int) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	r := len(shape)
+	if r == 0 {
+		dst[0] = src[base]
+		return
+	}
+	inner := shape[r-1]
+	is := strides[r-1]
+	idx := make([]int, r-1)
+	off := base
+	for o := 0; o < n; o += inner {
+		row := dst[o : o+inner]
+		switch is {
+		case 1:
+			copy(row, src[off:off+inner])
+		case 0:
+			v := src[off]
+			for j := range row {
+				row[j] = v
+			}
+		default:
+			p := off
+			for j := range row {
+				row[j] = src[p]
+				p += is
+			}
+		}
+		for d := r - 2; d >= 0; d-- {
+			idx[d]++
+			off += strides[d]
+			if idx[d] < shape[d] {
+				break
+			}
+			off -= idx[d] * strides[d]
+			idx[d] = 0
+		}
+	}
+}
+
+// stridedBytes runs stridedCopy on raw bytes of element size es.
+func stridedBytes(dst, src []byte, es, base int, shape, strides []int) error {
+	switch es {
+	case 1:
+		stridedCopy(dst, src, base, shape, strides)
+	case 2:
+		stridedCopy(as[uint16](dst), as[uint16](src), base, shape, strides)
+	case 4:
+		stridedCopy(as[uint32](dst), as[uint32](src), base, shape, strides)
+	case 8:
+		stridedCopy(as[uint64](dst), as[uint64](src), base, shape, strides)
+	default:
+		return fmt.Errorf("element size %d not supported", es)
+	}
+	return nil
+}
+
+func stridesOf(shape []int) []int {
+	s := make([]int, len(shape))
+	acc := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		s[i] = acc
+		acc *= shape[i]
+	}
+	return s
+}
+
+// tileIndex fills dst (shape out) with src (shape in) repeated: output
+// index i reads input index i mod in along every axis.
+func tileT[T any](dst, src []T, in, out []int) {
+	r := len(out)
+	if len(dst) == 0 {
+		return
+	}
+	if r == 0 {
+		dst[0] = src[0]
+		return
+	}
+	ist := stridesOf(in)
+	idx := make([]int, r)
+	for o := range dst {
+		off := 0
+		for d := 0; d < r; d++ {
+			off += (idx[d] % in[d]) * ist[d]
+		}
+		dst[o] = src[off]
+		for d := r - 1; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < out[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+}
+
+func tileBytes(dst, src []byte, es int, in, out []int) error {
+	switch es {
+	case 1:
+		tileT(dst, src, in, out)
+	case 2:
+		tileT(as[uint16](dst), as[uint16](src), in, out)
+	case 4:
+		tileT(as[uint32](dst), as[uint32](src), in, out)
+	case 8:
+		tileT(as[uint64](dst), as[uint64](src), in, out)
+	default:
+		return fmt.Errorf("element size %d not supported", es)
+	}
+	return nil
+}

@@ -1,0 +1,416 @@
+package basic
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/x448/float16"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// unaryOp is a float elementwise function: f is the reference in float64
+// (also used for float32 elements: one rounding at the end), hot an
+// optional float32 slice loop for the ops that sit on a CNN's critical path.
+type unaryOp struct {
+	f   func(float64) float64
+	hot func(dst, src []float32)
+}
+
+// unaryFactory builds a unary op from the node's attributes.
+type unaryFactory func(n *graph.Node) (unaryOp, error)
+
+func simple(f func(float64) float64) unaryFactory {
+	return func(*graph.Node) (unaryOp, error) { return unaryOp{f: f}, nil }
+}
+
+func attrF(n *graph.Node, name string, def float32) (float64, error) {
+	v, err := n.AttrFloat(name, def)
+	return float64(v), err
+}
+
+func init() {
+	unary := map[string]unaryFactory{
+		"Relu": func(*graph.Node) (unaryOp, error) {
+			return unaryOp{f: func(x float64) float64 { return math.Max(x, 0) }, hot: reluF32}, nil
+		},
+		"Sigmoid": func(*graph.Node) (unaryOp, error) { return unaryOp{f: sigmoid64, hot: sigmoidF32}, nil },
+		"Tanh":    func(*graph.Node) (unaryOp, error) { return unaryOp{f: math.Tanh, hot: tanhF32}, nil },
+		"LeakyRelu": func(n *graph.Node) (unaryOp, error) {
+			a, err := attrF(n, "alpha", 0.01)
+			af := float32(a)
+			return unaryOp{
+				f: func(x float64) float64 {
+					if x < 0 {
+						return a * x
+					}
+					return x
+				},
+				hot: func(dst, src []float32) {
+					for i, x := range src {
+						if x < 0 {
+							x *= af
+						}
+						dst[i] = x
+					}
+				},
+			}, err
+		},
+		"Elu": func(n *graph.Node) (unaryOp, error) {
+			a, err := attrF(n, "alpha", 1)
+			return unaryOp{f: func(x float64) float64 {
+				if x < 0 {
+					return a * (math.Exp(x) - 1)
+				}
+				return x
+			}}, err
+		},
+		"Selu": func(n *graph.Node) (unaryOp, error) {
+			a, err := attrF(n, "alpha", 1.67326319217681884765625)
+			if err != nil {
+				return unaryOp{}, err
+			}
+			g, err := attrF(n, "gamma", 1.05070102214813232421875)
+			return unaryOp{f: func(x float64) float64 {
+				if x <= 0 {
+					return g * (a*math.Exp(x) - a)
+				}
+				return g * x
+			}}, err
+		},
+		"Celu": func(n *graph.Node) (unaryOp, error) {
+			a, err := attrF(n, "alpha", 1)
+			return unaryOp{f: func(x float64) float64 {
+				return math.Max(0, x) + math.Min(0, a*(math.Exp(x/a)-1))
+			}}, err
+		},
+		"ThresholdedRelu": func(n *graph.Node) (unaryOp, error) {
+			a, err := attrF(n, "alpha", 1)
+			return unaryOp{f: func(x float64) float64 {
+				if x > a {
+					return x
+				}
+				return 0
+			}}, err
+		},
+		"HardSigmoid": func(n *graph.Node) (unaryOp, error) {
+			a, err := attrF(n, "alpha", 0.2)
+			if err != nil {
+				return unaryOp{}, err
+			}
+			b, err := attrF(n, "beta", 0.5)
+			af, bf := float32(a), float32(b)
+			return unaryOp{
+				f: func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
+				hot: func(dst, src []float32) {
+					for i, x := range src {
+						dst[i] = min(max(af*x+bf, 0), 1)
+					}
+				},
+			}, err
+		},
+		"HardSwish": func(*graph.Node) (unaryOp, error) {
+			return unaryOp{
+				f: func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) },
+				hot: func(dst, src []float32) {
+					for i, x := range src {
+						dst[i] = x * min(max(x/6+0.5, 0), 1)
+					}
+				},
+			}, nil
+		},
+		"Softplus": simple(func(x float64) float64 {
+			if x > 30 {
+				return x
+			}
+			return math.Log1p(math.Exp(x))
+		}),
+		"Softsign": simple(func(x float64) float64 { return x / (1 + math.Abs(x)) }),
+		"Mish":     simple(func(x float64) float64 { return x * math.Tanh(math.Log1p(math.Exp(x))) }),
+		"Sqrt":     simple(math.Sqrt),
+		"Exp":      simple(math.Exp),
+		"Log":      simple(math.Log),
+		"Erf":      simple(math.Erf),
+		"Floor":    simple(math.Floor),
+		"Ceil":     simple(math.Ceil),
+		"Round":    simple(math.RoundToEven),
+		"Reciprocal": simple(func(x float64) float64 {
+			return 1 / x
+		}),
+		"Sin":   simple(math.Sin),
+		"Cos":   simple(math.Cos),
+		"Tan":   simple(math.Tan),
+		"Asin":  simple(math.Asin),
+		"Acos":  simple(math.Acos),
+		"Atan":  simple(math.Atan),
+		"Sinh":  simple(math.Sinh),
+		"Cosh":  simple(math.Cosh),
+		"Asinh": simple(math.Asinh),
+		"Acosh": simple(math.Acosh),
+		"Atanh": simple(math.Atanh),
+		"Neg":   simple(func(x float64) float64 { return -x }),
+		"Abs":   simple(math.Abs),
+		"Sign": simple(func(x float64) float64 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return x // keeps 0 and NaN
+		}),
+	}
+	floats := []tensor.DType{tensor.Float32, tensor.Float64, tensor.Float16}
+	for op, uf := range unary {
+		uf := uf
+		reg(op, floats, func(n *graph.Node, _ int64) (runtime.Kernel, error) {
+			u, err := uf(n)
+			if err != nil {
+				return nil, err
+			}
+			return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				return runUnary(ctx, u, in)
+			}), nil
+		})
+	}
+	// The integer forms that models and shape subgraphs use.
+	reg("Neg", intTypes, kf(intUnary(func(x int64) int64 { return -x })))
+	reg("Abs", intTypes, kf(intUnary(func(x int64) int64 {
+		if x < 0 {
+			return -x
+		}
+		return x
+	})))
+	reg("Relu", intTypes, kf(intUnary(func(x int64) int64 { return max(x, 0) })))
+	reg("Sign", intTypes, kf(intUnary(func(x int64) int64 {
+		switch {
+		case x > 0:
+			return 1
+		case x < 0:
+			return -1
+		}
+		return 0
+	})))
+	reg("Clip", append([]tensor.DType{tensor.Float16}, numericTypes...), newClip)
+}
+
+func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+func reluF32(dst, src []float32) {
+	for i, x := range src {
+		dst[i] = max(x, 0)
+	}
+}
+
+func sigmoidF32(dst, src []float32) {
+	for i, x := range src {
+		dst[i] = float32(1 / (1 + math.Exp(-float64(x))))
+	}
+}
+
+func tanhF32(dst, src []float32) {
+	for i, x := range src {
+		dst[i] = float32(math.Tanh(float64(x)))
+	}
+}
+
+func runUnary(ctx *runtime.Context, u unaryOp, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := need(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	out, err := tensor.New(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	switch x.DType {
+	case tensor.Float32:
+		src, dst := x.F32(), out.F32()
+		ctx.Parallel(len(src), grain, func(lo, hi int) {
+			if u.hot != nil {
+				u.hot(dst[lo:hi], src[lo:hi])
+				return
+			}
+			for i := lo; i < hi; i++ {
+				dst[i] = float32(u.f(float64(src[i])))
+			}
+		})
+	case tensor.Float64:
+		src, dst := x.F64(), out.F64()
+		ctx.Parallel(len(src), grain, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				dst[i] = u.f(src[i])
+			}
+		})
+	case tensor.Float16:
+		src, dst := x.F16(), out.F16()
+		ctx.Parallel(len(src), grain, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				dst[i] = float16.Fromfloat32(float32(u.f(float64(src[i].Float32()))))
+			}
+		})
+	default:
+		return nil, fmt.Errorf("input is %v, want a float type", x.DType)
+	}
+	return one(out)
+}
+
+func intUnary(f func(int64) int64) func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		out, err := tensor.New(in[0].DType, in[0].Shape)
+		if err != nil {
+			return nil, err
+		}
+		switch d := in[0].Data.(type) {
+		case []int8:
+			mapInt(out.I8(), d, f)
+		case []uint8:
+			mapInt(out.U8(), d, f)
+		case []int16:
+			mapInt(out.I16(), d, f)
+		case []uint16:
+			mapInt(out.U16(), d, f)
+		case []int32:
+			mapInt(out.I32(), d, f)
+		case []uint32:
+			mapInt(out.U32(), d, f)
+		case []int64:
+			mapInt(out.I64(), d, f)
+		case []uint64:
+			mapInt(out.U64(), d, f)
+		default:
+			return nil, fmt.Errorf("input is %v, want an integer type", in[0].DType)
+		}
+		return one(out)
+	}
+}
+
+func mapInt[T integer](dst, src []T, f func(int64) int64) {
+	for i, v := range src {
+		dst[i] = T(f(int64(v)))
+	}
+}
+
+// newClip handles both forms: opset < 11 min/max attributes, and the
+// optional min and max inputs of opset 11 on.
+func newClip(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	var amin, amax float64 = math.Inf(-1), math.Inf(1)
+	if opset < 11 {
+		lo, err := n.AttrFloat("min", -math.MaxFloat32)
+		if err != nil {
+			return nil, err
+		}
+		hi, err := n.AttrFloat("max", math.MaxFloat32)
+		if err != nil {
+			return nil, err
+		}
+		amin, amax = float64(lo), float64(hi)
+	}
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		lo, hi := amin, amax
+		for i, p := range []*float64{&lo, &hi} {
+			t, err := optional(in, i+1)
+			if err != nil {
+				return nil, err
+			}
+			if t == nil {
+				continue
+			}
+			if t.DType != x.DType {
+				return nil, fmt.Errorf("bound %d is %v, input is %v", i+1, t.DType, x.DType)
+			}
+			if *p, err = scalarFloat(t); err != nil {
+				return nil, fmt.Errorf("bound %d: %v", i+1, err)
+			}
+		}
+		out, err := tensor.New(x.DType, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		switch d := x.Data.(type) {
+		case []float32:
+			clipF32(ctx, out.F32(), d, lo, hi)
+		case []float64:
+			clipT(out.F64(), d, lo, hi)
+		case []float16.Float16:
+			o := out.F16()
+			l, h := float32(lo), float32(hi)
+			for i, v := range d {
+				f := v.Float32()
+				if f < l {
+					f = l
+				}
+				if f > h {
+					f = h
+				}
+				o[i] = float16.Fromfloat32(f)
+			}
+		case []int8:
+			clipT(out.I8(), d, lo, hi)
+		case []uint8:
+			clipT(out.U8(), d, lo, hi)
+		case []int16:
+			clipT(out.I16(), d, lo, hi)
+		case []uint16:
+			clipT(out.U16(), d, lo, hi)
+		case []int32:
+			clipT(out.I32(), d, lo, hi)
+		case []uint32:
+			clipT(out.U32(), d, lo, hi)
+		case []int64:
+			clipT(out.I64(), d, lo, hi)
+		case []uint64:
+			clipT(out.U64(), d, lo, hi)
+		default:
+			return nil, fmt.Errorf("input is %v", x.DType)
+		}
+		return one(out)
+	}), nil
+}
+
+func clipF32(ctx *runtime.Context, dst, src []float32, lo, hi float64) {
+	// Clamp in float32 (the bounds are float32 values already); like
+	// ONNX Runtime, min is applied first and max second, so min > max
+	// gives max.
+	l, h := float32(lo), float32(hi)
+	if math.IsInf(lo, -1) {
+		l = float32(math.Inf(-1))
+	}
+	if math.IsInf(hi, 1) {
+		h = float32(math.Inf(1))
+	}
+	ctx.Parallel(len(src), grain, func(a, b int) {
+		for i := a; i < b; i++ {
+			v := src[i]
+			if v < l {
+				v = l
+			}
+			if v > h {
+				v = h
+			}
+			dst[i] = v
+		}
+	})
+}
+
+func clipT[T number](dst, src []T, lo, hi float64) {
+	for i, v := range src {
+		f := float64(v)
+		if f < lo {
+			v = T(lo)
+		}
+		if f > hi || float64(v) > hi {
+			v = T(hi)
+		}
+		dst[i] = v
+	}
+}

@@ -1,0 +1,650 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Threads is the number of goroutines a kernel may use (< 1 means 1).
+	// Results do not depend on it.
+	Threads int
+	// Observe, when set, is called with every graph input at the start of a
+	// run and with every value a node produces (including those inside If
+	// branches), right after the node ran. Calibration and per-layer
+	// evaluation hook in here. It must not modify or keep the tensor
+	// beyond the call unless it copies it: the executor may drop it.
+	Observe func(v *graph.Value, t *tensor.Tensor)
+	// NodeTime, when set, receives each node's wall time after it ran
+	// (profiling). Nodes inside subgraphs are reported too.
+	NodeTime func(n *graph.Node, d time.Duration)
+}
+
+// Session is a graph planned for repeated execution: node order, kernels
+// (with constant weights prepacked by their factories) and value lifetimes
+// are computed once in NewSession. Run may be called concurrently.
+type Session struct {
+	p    *plan
+	opts Options
+	peak atomic.Int64
+}
+
+// NewSession plans g: it orders the nodes, finds and prepares a kernel for
+// every node (recursively for subgraphs) and computes when each
+// intermediate value can be dropped. g must not be modified while the
+// session is in use.
+func NewSession(g *graph.Graph, opts Options) (*Session, error) {
+	if g == nil {
+		return nil, errors.New("runtime: nil graph")
+	}
+	if opts.Threads < 1 {
+		opts.Threads = 1
+	}
+	p, err := newPlan(g)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.outer) > 0 {
+		return nil, fmt.Errorf("runtime: value %q is used but never produced (not an input, initializer or node output)", p.outer[0].v.Name)
+	}
+	return &Session{p: p, opts: opts}, nil
+}
+
+// InputNames lists the graph inputs a Run needs, in graph order
+// (initializers are not included).
+func (s *Session) InputNames() []string {
+	out := make([]string, len(s.p.inputs))
+	for i, in := range s.p.inputs {
+		out[i] = in.v.Name
+	}
+	return out
+}
+
+// OutputNames lists the graph outputs, in graph order.
+func (s *Session) OutputNames() []string {
+	out := make([]string, len(s.p.g.Outputs))
+	for i, v := range s.p.g.Outputs {
+		out[i] = v.Name
+	}
+	return out
+}
+
+// PeakBytes is the largest number of bytes held at once in node-produced
+// tensors during the most recent Run (views that share an input's data
+// are not counted twice). Graph inputs and initializers are not counted.
+func (s *Session) PeakBytes() int64 { return s.peak.Load() }
+
+// Run executes the graph. Every graph input must be given, with its
+// declared dtype and rank and with the declared size for every dim that
+// has a fixed size (symbolic dims accept any size). Initializers that the
+// model also lists as inputs may be overridden. The returned tensors belong
+// to the caller: none shares memory with the inputs, the initializers or
+// another output.
+func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	p := s.p
+	env := make([]*tensor.Tensor, p.nslots)
+	for _, c := range p.consts {
+		env[c.slot] = c.t
+	}
+	used := 0
+	for _, in := range p.inputs {
+		t, ok := inputs[in.v.Name]
+		if !ok || t == nil {
+			return nil, fmt.Errorf("input %q is missing", in.v.Name)
+		}
+		if err := checkInput(in.v, t); err != nil {
+			return nil, err
+		}
+		env[in.slot] = t
+		used++
+	}
+	for _, in := range p.overridable {
+		if t, ok := inputs[in.v.Name]; ok && t != nil {
+			if err := checkInput(in.v, t); err != nil {
+				return nil, err
+			}
+			env[in.slot] = t
+			used++
+		}
+	}
+	if used != len(inputs) {
+		for name := range inputs {
+			if _, ok := p.inputByName[name]; !ok {
+				return nil, fmt.Errorf("the model has no input %q", name)
+			}
+		}
+	}
+	ctx := &Context{Threads: s.opts.Threads, opts: &s.opts}
+	if s.opts.Observe != nil {
+		for _, in := range p.inputs {
+			s.opts.Observe(in.v, env[in.slot])
+		}
+	}
+	f := &frame{p: p, env: env}
+	peak, err := f.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.peak.Store(peak)
+	out := make(map[string]*tensor.Tensor, len(p.outputs))
+	// An output that is an input, an initializer or another output (an
+	// Identity, a Reshape view) is copied so that the caller owns it.
+	var shared map[uintptr]bool
+	for _, c := range p.consts {
+		shared = markShared(shared, c.t)
+	}
+	for _, in := range p.inputs {
+		shared = markShared(shared, env[in.slot])
+	}
+	for _, in := range p.overridable {
+		shared = markShared(shared, env[in.slot])
+	}
+	for i, slot := range p.outputs {
+		t := env[slot]
+		if t == nil {
+			return nil, fmt.Errorf("output %q was not produced", p.g.Outputs[i].Name)
+		}
+		if ptr := dataPtr(t); ptr != 0 {
+			if shared[ptr] {
+				t = t.Clone()
+			} else {
+				if shared == nil {
+					shared = map[uintptr]bool{}
+				}
+				shared[ptr] = true
+			}
+		}
+		out[p.g.Outputs[i].Name] = t
+	}
+	return out, nil
+}
+
+func markShared(m map[uintptr]bool, t *tensor.Tensor) map[uintptr]bool {
+	if t == nil {
+		return m
+	}
+	if ptr := dataPtr(t); ptr != 0 {
+		if m == nil {
+			m = map[uintptr]bool{}
+		}
+		m[ptr] = true
+	}
+	return m
+}
+
+// dataPtr is the address of a tensor's first element (0 when empty), used
+// to detect tensors that share memory.
+func dataPtr(t *tensor.Tensor) uintptr {
+	if t == nil || t.Data == nil {
+		return 0
+	}
+	v := reflect.ValueOf(t.Data)
+	if v.Kind() != reflect.Slice || v.Len() == 0 {
+		return 0
+	}
+	return v.Pointer()
+}
+
+func checkInput(v *graph.Value, t *tensor.Tensor) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("input %q: %v", v.Name, err)
+	}
+	if v.DType != tensor.Undefined && t.DType != v.DType {
+		return fmt.Errorf("input %q: dtype %v, the model declares %v", v.Name, t.DType, v.DType)
+	}
+	if v.Shape == nil {
+		return nil
+	}
+	if len(t.Shape) != len(v.Shape) {
+		return fmt.Errorf("input %q: shape %v has rank %d, the model declares %v (rank %d)", v.Name, t.Shape, len(t.Shape), v.Shape, len(v.Shape))
+	}
+	for i, d := range v.Shape {
+		if d.Known() && int64(t.Shape[i]) != d.Value {
+			return fmt.Errorf("input %q: shape %v, the model declares %v (dim %d must be %d)", v.Name, t.Shape, v.Shape, i, d.Value)
+		}
+	}
+	return nil
+}
+
+// plan is a (sub)graph prepared for execution. Values live in slots of a
+// per-run environment; a slot is cleared after its last consumer so that
+// the garbage collector can reuse its memory.
+type plan struct {
+	g           *graph.Graph
+	slots       map[*graph.Value]int
+	nslots      int
+	consts      []constSlot
+	inputs      []valueSlot // runtime inputs
+	overridable []valueSlot // initializers also declared as inputs
+	inputByName map[string]int
+	outer       []valueSlot // values of enclosing graphs (subgraphs only)
+	steps       []step
+	outputs     []int
+	keep        []bool // slot must survive to the end of the run
+}
+
+type constSlot struct {
+	slot int
+	t    *tensor.Tensor
+}
+
+type valueSlot struct {
+	slot int
+	v    *graph.Value
+}
+
+type step struct {
+	node   *graph.Node
+	in     []int // -1 for an absent optional input
+	out    []int // -1 for an unnamed output
+	free   []int // slots whose last use is this step
+	kernel Kernel
+	lazy   *lazyKernel
+}
+
+// lazyKernel resolves a node's kernel at run time from the dtype of its
+// first input, for nodes whose input type the graph does not declare and
+// whose op has no dtype-independent kernel.
+type lazyKernel struct {
+	node  *graph.Node
+	opset int64
+	mu    sync.Mutex
+	byDT  map[tensor.DType]Kernel
+}
+
+func (l *lazyKernel) get(dt tensor.DType) (Kernel, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if k, ok := l.byDT[dt]; ok {
+		return k, nil
+	}
+	f, ok := Lookup(l.node.Domain, l.node.OpType, dt)
+	if !ok {
+		return nil, &ErrUnsupported{Node: l.node, DType: dt}
+	}
+	k, err := f(l.node, l.opset)
+	if err != nil {
+		return nil, err
+	}
+	if l.byDT == nil {
+		l.byDT = map[tensor.DType]Kernel{}
+	}
+	l.byDT[dt] = k
+	return k, nil
+}
+
+func newPlan(g *graph.Graph) (*plan, error) {
+	p := &plan{g: g, slots: map[*graph.Value]int{}, inputByName: map[string]int{}}
+	slot := func(v *graph.Value) int {
+		if s, ok := p.slots[v]; ok {
+			return s
+		}
+		s := p.nslots
+		p.nslots++
+		p.slots[v] = s
+		return s
+	}
+	initInput := map[string]bool{}
+	for _, name := range g.InitializerInputs {
+		initInput[name] = true
+	}
+	for _, v := range g.Initializers {
+		if v.Const == nil {
+			return nil, fmt.Errorf("initializer %q has no data", v.Name)
+		}
+		s := slot(v)
+		p.consts = append(p.consts, constSlot{s, v.Const})
+		if initInput[v.Name] {
+			p.overridable = append(p.overridable, valueSlot{s, v})
+			p.inputByName[v.Name] = s
+		}
+	}
+	for _, v := range g.Inputs {
+		if _, dup := p.slots[v]; dup {
+			continue
+		}
+		s := slot(v)
+		p.inputs = append(p.inputs, valueSlot{s, v})
+		p.inputByName[v.Name] = s
+	}
+	order := &graph.Graph{Nodes: append([]*graph.Node(nil), g.Nodes...)}
+	if err := order.Sort(); err != nil {
+		return nil, err
+	}
+	for _, n := range order.Nodes {
+		for _, v := range n.Outputs {
+			if v != nil {
+				slot(v)
+			}
+		}
+	}
+	// Anything else a node reads comes from an enclosing graph.
+	for _, v := range g.OuterValues() {
+		p.outer = append(p.outer, valueSlot{slot(v), v})
+	}
+	lastUse := make([]int, p.nslots)
+	for i := range lastUse {
+		lastUse[i] = -1
+	}
+	p.keep = make([]bool, p.nslots)
+	for _, v := range g.Outputs {
+		s := p.slots[v]
+		p.outputs = append(p.outputs, s)
+		p.keep[s] = true
+	}
+	for _, c := range p.consts {
+		p.keep[c.slot] = true
+	}
+	for _, in := range p.inputs {
+		p.keep[in.slot] = true
+	}
+	for _, o := range p.outer {
+		p.keep[o.slot] = true
+	}
+	p.steps = make([]step, len(order.Nodes))
+	for i, n := range order.Nodes {
+		st := &p.steps[i]
+		st.node = n
+		st.in = make([]int, len(n.Inputs))
+		for j, v := range n.Inputs {
+			st.in[j] = -1
+			if v != nil {
+				st.in[j] = p.slots[v]
+				lastUse[st.in[j]] = i
+			}
+		}
+		for _, v := range n.SubgraphInputs() {
+			lastUse[p.slots[v]] = i
+		}
+		st.out = make([]int, len(n.Outputs))
+		for j, v := range n.Outputs {
+			st.out[j] = -1
+			if v != nil {
+				st.out[j] = p.slots[v]
+				if lastUse[st.out[j]] < i {
+					lastUse[st.out[j]] = i // unused outputs are dropped at once
+				}
+			}
+		}
+		if err := p.prepare(st, g.Opset(n.Domain)); err != nil {
+			return nil, err
+		}
+	}
+	for s, i := range lastUse {
+		if i >= 0 && !p.keep[s] {
+			p.steps[i].free = append(p.steps[i].free, s)
+		}
+	}
+	return p, nil
+}
+
+// inputDType is the dtype of a node's first input as known before running.
+func inputDType(n *graph.Node) tensor.DType {
+	v := n.Input(0)
+	switch {
+	case v == nil:
+		return AnyDType
+	case v.Const != nil:
+		return v.Const.DType
+	}
+	return v.DType
+}
+
+func (p *plan) prepare(st *step, opset int64) (err error) {
+	n := st.node
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v: kernel factory panicked: %v", n, r)
+		}
+	}()
+	dt := inputDType(n)
+	if dt == AnyDType && n.Input(0) != nil {
+		if f, ok := Lookup(n.Domain, n.OpType, AnyDType); ok {
+			st.kernel, err = f(n, opset)
+			return wrapNode(n, err)
+		}
+		if !IsSupported(n.Domain, n.OpType) {
+			return &ErrUnsupported{Node: n, DType: dt}
+		}
+		st.lazy = &lazyKernel{node: n, opset: opset}
+		return nil
+	}
+	f, ok := Lookup(n.Domain, n.OpType, dt)
+	if !ok {
+		return &ErrUnsupported{Node: n, DType: dt}
+	}
+	st.kernel, err = f(n, opset)
+	return wrapNode(n, err)
+}
+
+// wrapNode prefixes an error with the node unless the error already names it.
+func wrapNode(n *graph.Node, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ne *NodeError
+	if errors.As(err, &ne) && ne.Node == n {
+		return err
+	}
+	return &NodeError{Node: n, Err: err}
+}
+
+// NodeError is an error raised while preparing or running a node.
+type NodeError struct {
+	Node *graph.Node
+	Err  error
+}
+
+func (e *NodeError) Error() string {
+	msg := e.Err.Error()
+	prefix := e.Node.String()
+	if len(msg) >= len(prefix) && msg[:len(prefix)] == prefix {
+		return msg
+	}
+	return prefix + ": " + msg
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// frame is one execution of a plan: its environment, and the frame of the
+// graph around it (for subgraphs).
+type frame struct {
+	p      *plan
+	env    []*tensor.Tensor
+	parent *frame
+}
+
+func tensorBytes(t *tensor.Tensor) int64 {
+	if t == nil {
+		return 0
+	}
+	return int64(t.Len()) * int64(t.DType.Size())
+}
+
+// run executes the steps and returns the peak of live node-produced bytes.
+func (f *frame) run(ctx *Context) (int64, error) {
+	p := f.p
+	env := f.env
+	sizes := make([]int64, p.nslots)
+	var live, peak int64
+	sub := &Context{Threads: ctx.Threads, opts: ctx.opts, frame: f}
+	var in []*tensor.Tensor
+	for i := range p.steps {
+		st := &p.steps[i]
+		n := st.node
+		if cap(in) < len(st.in) {
+			in = make([]*tensor.Tensor, len(st.in))
+		}
+		in = in[:len(st.in)]
+		for j, s := range st.in {
+			in[j] = nil
+			if s < 0 {
+				continue
+			}
+			if env[s] == nil {
+				return 0, fmt.Errorf("%v: input %q was not produced", n, n.Inputs[j].Name)
+			}
+			in[j] = env[s]
+		}
+		var start time.Time
+		if ctx.opts != nil && ctx.opts.NodeTime != nil {
+			start = time.Now()
+		}
+		outs, err := runStep(sub, st, in)
+		if err != nil {
+			return 0, err
+		}
+		if ctx.opts != nil && ctx.opts.NodeTime != nil {
+			ctx.opts.NodeTime(n, time.Since(start))
+		}
+		for j, s := range st.out {
+			if s < 0 || j >= len(outs) || outs[j] == nil {
+				continue
+			}
+			t := outs[j]
+			env[s] = t
+			if b := tensorBytes(t); b > 0 && !aliasesAny(t, in) {
+				sizes[s] = b
+				live += b
+			}
+			if ctx.opts != nil && ctx.opts.Observe != nil {
+				ctx.opts.Observe(n.Outputs[j], t)
+			}
+		}
+		if live > peak {
+			peak = live
+		}
+		for _, s := range st.free {
+			env[s] = nil
+			live -= sizes[s]
+			sizes[s] = 0
+		}
+	}
+	return peak, nil
+}
+
+func aliasesAny(t *tensor.Tensor, in []*tensor.Tensor) bool {
+	ptr := dataPtr(t)
+	if ptr == 0 {
+		return false
+	}
+	for _, x := range in {
+		if x != nil && dataPtr(x) == ptr {
+			return true
+		}
+	}
+	return false
+}
+
+// runStep runs one node's kernel, turning a panic into an error that names
+// the node (kernels check their inputs; this is defence in depth).
+func runStep(ctx *Context, st *step, in []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			outs, err = nil, fmt.Errorf("%v: kernel panicked: %v", st.node, r)
+		}
+	}()
+	k := st.kernel
+	if k == nil {
+		dt := AnyDType
+		if len(in) > 0 && in[0] != nil {
+			dt = in[0].DType
+		}
+		if k, err = st.lazy.get(dt); err != nil {
+			return nil, wrapNode(st.node, err)
+		}
+	}
+	outs, err = k.Run(ctx, in)
+	if err != nil {
+		return nil, wrapNode(st.node, err)
+	}
+	return outs, nil
+}
+
+// Subgraph is a graph attribute (an If branch, a Loop body) prepared for
+// execution by the factory of the node that owns it. It runs inside the
+// session running that node and sees the values of the enclosing graphs.
+type Subgraph struct {
+	p *plan
+}
+
+// CompileSubgraph plans g for execution inside a kernel. Its kernels are
+// found and prepared now, as for the main graph.
+func CompileSubgraph(g *graph.Graph) (*Subgraph, error) {
+	if g == nil {
+		return nil, errors.New("nil subgraph")
+	}
+	p, err := newPlan(g)
+	if err != nil {
+		return nil, fmt.Errorf("subgraph %q: %w", g.Name, err)
+	}
+	return &Subgraph{p: p}, nil
+}
+
+// NumInputs is the number of formal inputs of the subgraph.
+func (s *Subgraph) NumInputs() int { return len(s.p.inputs) }
+
+// NumOutputs is the number of outputs of the subgraph.
+func (s *Subgraph) NumOutputs() int { return len(s.p.outputs) }
+
+// Run executes the subgraph with its formal inputs bound to inputs, reading
+// outer-scope values from the graph whose kernel called it (ctx must be the
+// Context the kernel was given). The outputs may share memory with outer
+// values or initializers; kernels that return them pass them on unchanged.
+func (s *Subgraph) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	p := s.p
+	if len(inputs) != len(p.inputs) {
+		return nil, fmt.Errorf("subgraph %q takes %d inputs, got %d", p.g.Name, len(p.inputs), len(inputs))
+	}
+	env := make([]*tensor.Tensor, p.nslots)
+	for _, c := range p.consts {
+		env[c.slot] = c.t
+	}
+	for i, in := range p.inputs {
+		env[in.slot] = inputs[i]
+	}
+	var parent *frame
+	if ctx != nil {
+		parent = ctx.frame
+	}
+	for _, o := range p.outer {
+		t := lookupOuter(parent, o.v)
+		if t == nil {
+			return nil, fmt.Errorf("subgraph %q: outer value %q is not available", p.g.Name, o.v.Name)
+		}
+		env[o.slot] = t
+	}
+	c := &Context{Threads: 1}
+	if ctx != nil {
+		c.Threads, c.opts = ctx.Threads, ctx.opts
+	}
+	f := &frame{p: p, env: env, parent: parent}
+	if _, err := f.run(c); err != nil {
+		return nil, fmt.Errorf("subgraph %q: %w", p.g.Name, err)
+	}
+	out := make([]*tensor.Tensor, len(p.outputs))
+	for i, slot := range p.outputs {
+		if env[slot] == nil {
+			return nil, fmt.Errorf("subgraph %q: output %q was not produced", p.g.Name, p.g.Outputs[i].Name)
+		}
+		out[i] = env[slot]
+	}
+	return out, nil
+}
+
+func lookupOuter(f *frame, v *graph.Value) *tensor.Tensor {
+	for ; f != nil; f = f.parent {
+		if s, ok := f.p.slots[v]; ok {
+			return f.env[s]
+		}
+	}
+	return nil
+}
