@@ -107,3 +107,24 @@ func BenchmarkMinMaxObserve(b *testing.B) {
 	b.StopTimer()
 	reportTorch(b, "minmax_observe_ns")
 }
+
+// BenchmarkMinMaxObserveDRAM streams 64 MiB of batches, more than the
+// caches hold, so the figure is memory bandwidth rather than L2's.
+func BenchmarkMinMaxObserveDRAM(b *testing.B) {
+	const per = 64 * 56 * 56
+	const nb = 16 << 20 / per
+	data := make([]float32, nb*per)
+	for i := range data {
+		data[i] = float32(i%1999) - 999.5
+	}
+	obs, _ := New(KindMinMax, Config{DType: tensor.Uint8})
+	shape := []int{1, 64, 56, 56}
+	b.SetBytes(4 * per)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := i % nb
+		if err := obs.Observe(data[k*per:(k+1)*per], shape); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

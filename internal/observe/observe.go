@@ -192,6 +192,39 @@ func (c Config) validate(k Kind) error {
 	return nil
 }
 
+// ParseKind accepts the kind strings and PyTorch's class names
+// (MinMaxObserver, HistogramObserver, ...).
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if strings.EqualFold(s, string(k)) {
+			return k, nil
+		}
+	}
+	switch strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "Observer")) {
+	case "minmax":
+		return KindMinMax, nil
+	case "movingaverageminmax":
+		return KindMovingAverageMinMax, nil
+	case "perchannelminmax":
+		return KindPerChannelMinMax, nil
+	case "movingaverageperchannelminmax":
+		return KindMovingAveragePerChannelMinMax, nil
+	case "histogram":
+		return KindHistogram, nil
+	case "percentile":
+		return KindPercentile, nil
+	case "entropy", "kl":
+		return KindEntropy, nil
+	case "recording":
+		return KindRecording, nil
+	case "noop":
+		return KindNoop, nil
+	case "placeholder":
+		return KindPlaceholder, nil
+	}
+	return "", fmt.Errorf("unknown observer %q", s)
+}
+
 // New returns an observer of the given kind. The config's unset fields take
 // PyTorch's defaults; Noop defaults to float16.
 func New(k Kind, c Config) (Observer, error) {

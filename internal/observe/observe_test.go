@@ -377,3 +377,16 @@ func FuzzObserveNoPanic(f *testing.F) {
 		}
 	})
 }
+
+func TestParseKind(t *testing.T) {
+	for in, want := range map[string]Kind{"histogram": KindHistogram, "HistogramObserver": KindHistogram,
+		"MovingAveragePerChannelMinMaxObserver": KindMovingAveragePerChannelMinMax, "minmax": KindMinMax,
+		"NoopObserver": KindNoop, "entropy": KindEntropy} {
+		if got, err := ParseKind(in); err != nil || got != want {
+			t.Errorf("ParseKind(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseKind("FixedQParamsObserver"); err == nil {
+		t.Error("unsupported observer accepted")
+	}
+}
