@@ -242,13 +242,22 @@ func dequantizeRun(dst []float32, src any, off int, scale float32, zp int32, per
 	}
 	switch s := src.(type) {
 	case []uint8:
+		k := dequant8Fast(dst, s[off:off+n], scale, zp, false)
+		if k == n {
+			return
+		}
 		var tab [256]float32
 		dequantTable(&tab, 0, scale, zp)
-		dequantU8(dst, s[off:off+n], &tab)
+		dequantU8(dst[k:], s[off+k:off+n], &tab)
 	case []int8:
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+		k := dequant8Fast(dst, b[off:off+n], scale, zp, true)
+		if k == n {
+			return
+		}
 		var tab [256]float32
 		dequantTable(&tab, -128, scale, zp)
-		dequantI8(dst, s[off:off+n], &tab)
+		dequantI8(dst[k:], s[off+k:off+n], &tab)
 	case []uint16:
 		for i, q := range s[off : off+n] {
 			dst[i] = float32(int32(q)-zp) * scale

@@ -99,3 +99,17 @@ func quant8LastAxisFast(dst []byte, src []float32, scales []float32, zps []int32
 	quant8LanesAVX2(&dst[0], &src[0], n, &p)
 	return n
 }
+
+//go:noescape
+func dequant8AVX2(dst *float32, src *byte, n int, scale float32, zp int32, signed bool)
+
+// dequant8Fast dequantizes the largest multiple of 32 elements with AVX2
+// and returns how many it did.
+func dequant8Fast(dst []float32, src []byte, scale float32, zp int32, signed bool) int {
+	n := len(dst) &^ 31
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	dequant8AVX2(&dst[0], &src[0], n, scale, zp, signed)
+	return n
+}

@@ -11,3 +11,5 @@ func quant8Fast(dst []byte, src []float32, scale float32, zp, qmin, qmax int32, 
 func quant8LastAxisFast(dst []byte, src []float32, scales []float32, zps []int32, qmin, qmax int32, rule RoundingRule, signed bool) int {
 	return 0
 }
+
+func dequant8Fast(dst []float32, src []byte, scale float32, zp int32, signed bool) int { return 0 }
