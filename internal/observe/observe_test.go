@@ -390,3 +390,27 @@ func TestParseKind(t *testing.T) {
 		t.Error("unsupported observer accepted")
 	}
 }
+
+func TestSmallHistogramSettings(t *testing.T) {
+	bs := normalBatches(9, 4, 60, 1)
+	bs = append(bs, batch{Shape: []int{3}, Data: []float32{40, -40, 0}})
+	for _, k := range []Kind{KindHistogram, KindPercentile, KindEntropy} {
+		for _, bins := range []int{1, 2, 3, 17} {
+			for _, up := range []int{1, 2, 128} {
+				o := mustNew(t, k, Config{DType: tensor.Int8, Scheme: tensor.PerTensorSymmetric, Bins: bins, UpsampleRate: up})
+				observeAll(t, o, bs)
+				s, _, err := o.QParams()
+				if err != nil || !(s[0] > 0) {
+					t.Errorf("%s bins %d up %d: scale %v, %v", k, bins, up, s, err)
+				}
+				var mass float64
+				for _, v := range o.(*Histogram).hist {
+					mass += float64(v)
+				}
+				if !(mass > 0) {
+					t.Errorf("%s bins %d up %d: empty histogram", k, bins, up)
+				}
+			}
+		}
+	}
+}
