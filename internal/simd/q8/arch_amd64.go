@@ -216,8 +216,14 @@ func peakVNNI512(iters int)
 // hasPeak reports whether peakVNNI512 can run here.
 func hasPeak() bool { return kernels[isaAVX512VNNI].ok }
 
+//go:noescape
+func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
+
 func initArch() {
 	x := cpu.X86
+	if x.AVX512F && x.AVX512BW && x.AVX512VL {
+		transpose16 = transpose16AVX512
+	}
 	if !x.AVX2 {
 		return
 	}

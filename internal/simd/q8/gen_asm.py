@@ -159,6 +159,54 @@ TEXT ·kernVNNI512I{R}(SB), NOSPLIT, $0-48
     w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{R}\n\tMOVQ e+40(FP), AX')
     epilogue(R, 'i')
 
+# 16×16 byte transpose in xmm registers (EVEX, so X16..X31 are free to
+# ping-pong between stages): four rounds of "row i interleaved with row i+8"
+# (the perfect shuffle, repeated log2(16) times, transposes). One call does a
+# 16-row band: nb blocks of 16 columns. X31 (the flip pattern) is reloaded
+# per block because the first round writes X16..X31.
+w('''// func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
+TEXT ·transpose16AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), BX
+	MOVQ nb+32(FP), CX
+	TESTQ CX, CX
+	JEQ tdone
+tloop:
+	VPBROADCASTQ flip+40(FP), X31
+	MOVQ SI, R8''')
+for r in range(16):
+    w(f'\tVPXORQ (R8), X31, X{r}')
+    if r < 15:
+        w('\tADDQ BX, R8')
+cur = list(range(16))      # physical register of logical row i
+base = [0, 16]
+for stage in range(4):
+    nxt = [0]*16
+    off = 16 if stage % 2 == 0 else 0
+    for i in range(8):
+        a, b = cur[i], cur[i+8]
+        lo, hi = off + 2*i, off + 2*i + 1
+        w(f'\tVPUNPCKLBW X{b}, X{a}, X{lo}\n\tVPUNPCKHBW X{b}, X{a}, X{hi}')
+        nxt[2*i], nxt[2*i+1] = lo, hi
+    cur = nxt
+w('\tMOVQ DI, R9')
+for r in range(16):
+    w(f'\tVMOVDQU X{cur[r]}, (R9)')
+    if r < 15:
+        w('\tADDQ DX, R9')
+w('''	ADDQ $16, SI
+	MOVQ DX, R10
+	SHLQ $4, R10
+	ADDQ R10, DI
+	DECQ CX
+	JNZ tloop
+tdone:
+	VZEROUPPER
+	RET
+''')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

@@ -37,6 +37,9 @@ type kernelSet struct {
 }
 
 var (
+	// transpose16, when set, transposes a 16-row band of nb 16×16 blocks.
+	transpose16 func(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
+
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports
 	active  isa

@@ -431,7 +431,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 					} else {
 						ob = u8View(out.I8())
 					}
-					transposeU8(ob[(b*cout+g*cg)*P+p0:], P, t8, cg, rows, cg, 0)
+					q8.TransposeU8(ob[(b*cout+g*cg)*P+p0:], P, t8, cg, rows, cg, 0)
 				}
 			})
 		}
@@ -450,7 +450,7 @@ func toNHWC(dst []uint8, x *tensor.Tensor, b, c, s int) {
 	} else {
 		src = x.U8()
 	}
-	transposeU8(dst, c, src[b*c*s:(b+1)*c*s], s, c, s, flip)
+	q8.TransposeU8(dst, c, src[b*c*s:(b+1)*c*s], s, c, s, flip)
 }
 
 // windowPixels sets pix[r*kk+o] to the input pixel (linear NHWC index) that
