@@ -17,8 +17,11 @@ type kernel struct {
 	name       string
 	mr, nr     int
 	mc, kc, nc int // cache blocks: mc multiple of mr, nc multiple of nr
-	micro      func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
+	micro      microFunc
 	edge       bool // micro handles epEdge tiles in place
+	// narrow are kernels for a ragged last column panel, narrowest first
+	// (same mr and arithmetic as micro, fewer columns).
+	narrow []narrowKernel
 	// dwRows is the depthwise conv kernel of the same ISA:
 	// out[r*outStride+i] = stages(Σ_t w[t]·in[r*inStride+i+offs[t]/4]) for
 	// r < rows, i < n (offs in bytes, taps summed in order).
@@ -27,6 +30,24 @@ type kernel struct {
 	// src[r*srcStride+2i] for r < rows, i < n.
 	gather2 func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 	pool    sync.Pool
+}
+
+type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
+
+type narrowKernel struct {
+	nr    int
+	micro microFunc
+}
+
+// narrowFor picks the narrowest kernel covering rem columns, or the widest
+// narrow one when none does.
+func (k *kernel) narrowFor(rem int) narrowKernel {
+	for _, nk := range k.narrow {
+		if nk.nr >= rem {
+			return nk
+		}
+	}
+	return k.narrow[len(k.narrow)-1]
 }
 
 // tileEp is the epilogue as the micro-kernels see it. The assembly reads it
@@ -163,6 +184,12 @@ func (g *gemm) run() {
 	// contiguous floats, which the kernel walks with stride ldb. Only the
 	// ragged last panel, and a transposed B, are packed.
 	directB := g.packedB == nil && !g.transB
+	// Panel widths are measured to the matrix's last column (not the call's)
+	// so every split picks the same kernels for the same columns.
+	nEnd := g.n1
+	if g.packedB != nil {
+		nEnd = g.packedB.n
+	}
 	kcBlk := kern.depthBlock(g.k)
 	ws := kern.getWS()
 	defer kern.putWS(ws)
@@ -212,11 +239,17 @@ func (g *gemm) run() {
 					default:
 						bp = ws.b[jr/nr*bStride:]
 					}
-					c0, c1 := max(jc+jr, g.n0), min(jc+jr+nr, g.n1)
-					for ir := 0; ir < mc; ir += mr {
-						ap := aBlk[ir/mr*aStride:]
-						r0, r1 := max(ic+ir, g.m0), min(ic+ir+mr, g.m1)
-						g.tile(ws, kc, ap, bp, ldb, ic+ir, jc+jr, r0, r1, c0, c1, load, last)
+					tj := jc + jr
+					if pw := min(nr, nEnd-tj); pw == nr || len(kern.narrow) == 0 {
+						g.tiles(ws, kern.micro, nr, kc, aBlk, aStride, ic, mc, bp, ldb, tj, load, last)
+					} else {
+						// The ragged last panel goes through narrower kernels
+						// so fewer lanes compute padding.
+						for off := 0; off < pw; {
+							nk := kern.narrowFor(pw - off)
+							g.tiles(ws, nk.micro, nk.nr, kc, aBlk, aStride, ic, mc, bp[off:], ldb, tj+off, load, last)
+							off += nk.nr
+						}
 					}
 				}
 			}
@@ -224,11 +257,25 @@ func (g *gemm) run() {
 	}
 }
 
-// tile runs the micro-kernel for the tile whose top-left element is C[ti][tj],
-// of which only rows r0..r1 and columns c0..c1 belong to this call.
-func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1, c0, c1 int, load, last bool) {
+// tiles runs micro (nr columns wide) down the row panels of an A block for
+// the column panel starting at C column tj.
+func (g *gemm) tiles(ws *workspace, micro microFunc, nr, kc int, aBlk []float32, aStride, ic, mc int, bp []float32, ldb, tj int, load, last bool) {
+	mr := g.kern.mr
+	c0, c1 := max(tj, g.n0), min(tj+nr, g.n1)
+	if c0 >= c1 {
+		return
+	}
+	for ir := 0; ir < mc; ir += mr {
+		r0, r1 := max(ic+ir, g.m0), min(ic+ir+mr, g.m1)
+		g.tile(ws, micro, nr, kc, aBlk[ir/mr*aStride:], bp, ldb, ic+ir, tj, r0, r1, c0, c1, load, last)
+	}
+}
+
+// tile runs micro for the tile whose top-left element is C[ti][tj], of which
+// only rows r0..r1 and columns c0..c1 belong to this call.
+func (g *gemm) tile(ws *workspace, micro microFunc, nr, kc int, ap, bp []float32, ldb, ti, tj, r0, r1, c0, c1 int, load, last bool) {
 	kern := g.kern
-	mr, nr := kern.mr, kern.nr
+	mr := kern.mr
 	// The stages live in the pooled workspace: a pointer to a local would
 	// escape through the indirect call and allocate per tile.
 	ep := &ws.ep
@@ -240,7 +287,7 @@ func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1
 		} else {
 			*ep = tileEp{}
 		}
-		kern.micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
+		micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
 		return
 	}
 	if kern.edge {
@@ -266,7 +313,7 @@ func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1
 				ep.kmask |= 1 << j
 			}
 		}
-		kern.micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
+		micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
 		return
 	}
 	// Partial tile: compute the whole tile into the scratch buffer and copy
@@ -283,7 +330,7 @@ func (g *gemm) tile(ws *workspace, kc int, ap, bp []float32, ldb, ti, tj, r0, r1
 			copy(t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj], g.c[i*g.ldc+c0:i*g.ldc+c1])
 		}
 	}
-	kern.micro(kc, ap, bp, ldb, t, nr, ep)
+	micro(kc, ap, bp, ldb, t, nr, ep)
 	for i := r0; i < r1; i++ {
 		copy(g.c[i*g.ldc+c0:i*g.ldc+c1], t[(i-ti)*nr+c0-tj:(i-ti)*nr+c1-tj])
 	}

@@ -26,7 +26,11 @@ type kernel struct {
 	accBase int
 	bcast   []int // registers used for broadcasts, in rotation
 	unroll  int
+	kmask   bool // ymm kernel in EVEX form: K-register masks, Y16-Y31
 }
+
+// evex reports whether the kernel uses AVX-512 encodings (and K masks).
+func (k kernel) evex() bool { return k.reg == "Z" || k.kmask }
 
 func (k kernel) acc(i, v int) string { return fmt.Sprintf("%s%d", k.reg, k.accBase+i*k.nv+v) }
 func (k kernel) r(n int) string      { return fmt.Sprintf("%s%d", k.reg, n) }
@@ -63,7 +67,7 @@ func (k kernel) gen() {
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
 			a := k.acc(i, v)
-			if k.reg == "Z" {
+			if k.evex() {
 				p("\tVPXORD %s, %s, %s", a, a, a)
 			} else {
 				p("\tVXORPS %s, %s, %s", a, a, a)
@@ -149,7 +153,7 @@ func rowGuard(i int, lower bool, label string) {
 // masks loads the column masks for an edge tile: K2/K3 from kmask for zmm,
 // Y2/Y3 from ymask for ymm (both free once the depth loop is done).
 func (k kernel) masks() {
-	if k.reg == "Z" {
+	if k.evex() {
 		p("\tMOVQ 56(BX), R14")
 		p("\tKMOVW R14, K2")
 		p("\tSHRQ $16, R14")
@@ -162,7 +166,7 @@ func (k kernel) masks() {
 
 // maskedLoad loads vector v at mem into dst, zero outside the mask.
 func (k kernel) maskedLoad(v int, mem, dst string) {
-	if k.reg == "Z" {
+	if k.evex() {
 		p("\tVMOVUPS.Z %s, K%d, %s", mem, 2+v, dst)
 	} else {
 		p("\tVMASKMOVPS %s, Y%d, %s", mem, 2+v, dst)
@@ -170,7 +174,7 @@ func (k kernel) maskedLoad(v int, mem, dst string) {
 }
 
 func (k kernel) maskedStore(v int, src, mem string) {
-	if k.reg == "Z" {
+	if k.evex() {
 		p("\tVMOVUPS %s, K%d, %s", src, 2+v, mem)
 	} else {
 		p("\tVMASKMOVPS %s, Y%d, %s", src, 2+v, mem)
@@ -264,7 +268,7 @@ func (k kernel) stages(edge bool) {
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
 			a := k.acc(i, v)
-			if k.reg == "Z" {
+			if k.evex() {
 				p("\tVCMPPS $1, %s, %s, K1", k.r(1), a)
 				p("\tVMULPS %s, %s, K1, %s", k.r(0), a, a)
 			} else {
@@ -614,6 +618,12 @@ func main() {
 	p("#include \"textflag.h\"")
 	p("")
 	kernel{name: "sgemmAVX512x8x32", reg: "Z", lanes: 16, mr: 8, nv: 2, accBase: 16, bcast: []int{2, 3, 4, 5, 6, 7, 8, 9}, unroll: 4}.gen()
+	// Narrow variants for the last, ragged column panel: 16 columns in one
+	// zmm, or 8 in one ymm (EVEX form, so masks work as in the zmm kernels).
+	// On Zen 4 a ymm FMA costs half a zmm one, so a 49-column GEMM computes
+	// 32+16+8 lanes instead of 64.
+	kernel{name: "sgemmAVX512x8x16", reg: "Z", lanes: 16, mr: 8, nv: 1, accBase: 16, bcast: []int{2, 3, 4, 5, 6, 7, 8, 9}, unroll: 4}.gen()
+	kernel{name: "sgemmAVX512x8x8", reg: "Y", lanes: 8, mr: 8, nv: 1, accBase: 16, bcast: []int{2, 3, 4, 5, 6, 7, 8, 9}, unroll: 4, kmask: true}.gen()
 	kernel{name: "sgemmAVX2x6x16", reg: "Y", lanes: 8, mr: 6, nv: 2, accBase: 4, bcast: []int{2, 3}, unroll: 4}.gen()
 	for _, rv := range [][2]int{{1, 4}, {2, 2}, {4, 1}} {
 		dwRows(fmt.Sprintf("dwAVX512r%dv%d", rv[0], rv[1]), "Z", 16, rv[0], rv[1])

@@ -10,6 +10,12 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 func sgemmAVX512x8x32(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
 
 //go:noescape
+func sgemmAVX512x8x16(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
+
+//go:noescape
+func sgemmAVX512x8x8(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
+
+//go:noescape
 func sgemmAVX2x6x16(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)
 
 //go:noescape
@@ -76,13 +82,14 @@ var (
 	dwAVX512 = dwRowsAsm(dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1, 16)
 	dwAVX2   = dwRowsAsm(dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1, 8)
 
-	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true, dwRows: dwAVX512, gather2: gather2AVX512}
-	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, gather2: gather2AVX2}
+	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true,
+		narrow: []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}}, dwRows: dwAVX512, gather2: gather2AVX512}
+	avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, gather2: gather2AVX2}
 )
 
 func archKernels() []*kernel {
 	var ks []*kernel
-	if cpu.X86.AVX512F {
+	if cpu.X86.AVX512F && cpu.X86.AVX512VL {
 		ks = append(ks, avx512Kernel)
 	}
 	if cpu.X86.AVX2 && cpu.X86.FMA {

@@ -277,7 +277,7 @@ func splits(r *rand.Rand, n int) [][]int {
 func TestSplitBitIdentical(t *testing.T) {
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewSource(3))
-		for _, sz := range [][3]int{{67, 45, 300}, {29, 131, 17}, {8, 32, 600}, {1, 70, 5}} {
+		for _, sz := range [][3]int{{67, 45, 300}, {29, 131, 17}, {8, 32, 600}, {1, 70, 5}, {9, 49, 40}, {5, 57, 9}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			a, b, c0 := randMat(r, m*k), randMat(r, k*n), randMat(r, m*n)
 			for _, base := range epilogues {
