@@ -1,0 +1,351 @@
+package runtime
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// Test kernels live in their own domain so that they never collide with the
+// real ops packages.
+const testDomain = "test.qtool"
+
+func init() {
+	// AddOne: y = x + 1 (float32), a fresh output each time.
+	Register(testDomain, "AddOne", tensor.Float32, func(n *graph.Node, _ int64) (Kernel, error) {
+		return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			x := in[0].F32()
+			y := make([]float32, len(x))
+			ctx.Parallel(len(x), 1, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					y[i] = x[i] + 1
+				}
+			})
+			return []*tensor.Tensor{tensor.FromFloat32(in[0].Shape, y)}, nil
+		}), nil
+	})
+	// Pass: returns its input (a view, as Reshape or Identity do).
+	Register(testDomain, "Pass", AnyDType, func(*graph.Node, int64) (Kernel, error) {
+		return KernelFunc(func(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			return []*tensor.Tensor{in[0]}, nil
+		}), nil
+	})
+	Register(testDomain, "Panic", AnyDType, func(*graph.Node, int64) (Kernel, error) {
+		return KernelFunc(func(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			var s []int
+			_ = s[len(in)+3]
+			return nil, nil
+		}), nil
+	})
+	// Add2: y = a + b (same shape), to build graphs with fan-in.
+	Register(testDomain, "Add2", tensor.Float32, func(*graph.Node, int64) (Kernel, error) {
+		return KernelFunc(func(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			a, b := in[0].F32(), in[1].F32()
+			y := make([]float32, len(a))
+			for i := range y {
+				y[i] = a[i] + b[i]
+			}
+			return []*tensor.Tensor{tensor.FromFloat32(in[0].Shape, y)}, nil
+		}), nil
+	})
+	// Branch: a minimal If that runs subgraph "then" or "else" by the
+	// bool input, as ops/basic's If does.
+	Register(testDomain, "Branch", AnyDType, func(n *graph.Node, _ int64) (Kernel, error) {
+		tg, _ := n.AttrGraph("then")
+		eg, _ := n.AttrGraph("else")
+		ts, err := CompileSubgraph(tg)
+		if err != nil {
+			return nil, err
+		}
+		es, err := CompileSubgraph(eg)
+		if err != nil {
+			return nil, err
+		}
+		return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if in[0].Bools()[0] {
+				return ts.Run(ctx, nil)
+			}
+			return es.Run(ctx, nil)
+		}), nil
+	})
+}
+
+func node(op string, in []*graph.Value, out ...*graph.Value) *graph.Node {
+	return &graph.Node{OpType: op, Domain: testDomain, Name: op + "_" + out[0].Name, Inputs: in, Outputs: out}
+}
+
+func f32Value(name string, dims ...graph.Dim) *graph.Value {
+	return &graph.Value{Name: name, DType: tensor.Float32, Shape: dims}
+}
+
+func fill(n int, v float32) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = v + float32(i%7)
+	}
+	return x
+}
+
+// chain builds x -> AddOne -> AddOne ... (n nodes) -> y.
+func chain(n int) *graph.Graph {
+	x := f32Value("x", graph.Dim{Param: "N"}, graph.Dim{Value: 4})
+	g := &graph.Graph{Inputs: []*graph.Value{x}, Opsets: map[string]int64{"": 17, testDomain: 1}}
+	cur := x
+	for i := 0; i < n; i++ {
+		next := &graph.Value{Name: "v" + string(rune('a'+i%26)) + strings.Repeat("_", i/26)}
+		g.Nodes = append(g.Nodes, node("AddOne", []*graph.Value{cur}, next))
+		cur = next
+	}
+	g.Outputs = []*graph.Value{cur}
+	return g
+}
+
+func TestChainPeakMemory(t *testing.T) {
+	const nodes, rows = 40, 1 << 14 // each intermediate: 16384·4 floats = 256 KiB
+	s, err := NewSession(chain(nodes), Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.FromFloat32([]int{rows, 4}, fill(rows*4, 0))
+	out, err := s.Run(map[string]*tensor.Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := out[s.OutputNames()[0]].F32()
+	if y[0] != nodes || y[5] != 5+nodes {
+		t.Fatalf("y[0]=%v y[5]=%v, want %v and %v", y[0], y[5], nodes, 5+nodes)
+	}
+	one := int64(rows * 4 * 4)
+	// At most the input of a node and its output are alive at once.
+	if p := s.PeakBytes(); p > 2*one || p < one {
+		t.Errorf("peak %d bytes for a chain of %d tensors of %d bytes; want between 1 and 2 tensors", p, nodes, one)
+	}
+}
+
+func TestInputChecks(t *testing.T) {
+	s, err := NewSession(chain(2), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.InputNames(); len(got) != 1 || got[0] != "x" {
+		t.Fatalf("InputNames %v", got)
+	}
+	good := tensor.FromFloat32([]int{3, 4}, fill(12, 0))
+	cases := []struct {
+		name string
+		in   map[string]*tensor.Tensor
+		want string
+	}{
+		{"missing", map[string]*tensor.Tensor{}, `input "x" is missing`},
+		{"unknown", map[string]*tensor.Tensor{"x": good, "z": good}, `no input "z"`},
+		{"dtype", map[string]*tensor.Tensor{"x": tensor.FromInt64([]int{3, 4}, make([]int64, 12))}, `input "x": dtype int64`},
+		{"rank", map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{12}, fill(12, 0))}, `input "x": shape [12] has rank 1`},
+		{"dim", map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{4, 3}, fill(12, 0))}, `dim 1 must be 4`},
+		{"data", map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{3, 4}, fill(11, 0))}, `input "x"`},
+	}
+	for _, c := range cases {
+		_, err := s.Run(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+	// The symbolic batch dim takes any size.
+	for _, n := range []int{1, 7, 64} {
+		out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{n, 4}, fill(4*n, 0))})
+		if err != nil {
+			t.Fatalf("batch %d: %v", n, err)
+		}
+		if sh := out[s.OutputNames()[0]].Shape; sh[0] != n {
+			t.Fatalf("batch %d: output shape %v", n, sh)
+		}
+	}
+}
+
+func TestOutputsOwnedByCaller(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 2})
+	w := &graph.Value{Name: "w", DType: tensor.Float32, Shape: graph.KnownShape(2), Const: tensor.FromFloat32([]int{2}, []float32{5, 6})}
+	a, b, c := &graph.Value{Name: "a"}, &graph.Value{Name: "b"}, &graph.Value{Name: "c"}
+	g := &graph.Graph{
+		Inputs: []*graph.Value{x}, Initializers: []*graph.Value{w},
+		Nodes: []*graph.Node{
+			node("Pass", []*graph.Value{x}, a),
+			node("Pass", []*graph.Value{w}, b),
+			node("AddOne", []*graph.Value{x}, c),
+		},
+		// c twice and a view of c would share memory; x and w directly too.
+		Outputs: []*graph.Value{a, b, c, x, w},
+	}
+	s, err := NewSession(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xin := tensor.FromFloat32([]int{2}, []float32{1, 2})
+	out, err := s.Run(map[string]*tensor.Tensor{"x": xin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range out {
+		o.F32()[0] = -100
+		if xin.F32()[0] != 1 || w.Const.F32()[0] != 5 {
+			t.Fatalf("writing output %q changed the input or the initializer", name)
+		}
+	}
+	if out["c"].F32()[1] != 3 {
+		t.Errorf("c = %v", out["c"].F32())
+	}
+}
+
+func TestKernelPanicBecomesError(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 1})
+	y := &graph.Value{Name: "y"}
+	g := &graph.Graph{Inputs: []*graph.Value{x}, Nodes: []*graph.Node{node("Panic", []*graph.Value{x}, y)}, Outputs: []*graph.Value{y}}
+	s, err := NewSession(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{1}, []float32{1})})
+	if err == nil || !strings.Contains(err.Error(), `Panic "Panic_y"`) || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("error %v, want a panic error naming the node", err)
+	}
+}
+
+func TestUnsupportedAtPlanTime(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 1})
+	y := &graph.Value{Name: "y"}
+	g := &graph.Graph{Inputs: []*graph.Value{x}, Nodes: []*graph.Node{node("NoSuchOp", []*graph.Value{x}, y)}, Outputs: []*graph.Value{y}}
+	_, err := NewSession(g, Options{})
+	var u *ErrUnsupported
+	if !errors.As(err, &u) || u.Node.OpType != "NoSuchOp" {
+		t.Fatalf("error %v, want ErrUnsupported for NoSuchOp", err)
+	}
+	// A known op with a dtype it has no kernel for.
+	xi := &graph.Value{Name: "x", DType: tensor.Int64, Shape: graph.KnownShape(1)}
+	g = &graph.Graph{Inputs: []*graph.Value{xi}, Nodes: []*graph.Node{node("AddOne", []*graph.Value{xi}, y)}, Outputs: []*graph.Value{y}}
+	if _, err := NewSession(g, Options{}); !errors.As(err, &u) {
+		t.Fatalf("error %v, want ErrUnsupported for int64 AddOne", err)
+	}
+}
+
+// An undeclared input type is resolved at the first run from the tensor.
+func TestLazyKernel(t *testing.T) {
+	x := &graph.Value{Name: "x"} // no dtype, no shape
+	y := &graph.Value{Name: "y"}
+	g := &graph.Graph{Inputs: []*graph.Value{x}, Nodes: []*graph.Node{node("AddOne", []*graph.Value{x}, y)}, Outputs: []*graph.Value{y}}
+	s, err := NewSession(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{1}, []float32{1})})
+	if err != nil || out["y"].F32()[0] != 2 {
+		t.Fatalf("out %v err %v", out, err)
+	}
+	_, err = s.Run(map[string]*tensor.Tensor{"x": tensor.FromInt64([]int{1}, []int64{1})})
+	var u *ErrUnsupported
+	if !errors.As(err, &u) {
+		t.Fatalf("int64 run: error %v, want ErrUnsupported", err)
+	}
+}
+
+// Outer-scope values used only inside a branch stay alive until the node
+// that owns the branch has run, and the branch sees them.
+func TestSubgraphOuterValues(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 2})
+	cond := &graph.Value{Name: "cond", DType: tensor.Bool, Shape: graph.Shape{}}
+	a := &graph.Value{Name: "a"} // used only by the then-branch
+	b := &graph.Value{Name: "b"}
+	y := &graph.Value{Name: "y"}
+	t1 := &graph.Value{Name: "t1"}
+	thenG := &graph.Graph{Name: "then", Nodes: []*graph.Node{node("Add2", []*graph.Value{a, x}, t1)}, Outputs: []*graph.Value{t1}}
+	e1 := &graph.Value{Name: "e1"}
+	elseG := &graph.Graph{Name: "else", Nodes: []*graph.Node{node("AddOne", []*graph.Value{b}, e1)}, Outputs: []*graph.Value{e1}}
+	br := node("Branch", []*graph.Value{cond}, y)
+	br.Attrs = []*graph.Attribute{{Name: "then", Type: graph.AttrGraph, G: thenG}, {Name: "else", Type: graph.AttrGraph, G: elseG}}
+	g := &graph.Graph{
+		Inputs: []*graph.Value{x, cond},
+		// Deliberately out of order: the plan sorts.
+		Nodes:   []*graph.Node{br, node("AddOne", []*graph.Value{x}, a), node("AddOne", []*graph.Value{a}, b)},
+		Outputs: []*graph.Value{y},
+		Opsets:  map[string]int64{"": 17},
+	}
+	var seen []string
+	var mu sync.Mutex
+	s, err := NewSession(g, Options{Threads: 2, Observe: func(v *graph.Value, _ *tensor.Tensor) {
+		mu.Lock()
+		seen = append(seen, v.Name)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xin := tensor.FromFloat32([]int{2}, []float32{1, 2})
+	for _, c := range []struct {
+		cond bool
+		want []float32
+	}{{true, []float32{3, 5}}, {false, []float32{4, 5}}} {
+		seen = nil
+		out, err := s.Run(map[string]*tensor.Tensor{"x": xin, "cond": {DType: tensor.Bool, Shape: []int{}, Data: []bool{c.cond}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out["y"].F32()
+		if got[0] != c.want[0] || got[1] != c.want[1] {
+			t.Errorf("cond %v: y = %v, want %v", c.cond, got, c.want)
+		}
+		// Observed: the inputs, a, b, the branch's value, y.
+		if len(seen) != 6 {
+			t.Errorf("cond %v: observed %v", c.cond, seen)
+		}
+	}
+}
+
+func TestNodeTimeAndCycle(t *testing.T) {
+	var n int
+	s, err := NewSession(chain(3), Options{NodeTime: func(*graph.Node, time.Duration) { n++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{1, 4}, fill(4, 0))}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("NodeTime called %d times, want 3", n)
+	}
+	a, b := &graph.Value{Name: "a"}, &graph.Value{Name: "b"}
+	g := &graph.Graph{Nodes: []*graph.Node{node("Pass", []*graph.Value{b}, a), node("Pass", []*graph.Value{a}, b)}, Outputs: []*graph.Value{a}}
+	var ce *graph.CycleError
+	if _, err := NewSession(g, Options{}); !errors.As(err, &ce) {
+		t.Fatalf("error %v, want a cycle error", err)
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	s, err := NewSession(chain(5), Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{i + 1, 4}, fill(4*(i+1), float32(i)))})
+			if err == nil && out[s.OutputNames()[0]].F32()[0] != float32(i+5) {
+				err = errors.New("wrong value")
+			}
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
