@@ -22,52 +22,17 @@ import (
 //     single remaining channel makes the result per-tensor (as in PyTorch);
 //     an empty channel slice is refused (PyTorch fails on it).
 
-// gather copies src's elements idx into dst, in order.
-func gather(dst, src *Tensor, idx []int) {
-	switch d := dst.Data.(type) {
-	case []uint8:
-		s := src.U8()
-		for i, j := range idx {
-			d[i] = s[j]
-		}
-	case []int8:
-		s := src.I8()
-		for i, j := range idx {
-			d[i] = s[j]
-		}
-	case []uint16:
-		s := src.U16()
-		for i, j := range idx {
-			d[i] = s[j]
-		}
-	case []int16:
-		s := src.I16()
-		for i, j := range idx {
-			d[i] = s[j]
-		}
-	case []int32:
-		s := src.I32()
-		for i, j := range idx {
-			d[i] = s[j]
-		}
-	}
-}
-
-// stridedIndex lists the flat source index of every element of a view with
-// the given shape, strides and offset (all in elements).
-func stridedIndex(shape, strides []int, offset int) []int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	idx := make([]int, n)
-	if n == 0 {
-		return idx
+// stridedCopy fills dst (row-major, the given shape) from src read with
+// strides and offset (in elements), walking the view like an odometer so
+// that no index table is allocated.
+func stridedCopy[T any](dst, src []T, shape, strides []int, offset int) {
+	if len(dst) == 0 {
+		return
 	}
 	pos := make([]int, len(shape))
 	cur := offset
-	for i := 0; i < n; i++ {
-		idx[i] = cur
+	for i := range dst {
+		dst[i] = src[cur]
 		for d := len(shape) - 1; d >= 0; d-- {
 			pos[d]++
 			cur += strides[d]
@@ -78,18 +43,25 @@ func stridedIndex(shape, strides []int, offset int) []int {
 			pos[d] = 0
 		}
 	}
-	return idx
 }
 
 func (q *QTensor) viewOf(shape, strides []int, offset int) (*QTensor, error) {
-	if _, err := NumElements(shape); err != nil {
-		return nil, err
-	}
 	out, err := New(q.Data.DType, shape)
 	if err != nil {
 		return nil, err
 	}
-	gather(out, q.Data, stridedIndex(shape, strides, offset))
+	switch d := out.Data.(type) {
+	case []uint8:
+		stridedCopy(d, q.Data.U8(), shape, strides, offset)
+	case []int8:
+		stridedCopy(d, q.Data.I8(), shape, strides, offset)
+	case []uint16:
+		stridedCopy(d, q.Data.U16(), shape, strides, offset)
+	case []int16:
+		stridedCopy(d, q.Data.I16(), shape, strides, offset)
+	case []int32:
+		stridedCopy(d, q.Data.I32(), shape, strides, offset)
+	}
 	return q.withData(out), nil
 }
 
@@ -419,24 +391,19 @@ func (q *QTensor) Resize(shape ...int) error {
 		return fmt.Errorf("resize_: %w", err)
 	}
 	n := min(out.Len(), q.Data.Len())
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	tmp := &Tensor{DType: out.DType}
+	head := []int{n}
 	switch d := out.Data.(type) {
 	case []uint8:
-		tmp.Data = d[:n]
+		stridedCopy(d[:n], q.Data.U8(), head, []int{1}, 0)
 	case []int8:
-		tmp.Data = d[:n]
+		stridedCopy(d[:n], q.Data.I8(), head, []int{1}, 0)
 	case []uint16:
-		tmp.Data = d[:n]
+		stridedCopy(d[:n], q.Data.U16(), head, []int{1}, 0)
 	case []int16:
-		tmp.Data = d[:n]
+		stridedCopy(d[:n], q.Data.I16(), head, []int{1}, 0)
 	case []int32:
-		tmp.Data = d[:n]
+		stridedCopy(d[:n], q.Data.I32(), head, []int{1}, 0)
 	}
-	gather(tmp, q.Data, idx)
 	q.Data = out
 	return nil
 }
