@@ -129,34 +129,32 @@ func fillPadded(s *DWShape, xc, pad []float32, rows, cols, pw, planeSize int) {
 		// lands inside the input (and inside the window).
 		kLo := max(0, ceilDiv(s.PadL-q, sw))
 		kHi := min(pw, ceilDiv(s.InW+s.PadL-q, sw), ceilDiv(cols-q, sw))
-		if kHi <= kLo {
+		if kHi <= kLo || rHi <= rLo {
 			continue
 		}
-		if sw == 2 {
-			active().gather2(pad[q*planeSize+rLo*pw+kLo:], pw, xc[(rLo-s.PadT)*s.InW+q+2*kLo-s.PadL:], s.InW, rHi-rLo, kHi-kLo)
+		if sw <= 2 {
+			fill := active().copyRows
+			if sw == 2 {
+				fill = active().gather2
+			}
+			fill(pad[q*planeSize+rLo*pw+kLo:], pw, xc[(rLo-s.PadT)*s.InW+q+sw*kLo-s.PadL:], s.InW, rHi-rLo, kHi-kLo)
 			continue
 		}
 		for r := rLo; r < rHi; r++ {
 			dst := pad[q*planeSize+r*pw+kLo : q*planeSize+r*pw+kHi]
 			src := xc[(r-s.PadT)*s.InW:]
-			if sw == 1 {
-				src := src[kLo+q-s.PadL:]
-				if len(dst) < 16 {
-					// Narrow maps: a loop beats memmove's call overhead.
-					for k := range dst {
-						dst[k] = src[k]
-					}
-				} else {
-					copy(dst, src)
-				}
-				continue
-			}
 			iw := q + kLo*sw - s.PadL
 			for k := range dst {
 				dst[k] = src[iw]
 				iw += sw
 			}
 		}
+	}
+}
+
+func copyRowsGeneric(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*dstStride:r*dstStride+n], src[r*srcStride:r*srcStride+n])
 	}
 }
 

@@ -176,19 +176,25 @@ func TestDepthwiseNoAllocs(t *testing.T) {
 	})
 }
 
-func TestGather2(t *testing.T) {
+// The plane fills against their Go twins, with source slices cut exactly
+// at the last element read.
+func TestPlaneFills(t *testing.T) {
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewSource(9))
-		g := active().gather2
-		for n := 1; n <= 41; n++ {
-			for rows := 1; rows <= 3; rows++ {
-				srcStride, dstStride := 2*n+r.Intn(3), n+r.Intn(3)
-				src := randMat(r, (rows-1)*srcStride+2*n-1)
-				dst := randMat(r, (rows-1)*dstStride+n)
-				want := append([]float32(nil), dst...)
-				gather2Generic(want, dstStride, src, srcStride, rows, n)
-				g(dst, dstStride, src, srcStride, rows, n)
-				assertBits(t, fmt.Sprintf("n=%d rows=%d", n, rows), want, dst)
+		for _, f := range []struct {
+			stride    int
+			got, want func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+		}{{1, active().copyRows, copyRowsGeneric}, {2, active().gather2, gather2Generic}} {
+			for n := 1; n <= 41; n++ {
+				for rows := 1; rows <= 3; rows++ {
+					srcStride, dstStride := f.stride*n+r.Intn(3), n+r.Intn(3)
+					src := randMat(r, (rows-1)*srcStride+f.stride*(n-1)+1)
+					dst := randMat(r, (rows-1)*dstStride+n)
+					want := append([]float32(nil), dst...)
+					f.want(want, dstStride, src, srcStride, rows, n)
+					f.got(dst, dstStride, src, srcStride, rows, n)
+					assertBits(t, fmt.Sprintf("stride %d n=%d rows=%d", f.stride, n, rows), want, dst)
+				}
 			}
 		}
 	})

@@ -29,7 +29,9 @@ type kernel struct {
 	// gather2 fills stride-2 depthwise planes: dst[r*dstStride+i] =
 	// src[r*srcStride+2i] for r < rows, i < n.
 	gather2 func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
-	pool    sync.Pool
+	// copyRows is gather2 with stride 1 (stride-1 planes).
+	copyRows func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+	pool     sync.Pool
 }
 
 type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)

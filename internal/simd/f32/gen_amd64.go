@@ -601,6 +601,72 @@ func gather2(name, reg string, lanes int) {
 	p("")
 }
 
+// copyRows emits dst[r*dstStride+i] = src[r*srcStride+i] for r < rows,
+// i < n: the stride-1 depthwise plane fill in one call per channel.
+func copyRows(name, reg string, lanes int) {
+	z := reg == "Z"
+	vb := lanes * 4
+	p("// func %s(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	p("\tMOVQ dst_base+0(FP), DI")
+	p("\tMOVQ dstStride+24(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ src_base+32(FP), SI")
+	p("\tMOVQ srcStride+56(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ rows+64(FP), R9")
+	p("\tMOVQ n+72(FP), R10")
+	if z {
+		// The tail mask is the same for every row.
+		p("\tMOVQ R10, AX")
+		p("\tANDQ $%d, AX", lanes-1)
+		p("\tLEAQ dwMask<>+64(SB), R13")
+		p("\tSHLQ $2, AX")
+		p("\tSUBQ AX, R13")
+		p("\tVMOVDQU32 (R13), Z5")
+		p("\tVPTESTMD Z5, Z5, K1")
+	}
+	p("%s_row:", name)
+	p("\tTESTQ R9, R9")
+	p("\tJLE %s_done", name)
+	p("\tMOVQ DI, R11")
+	p("\tMOVQ SI, R12")
+	p("\tMOVQ R10, CX")
+	p("%s_vec:", name)
+	p("\tCMPQ CX, $%d", lanes)
+	p("\tJLT %s_tail", name)
+	p("\tVMOVUPS (R12), %s0", reg)
+	p("\tVMOVUPS %s0, (R11)", reg)
+	p("\tADDQ $%d, R12", vb)
+	p("\tADDQ $%d, R11", vb)
+	p("\tSUBQ $%d, CX", lanes)
+	p("\tJMP %s_vec", name)
+	p("%s_tail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJLE %s_next", name)
+	if z {
+		p("\tVMOVUPS.Z (R12), K1, Z0")
+		p("\tVMOVUPS Z0, K1, (R11)")
+	} else {
+		p("%s_t1:", name)
+		p("\tMOVL (R12), AX")
+		p("\tMOVL AX, (R11)")
+		p("\tADDQ $4, R12")
+		p("\tADDQ $4, R11")
+		p("\tDECQ CX")
+		p("\tJNZ %s_t1", name)
+	}
+	p("%s_next:", name)
+	p("\tADDQ DX, DI")
+	p("\tADDQ R8, SI")
+	p("\tDECQ R9")
+	p("\tJMP %s_row", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 func log2(n int) int {
 	l := 0
 	for n > 1 {
@@ -647,6 +713,8 @@ func main() {
 	p("")
 	gather2("gather2AVX512", "Z", 16)
 	gather2("gather2AVX2", "Y", 8)
+	copyRows("copyRowsAVX512", "Z", 16)
+	copyRows("copyRowsAVX2", "Y", 8)
 	peak("fmaPeakAVX512", "Z", 24)
 	peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("sgemm_amd64.s", out.Bytes(), 0o644); err != nil {

@@ -67,6 +67,12 @@ func dwRowsAsm(r1v4, r2v2, r4v1 func(int, int, []float32, int, []float32, int, [
 func gather2AVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
 //go:noescape
+func copyRowsAVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+
+//go:noescape
+func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+
+//go:noescape
 func gather2AVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
 // fmaPeakAVX512 and fmaPeakAVX2 run n iterations of 12 independent
@@ -83,8 +89,8 @@ var (
 	dwAVX2   = dwRowsAsm(dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1, 8)
 
 	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true,
-		narrow: []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}}, dwRows: dwAVX512, gather2: gather2AVX512}
-	avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, gather2: gather2AVX2}
+		narrow: []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}}, dwRows: dwAVX512, gather2: gather2AVX512, copyRows: copyRowsAVX512}
+	avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dwRows: dwAVX2, gather2: gather2AVX2, copyRows: copyRowsAVX2}
 )
 
 func archKernels() []*kernel {

@@ -3248,6 +3248,96 @@ gather2AVX2_done:
 	VZEROUPPER
 	RET
 
+// func copyRowsAVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ dstStride+24(FP), DX
+	SHLQ $2, DX
+	MOVQ src_base+32(FP), SI
+	MOVQ srcStride+56(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+64(FP), R9
+	MOVQ n+72(FP), R10
+	MOVQ R10, AX
+	ANDQ $15, AX
+	LEAQ dwMask<>+64(SB), R13
+	SHLQ $2, AX
+	SUBQ AX, R13
+	VMOVDQU32 (R13), Z5
+	VPTESTMD Z5, Z5, K1
+copyRowsAVX512_row:
+	TESTQ R9, R9
+	JLE copyRowsAVX512_done
+	MOVQ DI, R11
+	MOVQ SI, R12
+	MOVQ R10, CX
+copyRowsAVX512_vec:
+	CMPQ CX, $16
+	JLT copyRowsAVX512_tail
+	VMOVUPS (R12), Z0
+	VMOVUPS Z0, (R11)
+	ADDQ $64, R12
+	ADDQ $64, R11
+	SUBQ $16, CX
+	JMP copyRowsAVX512_vec
+copyRowsAVX512_tail:
+	TESTQ CX, CX
+	JLE copyRowsAVX512_next
+	VMOVUPS.Z (R12), K1, Z0
+	VMOVUPS Z0, K1, (R11)
+copyRowsAVX512_next:
+	ADDQ DX, DI
+	ADDQ R8, SI
+	DECQ R9
+	JMP copyRowsAVX512_row
+copyRowsAVX512_done:
+	VZEROUPPER
+	RET
+
+// func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ dstStride+24(FP), DX
+	SHLQ $2, DX
+	MOVQ src_base+32(FP), SI
+	MOVQ srcStride+56(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+64(FP), R9
+	MOVQ n+72(FP), R10
+copyRowsAVX2_row:
+	TESTQ R9, R9
+	JLE copyRowsAVX2_done
+	MOVQ DI, R11
+	MOVQ SI, R12
+	MOVQ R10, CX
+copyRowsAVX2_vec:
+	CMPQ CX, $8
+	JLT copyRowsAVX2_tail
+	VMOVUPS (R12), Y0
+	VMOVUPS Y0, (R11)
+	ADDQ $32, R12
+	ADDQ $32, R11
+	SUBQ $8, CX
+	JMP copyRowsAVX2_vec
+copyRowsAVX2_tail:
+	TESTQ CX, CX
+	JLE copyRowsAVX2_next
+copyRowsAVX2_t1:
+	MOVL (R12), AX
+	MOVL AX, (R11)
+	ADDQ $4, R12
+	ADDQ $4, R11
+	DECQ CX
+	JNZ copyRowsAVX2_t1
+copyRowsAVX2_next:
+	ADDQ DX, DI
+	ADDQ R8, SI
+	DECQ R9
+	JMP copyRowsAVX2_row
+copyRowsAVX2_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8
 	MOVQ n+0(FP), CX
