@@ -7,8 +7,9 @@ import "math"
 // sub-range of [min, max].
 
 // percentileRange: with Tails false, the range is ±t where t is the
-// Percentile-th percentile of |x| (clipped to the observed range); with
-// Tails true, the (100-p)-th and p-th percentiles of x.
+// Percentile-th percentile of |x| (clipped to the observed range), ONNX
+// Runtime's symmetric percentile; with Tails true, (100-p)/2 percent of the
+// mass is cut from each side, as ONNX Runtime's asymmetric percentile does.
 func (o *Histogram) percentileRange() (float32, float32) {
 	p := o.cfg.Percentile
 	if p == 0 {
@@ -52,7 +53,8 @@ func (o *Histogram) percentileRange() (float32, float32) {
 		return hi
 	}
 	if o.cfg.Tails {
-		return float32(max(lo, quantile(1-p))), float32(min(hi, quantile(p)))
+		cut := (1 - p) / 2
+		return float32(max(lo, quantile(cut))), float32(min(hi, quantile(1-cut)))
 	}
 	// Bisection on t: the mass with |x| > t falls monotonically in t.
 	a, b := 0.0, max(-lo, hi)

@@ -103,7 +103,8 @@ type Config struct {
 	// Percentile (in percent, 0: 99.99) of PercentileObserver.
 	Percentile float64
 	// Tails selects PercentileObserver's rule: false clips |x| at one
-	// threshold (symmetric), true clips each tail at its own percentile.
+	// threshold (symmetric), true cuts (100-Percentile)/2 percent of the
+	// mass from each tail separately.
 	Tails bool
 	// EntropyBins is EntropyObserver's number of quantized bins (0: 128,
 	// TensorRT's and ONNX Runtime's num_quantized_bins).
