@@ -2,6 +2,7 @@ package qlinear
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -348,7 +349,9 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	// that padding pixels point at; runs are read KcPad(cin) bytes long.
 	xs := geo.inSize
 	zoff := xs * c
-	xh := make([]uint8, zoff+kcp)
+	xhBuf := getScratch()
+	defer scratchPool.Put(xhBuf)
+	xh := growU8(&xhBuf.u8, zoff+kcp)
 	for i := zoff; i < len(xh); i++ {
 		xh[i] = uint8(xzs[0])
 	}
@@ -374,13 +377,15 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 				}
 			}
 			ctx.Parallel(blocks, 1, func(lo, hi int) {
-				pix := make([]int, blockRows*geo.kSize)
+				bs := getScratch()
+				defer scratchPool.Put(bs)
+				pix := growInt(&bs.pix, blockRows*geo.kSize)
 				var a []uint8
 				var offs []int
 				if indirect {
-					offs = make([]int, blockRows*geo.kSize)
+					offs = growInt(&bs.offs, blockRows*geo.kSize)
 				} else {
-					a = make([]uint8, blockRows*kdim)
+					a = growU8(&bs.a, blockRows*kdim)
 				}
 				var t32 []int32
 				var t8 []uint8
@@ -389,7 +394,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 					t32 = make([]int32, blockRows*cg)
 					o = q8.Int32(t32, cg)
 				} else {
-					t8 = make([]uint8, blockRows*cg)
+					t8 = growU8(&bs.u8, blockRows*cg)
 					rq := *req
 					if outDT == tensor.Uint8 {
 						rq.OutU8 = t8
@@ -506,4 +511,36 @@ func im2col(a, xh []uint8, pix []int, kk, c, c0, cin, kcp int, zp uint8) {
 			dst[j] = zp
 		}
 	}
+}
+
+// convScratch holds the buffers of one conv call or one block worker,
+// pooled so that steady-state inference allocates only its outputs.
+type convScratch struct {
+	u8, a     []uint8
+	pix, offs []int
+}
+
+var scratchPool sync.Pool
+
+func getScratch() *convScratch {
+	if s, ok := scratchPool.Get().(*convScratch); ok {
+		return s
+	}
+	return new(convScratch)
+}
+
+func growU8(b *[]uint8, n int) []uint8 {
+	if cap(*b) < n {
+		*b = make([]uint8, n)
+	}
+	*b = (*b)[:n]
+	return *b
+}
+
+func growInt(b *[]int, n int) []int {
+	if cap(*b) < n {
+		*b = make([]int, n)
+	}
+	*b = (*b)[:n]
+	return *b
 }
