@@ -171,9 +171,8 @@ func quantizeChannels(dst any, src []float32, shape []int, axis int, scales []fl
 	outer, inner := outerInner(shape, axis)
 	c := len(scales)
 	if inner == 1 && c > 1 {
-		// Channels are the last axis: one element per channel per row.
-		// Quantize row by row, one element per call, would cost a call per
-		// element; instead transpose the roles: per channel, a strided pass.
+		// Channels are the last axis: runs of one element would cost a call
+		// per element, so this path uses per-element qparams tables.
 		quantizeLastAxis(dst, src, outer, scales, zps, dt, rule)
 		return
 	}
