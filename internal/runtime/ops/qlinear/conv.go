@@ -2,7 +2,9 @@ package qlinear
 
 import (
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -133,6 +135,9 @@ func (a *convAttrs) geometry(n *graph.Node, in, k []int) (*convGeom, error) {
 	if _, err := checkedProduct(g.outSize, g.kSize); err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
+	if g.inSize >= 1<<31 {
+		return nil, fmt.Errorf("%v: input of %d pixels is too large", n, g.inSize)
+	}
 	return g, nil
 }
 
@@ -145,6 +150,9 @@ type convKernel struct {
 	// Weights packed at build time when they and their zero point are
 	// constants: one PackedB per group.
 	constW *tensor.Tensor
+	// window caches the pixel table of the last input geometry: it depends
+	// only on shapes and attributes, which rarely change between runs.
+	window atomic.Pointer[windowTable]
 	packs  []*q8.PackedB
 	pwz    []int32
 }
@@ -338,6 +346,8 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		}
 	}
 
+	allPix := k.windowFor(geo, koff)
+
 	// With symmetric weights (all zero points 0 after the shift) the GEMM
 	// reads the NHWC image through pointers (no im2col matrix); otherwise
 	// the row sums of an explicit patch matrix are needed.
@@ -379,7 +389,6 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 			ctx.Parallel(blocks, 1, func(lo, hi int) {
 				bs := getScratch()
 				defer scratchPool.Put(bs)
-				pix := growInt(&bs.pix, blockRows*geo.kSize)
 				var a []uint8
 				var offs []int
 				if indirect {
@@ -406,18 +415,18 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 				for blk := lo; blk < hi; blk++ {
 					p0 := blk * blockRows
 					rows := min(blockRows, P-p0)
-					windowPixels(pix, geo, koff, p0, rows)
+					pix := allPix[p0*geo.kSize : (p0+rows)*geo.kSize]
 					if indirect {
-						for i, lin := range pix[:rows*geo.kSize] {
+						for i, lin := range pix {
 							if lin < 0 {
 								offs[i] = zoff
 							} else {
-								offs[i] = lin*c + g*cin
+								offs[i] = int(lin)*c + g*cin
 							}
 						}
 						q8.GemmIndirect(rows, geo.kSize, cin, xh, offs, xzs[0], pb, 0, cg, o)
 					} else {
-						im2col(a, xh, pix[:rows*geo.kSize], geo.kSize, c, g*cin, cin, kcp, uint8(xzs[0]))
+						im2col(a, xh, pix, geo.kSize, c, g*cin, cin, kcp, uint8(xzs[0]))
 						q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, o)
 					}
 					if req == nil {
@@ -458,10 +467,29 @@ func toNHWC(dst []uint8, x *tensor.Tensor, b, c, s int) {
 	q8.TransposeU8(dst, c, src[b*c*s:(b+1)*c*s], s, c, s, flip)
 }
 
+// windowTable is windowPixels for every output position of one geometry.
+type windowTable struct {
+	in, k, out, stride, dil, padB []int
+	pix                           []int32
+}
+
+func (k *convKernel) windowFor(geo *convGeom, koff [][]int) []int32 {
+	if w := k.window.Load(); w != nil && slices.Equal(w.in, geo.in) && slices.Equal(w.k, geo.k) &&
+		slices.Equal(w.out, geo.out) && slices.Equal(w.stride, geo.stride) && slices.Equal(w.dil, geo.dil) &&
+		slices.Equal(w.padB, geo.padB) {
+		return w.pix
+	}
+	w := &windowTable{in: geo.in, k: geo.k, out: geo.out, stride: geo.stride, dil: geo.dil, padB: geo.padB,
+		pix: make([]int32, geo.outSize*geo.kSize)}
+	windowPixels(w.pix, geo, koff, 0, geo.outSize)
+	k.window.Store(w)
+	return w.pix
+}
+
 // windowPixels sets pix[r*kk+o] to the input pixel (linear NHWC index) that
 // kernel offset o of output position p0+r reads, or −1 where the window
 // hangs over the padding.
-func windowPixels(pix []int, geo *convGeom, koff [][]int, p0, rows int) {
+func windowPixels(pix []int32, geo *convGeom, koff [][]int, p0, rows int) {
 	nd := geo.nd
 	kk := len(koff)
 	pos := make([]int, nd)
@@ -485,7 +513,7 @@ func windowPixels(pix []int, geo *convGeom, koff [][]int, p0, rows int) {
 				}
 				lin = lin*geo.in[d] + i
 			}
-			pix[r*kk+o] = lin
+			pix[r*kk+o] = int32(lin)
 		}
 		for d := nd - 1; d >= 0; d-- {
 			pos[d]++
@@ -500,12 +528,13 @@ func windowPixels(pix []int, geo *convGeom, koff [][]int, p0, rows int) {
 // im2col fills the patch matrix for the pixels of windowPixels: row r,
 // columns o·kcp+ci hold input channel c0+ci of pixel pix[r*kk+o] (the zero
 // point for padding pixels and for the channel padding ci >= cin).
-func im2col(a, xh []uint8, pix []int, kk, c, c0, cin, kcp int, zp uint8) {
+func im2col(a, xh []uint8, pix []int32, kk, c, c0, cin, kcp int, zp uint8) {
 	for i, lin := range pix {
 		dst := a[i*kcp : (i+1)*kcp]
 		n := 0
 		if lin >= 0 {
-			n = copy(dst, xh[lin*c+c0:lin*c+c0+cin])
+			p := int(lin)*c + c0
+			n = copy(dst, xh[p:p+cin])
 		}
 		for j := n; j < kcp; j++ {
 			dst[j] = zp
@@ -516,8 +545,8 @@ func im2col(a, xh []uint8, pix []int, kk, c, c0, cin, kcp int, zp uint8) {
 // convScratch holds the buffers of one conv call or one block worker,
 // pooled so that steady-state inference allocates only its outputs.
 type convScratch struct {
-	u8, a     []uint8
-	pix, offs []int
+	u8, a []uint8
+	offs  []int
 }
 
 var scratchPool sync.Pool
