@@ -14,6 +14,11 @@
 //
 //	pb := q8.PackB(k, n, b, ldb, transB)   // weights [K×N] int8, packed for the active ISA
 //	q8.Gemm(m, a, lda, aZero, pb, bZero, n0, n1, out)
+//	q8.GemmIndirect(m, nk, kc, base, offs, aZero, pb, n0, n1, out)  // convolution without im2col
+//	q8.Requantize(rows, cols, src, lds, r)  // the output stage alone, int32 → uint8/int8
+//	q8.LookupU8(dst, src, table)            // 256-entry table activations
+//	q8.TransposeU8(dst, ldd, src, lds, rows, cols, flip)  // NCHW ↔ NHWC
+//	q8.ISA(), q8.ISAs(), q8.SetISA(name)    // the path in use, the runnable ones, switching (tests)
 //
 // Gemm computes columns n0..n1 of the m×N product; the caller splits columns
 // across goroutines (preferably at multiples of ColumnAlign, which avoids
@@ -36,7 +41,9 @@
 //
 // Paths (chosen once at start-up from internal/simd/cpu; QTOOL_ISA lowers it):
 //
-//	avx512vnni  zmm VPDPBUSD, 6×64 tile
+//	avx512vnni  zmm VPDPBUSD, R×64 tiles (R = 1..6) with the output stage in
+//	            the kernel: masked int32 stores or requantized byte stores
+//	            straight from the accumulators
 //	avxvnni     ymm VPDPBUSD (VEX, written as bytes), 6×16 strips of the same layout
 //	avx2        VPMOVZXBW-widened A and int16 weights with VPMADDWD: exact for
 //	            all uint8/int8 data (VPMADDUBSW would saturate its int16 pair
@@ -45,6 +52,12 @@
 //
 // Packed weights remember the path they were packed for, so changing the path
 // with SetISA (tests only) never mixes layouts.
+//
+// The avxvnni path cannot run on the development machines (their hypervisor
+// hides AVX-VNNI; the instruction faults), so its tests run the same strip
+// code with the EVEX encoding of VPDPBUSD; the VEX bytes are produced by
+// gen_asm.py from the register numbers and were checked with objdump. The
+// arm64 kernels (NEON, SDOT) are not written yet: arm64 runs the generic path.
 package q8
 
 import (
