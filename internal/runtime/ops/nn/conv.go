@@ -192,10 +192,10 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 	return []*tensor.Tensor{y}, nil
 }
 
-// maxColFloats bounds one im2col tile (512 KiB, so that it stays in L2 while
+// maxColFloats bounds one im2col tile (1 MiB, so that it stays in L2 while
 // the GEMM packs it); wider outputs are split into
 // column tiles whose size depends only on the shapes, never on the threads.
-var maxColFloats = 1 << 17
+var maxColFloats = 1 << 18
 
 // convGemm runs a grouped convolution as im2col + GEMM per (image, group).
 func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bias []float32, y []float32, N, C, M, group int, act epilogue) {
@@ -208,9 +208,18 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bia
 			pointwise = false
 		}
 	}
+	// Column tiles: about maxColFloats of im2col each, at least 256
+	// columns wide so the GEMM keeps full panels, in multiples of 32.
 	tile := P
 	if kg*P > maxColFloats {
-		tile = max(64, maxColFloats/kg/64*64)
+		tile = (max(256, maxColFloats/kg) + 31) / 32 * 32
+	}
+	im2col := func(xg, col []float32, c, p0, p1 int) {
+		if g.nd == 2 {
+			g.im2col2d(xg, c, col, p0, p1)
+			return
+		}
+		g.im2col(xg, c, col, p0, p1)
 	}
 	for img := 0; img < N; img++ {
 		for gi := 0; gi < group; gi++ {
@@ -233,7 +242,7 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bia
 				col := *bufp
 				// im2col split over input channels, then the GEMM over rows.
 				ctx.Parallel(cg, max(1, 4096/max(1, g.kSize*P)), func(c0, c1 int) {
-					g.im2col(xg[c0*g.inSize:c1*g.inSize], c1-c0, col[c0*g.kSize*P:c1*g.kSize*P], 0, P)
+					im2col(xg[c0*g.inSize:c1*g.inSize], col[c0*g.kSize*P:c1*g.kSize*P], c1-c0, 0, P)
 				})
 				rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {
 					gemmPackedA(p, m0, m1, P, col, P, yg, P, ep)
@@ -244,7 +253,7 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bia
 			parallelFixed(ctx, P, tile, func(p0, p1 int) {
 				bufp := getBuf(kg * (p1 - p0))
 				col := *bufp
-				g.im2col(xg, cg, col, p0, p1)
+				im2col(xg, col, cg, p0, p1)
 				gemmPackedA(p, 0, mg, p1-p0, col, p1-p0, yg[p0:], P, ep)
 				putBuf(bufp)
 			})

@@ -106,8 +106,12 @@ func TestConvAgainstNaive(t *testing.T) {
 	}
 	for i, c := range cases {
 		for _, constW := range []bool{true, false} {
-			{
-				name := fmt.Sprintf("case%d/const=%v", i, constW)
+			// A tiny im2col budget forces column tiles (and tiles of single
+			// output rows in 2-D) on every case.
+			for _, colBudget := range []int{maxColFloats, 100} {
+				name := fmt.Sprintf("case%d/const=%v/col=%d", i, constW, colBudget)
+				saved := maxColFloats
+				maxColFloats = colBudget
 				x := randTensor(r, c.x...)
 				w := randTensor(r, c.w...)
 				b := randTensor(r, c.w[0])
@@ -137,6 +141,7 @@ func TestConvAgainstNaive(t *testing.T) {
 					}
 					ys = append(ys, out[0].F32())
 				}
+				maxColFloats = saved
 				g, _ := k.attrs.resolve(n, x.Shape[2:], w.Shape[2:], false)
 				want := naiveConv(x, w, b, c.group, g)
 				for j, v := range want {
@@ -212,8 +217,8 @@ func benchConv(b *testing.B, c, m, h, k, stride int) {
 }
 
 func BenchmarkConv(b *testing.B) {
-	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {3, 64, 224, 7, 2}, {256, 256, 14, 3, 1}} {
-		for _, tile := range []int{4 << 20, 1 << 17, 1 << 16, 1 << 15} {
+	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {3, 64, 224, 7, 2}, {128, 128, 28, 3, 1}, {256, 256, 14, 3, 1}} {
+		for _, tile := range []int{4 << 20, 1 << 18, 1 << 17, 1 << 16} {
 			b.Run(fmt.Sprintf("c%d_m%d_h%d_k%d_s%d_col%d", c.c, c.m, c.h, c.k, c.s, tile), func(b *testing.B) {
 				saved := maxColFloats
 				maxColFloats = tile

@@ -277,3 +277,72 @@ func getBuf(n int) *[]float32 {
 }
 
 func putBuf(b *[]float32) { bufPool.Put(b) }
+
+// im2col2d is im2col for 2-D windows over output positions p0..p1: the
+// valid output columns of each kernel column are computed once, so each
+// (channel, kh, kw, output row) segment is a zero fill, a copy (stride 1) or
+// a strided gather, and a zero fill.
+func (g *geom) im2col2d(x []float32, c int, col []float32, p0, p1 int) {
+	H, W := g.in[0], g.in[1]
+	OW := g.out[1]
+	KH, KW := g.k[0], g.k[1]
+	sh, sw := g.stride[0], g.stride[1]
+	dh, dw := g.dil[0], g.dil[1]
+	ph, pw := g.padBegin[0], g.padBegin[1]
+	w := p1 - p0
+	var lo, hi [16]int
+	los, his := lo[:0], hi[:0]
+	if KW > len(lo) {
+		los, his = make([]int, 0, KW), make([]int, 0, KW)
+	}
+	for kw := 0; kw < KW; kw++ {
+		off := kw*dw - pw
+		l := 0
+		if off < 0 {
+			l = min((-off+sw-1)/sw, OW)
+		}
+		h := 0
+		if W-off > 0 {
+			h = (W - off + sw - 1) / sw
+		}
+		los = append(los, l)
+		his = append(his, min(max(h, l), OW))
+	}
+	oh0, oh1 := p0/OW, (p1+OW-1)/OW
+	row := 0
+	for ch := 0; ch < c; ch++ {
+		xc := x[ch*H*W : (ch+1)*H*W]
+		for kh := 0; kh < KH; kh++ {
+			for kw := 0; kw < KW; kw++ {
+				dst := col[row*w : (row+1)*w]
+				row++
+				off := kw*dw - pw
+				for oh := oh0; oh < oh1; oh++ {
+					// This row's columns a..b of the tile, at dst[base:].
+					a, b := max(p0-oh*OW, 0), min(p1-oh*OW, OW)
+					base := oh*OW + a - p0
+					out := dst[base : base+b-a]
+					ih := oh*sh - ph + kh*dh
+					if ih < 0 || ih >= H {
+						clear(out)
+						continue
+					}
+					src := xc[ih*W : (ih+1)*W]
+					l, h := min(max(los[kw], a), b), min(max(his[kw], a), b)
+					clear(out[:l-a])
+					if sw == 1 {
+						copy(out[l-a:h-a], src[l+off:h+off])
+					} else {
+						iw := l*sw + off
+						seg := out[l-a : h-a]
+						for t := range seg {
+							seg[t] = src[iw]
+							iw += sw
+						}
+					}
+					clear(out[h-a:])
+				}
+			}
+		}
+	}
+}
