@@ -259,3 +259,49 @@ func TestQTensorErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeORTGolden: RuleONNX against ONNX Runtime's QuantizeLinear on
+// ties, range ends, huge values, ±Inf, NaN and the values where the torch
+// rule differs (testdata/ort_quantize.json, tools/golden/ort_quantize.py).
+func TestQuantizeORTGolden(t *testing.T) {
+	var g struct {
+		Scale uint32   `json:"scale"`
+		X     []uint32 `json:"x"`
+		Cases []struct {
+			DType     string  `json:"dtype"`
+			ZeroPoint int32   `json:"zero_point"`
+			Y         []int64 `json:"y"`
+		} `json:"cases"`
+	}
+	readJSON(t, "ort_quantize.json", &g)
+	xs := floatsFromBits(g.X)
+	x := FromFloat32([]int{len(xs)}, xs)
+	scale := math.Float32frombits(g.Scale)
+	for _, c := range g.Cases {
+		dt := map[string]DType{"uint8": Uint8, "int8": Int8}[c.DType]
+		for _, rule := range []RoundingRule{RuleONNX, RuleTorch} {
+			q, err := QuantizePerTensor(x, scale, c.ZeroPoint, dt, rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := intsOf(q.Data)
+			diff := 0
+			for i := range c.Y {
+				if got[i] != c.Y[i] {
+					if rule == RuleONNX {
+						t.Errorf("%s x=%v: %d, ORT %d", c.DType, xs[i], got[i], c.Y[i])
+					}
+					diff++
+				}
+			}
+			if rule == RuleTorch {
+				// The torch rule must differ somewhere (the file holds
+				// such values); this documents by how much.
+				if diff == 0 {
+					t.Errorf("%s: torch rule agrees with ORT everywhere; the golden lacks distinguishing values", c.DType)
+				}
+				t.Logf("%s: torch rule differs from ORT on %d of %d values", c.DType, diff, len(c.Y))
+			}
+		}
+	}
+}
