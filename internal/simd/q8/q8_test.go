@@ -350,3 +350,34 @@ func TestSetISA(t *testing.T) {
 		t.Fatal("SetISA accepted an unknown path")
 	}
 }
+
+// TestRequantizePerChannel checks the standalone output stage with
+// per-column scales and biases, int8 output and a Clip range.
+func TestRequantizePerChannel(t *testing.T) {
+	rnd := rand.New(rand.NewSource(6))
+	const rows, cols = 5, 37
+	src := make([]int32, rows*cols)
+	for i := range src {
+		src[i] = int32(rnd.Intn(1<<20) - 1<<19)
+	}
+	scale := make([]float32, cols)
+	bias := make([]int32, cols)
+	for j := range scale {
+		scale[j] = float32(math.Ldexp(rnd.Float64()+0.5, -12))
+		bias[j] = int32(rnd.Intn(2000) - 1000)
+	}
+	for _, p := range paths(t) {
+		withISA(t, p, func() {
+			dst := make([]int8, rows*cols)
+			Requantize(rows, cols, src, cols, &Requant{Bias: bias, Scale: scale, OutZero: -3, Min: -100, Max: 90, OutS8: dst, Ldc: cols})
+			for i := 0; i < rows; i++ {
+				for j := 0; j < cols; j++ {
+					w := refQuant(src[i*cols+j], bias[j], scale[j], -3, -100, 90)
+					if int32(dst[i*cols+j]) != w {
+						t.Fatalf("%v: y[%d][%d] = %d, want %d", p, i, j, dst[i*cols+j], w)
+					}
+				}
+			}
+		})
+	}
+}
