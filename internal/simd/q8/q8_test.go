@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -379,5 +382,33 @@ func TestRequantizePerChannel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQTOOLISA runs this test binary again under each QTOOL_ISA value and
+// checks the path it starts on: the requested one when the machine has it,
+// else the best one below it.
+func TestQTOOLISA(t *testing.T) {
+	if os.Getenv("Q8_PRINT_ISA") == "1" {
+		fmt.Printf("ISA=%s\n", ISA())
+		return
+	}
+	for _, want := range []string{"generic", "avx2", "avxvnni", "avx512vnni"} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestQTOOLISA$")
+		cmd.Env = append(os.Environ(), "QTOOL_ISA="+want, "Q8_PRINT_ISA=1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("QTOOL_ISA=%s: %v", want, err)
+		}
+		var p isa
+		for p = isaGeneric; p < numISA; p++ {
+			if p.String() == want {
+				break
+			}
+		}
+		exp := lowerTo(p)
+		if !strings.Contains(string(out), "ISA="+exp.String()+"\n") {
+			t.Errorf("QTOOL_ISA=%s: got %q, want ISA=%s", want, out, exp)
+		}
 	}
 }
