@@ -78,7 +78,16 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	cols := (s.OutW-1)*s.StrideW + (s.KW-1)*s.DilW + 1
 	pw := (cols + s.StrideW - 1) / s.StrideW // phase plane width
 	planeSize := rows * pw
-	ws := getDWScratch(s.StrideW*planeSize, taps)
+	kern := active()
+	n, lanes := s.OutW, kern.dwLanes
+	// Narrow maps go four channels at a time, one output row of each per
+	// step (four FMA chains); the rest channel by channel, rows grouped.
+	slots := 1
+	if n <= lanes && c1-c0 >= 4 {
+		slots = 4
+	}
+	slot := s.StrideW * planeSize
+	ws := getDWScratch(slots*slot, taps)
 	defer dwPool.Put(ws)
 	pad, offs := ws.pad, ws.offs
 	clear(pad)
@@ -88,7 +97,6 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 			offs[i*s.KW+j] = 4 * (i*s.DilH*pw + col%s.StrideW*planeSize + col/s.StrideW)
 		}
 	}
-	kern := active().dwRows
 	te := &ws.ep
 	*te = tileEp{}
 	if ep.Accumulate {
@@ -108,13 +116,54 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 		te.flags |= epLeaky
 		te.alpha = ep.Alpha
 	}
-	for c := c0; c < c1; c++ {
-		fillPadded(&s, x[c/s.Mult*inPlane:(c/s.Mult+1)*inPlane], pad, rows, cols, pw, planeSize)
+	inRow := s.StrideH * pw
+	xPlane := func(c int) []float32 { return x[c/s.Mult*inPlane : (c/s.Mult+1)*inPlane] }
+	c := c0
+	if slots == 4 {
+		te.memberBias = 4
+		for ; c+4 <= c1; c += 4 {
+			for r := 0; r < 4; r++ {
+				fillPadded(&s, xPlane(c+r), pad[r*slot:], rows, cols, pw, planeSize)
+				for t := 0; t < taps; t++ {
+					ws.w4[t*4+r] = w[(c+r)*taps+t]
+				}
+			}
+			if ep.RowBias != nil {
+				te.rowBias = unsafe.Pointer(&ep.RowBias[c])
+			}
+			kern.dw[2](s.OutH, n, y[c*outPlane:], outPlane, n, pad, slot, inRow, offs, ws.w4, te)
+		}
+	}
+	te.memberBias = 0
+	for ; c < c1; c++ {
+		fillPadded(&s, xPlane(c), pad, rows, cols, pw, planeSize)
 		if ep.RowBias != nil {
 			te.rowBias = unsafe.Pointer(&ep.RowBias[c])
 		}
+		wc := w[c*taps : (c+1)*taps]
 		yc := y[c*outPlane : (c+1)*outPlane]
-		kern(s.OutH, s.OutW, yc, s.OutW, pad, s.StrideH*pw, offs, w[c*taps:(c+1)*taps], te)
+		// Members are rows of this channel: weights repeated per member.
+		oh := 0
+		if n <= 2*lanes && s.OutH >= 2 {
+			for t, v := range wc {
+				ws.w2[2*t], ws.w2[2*t+1] = v, v
+			}
+			if n <= lanes && s.OutH >= 4 {
+				for t, v := range wc {
+					ws.w4[4*t], ws.w4[4*t+1], ws.w4[4*t+2], ws.w4[4*t+3] = v, v, v, v
+				}
+				g := s.OutH / 4
+				kern.dw[2](g, n, yc, n, 4*n, pad, inRow, 4*inRow, offs, ws.w4, te)
+				oh = 4 * g
+			}
+			if g := (s.OutH - oh) / 2; g > 0 {
+				kern.dw[1](g, n, yc[oh*n:], n, 2*n, pad[oh*inRow:], inRow, 2*inRow, offs, ws.w2, te)
+				oh += 2 * g
+			}
+		}
+		if oh < s.OutH {
+			kern.dw[0](s.OutH-oh, n, yc[oh*n:], n, n, pad[oh*inRow:], inRow, inRow, offs, wc, te)
+		}
 	}
 }
 
@@ -177,9 +226,10 @@ func ceilDiv(a, b int) int {
 }
 
 type dwScratch struct {
-	pad  []float32
-	offs []int
-	ep   tileEp
+	pad    []float32
+	offs   []int
+	w2, w4 []float32 // weights interleaved per member: [tap][2], [tap][4]
+	ep     tileEp
 }
 
 var dwPool sync.Pool
@@ -194,33 +244,53 @@ func getDWScratch(padLen, taps int) *dwScratch {
 	}
 	if cap(ws.offs) < taps {
 		ws.offs = make([]int, taps)
+		ws.w2 = make([]float32, 2*taps)
+		ws.w4 = make([]float32, 4*taps)
 	}
-	ws.pad, ws.offs = ws.pad[:padLen], ws.offs[:taps]
+	ws.pad, ws.offs, ws.w2, ws.w4 = ws.pad[:padLen], ws.offs[:taps], ws.w2[:2*taps], ws.w4[:4*taps]
 	return ws
 }
 
-// dwRowsGeneric is the pure-Go twin of the depthwise kernels.
-func dwRowsGeneric(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp) {
-	for r := 0; r < rows; r++ {
-		o := out[r*outStride : r*outStride+n]
-		src := in[r*inStride:]
-		for i := range o {
-			var acc float32
-			for t, off := range offs {
-				acc += w[t] * src[off/4+i]
+// dwFunc is a depthwise kernel for R members per group (R fixed by the
+// variant):
+//
+//	out[g*outGroup + r*outStride + i] =
+//	    stages(Σ_t w[t*R+r]·in[g*inGroup + r*inStride + i + offs[t]/4])
+//
+// for g < groups, r < R, i < n, taps summed in order; member r's bias is at
+// rowBias + r·memberBias bytes.
+type dwFunc func(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+
+// dwGeneric is the pure-Go twin of the depthwise kernels.
+func dwGeneric(R int) dwFunc {
+	return func(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp) {
+		for g := 0; g < groups; g++ {
+			for r := 0; r < R; r++ {
+				o := out[g*outGroup+r*outStride : g*outGroup+r*outStride+n]
+				src := in[g*inGroup+r*inStride:]
+				var bias float32
+				if ep.flags&epRowBias != 0 {
+					bias = *(*float32)(unsafe.Add(ep.rowBias, r*ep.memberBias))
+				}
+				for i := range o {
+					var acc float32
+					for t, off := range offs {
+						acc += w[t*R+r] * src[off/4+i]
+					}
+					o[i] = dwStages(ep, acc, o[i], bias)
+				}
 			}
-			o[i] = dwStages(ep, acc, o[i])
 		}
 	}
 }
 
 // dwStages applies the tileEp stages to one value, in the kernels' order.
-func dwStages(ep *tileEp, v, old float32) float32 {
+func dwStages(ep *tileEp, v, old, bias float32) float32 {
 	if ep.flags&epLoad != 0 {
 		v += old
 	}
 	if ep.flags&epRowBias != 0 {
-		v += *(*float32)(ep.rowBias)
+		v += bias
 	}
 	if ep.flags&epClamp != 0 {
 		if v < ep.lo {

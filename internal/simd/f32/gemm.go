@@ -22,10 +22,10 @@ type kernel struct {
 	// narrow are kernels for a ragged last column panel, narrowest first
 	// (same mr and arithmetic as micro, fewer columns).
 	narrow []narrowKernel
-	// dwRows is the depthwise conv kernel of the same ISA:
-	// out[r*outStride+i] = stages(Σ_t w[t]·in[r*inStride+i+offs[t]/4]) for
-	// r < rows, i < n (offs in bytes, taps summed in order).
-	dwRows func(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
+	// dw are the depthwise kernels of the same ISA for 1, 2 and 4 members
+	// per group (see dwFunc); dwLanes is their vector width.
+	dw      [3]dwFunc
+	dwLanes int
 	// gather2 fills stride-2 depthwise planes: dst[r*dstStride+i] =
 	// src[r*srcStride+2i] for r < rows, i < n.
 	gather2 func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
@@ -54,7 +54,8 @@ func (k *kernel) narrowFor(rem int) narrowKernel {
 
 // tileEp is the epilogue as the micro-kernels see it. The assembly reads it
 // by offset (flags 0, rowBias 8, colBias 16, lo 24, hi 28, alpha 32, rowLo
-// 40, rowHi 48, kmask 56, ymask 64); TestTileEpLayout pins that.
+// 40, rowHi 48, kmask 56, ymask 64, memberBias 128); TestTileEpLayout pins
+// that.
 type tileEp struct {
 	flags            uint64
 	rowBias, colBias unsafe.Pointer // first row / column of the tile
@@ -66,6 +67,9 @@ type tileEp struct {
 	rowLo, rowHi int
 	kmask        uint64
 	ymask        [16]int32
+	// memberBias is the byte step of rowBias between the members of a
+	// depthwise group (0: one bias for all).
+	memberBias int
 }
 
 // tileEp flag bits, applied in this order.
@@ -122,7 +126,6 @@ func (kern *kernel) depthBlock(k int) int {
 type workspace struct {
 	a, b, tile []float32
 	ep         tileEp
-	raw        []float32
 }
 
 func (k *kernel) getWS() *workspace {
@@ -136,7 +139,7 @@ func (k *kernel) getWS() *workspace {
 		off = int(64-r) / 4
 	}
 	buf := raw[off:]
-	return &workspace{a: buf[:na], b: buf[na : na+nb], tile: buf[na+nb : na+nb+nt], raw: raw}
+	return &workspace{a: buf[:na], b: buf[na : na+nb], tile: buf[na+nb : na+nb+nt]}
 }
 
 func (k *kernel) putWS(w *workspace) { k.pool.Put(w) }

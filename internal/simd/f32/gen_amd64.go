@@ -305,14 +305,18 @@ func (k kernel) stages(edge bool) {
 	p("\tRET")
 }
 
-// dwRows emits a depthwise kernel variant for R output rows at a time,
-// V vectors per row (R·V = 4 accumulators, enough independent FMA chains to
-// hide latency even on narrow rows):
+// dwRows emits a depthwise kernel variant computing R members at a time,
+// V vectors each (R·V = 4 accumulators: enough independent FMA chains to
+// hide latency even on narrow maps). A member is an output row of a channel
+// (members R rows apart) or one row of R channels (members a plane apart);
+// each has its own weights, interleaved as w[t*R+r], and its bias at
+// rowBias + r·memberBias:
 //
-//	out[r*outStride+i] = stages(Σ_t w[t]·in[r*inStride + i + offs[t]/4])
+//	out[g*outGroup + r*outStride + i] =
+//	    stages(Σ_t w[t*R+r]·in[g*inGroup + r*inStride + i + offs[t]/4])
 //
-// for r < R, i < n; taps summed in order, one FMA each. Columns go in blocks
-// of V vectors, each load and store masked to the remaining count.
+// for g < groups, r < R, i < n; taps summed in order, one FMA each. Columns
+// go in blocks of V vectors, loads and stores masked to the remaining count.
 func dwRows(name, reg string, lanes, R, V int) {
 	z := reg == "Z"
 	r := func(n int) string { return fmt.Sprintf("%s%d", reg, n) }
@@ -334,28 +338,26 @@ func dwRows(name, reg string, lanes, R, V int) {
 			fmt.Sprintf("%d(R11)", off),
 		}[row]
 	}
-	p("// func %s(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)", name)
-	p("// Processes rows - rows%%%d rows, %d at a time.", R, R)
-	p("TEXT ·%s(SB), NOSPLIT, $24-136", name)
+	p("// func %s(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $24-152", name)
 	p("\tMOVQ out_base+16(FP), DI")
 	p("\tMOVQ outStride+40(FP), DX")
 	p("\tSHLQ $2, DX")
-	p("\tMOVQ in_base+48(FP), SI")
-	p("\tMOVQ inStride+72(FP), R14")
+	p("\tMOVQ in_base+56(FP), SI")
+	p("\tMOVQ inStride+80(FP), R14")
 	p("\tSHLQ $2, R14")
 	p("\tLEAQ (R14)(R14*2), R15")
-	p("\tMOVQ offs_base+80(FP), R8")
-	p("\tMOVQ offs_len+88(FP), R9")
-	p("\tMOVQ w_base+104(FP), R10")
-	p("\tMOVQ ep+128(FP), BX")
+	p("\tMOVQ offs_base+96(FP), R8")
+	p("\tMOVQ offs_len+104(FP), R9")
+	p("\tMOVQ ep+144(FP), BX")
 	p("\tMOVQ 0(BX), AX")
-	p("\tMOVQ rows+0(FP), R11")
+	p("\tMOVQ groups+0(FP), R11")
 	p("\tMOVQ R11, left-8(SP)")
 	p("\tMOVQ DI, orow-16(SP)")
 	p("\tMOVQ SI, irow-24(SP)")
 	p("%s_rows:", name)
-	p("\tCMPQ left-8(SP), $%d", R)
-	p("\tJLT %s_done", name)
+	p("\tCMPQ left-8(SP), $0")
+	p("\tJLE %s_done", name)
 	p("\tMOVQ n+8(FP), CX")
 	p("\tMOVQ orow-16(SP), DI")
 	p("\tMOVQ irow-24(SP), SI")
@@ -397,11 +399,15 @@ func dwRows(name, reg string, lanes, R, V int) {
 			p("\tVXORPS %s, %s, %s", r(i), r(i), r(i))
 		}
 	}
+	p("\tMOVQ w_base+120(FP), R10")
 	p("\tXORQ R12, R12")
 	p("%s_tap:", name)
 	p("\tMOVQ (R8)(R12*8), R13")
 	p("\tADDQ SI, R13")
-	p("\tVBROADCASTSS (R10)(R12*4), %s", r(8))
+	for row := 0; row < R; row++ {
+		p("\tVBROADCASTSS %d(R10), %s", 4*row, r(8+row))
+	}
+	p("\tADDQ $%d, R10", 4*R)
 	for row := 0; row < R; row++ {
 		for v := 0; v < V; v++ {
 			if z {
@@ -410,10 +416,10 @@ func dwRows(name, reg string, lanes, R, V int) {
 				// operand runs several times slower on Zen 4.
 				t := fmt.Sprintf("Z%d", 4+(row*V+v)%4)
 				p("\tVMOVUPS.Z %s, K%d, %s", inAddr(row, v*vb), 1+v, t)
-				p("\tVFMADD231PS %s, Z8, %s", t, acc(row, v))
+				p("\tVFMADD231PS %s, %s, %s", t, r(8+row), acc(row, v))
 			} else {
 				p("\tVMASKMOVPS %s, Y%d, Y4", inAddr(row, v*vb), 12+v)
-				p("\tVFMADD231PS Y4, Y8, %s", acc(row, v))
+				p("\tVFMADD231PS Y4, %s, %s", r(8+row), acc(row, v))
 			}
 		}
 	}
@@ -437,9 +443,14 @@ func dwRows(name, reg string, lanes, R, V int) {
 	p("\tTESTQ $2, AX")
 	p("\tJZ %s_nb", name)
 	p("\tMOVQ 8(BX), R12")
-	p("\tVBROADCASTSS (R12), %s", r(9))
-	for i := 0; i < R*V; i++ {
-		p("\tVADDPS %s, %s, %s", r(9), r(i), r(i))
+	for row := 0; row < R; row++ {
+		if row > 0 {
+			p("\tADDQ 128(BX), R12")
+		}
+		p("\tVBROADCASTSS (R12), %s", r(9))
+		for v := 0; v < V; v++ {
+			p("\tVADDPS %s, %s, %s", r(9), acc(row, v), acc(row, v))
+		}
 	}
 	p("%s_nb:", name)
 	p("\tTESTQ $8, AX")
@@ -480,13 +491,13 @@ func dwRows(name, reg string, lanes, R, V int) {
 	p("\tSUBQ $%d, CX", V*lanes)
 	p("\tJMP %s_blk", name)
 	p("%s_next:", name)
-	p("\tSUBQ $%d, left-8(SP)", R)
+	p("\tDECQ left-8(SP)")
 	p("\tMOVQ orow-16(SP), R11")
 	p("\tMOVQ irow-24(SP), R12")
-	for i := 0; i < R; i++ {
-		p("\tADDQ DX, R11")
-		p("\tADDQ R14, R12")
-	}
+	p("\tMOVQ outGroup+48(FP), R13")
+	p("\tLEAQ (R11)(R13*4), R11")
+	p("\tMOVQ inGroup+88(FP), R13")
+	p("\tLEAQ (R12)(R13*4), R12")
 	p("\tMOVQ R11, orow-16(SP)")
 	p("\tMOVQ R12, irow-24(SP)")
 	p("\tJMP %s_rows", name)

@@ -2146,28 +2146,26 @@ sgemmAVX2x6x16_e_r5s:
 	VZEROUPPER
 	RET
 
-// func dwAVX512r1v4(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-// Processes rows - rows%1 rows, 1 at a time.
-TEXT ·dwAVX512r1v4(SB), NOSPLIT, $24-136
+// func dwAVX512r1v4(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+TEXT ·dwAVX512r1v4(SB), NOSPLIT, $24-152
 	MOVQ out_base+16(FP), DI
 	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+48(FP), SI
-	MOVQ inStride+72(FP), R14
+	MOVQ in_base+56(FP), SI
+	MOVQ inStride+80(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ w_base+104(FP), R10
-	MOVQ ep+128(FP), BX
+	MOVQ offs_base+96(FP), R8
+	MOVQ offs_len+104(FP), R9
+	MOVQ ep+144(FP), BX
 	MOVQ 0(BX), AX
-	MOVQ rows+0(FP), R11
+	MOVQ groups+0(FP), R11
 	MOVQ R11, left-8(SP)
 	MOVQ DI, orow-16(SP)
 	MOVQ SI, irow-24(SP)
 dwAVX512r1v4_rows:
-	CMPQ left-8(SP), $1
-	JLT dwAVX512r1v4_done
+	CMPQ left-8(SP), $0
+	JLE dwAVX512r1v4_done
 	MOVQ n+8(FP), CX
 	MOVQ orow-16(SP), DI
 	MOVQ irow-24(SP), SI
@@ -2237,11 +2235,13 @@ dwAVX512r1v4_m3b:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ w_base+120(FP), R10
 	XORQ R12, R12
 dwAVX512r1v4_tap:
 	MOVQ (R8)(R12*8), R13
 	ADDQ SI, R13
-	VBROADCASTSS (R10)(R12*4), Z8
+	VBROADCASTSS 0(R10), Z8
+	ADDQ $4, R10
 	VMOVUPS.Z 0(R13), K1, Z4
 	VFMADD231PS Z4, Z8, Z0
 	VMOVUPS.Z 64(R13), K2, Z5
@@ -2308,11 +2308,13 @@ dwAVX512r1v4_nk:
 	SUBQ $64, CX
 	JMP dwAVX512r1v4_blk
 dwAVX512r1v4_next:
-	SUBQ $1, left-8(SP)
+	DECQ left-8(SP)
 	MOVQ orow-16(SP), R11
 	MOVQ irow-24(SP), R12
-	ADDQ DX, R11
-	ADDQ R14, R12
+	MOVQ outGroup+48(FP), R13
+	LEAQ (R11)(R13*4), R11
+	MOVQ inGroup+88(FP), R13
+	LEAQ (R12)(R13*4), R12
 	MOVQ R11, orow-16(SP)
 	MOVQ R12, irow-24(SP)
 	JMP dwAVX512r1v4_rows
@@ -2320,28 +2322,26 @@ dwAVX512r1v4_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX2r1v4(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-// Processes rows - rows%1 rows, 1 at a time.
-TEXT ·dwAVX2r1v4(SB), NOSPLIT, $24-136
+// func dwAVX2r1v4(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+TEXT ·dwAVX2r1v4(SB), NOSPLIT, $24-152
 	MOVQ out_base+16(FP), DI
 	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+48(FP), SI
-	MOVQ inStride+72(FP), R14
+	MOVQ in_base+56(FP), SI
+	MOVQ inStride+80(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ w_base+104(FP), R10
-	MOVQ ep+128(FP), BX
+	MOVQ offs_base+96(FP), R8
+	MOVQ offs_len+104(FP), R9
+	MOVQ ep+144(FP), BX
 	MOVQ 0(BX), AX
-	MOVQ rows+0(FP), R11
+	MOVQ groups+0(FP), R11
 	MOVQ R11, left-8(SP)
 	MOVQ DI, orow-16(SP)
 	MOVQ SI, irow-24(SP)
 dwAVX2r1v4_rows:
-	CMPQ left-8(SP), $1
-	JLT dwAVX2r1v4_done
+	CMPQ left-8(SP), $0
+	JLE dwAVX2r1v4_done
 	MOVQ n+8(FP), CX
 	MOVQ orow-16(SP), DI
 	MOVQ irow-24(SP), SI
@@ -2407,11 +2407,13 @@ dwAVX2r1v4_m3b:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ w_base+120(FP), R10
 	XORQ R12, R12
 dwAVX2r1v4_tap:
 	MOVQ (R8)(R12*8), R13
 	ADDQ SI, R13
-	VBROADCASTSS (R10)(R12*4), Y8
+	VBROADCASTSS 0(R10), Y8
+	ADDQ $4, R10
 	VMASKMOVPS 0(R13), Y12, Y4
 	VFMADD231PS Y4, Y8, Y0
 	VMASKMOVPS 32(R13), Y13, Y4
@@ -2482,11 +2484,13 @@ dwAVX2r1v4_nk:
 	SUBQ $32, CX
 	JMP dwAVX2r1v4_blk
 dwAVX2r1v4_next:
-	SUBQ $1, left-8(SP)
+	DECQ left-8(SP)
 	MOVQ orow-16(SP), R11
 	MOVQ irow-24(SP), R12
-	ADDQ DX, R11
-	ADDQ R14, R12
+	MOVQ outGroup+48(FP), R13
+	LEAQ (R11)(R13*4), R11
+	MOVQ inGroup+88(FP), R13
+	LEAQ (R12)(R13*4), R12
 	MOVQ R11, orow-16(SP)
 	MOVQ R12, irow-24(SP)
 	JMP dwAVX2r1v4_rows
@@ -2494,28 +2498,26 @@ dwAVX2r1v4_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX512r2v2(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-// Processes rows - rows%2 rows, 2 at a time.
-TEXT ·dwAVX512r2v2(SB), NOSPLIT, $24-136
+// func dwAVX512r2v2(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+TEXT ·dwAVX512r2v2(SB), NOSPLIT, $24-152
 	MOVQ out_base+16(FP), DI
 	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+48(FP), SI
-	MOVQ inStride+72(FP), R14
+	MOVQ in_base+56(FP), SI
+	MOVQ inStride+80(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ w_base+104(FP), R10
-	MOVQ ep+128(FP), BX
+	MOVQ offs_base+96(FP), R8
+	MOVQ offs_len+104(FP), R9
+	MOVQ ep+144(FP), BX
 	MOVQ 0(BX), AX
-	MOVQ rows+0(FP), R11
+	MOVQ groups+0(FP), R11
 	MOVQ R11, left-8(SP)
 	MOVQ DI, orow-16(SP)
 	MOVQ SI, irow-24(SP)
 dwAVX512r2v2_rows:
-	CMPQ left-8(SP), $2
-	JLT dwAVX512r2v2_done
+	CMPQ left-8(SP), $0
+	JLE dwAVX512r2v2_done
 	MOVQ n+8(FP), CX
 	MOVQ orow-16(SP), DI
 	MOVQ irow-24(SP), SI
@@ -2555,19 +2557,22 @@ dwAVX512r2v2_m1b:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ w_base+120(FP), R10
 	XORQ R12, R12
 dwAVX512r2v2_tap:
 	MOVQ (R8)(R12*8), R13
 	ADDQ SI, R13
-	VBROADCASTSS (R10)(R12*4), Z8
+	VBROADCASTSS 0(R10), Z8
+	VBROADCASTSS 4(R10), Z9
+	ADDQ $8, R10
 	VMOVUPS.Z 0(R13), K1, Z4
 	VFMADD231PS Z4, Z8, Z0
 	VMOVUPS.Z 64(R13), K2, Z5
 	VFMADD231PS Z5, Z8, Z1
 	VMOVUPS.Z 0(R13)(R14*1), K1, Z6
-	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z6, Z9, Z2
 	VMOVUPS.Z 64(R13)(R14*1), K2, Z7
-	VFMADD231PS Z7, Z8, Z3
+	VFMADD231PS Z7, Z9, Z3
 	INCQ R12
 	CMPQ R12, R9
 	JLT dwAVX512r2v2_tap
@@ -2588,6 +2593,8 @@ dwAVX512r2v2_nl:
 	VBROADCASTSS (R12), Z9
 	VADDPS Z9, Z0, Z0
 	VADDPS Z9, Z1, Z1
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Z9
 	VADDPS Z9, Z2, Z2
 	VADDPS Z9, Z3, Z3
 dwAVX512r2v2_nb:
@@ -2626,13 +2633,13 @@ dwAVX512r2v2_nk:
 	SUBQ $32, CX
 	JMP dwAVX512r2v2_blk
 dwAVX512r2v2_next:
-	SUBQ $2, left-8(SP)
+	DECQ left-8(SP)
 	MOVQ orow-16(SP), R11
 	MOVQ irow-24(SP), R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
+	MOVQ outGroup+48(FP), R13
+	LEAQ (R11)(R13*4), R11
+	MOVQ inGroup+88(FP), R13
+	LEAQ (R12)(R13*4), R12
 	MOVQ R11, orow-16(SP)
 	MOVQ R12, irow-24(SP)
 	JMP dwAVX512r2v2_rows
@@ -2640,28 +2647,26 @@ dwAVX512r2v2_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX2r2v2(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-// Processes rows - rows%2 rows, 2 at a time.
-TEXT ·dwAVX2r2v2(SB), NOSPLIT, $24-136
+// func dwAVX2r2v2(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+TEXT ·dwAVX2r2v2(SB), NOSPLIT, $24-152
 	MOVQ out_base+16(FP), DI
 	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+48(FP), SI
-	MOVQ inStride+72(FP), R14
+	MOVQ in_base+56(FP), SI
+	MOVQ inStride+80(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ w_base+104(FP), R10
-	MOVQ ep+128(FP), BX
+	MOVQ offs_base+96(FP), R8
+	MOVQ offs_len+104(FP), R9
+	MOVQ ep+144(FP), BX
 	MOVQ 0(BX), AX
-	MOVQ rows+0(FP), R11
+	MOVQ groups+0(FP), R11
 	MOVQ R11, left-8(SP)
 	MOVQ DI, orow-16(SP)
 	MOVQ SI, irow-24(SP)
 dwAVX2r2v2_rows:
-	CMPQ left-8(SP), $2
-	JLT dwAVX2r2v2_done
+	CMPQ left-8(SP), $0
+	JLE dwAVX2r2v2_done
 	MOVQ n+8(FP), CX
 	MOVQ orow-16(SP), DI
 	MOVQ irow-24(SP), SI
@@ -2699,19 +2704,22 @@ dwAVX2r2v2_m1b:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ w_base+120(FP), R10
 	XORQ R12, R12
 dwAVX2r2v2_tap:
 	MOVQ (R8)(R12*8), R13
 	ADDQ SI, R13
-	VBROADCASTSS (R10)(R12*4), Y8
+	VBROADCASTSS 0(R10), Y8
+	VBROADCASTSS 4(R10), Y9
+	ADDQ $8, R10
 	VMASKMOVPS 0(R13), Y12, Y4
 	VFMADD231PS Y4, Y8, Y0
 	VMASKMOVPS 32(R13), Y13, Y4
 	VFMADD231PS Y4, Y8, Y1
 	VMASKMOVPS 0(R13)(R14*1), Y12, Y4
-	VFMADD231PS Y4, Y8, Y2
+	VFMADD231PS Y4, Y9, Y2
 	VMASKMOVPS 32(R13)(R14*1), Y13, Y4
-	VFMADD231PS Y4, Y8, Y3
+	VFMADD231PS Y4, Y9, Y3
 	INCQ R12
 	CMPQ R12, R9
 	JLT dwAVX2r2v2_tap
@@ -2732,6 +2740,8 @@ dwAVX2r2v2_nl:
 	VBROADCASTSS (R12), Y9
 	VADDPS Y9, Y0, Y0
 	VADDPS Y9, Y1, Y1
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Y9
 	VADDPS Y9, Y2, Y2
 	VADDPS Y9, Y3, Y3
 dwAVX2r2v2_nb:
@@ -2774,13 +2784,13 @@ dwAVX2r2v2_nk:
 	SUBQ $16, CX
 	JMP dwAVX2r2v2_blk
 dwAVX2r2v2_next:
-	SUBQ $2, left-8(SP)
+	DECQ left-8(SP)
 	MOVQ orow-16(SP), R11
 	MOVQ irow-24(SP), R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
+	MOVQ outGroup+48(FP), R13
+	LEAQ (R11)(R13*4), R11
+	MOVQ inGroup+88(FP), R13
+	LEAQ (R12)(R13*4), R12
 	MOVQ R11, orow-16(SP)
 	MOVQ R12, irow-24(SP)
 	JMP dwAVX2r2v2_rows
@@ -2788,28 +2798,26 @@ dwAVX2r2v2_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX512r4v1(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-// Processes rows - rows%4 rows, 4 at a time.
-TEXT ·dwAVX512r4v1(SB), NOSPLIT, $24-136
+// func dwAVX512r4v1(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+TEXT ·dwAVX512r4v1(SB), NOSPLIT, $24-152
 	MOVQ out_base+16(FP), DI
 	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+48(FP), SI
-	MOVQ inStride+72(FP), R14
+	MOVQ in_base+56(FP), SI
+	MOVQ inStride+80(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ w_base+104(FP), R10
-	MOVQ ep+128(FP), BX
+	MOVQ offs_base+96(FP), R8
+	MOVQ offs_len+104(FP), R9
+	MOVQ ep+144(FP), BX
 	MOVQ 0(BX), AX
-	MOVQ rows+0(FP), R11
+	MOVQ groups+0(FP), R11
 	MOVQ R11, left-8(SP)
 	MOVQ DI, orow-16(SP)
 	MOVQ SI, irow-24(SP)
 dwAVX512r4v1_rows:
-	CMPQ left-8(SP), $4
-	JLT dwAVX512r4v1_done
+	CMPQ left-8(SP), $0
+	JLE dwAVX512r4v1_done
 	MOVQ n+8(FP), CX
 	MOVQ orow-16(SP), DI
 	MOVQ irow-24(SP), SI
@@ -2836,19 +2844,24 @@ dwAVX512r4v1_m0b:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ w_base+120(FP), R10
 	XORQ R12, R12
 dwAVX512r4v1_tap:
 	MOVQ (R8)(R12*8), R13
 	ADDQ SI, R13
-	VBROADCASTSS (R10)(R12*4), Z8
+	VBROADCASTSS 0(R10), Z8
+	VBROADCASTSS 4(R10), Z9
+	VBROADCASTSS 8(R10), Z10
+	VBROADCASTSS 12(R10), Z11
+	ADDQ $16, R10
 	VMOVUPS.Z 0(R13), K1, Z4
 	VFMADD231PS Z4, Z8, Z0
 	VMOVUPS.Z 0(R13)(R14*1), K1, Z5
-	VFMADD231PS Z5, Z8, Z1
+	VFMADD231PS Z5, Z9, Z1
 	VMOVUPS.Z 0(R13)(R14*2), K1, Z6
-	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z6, Z10, Z2
 	VMOVUPS.Z 0(R13)(R15*1), K1, Z7
-	VFMADD231PS Z7, Z8, Z3
+	VFMADD231PS Z7, Z11, Z3
 	INCQ R12
 	CMPQ R12, R9
 	JLT dwAVX512r4v1_tap
@@ -2868,8 +2881,14 @@ dwAVX512r4v1_nl:
 	MOVQ 8(BX), R12
 	VBROADCASTSS (R12), Z9
 	VADDPS Z9, Z0, Z0
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Z9
 	VADDPS Z9, Z1, Z1
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Z9
 	VADDPS Z9, Z2, Z2
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Z9
 	VADDPS Z9, Z3, Z3
 dwAVX512r4v1_nb:
 	TESTQ $8, AX
@@ -2907,17 +2926,13 @@ dwAVX512r4v1_nk:
 	SUBQ $16, CX
 	JMP dwAVX512r4v1_blk
 dwAVX512r4v1_next:
-	SUBQ $4, left-8(SP)
+	DECQ left-8(SP)
 	MOVQ orow-16(SP), R11
 	MOVQ irow-24(SP), R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
+	MOVQ outGroup+48(FP), R13
+	LEAQ (R11)(R13*4), R11
+	MOVQ inGroup+88(FP), R13
+	LEAQ (R12)(R13*4), R12
 	MOVQ R11, orow-16(SP)
 	MOVQ R12, irow-24(SP)
 	JMP dwAVX512r4v1_rows
@@ -2925,28 +2940,26 @@ dwAVX512r4v1_done:
 	VZEROUPPER
 	RET
 
-// func dwAVX2r4v1(rows, n int, out []float32, outStride int, in []float32, inStride int, offs []int, w []float32, ep *tileEp)
-// Processes rows - rows%4 rows, 4 at a time.
-TEXT ·dwAVX2r4v1(SB), NOSPLIT, $24-136
+// func dwAVX2r4v1(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
+TEXT ·dwAVX2r4v1(SB), NOSPLIT, $24-152
 	MOVQ out_base+16(FP), DI
 	MOVQ outStride+40(FP), DX
 	SHLQ $2, DX
-	MOVQ in_base+48(FP), SI
-	MOVQ inStride+72(FP), R14
+	MOVQ in_base+56(FP), SI
+	MOVQ inStride+80(FP), R14
 	SHLQ $2, R14
 	LEAQ (R14)(R14*2), R15
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ w_base+104(FP), R10
-	MOVQ ep+128(FP), BX
+	MOVQ offs_base+96(FP), R8
+	MOVQ offs_len+104(FP), R9
+	MOVQ ep+144(FP), BX
 	MOVQ 0(BX), AX
-	MOVQ rows+0(FP), R11
+	MOVQ groups+0(FP), R11
 	MOVQ R11, left-8(SP)
 	MOVQ DI, orow-16(SP)
 	MOVQ SI, irow-24(SP)
 dwAVX2r4v1_rows:
-	CMPQ left-8(SP), $4
-	JLT dwAVX2r4v1_done
+	CMPQ left-8(SP), $0
+	JLE dwAVX2r4v1_done
 	MOVQ n+8(FP), CX
 	MOVQ orow-16(SP), DI
 	MOVQ irow-24(SP), SI
@@ -2972,19 +2985,24 @@ dwAVX2r4v1_m0b:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ w_base+120(FP), R10
 	XORQ R12, R12
 dwAVX2r4v1_tap:
 	MOVQ (R8)(R12*8), R13
 	ADDQ SI, R13
-	VBROADCASTSS (R10)(R12*4), Y8
+	VBROADCASTSS 0(R10), Y8
+	VBROADCASTSS 4(R10), Y9
+	VBROADCASTSS 8(R10), Y10
+	VBROADCASTSS 12(R10), Y11
+	ADDQ $16, R10
 	VMASKMOVPS 0(R13), Y12, Y4
 	VFMADD231PS Y4, Y8, Y0
 	VMASKMOVPS 0(R13)(R14*1), Y12, Y4
-	VFMADD231PS Y4, Y8, Y1
+	VFMADD231PS Y4, Y9, Y1
 	VMASKMOVPS 0(R13)(R14*2), Y12, Y4
-	VFMADD231PS Y4, Y8, Y2
+	VFMADD231PS Y4, Y10, Y2
 	VMASKMOVPS 0(R13)(R15*1), Y12, Y4
-	VFMADD231PS Y4, Y8, Y3
+	VFMADD231PS Y4, Y11, Y3
 	INCQ R12
 	CMPQ R12, R9
 	JLT dwAVX2r4v1_tap
@@ -3004,8 +3022,14 @@ dwAVX2r4v1_nl:
 	MOVQ 8(BX), R12
 	VBROADCASTSS (R12), Y9
 	VADDPS Y9, Y0, Y0
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Y9
 	VADDPS Y9, Y1, Y1
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Y9
 	VADDPS Y9, Y2, Y2
+	ADDQ 128(BX), R12
+	VBROADCASTSS (R12), Y9
 	VADDPS Y9, Y3, Y3
 dwAVX2r4v1_nb:
 	TESTQ $8, AX
@@ -3047,17 +3071,13 @@ dwAVX2r4v1_nk:
 	SUBQ $8, CX
 	JMP dwAVX2r4v1_blk
 dwAVX2r4v1_next:
-	SUBQ $4, left-8(SP)
+	DECQ left-8(SP)
 	MOVQ orow-16(SP), R11
 	MOVQ irow-24(SP), R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
-	ADDQ DX, R11
-	ADDQ R14, R12
+	MOVQ outGroup+48(FP), R13
+	LEAQ (R11)(R13*4), R11
+	MOVQ inGroup+88(FP), R13
+	LEAQ (R12)(R13*4), R12
 	MOVQ R11, orow-16(SP)
 	MOVQ R12, irow-24(SP)
 	JMP dwAVX2r4v1_rows

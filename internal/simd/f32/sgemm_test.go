@@ -390,8 +390,8 @@ func TestTileEpLayout(t *testing.T) {
 	var e tileEp
 	got := []uintptr{unsafe.Offsetof(e.flags), unsafe.Offsetof(e.rowBias), unsafe.Offsetof(e.colBias),
 		unsafe.Offsetof(e.lo), unsafe.Offsetof(e.hi), unsafe.Offsetof(e.alpha), unsafe.Offsetof(e.rowLo),
-		unsafe.Offsetof(e.rowHi), unsafe.Offsetof(e.kmask), unsafe.Offsetof(e.ymask)}
-	want := []uintptr{0, 8, 16, 24, 28, 32, 40, 48, 56, 64}
+		unsafe.Offsetof(e.rowHi), unsafe.Offsetof(e.kmask), unsafe.Offsetof(e.ymask), unsafe.Offsetof(e.memberBias)}
+	want := []uintptr{0, 8, 16, 24, 28, 32, 40, 48, 56, 64, 128}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("tileEp offsets %v, the assembly expects %v", got, want)
 	}
