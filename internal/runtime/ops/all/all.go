@@ -5,5 +5,6 @@ package all
 import (
 	_ "github.com/qtool/qtool/internal/runtime/ops/basic"
 	_ "github.com/qtool/qtool/internal/runtime/ops/nn"
+	_ "github.com/qtool/qtool/internal/runtime/ops/qlinear"
 	_ "github.com/qtool/qtool/internal/runtime/ops/quant"
 )
