@@ -236,6 +236,13 @@ func (d *decoder) graph(gp *onnxpb.GraphProto, parent *scope) (*graph.Graph, err
 		}
 		n := &graph.Node{Name: np.GetName(), OpType: np.GetOpType(), Domain: np.GetDomain(),
 			DocString: np.GetDocString(), Metadata: kvs(np.MetadataProps)}
+		key := n.Domain
+		if graph.IsDefaultDomain(key) {
+			key = ""
+		}
+		if _, ok := d.opsets[key]; !ok {
+			return nil, errors.New(where(fmt.Sprintf("node %v: domain %q has no opset_import", n, n.Domain)))
+		}
 		n.Outputs = make([]*graph.Value, len(np.Output))
 		for j, name := range np.Output {
 			if name == "" {

@@ -137,7 +137,7 @@ func TestMarshalRefusesUnimportedDomain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Graph.Nodes[1].Domain = "com.microsoft"
+	m.Graph.Nodes[1].Domain = "com.microsoft" // as a careless pass would
 	if _, err := Marshal(m); err == nil || !strings.Contains(err.Error(), `imports no opset for it (set Graph.Opsets["com.microsoft"])`) {
 		t.Fatalf("Marshal: %v", err)
 	}

@@ -181,6 +181,8 @@ func Cases() []Case {
 			m.Graph.Initializer = append(m.Graph.Initializer, m.Graph.Initializer[0])
 		}), `duplicate initializer "W"`},
 		{"no op type", mut(func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = nil }), "has no op_type"},
+		{"domain without opset", mut(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }),
+			`domain "com.microsoft" has no opset_import`},
 		{"duplicate opset", mut(func(m *onnxpb.ModelProto) {
 			m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String("ai.onnx"), Version: proto.Int64(11)})
 		}), "lists domain \"ai.onnx\" twice"},
