@@ -31,18 +31,87 @@ const grain = 1 << 15
 type qlinear struct {
 	node        *graph.Node
 	axis        int64
+	block       int64        // block_size; 0 when not blocked
 	outputDType tensor.DType // 0: from the zero point, else uint8
 }
 
-func blockSize(n *graph.Node) error {
+// blockSize reads block_size (opset 21+): 0 for per-tensor/per-axis, > 0
+// for blocked quantization.
+func blockSize(n *graph.Node) (int64, error) {
 	b, err := n.AttrInt("block_size", 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if b != 0 {
-		return fmt.Errorf("%v: blocked quantization (block_size %d) is not supported", n, b)
+	if b < 0 {
+		return 0, fmt.Errorf("%v: negative block_size %d", n, b)
 	}
-	return nil
+	return b, nil
+}
+
+// blockedParams expands blocked qparams (scale and zero point of x's rank,
+// with ceil(x.shape[axis] / block) entries along axis) to one scale and
+// zero point per element of x.
+func blockedParams(n *graph.Node, x, scale, zp *tensor.Tensor, axis, block int64, zpType tensor.DType) ([]float32, []int32, error) {
+	if err := scale.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%v: scale: %w", n, err)
+	}
+	sc, err := floats(scale)
+	if err != nil || scale.DType == tensor.Int32 {
+		return nil, nil, fmt.Errorf("%v: scale must be float32 or float16, got %v", n, scale.DType)
+	}
+	r := int64(x.Rank())
+	if axis < -r || axis >= r {
+		return nil, nil, fmt.Errorf("%v: axis %d out of range for rank %d", n, axis, r)
+	}
+	if axis < 0 {
+		axis += r
+	}
+	if scale.Rank() != x.Rank() {
+		return nil, nil, fmt.Errorf("%v: blocked scale has rank %d, input rank %d", n, scale.Rank(), x.Rank())
+	}
+	d := int64(x.Shape[axis])
+	nb := (d + block - 1) / block
+	for i := range x.Shape {
+		want := x.Shape[i]
+		if int64(i) == axis {
+			want = int(nb)
+		}
+		if scale.Shape[i] != want {
+			return nil, nil, fmt.Errorf("%v: blocked scale shape %v does not fit input %v with block_size %d on axis %d", n, scale.Shape, x.Shape, block, axis)
+		}
+	}
+	var zs []int32
+	if zp != nil {
+		if err := zp.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("%v: zero point: %w", n, err)
+		}
+		if zp.DType != zpType || !tensor.SameShape(zp.Shape, scale.Shape) {
+			return nil, nil, fmt.Errorf("%v: zero point %v does not match scale %v / type %v", n, zp, scale, zpType)
+		}
+		f, _ := zp.AsFloat64()
+		zs = make([]int32, len(f))
+		for i, v := range f {
+			zs[i] = int32(v)
+		}
+	}
+	inner := 1
+	for _, v := range x.Shape[axis+1:] {
+		inner *= v
+	}
+	total := x.Len()
+	es := make([]float32, total)
+	ez := make([]int32, total)
+	for i := range es {
+		in := i % inner
+		a := int64(i/inner) % d
+		o := i / inner / int(d)
+		j := (o*int(nb)+int(a/block))*inner + in
+		es[i] = sc[j]
+		if zs != nil {
+			ez[i] = zs[j]
+		}
+	}
+	return es, ez, nil
 }
 
 func newQuantize(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -53,14 +122,15 @@ func newQuantize(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := blockSize(n); err != nil {
+	block, err := blockSize(n)
+	if err != nil {
 		return nil, err
 	}
 	od, err := n.AttrInt("output_dtype", 0)
 	if err != nil {
 		return nil, err
 	}
-	k := &qlinear{node: n, axis: axis}
+	k := &qlinear{node: n, axis: axis, block: block}
 	if od != 0 {
 		dt := tensor.DType(od)
 		if !quantType(dt) {
@@ -114,7 +184,7 @@ func qparams(n *graph.Node, x, scale, zp *tensor.Tensor, axis int64, zpType tens
 		return nil, nil, 0, false, fmt.Errorf("%v: scale must be float32 or float16, got %v", n, scale.DType)
 	}
 	if scale.Rank() > 1 {
-		return nil, nil, 0, false, fmt.Errorf("%v: scale of rank %d (blocked quantization) is not supported", n, scale.Rank())
+		return nil, nil, 0, false, fmt.Errorf("%v: scale of rank %d needs block_size (blocked quantization)", n, scale.Rank())
 	}
 	var zps []int32
 	if zp != nil {
@@ -228,16 +298,33 @@ func (k *qlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tens
 	if !quantType(outType) {
 		return nil, fmt.Errorf("%v: output type %v is not supported (int8, uint8, int16, uint16)", n, outType)
 	}
+	xf, err := floats(x)
+	if err != nil {
+		return nil, fmt.Errorf("%v: x: %w", n, err)
+	}
+	if k.block > 0 {
+		es, ez, err := blockedParams(n, x, in[1], zp, k.axis, k.block, outType)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkScales(n, es); err != nil {
+			return nil, err
+		}
+		out, err := tensor.New(outType, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		for i := range es {
+			tensor.QuantizeInto(out, i, xf[i:i+1], es[i], ez[i], tensor.RuleONNX)
+		}
+		return []*tensor.Tensor{out}, nil
+	}
 	sc, zps, axis, perAxis, err := qparams(n, x, in[1], zp, k.axis, outType)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkScales(n, sc); err != nil {
 		return nil, err
-	}
-	xf, err := floats(x)
-	if err != nil {
-		return nil, fmt.Errorf("%v: x: %w", n, err)
 	}
 	if perAxis {
 		// The per-channel loops (vectorised for every axis) are memory
@@ -261,6 +348,7 @@ func (k *qlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tens
 type dqlinear struct {
 	node        *graph.Node
 	axis        int64
+	block       int64        // block_size; 0 when not blocked
 	outputDType tensor.DType // 0: the scale's type
 }
 
@@ -272,7 +360,8 @@ func newDequantize(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := blockSize(n); err != nil {
+	block, err := blockSize(n)
+	if err != nil {
 		return nil, err
 	}
 	od, err := n.AttrInt("output_dtype", 0)
@@ -282,7 +371,7 @@ func newDequantize(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if od != 0 && tensor.DType(od) != tensor.Float32 && tensor.DType(od) != tensor.Float16 {
 		return nil, fmt.Errorf("%v: output_dtype %v is not supported", n, tensor.DType(od))
 	}
-	return &dqlinear{node: n, axis: axis, outputDType: tensor.DType(od)}, nil
+	return &dqlinear{node: n, axis: axis, block: block, outputDType: tensor.DType(od)}, nil
 }
 
 func (k *dqlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -303,7 +392,16 @@ func (k *dqlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Ten
 	if len(in) > 2 {
 		zp = in[2]
 	}
-	sc, zps, axis, perAxis, err := qparams(n, x, in[1], zp, k.axis, x.DType)
+	var sc []float32
+	var zps []int32
+	var axis int
+	var perAxis bool
+	var err error
+	if k.block > 0 {
+		sc, zps, err = blockedParams(n, x, in[1], zp, k.axis, k.block, x.DType)
+	} else {
+		sc, zps, axis, perAxis, err = qparams(n, x, in[1], zp, k.axis, x.DType)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -319,9 +417,15 @@ func (k *dqlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Ten
 		return nil, err
 	}
 	y := out.F32()
-	blocks(ctx, x.Shape, axis, perAxis, len(sc), func(off, length, ch int) {
-		tensor.DequantizeLinearInto(y[off:off+length], x, off, sc[ch], zps[ch])
-	})
+	if k.block > 0 {
+		for i := range y {
+			tensor.DequantizeLinearInto(y[i:i+1], x, i, sc[i], zps[i])
+		}
+	} else {
+		blocks(ctx, x.Shape, axis, perAxis, len(sc), func(off, length, ch int) {
+			tensor.DequantizeLinearInto(y[off:off+length], x, off, sc[ch], zps[ch])
+		})
+	}
 	if k.outputDType == tensor.Float16 || (k.outputDType == 0 && in[1].DType == tensor.Float16) {
 		// The output type is output_dtype, or else the scale's.
 		h := tensor.MustNew(tensor.Float16, x.Shape)

@@ -46,9 +46,9 @@ func nodeDirs(t *testing.T) []string {
 }
 
 // unsupported are the variants whose element types qtool has no tensor
-// type for (int4, int2, float8, float4) or that use blocked quantization;
-// they are listed in internal/runtime/ops/all/unsupported.txt.
-var unsupported = []string{"int4", "uint4", "int2", "uint2", "e4m3fn", "e5m2", "float4e2m1", "blocked"}
+// type for (int4, int2, float8, float4); they are listed in
+// internal/runtime/ops/all/unsupported.txt.
+var unsupported = []string{"int4", "uint4", "int2", "uint2", "e4m3fn", "e5m2", "float4e2m1"}
 
 func isUnsupported(name string) bool {
 	for _, u := range unsupported {
@@ -200,8 +200,21 @@ func TestQuantizeLinearErrors(t *testing.T) {
 			t.Errorf("%s: no error", c.name)
 		}
 	}
-	if _, err := newQuantize(node("QuantizeLinear", &graph.Attribute{Name: "block_size", Type: graph.AttrInt, I: 2}), 21); err == nil {
-		t.Error("block_size accepted")
+	bk, err := newQuantize(node("QuantizeLinear", &graph.Attribute{Name: "block_size", Type: graph.AttrInt, I: 2}), 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, sc := range map[string]*tensor.Tensor{
+		"blocked scale rank": tensor.FromFloat32([]int{2}, []float32{1, 1}),
+		"blocked scale dims": tensor.FromFloat32([]int{2, 3}, []float32{1, 1, 1, 1, 1, 1}),
+		"blocked zero scale": tensor.FromFloat32([]int{2, 2}, []float32{1, 0, 1, 1}),
+	} {
+		if _, err := bk.Run(&runtime.Context{}, []*tensor.Tensor{x, sc}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := newQuantize(node("QuantizeLinear", &graph.Attribute{Name: "block_size", Type: graph.AttrInt, I: -1}), 21); err == nil {
+		t.Error("negative block_size accepted")
 	}
 	dk, _ := newDequantize(node("DequantizeLinear"), 21)
 	i32 := &tensor.Tensor{DType: tensor.Int32, Shape: []int{2}, Data: []int32{1, 2}}
