@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"sync"
 	"testing"
 	"unsafe"
 )
@@ -415,5 +416,36 @@ func TestNoAllocs(t *testing.T) {
 				t.Errorf("%s: %v allocations per call", name, allocs)
 			}
 		}
+	})
+}
+
+// Goroutines sharing one packed operand and one C, each owning a row (or
+// column) range, as the runtime calls it.
+func TestConcurrentSplits(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(10))
+		m, n, k := 61, 75, 530
+		a, b := randMat(r, m*k), randMat(r, k*n)
+		ep := Epilogue{RowBias: randMat(r, m), ColBias: randMat(r, n), Act: ActLeakyRelu, Alpha: 0.2}
+		pa, pb := PackA(false, m, k, a, k), PackB(false, k, n, b, n)
+		wantA, wantB := make([]float32, m*n), make([]float32, m*n)
+		SgemmPackedA(pa, 0, m, n, b, n, wantA, n, ep)
+		SgemmPackedB(m, a, k, pb, 0, n, wantB, n, ep)
+		gotA, gotB := make([]float32, m*n), make([]float32, m*n)
+		var wg sync.WaitGroup
+		for i := 0; i < 5; i++ {
+			wg.Add(2)
+			go func(i int) {
+				defer wg.Done()
+				SgemmPackedA(pa, i*m/5, (i+1)*m/5, n, b, n, gotA, n, ep)
+			}(i)
+			go func(i int) {
+				defer wg.Done()
+				SgemmPackedB(m, a, k, pb, i*n/5, (i+1)*n/5, gotB, n, ep)
+			}(i)
+		}
+		wg.Wait()
+		assertBits(t, "concurrent rows", wantA, gotA)
+		assertBits(t, "concurrent columns", wantB, gotB)
 	})
 }
