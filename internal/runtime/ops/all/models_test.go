@@ -135,3 +135,91 @@ func TestMNISTOpset1(t *testing.T) {
 		}
 	}
 }
+
+// readWAV16 reads a 16-bit PCM mono WAV file as samples / 32768.
+func readWAV16(path string) ([]float32, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return nil, fmt.Errorf("%s: not a WAV file", path)
+	}
+	le16 := func(p []byte) int { return int(p[0]) | int(p[1])<<8 }
+	le32 := func(p []byte) int { return le16(p) | le16(p[2:])<<16 }
+	for off := 12; off+8 <= len(b); {
+		id, size := string(b[off:off+4]), le32(b[off+4:])
+		body := b[off+8 : min(len(b), off+8+size)]
+		switch id {
+		case "fmt ":
+			if len(body) < 16 || le16(body) != 1 || le16(body[2:]) != 1 || le16(body[14:]) != 16 {
+				return nil, fmt.Errorf("%s: want 16-bit PCM mono", path)
+			}
+		case "data":
+			x := make([]float32, len(body)/2)
+			for i := range x {
+				x[i] = float32(int16(le16(body[2*i:]))) / 32768
+			}
+			return x, nil
+		}
+		off += 8 + size + size%2
+	}
+	return nil, fmt.Errorf("%s: no data chunk", path)
+}
+
+// TestSileroVAD streams test.wav through the voice-activity detector as
+// shared/models/README.md describes (512-sample chunks with 64 samples of
+// left context, LSTM state carried from zeros) and checks the figures
+// measured there with ONNX Runtime. It exercises repeated Runs of one
+// Session, LSTM, and for the opset-15 export a dozen If nodes whose
+// branches read outer values.
+func TestSileroVAD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1875 runs")
+	}
+	dir := modelsDir(t)
+	wav, err := readWAV16(filepath.Join(filepath.Dir(dir), "data", "silero-vad", "test.wav"))
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, name := range []string{"silero_vad_openvino_16k.onnx", "silero_vad_16k_op15.onnx"} {
+		t.Run(name, func(t *testing.T) {
+			s := session(t, filepath.Join(dir, "silero-vad", name), 1)
+			state := tensor.FromFloat32([]int{2, 1, 128}, make([]float32, 256))
+			ctxBuf := make([]float32, 64)
+			var probs []float64
+			for off := 0; off+512 <= len(wav); off += 512 {
+				x := append(append([]float32{}, ctxBuf...), wav[off:off+512]...)
+				in := map[string]*tensor.Tensor{"input": tensor.FromFloat32([]int{1, 576}, x), "state": state}
+				if len(s.InputNames()) == 3 {
+					in["sr"] = tensor.FromInt64([]int{}, []int64{16000})
+				}
+				out, err := s.Run(in)
+				if err != nil {
+					t.Fatalf("chunk %d: %v", len(probs), err)
+				}
+				probs = append(probs, float64(out["output"].F32()[0]))
+				state = out["stateN"]
+				copy(ctxBuf, x[512:])
+			}
+			var sum float64
+			above := 0
+			for _, p := range probs {
+				sum += p
+				if p > 0.5 {
+					above++
+				}
+			}
+			mean, frac := sum/float64(len(probs)), float64(above)/float64(len(probs))
+			t.Logf("%d chunks, mean %.4f, %.1f%% above 0.5, first %.3f", len(probs), mean, 100*frac, probs[:4])
+			if len(probs) != 1875 || math.Abs(mean-0.778) > 0.0005 || math.Abs(frac-0.774) > 0.0005 {
+				t.Errorf("%d chunks, mean %.4f, %.2f%% above 0.5; README: 1875, 0.778, 77.4%%", len(probs), mean, 100*frac)
+			}
+			for i, w := range []float64{0.208, 0.818, 0.891, 0.996} {
+				if math.Abs(probs[i]-w) > 0.0005 {
+					t.Errorf("chunk %d: %.4f, README %.3f", i, probs[i], w)
+				}
+			}
+		})
+	}
+}
