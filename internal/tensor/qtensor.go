@@ -296,6 +296,8 @@ func dequantLastAxis(dst []float32, q *QTensor) {
 	n := len(dst)
 	switch s := q.Data.Data.(type) {
 	case []uint8:
+		k := dequant8LastAxisFast(dst, s, q.Scales, q.ZeroPoints, false)
+		dst, s, n = dst[k:], s[k:], n-k
 		tabs := make([][256]float32, c)
 		for ch := range tabs {
 			dequantTable(&tabs[ch], 0, q.Scales[ch], q.ZeroPoints[ch])
@@ -306,6 +308,8 @@ func dequantLastAxis(dst []float32, q *QTensor) {
 			}
 		}
 	case []int8:
+		k := dequant8LastAxisFast(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)), q.Scales, q.ZeroPoints, true)
+		dst, s, n = dst[k:], s[k:], n-k
 		tabs := make([][256]float32, c)
 		for ch := range tabs {
 			dequantTable(&tabs[ch], -128, q.Scales[ch], q.ZeroPoints[ch])

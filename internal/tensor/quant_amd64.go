@@ -113,3 +113,38 @@ func dequant8Fast(dst []float32, src []byte, scale float32, zp int32, signed boo
 	dequant8AVX2(&dst[0], &src[0], n, scale, zp, signed)
 	return n
 }
+
+//go:noescape
+func dequant8LanesAVX2(dst *float32, src *byte, n int, p *avx2Lanes)
+
+// dequant8LastAxisFast dequantizes rows of c channels (last axis) with
+// AVX2 and returns how many elements it did (a multiple of lcm(c, 32)).
+func dequant8LastAxisFast(dst []float32, src []byte, scales []float32, zps []int32, signed bool) int {
+	c := len(scales)
+	if !useAVX2 || c == 0 {
+		return 0
+	}
+	period := c
+	for period%32 != 0 {
+		period += c
+	}
+	if period > maxLanePeriod {
+		return 0
+	}
+	n := len(dst) / period * period
+	if n == 0 {
+		return 0
+	}
+	sc := make([]float32, period)
+	zp := make([]int32, period)
+	for i := range sc {
+		sc[i] = scales[i%c]
+		zp[i] = zps[i%c]
+	}
+	p := avx2Lanes{scale: &sc[0], zp: &zp[0], period: period}
+	if signed {
+		p.flags = 4
+	}
+	dequant8LanesAVX2(&dst[0], &src[0], n, &p)
+	return n
+}

@@ -209,3 +209,63 @@ dconv:
 ddone:
 	VZEROUPPER
 	RET
+
+// func dequant8LanesAVX2(dst *float32, src *byte, n int, p *avx2Lanes)
+// dequant8AVX2 with per-element scale (p.scale) and zero point (p.zp)
+// repeating every p.period elements; n and period are multiples of 32.
+TEXT ·dequant8LanesAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ p+24(FP), AX
+	MOVL 40(AX), BX
+
+dperiod:
+	MOVQ 0(AX), R8
+	MOVQ 24(AX), R11
+	MOVQ 32(AX), R12
+
+dlloop:
+	CMPQ CX, $32
+	JLT  dldone
+	TESTL $4, BX
+	JNZ  dlsigned
+	VPMOVZXBD 0(SI), Y0
+	VPMOVZXBD 8(SI), Y1
+	VPMOVZXBD 16(SI), Y2
+	VPMOVZXBD 24(SI), Y3
+	JMP  dlconv
+dlsigned:
+	VPMOVSXBD 0(SI), Y0
+	VPMOVSXBD 8(SI), Y1
+	VPMOVSXBD 16(SI), Y2
+	VPMOVSXBD 24(SI), Y3
+dlconv:
+	VPSUBD 0(R11), Y0, Y0
+	VPSUBD 32(R11), Y1, Y1
+	VPSUBD 64(R11), Y2, Y2
+	VPSUBD 96(R11), Y3, Y3
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VCVTDQ2PS Y2, Y2
+	VCVTDQ2PS Y3, Y3
+	VMULPS 0(R8), Y0, Y0
+	VMULPS 32(R8), Y1, Y1
+	VMULPS 64(R8), Y2, Y2
+	VMULPS 96(R8), Y3, Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $32, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	ADDQ $128, R8
+	ADDQ $128, R11
+	SUBQ $32, R12
+	JNZ  dlloop
+	JMP  dperiod
+
+dldone:
+	VZEROUPPER
+	RET

@@ -13,3 +13,7 @@ func quant8LastAxisFast(dst []byte, src []float32, scales []float32, zps []int32
 }
 
 func dequant8Fast(dst []float32, src []byte, scale float32, zp int32, signed bool) int { return 0 }
+
+func dequant8LastAxisFast(dst []float32, src []byte, scales []float32, zps []int32, signed bool) int {
+	return 0
+}

@@ -120,3 +120,49 @@ func lcm32(c int) int {
 	}
 	return p
 }
+
+// TestDequantLastAxisTwin: per-channel (last axis) assembly dequantize
+// against the per-channel table loop, which the torch goldens check.
+func TestDequantLastAxisTwin(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 path on this machine/build")
+	}
+	r := rand.New(rand.NewSource(11))
+	for _, c := range []int{1, 3, 8, 32, 48, 100} {
+		rows := 2*lcm32(c)/c + 3
+		for _, dt := range []DType{Uint8, Int8} {
+			data := MustNew(dt, []int{rows, c})
+			switch d := data.Data.(type) {
+			case []uint8:
+				for i := range d {
+					d[i] = uint8(r.Intn(256))
+				}
+			case []int8:
+				for i := range d {
+					d[i] = int8(r.Intn(256) - 128)
+				}
+			}
+			scales := make([]float32, c)
+			zps := make([]int32, c)
+			lo, hi := storageRange(dt)
+			for i := range scales {
+				scales[i] = float32(r.ExpFloat64())
+				zps[i] = int32(lo) + int32(r.Int63n(hi-lo+1))
+			}
+			q, err := NewQTensor(data, PerChannelAffine, scales, zps, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast := make([]float32, rows*c)
+			q.DequantizeInto(fast)
+			iv := ints(data)
+			for i, v := range fast {
+				ch := i % c
+				want := float32(iv[i]-int64(zps[ch])) * scales[ch]
+				if math.Float32bits(v) != math.Float32bits(want) {
+					t.Fatalf("c=%d %v element %d: %v, want %v", c, dt, i, v, want)
+				}
+			}
+		}
+	}
+}
