@@ -216,6 +216,13 @@ func benchConv(b *testing.B, c, m, h, k, stride int) {
 	b.ReportMetric(2*float64(m*c*k*k*out*out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 }
 
+// BenchmarkPointwise times MobileNetV2's 1x1 convolutions (no im2col).
+func BenchmarkPointwise(b *testing.B) {
+	for _, c := range []struct{ c, m, h int }{{16, 96, 112}, {96, 24, 56}, {24, 144, 56}, {144, 32, 28}, {384, 64, 14}, {320, 1280, 7}} {
+		b.Run(fmt.Sprintf("c%d_m%d_h%d", c.c, c.m, c.h), func(b *testing.B) { benchConv(b, c.c, c.m, c.h, 1, 1) })
+	}
+}
+
 func BenchmarkConv(b *testing.B) {
 	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {3, 64, 224, 7, 2}, {128, 128, 28, 3, 1}, {256, 256, 14, 3, 1}} {
 		for _, tile := range []int{4 << 20, 1 << 18, 1 << 17, 1 << 16} {

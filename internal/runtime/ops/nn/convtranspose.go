@@ -195,6 +195,13 @@ func (c *convTranspose) geometry(in, k []int) (*geom, error) {
 		copy(g.padEnd, a.pads[nd:])
 	}
 	for i := 0; i < nd; i++ {
+		if k[i] < 1 {
+			return nil, fmt.Errorf("%v: kernel %v has an empty dim", n, k)
+		}
+		if max(g.padBegin[i], g.padEnd[i], outPad[i], k[i], g.dil[i], g.stride[i]) > maxWindow ||
+			(outShape != nil && (outShape[i] < 0 || outShape[i] > tensor.MaxElements)) {
+			return nil, fmt.Errorf("%v: kernel %v, strides, pads, dilations or output_shape out of range", n, k)
+		}
 		full := g.stride[i]*(in[i]-1) + outPad[i] + (k[i]-1)*g.dil[i] + 1
 		target := -1
 		if outShape != nil {

@@ -62,6 +62,10 @@ func readWindowAttrs(n *graph.Node) (windowAttrs, error) {
 	return a, nil
 }
 
+// maxWindow bounds kernel sizes, pads and dilations per dim: far beyond any
+// real model, small enough that no product of them overflows.
+const maxWindow = 1 << 20
+
 // geom is the resolved geometry of a sliding-window op over nd spatial dims.
 type geom struct {
 	nd                     int
@@ -112,6 +116,14 @@ func (a *windowAttrs) resolve(n *graph.Node, in, k []int, ceil bool) (*geom, err
 		copy(g.padEnd, a.pads[nd:])
 	}
 	for i := 0; i < nd; i++ {
+		if k[i] < 1 {
+			return nil, fmt.Errorf("%v: kernel %v has an empty dim", n, k)
+		}
+		// Pads beyond the kernel extent would only add windows made of
+		// padding (and let a crafted model ask for absurd sizes).
+		if max(g.padBegin[i], g.padEnd[i]) > maxWindow || k[i] > maxWindow || g.dil[i] > maxWindow {
+			return nil, fmt.Errorf("%v: kernel %v, pads or dilations out of range", n, k)
+		}
 		ek := (k[i]-1)*g.dil[i] + 1 // extent of the dilated kernel
 		s := g.stride[i]
 		switch a.autoPad {

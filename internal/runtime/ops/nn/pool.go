@@ -139,6 +139,11 @@ func (p *pool) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 	}
 	tl := make([]taps, g.nd)
 	for d := range tl {
+		// The tap lists cost out·k per dim; pads larger than the kernel
+		// (which ONNX forbids) would only add all-padding windows.
+		if g.out[d]*g.k[d] > 1<<28 || g.padBegin[d] >= (g.k[d]-1)*g.dil[d]+1 || g.padEnd[d] >= (g.k[d]-1)*g.dil[d]+1 {
+			return nil, fmt.Errorf("%v: window %v with pads %v/%v too large for input %v", n, g.k, g.padBegin, g.padEnd, x.Shape)
+		}
 		tl[d] = dimTaps(g, d)
 	}
 	planes := x.Shape[0] * x.Shape[1]

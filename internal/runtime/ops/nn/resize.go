@@ -265,6 +265,11 @@ func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	cur := x.F32()
 	shape := append([]int(nil), x.Shape...)
 	for d := rank - 1; d >= 0; d-- {
+		// Antialiasing widens the filter to about 2/scale taps (4/scale for
+		// cubic) per output: bound that work for absurd scales.
+		if r.antialias && scale[d] < 1 && (4/scale[d]+4)*float64(max(out[d], 1)) > 1<<26 {
+			return nil, fmt.Errorf("%v: antialiased scale %v on dim %d needs too many taps", n, scale[d], d)
+		}
 		t := r.axisTaps(x.Shape[d], out[d], scale[d], fullRoi[d], fullRoi[rank+d])
 		if t.identity(x.Shape[d]) {
 			continue
