@@ -217,12 +217,16 @@ func peakVNNI512(iters int)
 func hasPeak() bool { return kernels[isaAVX512VNNI].ok }
 
 //go:noescape
+func dwAccAVX512(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 func initArch() {
 	x := cpu.X86
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512
+		dwAcc = dwAccAVX512
 	}
 	if !x.AVX2 {
 		return

@@ -39,10 +39,15 @@ type kernelSet struct {
 var (
 	// transpose16, when set, transposes a 16-row band of nb 16×16 blocks.
 	transpose16 func(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
+	// dwAcc, when set, is DWConv's per-pixel accumulation.
+	dwAcc func(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)
 
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports
-	active  isa
+	// detected records which paths the machine itself runs (tests may
+	// add emulated ones to kernels afterwards).
+	detected [numISA]bool
+	active   isa
 )
 
 func init() {
@@ -55,6 +60,9 @@ func init() {
 		}
 	}
 	active = best
+	for p := range detected {
+		detected[p] = kernels[p].ok
+	}
 	if f := cpu.Forced(); f != "" {
 		for p := isaGeneric; p < numISA; p++ {
 			if isaNames[p] == f {

@@ -4488,6 +4488,58 @@ tdone:
 	VZEROUPPER
 	RET
 
+// func dwAccAVX512(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)
+TEXT ·dwAccAVX512(SB), NOSPLIT, $0-52
+	MOVQ acc+0(FP), DI
+	MOVQ base+8(FP), BX
+	MOVQ offs+16(FP), SI
+	MOVQ taps+24(FP), R8
+	MOVQ c+40(FP), R9
+	SHLQ $2, R9
+	MOVL xz+48(FP), AX
+	VPBROADCASTD AX, Z31
+	XORQ R10, R10
+	CMPQ R10, c+40(FP)
+	JGE dwdone
+dwcloop:
+	MOVQ c+40(FP), CX
+	SUBQ R10, CX
+	MOVL $0xffff, AX
+	CMPQ CX, $16
+	JGE dwfull
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+dwfull:
+	KMOVW AX, K1
+	VPXORD Z0, Z0, Z0
+	MOVQ w+32(FP), DX
+	LEAQ (DX)(R10*4), DX
+	MOVQ SI, R12
+	MOVQ R8, R13
+dwtap:
+	MOVQ (R12), AX
+	TESTQ AX, AX
+	JS dwskip
+	ADDQ BX, AX
+	ADDQ R10, AX
+	VPMOVZXBD (AX), K1, Z1
+	VPSUBD Z31, Z1, Z1
+	VPMULLD (DX), Z1, Z1
+	VPADDD Z1, Z0, Z0
+dwskip:
+	ADDQ R9, DX
+	ADDQ $8, R12
+	DECQ R13
+	JNZ dwtap
+	VMOVDQU32 Z0, K1, (DI)(R10*4)
+	ADDQ $16, R10
+	CMPQ R10, c+40(FP)
+	JLT dwcloop
+dwdone:
+	VZEROUPPER
+	RET
+
 // vpdpbusd ymm0, ymm14, ymm12 (VEX.256.66.0F38.W0 50 /r)
 #define DP_Y0 BYTE $0xc4; BYTE $0xc2; BYTE $0x0d; BYTE $0x50; BYTE $0xc4
 // vpdpbusd ymm1, ymm14, ymm13 (VEX.256.66.0F38.W0 50 /r)

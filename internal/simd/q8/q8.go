@@ -242,6 +242,7 @@ type scratch struct {
 	a       []uint8 // A padded to kp columns when K is not a multiple of the k group
 	a16     []int16 // A widened for the avx2 path
 	offs    []int   // GemmIndirect's offset table of one row block
+	dwAcc   []int32 // DWConv's accumulators of one pixel
 }
 
 // noFused forces the tile-then-output-stage loop on paths that have a fused
@@ -249,6 +250,11 @@ type scratch struct {
 var noFused bool
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func grow32p(s *[]int32, n int) []int32 {
+	*s = grow32(*s, n)
+	return *s
+}
 
 func grow32(s []int32, n int) []int32 {
 	if cap(s) < n {

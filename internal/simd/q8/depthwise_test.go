@@ -1,0 +1,74 @@
+package q8
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// TestDWConv checks the depthwise kernel on every path against the
+// definition: random NHWC images, padding taps, channel counts around the
+// 16-lane vector, int32 and requantized outputs.
+func TestDWConv(t *testing.T) {
+	rnd := rand.New(rand.NewSource(8))
+	for _, s := range []struct{ rows, taps, c int }{{1, 1, 1}, {5, 9, 8}, {7, 9, 16}, {3, 25, 17}, {20, 9, 144}, {4, 3, 33}} {
+		for _, xz := range []int32{0, 128, 255} {
+			name := fmt.Sprintf("rows%d_taps%d_c%d_xz%d", s.rows, s.taps, s.c, xz)
+			pixels := 13
+			img := make([]uint8, pixels*s.c)
+			rnd.Read(img)
+			w := make([]int8, s.c*s.taps)
+			for i := range w {
+				w[i] = int8(rnd.Intn(256) - 128)
+			}
+			wz := make([]int32, s.c)
+			for i := range wz {
+				wz[i] = int32(rnd.Intn(256) - 128)
+			}
+			offs := make([]int, s.rows*s.taps)
+			want := make([]int32, s.rows*s.c)
+			for i := 0; i < s.rows; i++ {
+				for tt := 0; tt < s.taps; tt++ {
+					o := -1
+					if rnd.Intn(4) != 0 {
+						o = rnd.Intn(pixels) * s.c
+					}
+					offs[i*s.taps+tt] = o
+					for ch := 0; ch < s.c; ch++ {
+						x := xz
+						if o >= 0 {
+							x = int32(img[o+ch])
+						}
+						want[i*s.c+ch] += (x - xz) * (int32(w[ch*s.taps+tt]) - wz[ch])
+					}
+				}
+			}
+			scale := make([]float32, s.c)
+			bias := make([]int32, s.c)
+			for ch := range scale {
+				scale[ch] = float32(rnd.Float64()*0.01 + 0.001)
+				bias[ch] = int32(rnd.Intn(4000) - 2000)
+			}
+			d := PackDW(s.c, s.taps, w, wz)
+			for _, p := range paths(t) {
+				withISA(t, p, func() {
+					got := make([]int32, s.rows*s.c)
+					DWConv(s.rows, img, offs, xz, d, Int32(got, s.c))
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s %v: acc[%d] = %d, want %d", name, p, i, got[i], want[i])
+						}
+					}
+					y := make([]int8, s.rows*s.c)
+					DWConv(s.rows, img, offs, xz, d, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 5, OutS8: y, Ldc: s.c}})
+					for i := range want {
+						ch := i % s.c
+						if w := refQuant(want[i], bias[ch], scale[ch], 5, -128, 127); int32(y[i]) != w {
+							t.Fatalf("%s %v: y[%d] = %d, want %d", name, p, i, y[i], w)
+						}
+					}
+				})
+			}
+		}
+	}
+}
