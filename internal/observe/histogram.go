@@ -515,10 +515,14 @@ func (o *Histogram) nonLinearParamSearch() (float32, float32) {
 	startBin, endBin := 0, n-1
 	normMin := math.Inf(1)
 	qe := newQuantErr(o)
+	// torch rescans from start_bin/end_bin every step; the thresholds only
+	// grow (shrink) and the bounds only move inwards, so each scan can resume
+	// where the last one stopped with the same result.
+	lPrev, rPrev := 0, n-1
 	for alpha < beta {
 		nextAlpha := alpha + stepsize
 		nextBeta := beta - stepsize
-		l, r := startBin, endBin
+		l, r := max(startBin, min(lPrev, endBin)), min(endBin, max(rPrev, startBin))
 		la := float32(nextAlpha * total)
 		for l < endBin && csum[l] < la {
 			l++
@@ -527,6 +531,7 @@ func (o *Histogram) nonLinearParamSearch() (float32, float32) {
 		for r > startBin && csum[r] > rb {
 			r--
 		}
+		lPrev, rPrev = l, r
 		nextStart, nextEnd := startBin, endBin
 		if l-startBin > endBin-r {
 			nextStart = l
