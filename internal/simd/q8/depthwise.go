@@ -60,7 +60,7 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	acc := grow32p(&sc.dwAcc, c)
 	ker := kernels[active]
 	for i := 0; i < rows; i++ {
-		if dwAcc != nil && active != isaGeneric {
+		if dwAcc != nil && active == isaAVX512VNNI {
 			if c > 0 {
 				dwAcc(&acc[0], &base[0], &offs[i*taps], taps, &d.w[0], c, xZero)
 			}

@@ -38,6 +38,8 @@ type kernelSet struct {
 
 var (
 	// transpose16, when set, transposes a 16-row band of nb 16×16 blocks.
+	// It and dwAcc use AVX-512 BW/VL, so only the avx512vnni path calls
+	// them: a forced lower path runs no AVX-512 instruction at all.
 	transpose16 func(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 	// dwAcc, when set, is DWConv's per-pixel accumulation.
 	dwAcc func(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)

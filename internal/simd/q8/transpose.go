@@ -93,7 +93,7 @@ func TransposeU8(dst []uint8, ldd int, src []uint8, lds int, rows, cols int, fli
 		panic("q8.TransposeU8: operands too short")
 	}
 	i := 0
-	if transpose16 != nil && active != isaGeneric && cols >= 16 {
+	if transpose16 != nil && active == isaAVX512VNNI && cols >= 16 {
 		nb := cols / 16
 		for ; i+16 <= rows; i += 16 {
 			transpose16(&dst[i], ldd, &src[i*lds], lds, nb, uint64(flip)*0x0101010101010101)
