@@ -261,9 +261,13 @@ func getDWScratch(padLen, taps int) *dwScratch {
 // rowBias + r·memberBias bytes.
 type dwFunc func(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
 
-// dwGeneric is the pure-Go twin of the depthwise kernels.
+// dwGeneric is the pure-Go twin of the depthwise kernels. It sweeps each tap
+// over a chunk of the row (an axpy the compiler keeps tight), which adds the
+// taps to every element in the same order as the assembly's per-element
+// chains.
 func dwGeneric(R int) dwFunc {
 	return func(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp) {
+		var acc [64]float32
 		for g := 0; g < groups; g++ {
 			for r := 0; r < R; r++ {
 				o := out[g*outGroup+r*outStride : g*outGroup+r*outStride+n]
@@ -272,12 +276,20 @@ func dwGeneric(R int) dwFunc {
 				if ep.flags&epRowBias != 0 {
 					bias = *(*float32)(unsafe.Add(ep.rowBias, r*ep.memberBias))
 				}
-				for i := range o {
-					var acc float32
+				for i0 := 0; i0 < n; i0 += len(acc) {
+					a := acc[:min(len(acc), n-i0)]
+					clear(a)
 					for t, off := range offs {
-						acc += w[t*R+r] * src[off/4+i]
+						wt := w[t*R+r]
+						s := src[off/4+i0 : off/4+i0+len(a)]
+						for i := range a {
+							a[i] += wt * s[i]
+						}
 					}
-					o[i] = dwStages(ep, acc, o[i], bias)
+					oc := o[i0 : i0+len(a)]
+					for i, v := range a {
+						oc[i] = dwStages(ep, v, oc[i], bias)
+					}
 				}
 			}
 		}
