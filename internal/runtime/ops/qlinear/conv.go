@@ -150,6 +150,7 @@ type convKernel struct {
 	// Weights packed at build time when they and their zero point are
 	// constants: one PackedB per group.
 	constW *tensor.Tensor
+	dw     *q8.DWWeights // depthwise layers, instead of packs
 	// window caches the pixel table of the last input geometry: it depends
 	// only on shapes and attributes, which rarely change between runs.
 	window atomic.Pointer[windowTable]
@@ -197,7 +198,11 @@ func newConv(n *graph.Node, k *convKernel) (runtime.Kernel, error) {
 		return nil, err
 	}
 	k.constW = w
-	k.packs, k.pwz = packConvWeights(w, wz, k.attrs.group)
+	if isDepthwise(w, k.attrs.group) {
+		k.dw = packDW(w, wz)
+	} else {
+		k.packs, k.pwz = packConvWeights(w, wz, k.attrs.group)
+	}
 	return k, nil
 }
 
@@ -311,11 +316,18 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		}
 	}
 
+	depthwise := isDepthwise(w, group)
 	var packs []*q8.PackedB
 	var wzs []int32
-	if k.constW == w {
+	var dw *q8.DWWeights
+	switch {
+	case depthwise && k.constW == w:
+		dw = k.dw
+	case depthwise:
+		dw = packDW(w, wz)
+	case k.constW == w:
 		packs, wzs = k.packs, k.pwz
-	} else {
+	default:
 		packs, wzs = packConvWeights(w, wz, group)
 	}
 	xzs := xz
@@ -347,6 +359,11 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 
 	allPix := k.windowFor(geo, koff)
+
+	if depthwise {
+		k.runDepthwise(ctx, x, out, geo, allPix, dw, xzs[0], scale, bias, yz)
+		return []*tensor.Tensor{out}, nil
+	}
 
 	// With symmetric weights (all zero points 0 after the shift) the GEMM
 	// reads the NHWC image through pointers (no im2col matrix); otherwise
@@ -451,6 +468,85 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		}
 	}
 	return []*tensor.Tensor{out}, nil
+}
+
+// isDepthwise reports the layers DWConv runs: one input and one output
+// channel per group.
+func isDepthwise(w *tensor.Tensor, group int) bool {
+	return group > 1 && w.Shape[1] == 1 && w.Shape[0] == group
+}
+
+func packDW(w *tensor.Tensor, wz []int32) *q8.DWWeights {
+	ws, z := s8Weights(w, wz)
+	kk := 1
+	for _, d := range w.Shape[2:] {
+		kk *= d
+	}
+	return q8.PackDW(w.Shape[0], kk, ws, z)
+}
+
+// runDepthwise is the depthwise layer over NHWC pixels: DWConv on blocks of
+// output pixels, then the block is moved to NCHW.
+func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, geo *convGeom, allPix []int32,
+	dw *q8.DWWeights, xz int32, scale []float32, bias []int32, yz int32) {
+	batch, c := x.Shape[0], x.Shape[1]
+	kk, P := geo.kSize, geo.outSize
+	xhBuf := getScratch()
+	defer scratchPool.Put(xhBuf)
+	xh := growU8(&xhBuf.u8, geo.inSize*c)
+	const blockRows = 64
+	blocks := (P + blockRows - 1) / blockRows
+	for b := 0; b < batch; b++ {
+		toNHWC(xh, x, b, c, geo.inSize)
+		ctx.Parallel(blocks, 1, func(lo, hi int) {
+			bs := getScratch()
+			defer scratchPool.Put(bs)
+			offs := growInt(&bs.offs, blockRows*kk)
+			var t32 []int32
+			var o q8.Output
+			if k.qlin {
+				t8 := growU8(&bs.a, blockRows*c)
+				rq := &q8.Requant{Bias: bias, Scale: scale, OutZero: yz, Ldc: c}
+				if out.DType == tensor.Uint8 {
+					rq.OutU8 = t8
+				} else {
+					rq.OutS8 = s8View(t8)
+				}
+				o = q8.Output{Q: rq}
+			} else {
+				t32 = make([]int32, blockRows*c)
+				o = q8.Int32(t32, c)
+			}
+			for blk := lo; blk < hi; blk++ {
+				p0 := blk * blockRows
+				rows := min(blockRows, P-p0)
+				for i, lin := range allPix[p0*kk : (p0+rows)*kk] {
+					offs[i] = -1
+					if lin >= 0 {
+						offs[i] = int(lin) * c
+					}
+				}
+				q8.DWConv(rows, xh, offs, xz, dw, o)
+				if !k.qlin {
+					o32 := out.I32()
+					for j := 0; j < c; j++ {
+						dst := o32[(b*c+j)*P+p0:]
+						for r := 0; r < rows; r++ {
+							dst[r] = t32[r*c+j]
+						}
+					}
+					continue
+				}
+				var ob []uint8
+				if out.DType == tensor.Uint8 {
+					ob = out.U8()
+				} else {
+					ob = u8View(out.I8())
+				}
+				q8.TransposeU8(ob[b*c*P+p0:], P, bs.a, c, rows, c, 0)
+			}
+		})
+	}
 }
 
 // toNHWC copies image b of x [N][C][S] to dst [S][C] as uint8 (int8 shifted
