@@ -21,13 +21,19 @@ import (
 //	activation_params floats: Clip [min, max]; LeakyRelu [alpha] (default 0.01)
 //
 // which are the names and input order of ONNX Runtime's com.microsoft
-// FusedConv. Standard ai.onnx Conv never reads these attributes.
+// FusedConv, so the same kernel is registered for that domain too (what
+// internal/fuse emits, so that ONNX Runtime runs fused models as well); of
+// ORT's activations, Tanh, Sigmoid and HardSigmoid are refused at plan time.
+// Standard ai.onnx Conv never reads these attributes.
 
 func init() {
 	register("", "Conv", func(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		return newConv(n, false)
 	})
 	register(QtoolDomain, "FusedConv", func(n *graph.Node, opset int64) (runtime.Kernel, error) {
+		return newConv(n, true)
+	})
+	register(MSDomain, "FusedConv", func(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		return newConv(n, true)
 	})
 }

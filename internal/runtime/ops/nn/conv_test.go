@@ -278,7 +278,11 @@ func TestFusedConv(t *testing.T) {
 				if a.params != nil {
 					n.Attrs = append(n.Attrs, &graph.Attribute{Name: "activation_params", Type: graph.AttrFloats, Floats: a.params})
 				}
-				f, ok := runtime.Lookup(QtoolDomain, "FusedConv", tensor.Float32)
+				dom := QtoolDomain
+				if withZ {
+					dom = MSDomain
+				}
+				f, ok := runtime.Lookup(dom, "FusedConv", tensor.Float32)
 				if !ok {
 					t.Fatal("FusedConv not registered")
 				}

@@ -20,6 +20,9 @@ import (
 // QtoolDomain is the operator domain of qtool's own fused ops.
 const QtoolDomain = "com.qtool"
 
+// MSDomain is ONNX Runtime's contrib-op domain (FusedConv).
+const MSDomain = "com.microsoft"
+
 func register(domain, op string, f runtime.Factory) {
 	runtime.Register(domain, op, tensor.Float32, f)
 }
