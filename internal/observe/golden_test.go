@@ -59,7 +59,7 @@ func synth(seed uint64, n int) []float64 {
 			z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
 			z = (z ^ (z >> 27)) * 0x94D049BB133111EB
 			z ^= z >> 31
-			s += float64(z>>32) * (1.0 / (1 << 32))
+			s += float64(float64(z>>32) * (1.0 / (1 << 32)))
 		}
 		out[j] = s - 6
 	}
@@ -84,12 +84,12 @@ func (sp synthSpec) batch() batch {
 	if sp.Kind == "heavy" {
 		b := synth(sp.Seed+1000, n)
 		for i := range a {
-			a[i] = a[i] / (math.Abs(b[i]) + 0.05)
+			a[i] = a[i] / float64(math.Abs(b[i])+0.05)
 		}
 	}
 	x := make([]float32, n)
 	for i, v := range a {
-		v = v*sp.Scale + sp.Offset
+		v = float64(v*sp.Scale) + sp.Offset // no FMA: numpy rounds the product
 		if sp.Kind == "relu" {
 			v = math.Max(v, 0)
 		}

@@ -277,7 +277,7 @@ func addRun(s, v float64, m int64) float64 {
 	}
 	bound := math.Abs(s) + float64(m)*math.Abs(v)
 	if bound < math.Ldexp(1, 52+q) {
-		return s + float64(m)*v
+		return s + float64(float64(m)*v)
 	}
 	for i := int64(0); i < m; i++ {
 		s += v
