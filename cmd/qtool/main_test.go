@@ -188,3 +188,26 @@ func TestInspectJSON(t *testing.T) {
 		t.Fatalf("code %d out %s", code, out)
 	}
 }
+
+func TestFuseCommand(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "fused.onnx")
+	m := "../../examples/mnist/mnist-8.onnx"
+	code, stdout, stderr := runCLI(t, "fuse", m, "-o", out)
+	if code != 0 || !strings.Contains(stdout, "Conv+Relu") {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	// The fused model classifies the demo digit like the original.
+	code, stdout, _ = runCLI(t, "run", out, "--input", "../../examples/mnist/digit0_label7.npy", "--output-dir", dir, "--print")
+	if code != 0 || !strings.Contains(stdout, "argmax: [7]") {
+		t.Fatalf("fused model: exit %d: %s", code, stdout)
+	}
+	// Never over the input.
+	code, _, stderr = runCLI(t, "fuse", out, "-o", out)
+	if code != exitInput || !strings.Contains(stderr, "overwrite") {
+		t.Fatalf("fuse over its input: exit %d %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "fuse", m); code != exitInput {
+		t.Fatalf("missing -o: exit %d", code)
+	}
+}

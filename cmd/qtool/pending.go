@@ -14,8 +14,6 @@ type pending struct {
 }
 
 var pendingCommands = []pending{
-	{"fuse MODEL -o OUT.onnx", "Fold BatchNorm into convolutions and fuse activations",
-		"Rewrites a float ONNX model: Conv/ConvTranspose/Gemm + BatchNormalization folding,\nConv/Gemm/MatMul (+Add) + Relu/Clip fusion, Identity and Dropout removal.\nThe output has the same numerics within float rounding.", "issue 6"},
 	{"calibrate MODEL --data DATA -o TABLE.json", "Observe activation ranges on representative data",
 		"Runs the float model over DATA (.npy/.npz with samples on the first axis, a folder\nof .npy files, or an image folder) with observers attached, and writes a\ncalibration table (JSON) with statistics and quantization parameters per tensor.", "issue 5"},
 	{"convert MODEL --table TABLE.json -o OUT.onnx", "Write a quantized ONNX model (QDQ or QOperator)",

@@ -64,6 +64,7 @@ Exit codes: 0 success, 1 the work failed (e.g. an accuracy budget was not met),
 		newVersionCmd(),
 		newInspectCmd(s),
 		newRunCmd(s),
+		newFuseCmd(s),
 	)
 	addPendingCommands(root)
 	return root
