@@ -43,7 +43,7 @@ func BenchmarkSgemm(b *testing.B) {
 	for _, kern := range kernels() {
 		for _, sz := range gemmSizes {
 			m, n, k := sz[0], sz[1], sz[2]
-			b.Run(fmt.Sprintf("%s/M%dN%dK%d", kern.name, m, n, k), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/PackedA/M%dN%dK%d", kern.name, m, n, k), func(b *testing.B) {
 				current.Store(kern)
 				peak := measuredPeak(kern.name)
 				r := rand.New(rand.NewSource(1))
@@ -54,13 +54,41 @@ func BenchmarkSgemm(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					SgemmPackedA(pa, 0, m, n, bm, n, c, n, ep)
 				}
-				gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
-				b.ReportMetric(gf, "GFLOPS")
-				if peak > 0 {
-					b.ReportMetric(100*gf/peak, "%peak")
-				}
+				reportGFLOPS(b, m, n, k, peak)
 			})
 		}
+		// The other entry points on the square size: both operands packed
+		// per call (MatMul of two activations), and a prepacked right
+		// operand (Gemm/MatMul with constant weights).
+		const sq = 1024
+		b.Run(fmt.Sprintf("%s/Sgemm/M%dN%dK%d", kern.name, sq, sq, sq), func(b *testing.B) {
+			current.Store(kern)
+			r := rand.New(rand.NewSource(1))
+			a, bm, c := randMat(r, sq*sq), randMat(r, sq*sq), make([]float32, sq*sq)
+			for i := 0; i < b.N; i++ {
+				Sgemm(false, false, sq, sq, sq, 1, a, sq, bm, sq, 0, c, sq)
+			}
+			reportGFLOPS(b, sq, sq, sq, measuredPeak(kern.name))
+		})
+		b.Run(fmt.Sprintf("%s/PackedB/M%dN%dK%d", kern.name, sq, sq, sq), func(b *testing.B) {
+			current.Store(kern)
+			r := rand.New(rand.NewSource(1))
+			a, c := randMat(r, sq*sq), make([]float32, sq*sq)
+			pb := PackB(false, sq, sq, randMat(r, sq*sq), sq)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				SgemmPackedB(sq, a, sq, pb, 0, sq, c, sq, Epilogue{})
+			}
+			reportGFLOPS(b, sq, sq, sq, measuredPeak(kern.name))
+		})
+	}
+}
+
+func reportGFLOPS(b *testing.B, m, n, k int, peak float64) {
+	gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gf, "GFLOPS")
+	if peak > 0 {
+		b.ReportMetric(100*gf/peak, "%peak")
 	}
 }
 
