@@ -114,3 +114,19 @@ func TestMinMaxKernel(t *testing.T) {
 		}
 	}
 }
+
+func TestFmod32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 200000; i++ {
+		a := float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-4)))
+		b := float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(8)-4)))
+		if i%7 == 0 {
+			a = b * float32(rng.IntN(1000)-500) // exact multiples and neighbours
+			a = []float32{a, math.Nextafter32(a, 0), math.Nextafter32(a, 1e30)}[i%3]
+		}
+		got, want := fmod32(a, b), float32(math.Mod(float64(a), float64(b)))
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("fmod32(%v, %v) = %v, math.Mod %v", a, b, got, want)
+		}
+	}
+}
