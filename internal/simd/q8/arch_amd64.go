@@ -217,7 +217,28 @@ func peakVNNI512(iters int)
 func hasPeak() bool { return kernels[isaAVX512VNNI].ok }
 
 //go:noescape
-func dwAccAVX512(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)
+func dwAccAVX512B1(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B2(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B3(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B4(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B5(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B6(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B7(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+
+//go:noescape
+func dwAccAVX512B8(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
 
 //go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
@@ -226,7 +247,9 @@ func initArch() {
 	x := cpu.X86
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512
-		dwAcc = dwAccAVX512
+		dwAcc = [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16){
+			dwAccAVX512B1, dwAccAVX512B2, dwAccAVX512B3, dwAccAVX512B4,
+			dwAccAVX512B5, dwAccAVX512B6, dwAccAVX512B7, dwAccAVX512B8}
 	}
 	if !x.AVX2 {
 		return

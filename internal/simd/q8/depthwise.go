@@ -5,10 +5,11 @@ import "fmt"
 // DWWeights are the weights of a depthwise convolution with one output
 // channel per input channel, prepared for DWConv: w[t][c] = W[c][t] − W0[c]
 // as int32 (exact: at most 255 in magnitude), padded so the kernels may read
-// a full vector past the last channel.
+// a full vector past the last channel, and their per-channel sums.
 type DWWeights struct {
 	C, Taps int
 	w       []int32
+	sum     []int32
 }
 
 // PackDW prepares depthwise weights given as w[c*taps+t] (ONNX's [C][1][k…])
@@ -17,14 +18,16 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 	if c < 0 || taps < 0 || len(w) < c*taps || (len(wz) != 1 && len(wz) != c) {
 		panic(fmt.Sprintf("q8.PackDW: %d channels × %d taps from %d weights, %d zero points", c, taps, len(w), len(wz)))
 	}
-	d := &DWWeights{C: c, Taps: taps, w: make([]int32, taps*c+16)}
+	d := &DWWeights{C: c, Taps: taps, w: make([]int32, taps*c+16), sum: make([]int32, c)}
 	for ch := 0; ch < c; ch++ {
 		z := wz[0]
 		if len(wz) > 1 {
 			z = wz[ch]
 		}
 		for t := 0; t < taps; t++ {
-			d.w[t*c+ch] = int32(w[ch*taps+t]) - z
+			v := int32(w[ch*taps+t]) - z
+			d.w[t*c+ch] = v
+			d.sum[ch] += v
 		}
 	}
 	return d
@@ -32,40 +35,51 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 
 // DWConv computes rows output pixels of a depthwise convolution over an
 // NHWC image: pixel i, channel c is sum over taps t of
-// (base[offs[i*taps+t]+c] − xZero)·w[t][c], where a negative offset is a
-// padding tap (it adds nothing, as the zero point would). Every offset must
-// leave C bytes inside base. out is Int32 or a Requant (Bias and Scale per
-// channel or per tensor), row i at out row i.
+// (base[offs[i*taps+t]+c] − xZero)·w[t][c]. Padding taps point at a pixel of
+// zero points (so they add nothing). Every offset must leave C bytes inside
+// base. out is Int32 or a Requant (Bias and Scale per channel or per
+// tensor), pixel i at output row i.
+//
+// The kernels compute sum x·w and the output stage subtracts xZero·sum w
+// per channel, which is the same int32 value (two's complement arithmetic
+// is exact modulo 2^32).
 func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out Output) {
 	c, taps := d.C, d.Taps
 	if rows < 0 || len(offs) < rows*taps {
 		panic(fmt.Sprintf("q8.DWConv: %d offsets for %d rows of %d taps", len(offs), rows, taps))
 	}
 	for _, o := range offs[:rows*taps] {
-		if o > len(base)-c {
+		if o < 0 || o > len(base)-c {
 			panic(fmt.Sprintf("q8.DWConv: pixel at %d of %d channels outside %d", o, c, len(base)))
 		}
 	}
-	pb := &PackedB{N: c}
+	// The per-channel terms as Gemm's output stage reads them: colsum is
+	// the weight sum, so −xZero·sum w (+ bias) lands in the column term.
+	pb := &PackedB{N: c, ColSum: d.sum}
 	st, ok := checkCall("DWConv", rows, pb, []int32{0}, 0, c, out)
-	if !ok {
+	if !ok || c == 0 {
 		return
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	// The output stage reads per-column terms: the bias alone (no zero-point
-	// corrections: the taps subtract xZero themselves).
-	pb.ColSum = make([]int32, c)
-	sc.columns(0, pb, []int32{0}, 0, c, out)
+	sc.columns(xZero, pb, []int32{0}, 0, c, out)
 	acc := grow32p(&sc.dwAcc, c)
 	ker := kernels[active]
+	simd := dwAcc[0] != nil && active == isaAVX512VNNI && taps > 0
 	for i := 0; i < rows; i++ {
-		if dwAcc != nil && active == isaAVX512VNNI {
-			if c > 0 {
-				dwAcc(&acc[0], &base[0], &offs[i*taps], taps, &d.w[0], c, xZero)
+		o := offs[i*taps : (i+1)*taps]
+		if simd {
+			for c0 := 0; c0 < c; c0 += 128 {
+				n := min(128, c-c0)
+				nb := (n + 15) / 16
+				mask := uint16(0xffff)
+				if r := n % 16; r != 0 {
+					mask = uint16(1)<<r - 1
+				}
+				dwAcc[nb-1](&acc[c0], &base[c0], &o[0], taps, &d.w[c0], 4*c, mask)
 			}
 		} else {
-			dwAccGo(acc, base, offs[i*taps:(i+1)*taps], d.w, c, xZero)
+			dwAccGo(acc, base, o, d.w, c)
 		}
 		ct, nb := sc.colTerm[:c], sc.negBZ[:c]
 		if out.Q == nil {
@@ -81,16 +95,13 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	}
 }
 
-func dwAccGo(acc []int32, base []uint8, offs []int, w []int32, c int, xz int32) {
+func dwAccGo(acc []int32, base []uint8, offs []int, w []int32, c int) {
 	clear(acc)
 	for t, o := range offs {
-		if o < 0 {
-			continue
-		}
 		x := base[o : o+c]
 		wt := w[t*c : t*c+c]
 		for ch, v := range x {
-			acc[ch] += (int32(v) - xz) * wt[ch]
+			acc[ch] += int32(v) * wt[ch]
 		}
 	}
 }

@@ -11,12 +11,16 @@ import (
 // 16-lane vector, int32 and requantized outputs.
 func TestDWConv(t *testing.T) {
 	rnd := rand.New(rand.NewSource(8))
-	for _, s := range []struct{ rows, taps, c int }{{1, 1, 1}, {5, 9, 8}, {7, 9, 16}, {3, 25, 17}, {20, 9, 144}, {4, 3, 33}} {
+	for _, s := range []struct{ rows, taps, c int }{{1, 1, 1}, {5, 9, 8}, {7, 9, 16}, {3, 25, 17}, {20, 9, 144}, {4, 3, 33}, {3, 9, 300}, {2, 4, 128}} {
 		for _, xz := range []int32{0, 128, 255} {
 			name := fmt.Sprintf("rows%d_taps%d_c%d_xz%d", s.rows, s.taps, s.c, xz)
+			// 13 pixels and then one of zero points for the padding taps.
 			pixels := 13
-			img := make([]uint8, pixels*s.c)
-			rnd.Read(img)
+			img := make([]uint8, (pixels+1)*s.c)
+			rnd.Read(img[:pixels*s.c])
+			for i := pixels * s.c; i < len(img); i++ {
+				img[i] = uint8(xz)
+			}
 			w := make([]int8, s.c*s.taps)
 			for i := range w {
 				w[i] = int8(rnd.Intn(256) - 128)
@@ -29,16 +33,13 @@ func TestDWConv(t *testing.T) {
 			want := make([]int32, s.rows*s.c)
 			for i := 0; i < s.rows; i++ {
 				for tt := 0; tt < s.taps; tt++ {
-					o := -1
+					o := pixels * s.c
 					if rnd.Intn(4) != 0 {
 						o = rnd.Intn(pixels) * s.c
 					}
 					offs[i*s.taps+tt] = o
 					for ch := 0; ch < s.c; ch++ {
-						x := xz
-						if o >= 0 {
-							x = int32(img[o+ch])
-						}
+						x := int32(img[o+ch])
 						want[i*s.c+ch] += (x - xz) * (int32(w[ch*s.taps+tt]) - wz[ch])
 					}
 				}

@@ -207,62 +207,38 @@ tdone:
 	RET
 ''')
 
-# Depthwise accumulation for one output pixel: acc[c] = sum over taps of
-# (x[base+offs[t]+c] − xz)·w[t][c], 16 channels per zmm with a mask for the
-# last block (masked loads do not fault past the end of the image). A
-# negative offset is a padding tap and is skipped.
-w('''// func dwAccAVX512(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)
-TEXT ·dwAccAVX512(SB), NOSPLIT, $0-52
+# Depthwise accumulation for one output pixel and up to 128 channels:
+# acc[c] = sum over taps of x[base+offs[t]+c]·w[t][c] with the NB channel
+# blocks' accumulators in registers for the whole tap loop. The last block is
+# masked (K1): masked loads do not fault past the image. The zero-point
+# correction is the caller's (a per-channel constant).
+for NB in range(1, 9):
+    w(f'''// func dwAccAVX512B{NB}(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+TEXT ·dwAccAVX512B{NB}(SB), NOSPLIT, $0-50
 	MOVQ acc+0(FP), DI
 	MOVQ base+8(FP), BX
 	MOVQ offs+16(FP), SI
-	MOVQ taps+24(FP), R8
-	MOVQ c+40(FP), R9
-	SHLQ $2, R9
-	MOVL xz+48(FP), AX
-	VPBROADCASTD AX, Z31
-	XORQ R10, R10
-	CMPQ R10, c+40(FP)
-	JGE dwdone
-dwcloop:
-	MOVQ c+40(FP), CX
-	SUBQ R10, CX
-	MOVL $0xffff, AX
-	CMPQ CX, $16
-	JGE dwfull
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-dwfull:
-	KMOVW AX, K1
-	VPXORD Z0, Z0, Z0
+	MOVQ taps+24(FP), CX
 	MOVQ w+32(FP), DX
-	LEAQ (DX)(R10*4), DX
-	MOVQ SI, R12
-	MOVQ R8, R13
-dwtap:
-	MOVQ (R12), AX
-	TESTQ AX, AX
-	JS dwskip
-	ADDQ BX, AX
-	ADDQ R10, AX
-	VPMOVZXBD (AX), K1, Z1
-	VPSUBD Z31, Z1, Z1
-	VPMULLD (DX), Z1, Z1
-	VPADDD Z1, Z0, Z0
-dwskip:
-	ADDQ R9, DX
-	ADDQ $8, R12
-	DECQ R13
-	JNZ dwtap
-	VMOVDQU32 Z0, K1, (DI)(R10*4)
-	ADDQ $16, R10
-	CMPQ R10, c+40(FP)
-	JLT dwcloop
-dwdone:
-	VZEROUPPER
-	RET
-''')
+	MOVQ wstride+40(FP), R9
+	MOVWLZX mask+48(FP), AX
+	KMOVW AX, K1''')
+    for b in range(NB):
+        w(f'\tVPXORD Z{b}, Z{b}, Z{b}')
+    w(f'dwtap{NB}:\n\tMOVQ (SI), AX\n\tADDQ BX, AX')
+    for b in range(NB):
+        if b < NB - 1:
+            w(f'\tVPMOVZXBD {16*b}(AX), Z{16+b}')
+        else:
+            w(f'\tVPMOVZXBD {16*b}(AX), K1, Z{16+b}')
+        w(f'\tVPMULLD {64*b}(DX), Z{16+b}, Z{16+b}\n\tVPADDD Z{16+b}, Z{b}, Z{b}')
+    w(f'\tADDQ $8, SI\n\tADDQ R9, DX\n\tDECQ CX\n\tJNZ dwtap{NB}')
+    for b in range(NB):
+        if b < NB - 1:
+            w(f'\tVMOVDQU32 Z{b}, {64*b}(DI)')
+        else:
+            w(f'\tVMOVDQU32 Z{b}, K1, {64*b}(DI)')
+    w('\tVZEROUPPER\n\tRET\n')
 
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):

@@ -41,8 +41,9 @@ var (
 	// It and dwAcc use AVX-512 BW/VL, so only the avx512vnni path calls
 	// them: a forced lower path runs no AVX-512 instruction at all.
 	transpose16 func(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
-	// dwAcc, when set, is DWConv's per-pixel accumulation.
-	dwAcc func(acc *int32, base *uint8, offs *int, taps int, w *int32, c int, xz int32)
+	// dwAcc[nb−1], when set, is DWConv's per-pixel accumulation over nb
+	// blocks of 16 channels.
+	dwAcc [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
 
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports

@@ -493,7 +493,12 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 	kk, P := geo.kSize, geo.outSize
 	xhBuf := getScratch()
 	defer scratchPool.Put(xhBuf)
-	xh := growU8(&xhBuf.u8, geo.inSize*c)
+	// The NHWC image, then one pixel of zero points for the padding taps.
+	zoff := geo.inSize * c
+	xh := growU8(&xhBuf.u8, zoff+c)
+	for i := zoff; i < len(xh); i++ {
+		xh[i] = uint8(xz)
+	}
 	const blockRows = 64
 	blocks := (P + blockRows - 1) / blockRows
 	for b := 0; b < batch; b++ {
@@ -521,7 +526,7 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 				p0 := blk * blockRows
 				rows := min(blockRows, P-p0)
 				for i, lin := range allPix[p0*kk : (p0+rows)*kk] {
-					offs[i] = -1
+					offs[i] = zoff
 					if lin >= 0 {
 						offs[i] = int(lin) * c
 					}
