@@ -556,7 +556,6 @@ func (o *Histogram) nonLinearParamSearch() (float32, float32) {
 }
 
 type quantErr struct {
-	o        *Histogram
 	binWidth float64 // Python double
 	density  []float32
 	norm     []float32
@@ -564,7 +563,7 @@ type quantErr struct {
 }
 
 func newQuantErr(o *Histogram) *quantErr {
-	q := &quantErr{o: o, dstBins: o.dstBins()}
+	q := &quantErr{dstBins: o.dstBins()}
 	q.binWidth = (float64(o.max) - float64(o.min)) / float64(o.nbins)
 	bw := float32(q.binWidth)
 	q.density = make([]float32, o.nbins)
@@ -584,7 +583,6 @@ func getNorm(db, de, density float32) float32 {
 
 // compute is torch's _compute_quantization_error.
 func (q *quantErr) compute(ns, ne int) float64 {
-	o := q.o
 	dstBW := q.binWidth * float64(ne-ns+1) / q.dstBins
 	if dstBW == 0 {
 		return 0
@@ -609,7 +607,6 @@ func (q *quantErr) compute(ns, ne int) float64 {
 		t3 := getNorm(negHalf, float32(end-dEndCenter), dens)
 		q.norm[i] = float32(float32(t1+t2) + t3)
 	}
-	_ = o
 	return float64(torchSum(q.norm))
 }
 
