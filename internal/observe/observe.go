@@ -10,6 +10,11 @@
 //
 // Where PyTorch defines the observer, the statistics and qparams reproduce
 // torch 1.13's float32 arithmetic (goldens from tools/golden/torch_observers.py).
+//
+// An Observer is not safe for concurrent use: give each goroutine its own
+// and Merge them. Observe rejects a batch holding NaN or Inf with
+// ErrNonFinite and leaves the state as it was, so a caller may skip the
+// batch and go on.
 package observe
 
 import (
