@@ -98,6 +98,10 @@ func (o *Histogram) entropyRange() (float32, float32) {
 		return o.min, o.max
 	}
 	w := 2 * a / float64(nb)
+	prefix := make([]float64, nb+1)
+	for i, v := range h64 {
+		prefix[i+1] = prefix[i] + v
+	}
 	best, bestT := math.Inf(1), float64(zero)
 	p := make([]float64, nb)
 	q := make([]float64, nb)
@@ -107,12 +111,8 @@ func (o *Histogram) entropyRange() (float32, float32) {
 		n := len(sl)
 		copy(p, sl)
 		p = p[:n]
-		for _, v := range h64[:start] {
-			p[0] += v
-		}
-		for _, v := range h64[end:] {
-			p[n-1] += v
-		}
+		p[0] += prefix[start]
+		p[n-1] += prefix[nb] - prefix[end]
 		merged := n / nq
 		if merged == 0 {
 			continue
