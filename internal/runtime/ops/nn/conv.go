@@ -78,6 +78,7 @@ type conv struct {
 	// Prepacked weights, one per group, when W is a constant.
 	packed []*packedA
 	wShape []int
+	cache  packCache[[]*packedA] // runtime weights
 }
 
 func newConv(n *graph.Node, fused bool) (*conv, error) {
@@ -192,7 +193,7 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 	}
 	packed := c.packed
 	if packed == nil || !tensor.SameShape(c.wShape, w.Shape) {
-		packed = packGroups(w.F32(), w.Shape, c.group)
+		packed = c.cache.get(w, func() []*packedA { return packGroups(w.F32(), w.Shape, c.group) })
 	}
 	convGemm(ctx, g, xd, packed, bias, yd, N, C, M, c.group, ep)
 	return []*tensor.Tensor{y}, nil

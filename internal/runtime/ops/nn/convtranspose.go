@@ -20,6 +20,7 @@ type convTranspose struct {
 	outShape []int
 	packed   []*packedA
 	wShape   []int
+	cache    packCache[[]*packedA] // runtime weights
 }
 
 func newConvTranspose(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -126,7 +127,7 @@ func (c *convTranspose) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tenso
 	}
 	packed := c.packed
 	if packed == nil || !tensor.SameShape(c.wShape, w.Shape) {
-		packed = packTransposed(w.F32(), w.Shape, c.group)
+		packed = c.cache.get(w, func() []*packedA { return packTransposed(w.F32(), w.Shape, c.group) })
 	}
 	xd, yd := x.F32(), y.F32()
 	bufp := getBuf(rows * g.inSize)

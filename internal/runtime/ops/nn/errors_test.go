@@ -114,3 +114,46 @@ func TestBadInputsGiveErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimeWeightsRefilled checks that packs of non-constant weights are
+// not reused after the caller refills the same tensor with new values.
+func TestRuntimeWeightsRefilled(t *testing.T) {
+	ctx := &runtime.Context{Threads: 1}
+	a := tensor.FromFloat32([]int{1, 2}, []float32{1, 2})
+	b := tensor.FromFloat32([]int{2, 1}, []float32{3, 4})
+	n := &graph.Node{OpType: "Gemm", Inputs: []*graph.Value{{}, {}}, Outputs: []*graph.Value{{}}}
+	k, err := newGemm(n, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		b0, b1 float32
+		want   float32
+	}{{3, 4, 11}, {3, 4, 11}, {5, 6, 17}} {
+		b.F32()[0], b.F32()[1] = tc.b0, tc.b1
+		out, err := k.Run(ctx, []*tensor.Tensor{a, b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out[0].F32()[0]; got != tc.want {
+			t.Fatalf("B = [%v %v]: got %v, want %v", tc.b0, tc.b1, got, tc.want)
+		}
+	}
+	x := tensor.FromFloat32([]int{1, 1, 1, 2}, []float32{1, 2})
+	w := tensor.FromFloat32([]int{1, 1, 1, 2}, []float32{3, 4})
+	cn := &graph.Node{OpType: "Conv", Inputs: []*graph.Value{{}, {}}, Outputs: []*graph.Value{{}}}
+	ck, err := newConv(cn, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ w0, w1, want float32 }{{3, 4, 11}, {5, 6, 17}} {
+		w.F32()[0], w.F32()[1] = tc.w0, tc.w1
+		out, err := ck.Run(ctx, []*tensor.Tensor{x, w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out[0].F32()[0]; got != tc.want {
+			t.Fatalf("W = [%v %v]: got %v, want %v", tc.w0, tc.w1, got, tc.want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ type gemmOp struct {
 	transA, transB bool
 	packed         *packedB // alpha·op(B) when B is constant
 	bShape         []int
+	cache          packCache[*packedB] // runtime B
 }
 
 func newGemm(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -120,7 +121,7 @@ func (g *gemmOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	p := g.packed
 	if p == nil || !tensor.SameShape(g.bShape, b.Shape) {
-		p = g.pack(b)
+		p = g.cache.get(b, func() *packedB { return g.pack(b) })
 	}
 	colsParallel(ctx, p, M, K, func(n0, n1 int) {
 		gemmPackedB(M, ad, K, p, n0, n1, yd, N, ep)
@@ -192,6 +193,7 @@ type matMul struct {
 	n      *graph.Node
 	packed *packedB // constant 2-D B
 	bShape []int
+	cache  packCache[*packedB] // runtime 2-D B
 }
 
 func newMatMul(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -261,7 +263,7 @@ func (k *matMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 		rows := prod(batch) * M
 		p := k.packed
 		if p == nil || !tensor.SameShape(k.bShape, b.Shape) {
-			p = packB(false, K, N, bd, N)
+			p = k.cache.get(b, func() *packedB { return packB(false, K, N, bd, N) })
 		}
 		if prod(as[:len(as)-2]) == prod(batch) {
 			colsParallel(ctx, p, rows, K, func(n0, n1 int) {

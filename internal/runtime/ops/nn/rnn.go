@@ -103,6 +103,9 @@ type rnnOp struct {
 	inputForget bool
 	lbr         bool
 	acts        [][]actFn // per direction: f, g, h
+	// Packed W and R per direction, reused across runs while the weights
+	// are unchanged (initializers are the common case).
+	wCache, rCache packCache[[]*packedB]
 }
 
 func newRNN(n *graph.Node, opset int64, kind cellKind) (*rnnOp, error) {
@@ -324,11 +327,27 @@ func (r *rnnOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	hPrev := make([]float32, B*H)
 	cPrev := make([]float32, B*H)
 	rh := make([]float32, B*H)
+	pws := r.wCache.get(w, func() []*packedB {
+		out := make([]*packedB, D)
+		for d := range out {
+			if I > 0 && GH > 0 {
+				out[d] = packB(true, I, GH, w.F32()[d*GH*I:(d+1)*GH*I], I)
+			}
+		}
+		return out
+	})
+	prs := r.rCache.get(rw, func() []*packedB {
+		out := make([]*packedB, D)
+		for d := range out {
+			if H > 0 {
+				out[d] = packB(true, H, GH, rw.F32()[d*GH*H:(d+1)*GH*H], H)
+			}
+		}
+		return out
+	})
 	for d := 0; d < D; d++ {
 		reverse := r.reverse || d == 1
 		f := r.acts[d]
-		wd := w.F32()[d*GH*I : (d+1)*GH*I]
-		rd := rw.F32()[d*GH*H : (d+1)*GH*H]
 		// Biases: Wb+Rb folded into the input projection, except GRU's
 		// recurrent h-gate bias when linear_before_reset (it sits inside
 		// the reset product).
@@ -349,7 +368,7 @@ func (r *rnnOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor
 		// Input projection for all time steps at once: rows of X in its own
 		// layout order (t·B+b, or b·T+t for layout 1).
 		if I > 0 && T*B > 0 {
-			pw := packB(true, I, GH, wd, I)
+			pw := pws[d]
 			colsParallel(ctx, pw, T*B, I, func(n0, n1 int) {
 				gemmPackedB(T*B, xd, I, pw, n0, n1, xw, GH, epilogue{ColBias: bias})
 			})
@@ -364,10 +383,7 @@ func (r *rnnOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor
 			}
 			return xw[(t*B+bb)*GH : (t*B+bb+1)*GH]
 		}
-		var pr *packedB
-		if H > 0 {
-			pr = packB(true, H, GH, rd, H)
-		}
+		pr := prs[d]
 		for bb := 0; bb < B; bb++ {
 			s := stIdx(d, bb)
 			if h0 != nil {

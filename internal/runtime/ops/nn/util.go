@@ -10,7 +10,10 @@
 package nn
 
 import (
+	"bytes"
 	"fmt"
+	"sync"
+	"unsafe"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -149,4 +152,30 @@ func parallelFixed(ctx *runtime.Context, n, chunk int, fn func(lo, hi int)) {
 			fn(lo, hi)
 		}
 	})
+}
+
+// packCache keeps a kernel's packed form of a weight input that is not an
+// initializer (a Constant node's output, a graph input) across runs. The
+// pack is reused when the data is bit-identical to the last one packed:
+// comparing is a fast sequential read, packing a strided rewrite, and a
+// value test stays right even when the caller refills the same tensor.
+type packCache[T any] struct {
+	mu   sync.Mutex
+	data []byte
+	val  T
+	ok   bool
+}
+
+func (c *packCache[T]) get(t *tensor.Tensor, build func() T) T {
+	d := t.F32()
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), 4*len(d))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && bytes.Equal(c.data, b) {
+		return c.val
+	}
+	c.val = build()
+	c.data = append(c.data[:0], b...)
+	c.ok = true
+	return c.val
 }
