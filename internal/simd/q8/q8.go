@@ -56,7 +56,8 @@
 // The avxvnni path cannot run on the development machines (their hypervisor
 // hides AVX-VNNI; the instruction faults), so its tests run the same strip
 // code with the EVEX encoding of VPDPBUSD; the VEX bytes are produced by
-// gen_asm.py from the register numbers and were checked with objdump. The
+// gen_asm.py from the register numbers and TestAVXVNNIEncoding compares them
+// with what GNU as assembles for the same instructions. The
 // arm64 kernels (NEON, SDOT) are not written yet: arm64 runs the generic path.
 package q8
 
