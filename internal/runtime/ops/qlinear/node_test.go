@@ -10,6 +10,7 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/runtime/nodetest"
 	"github.com/qtool/qtool/internal/simd/q8"
 	"github.com/qtool/qtool/internal/tensor"
 )
@@ -222,4 +223,32 @@ func TestORTGoldens(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSessionNodeTests runs the same folders (ONNX node tests and the ONNX
+// Runtime goldens) through the real executor (runtime.Session via
+// nodetest.Check), on every q8 path: the path in use when the session is
+// built is the one its prepacked weights use.
+func TestSessionNodeTests(t *testing.T) {
+	dirs := append(nodeDirs(qlinearTests...), mustGlob(t, "testdata/ort/*")...)
+	old := q8.ISA()
+	defer q8.SetISA(old)
+	for _, isa := range q8.ISAs() {
+		if err := q8.SetISA(isa); err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range dirs {
+			if err := nodetest.Check(d, 1+i%2); err != nil {
+				t.Errorf("%s [%s]: %v", filepath.Base(d), isa, err)
+			}
+		}
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("%s: no match", pattern)
+	}
+	return m
 }
