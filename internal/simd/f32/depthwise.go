@@ -78,6 +78,12 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	cols := (s.OutW-1)*s.StrideW + (s.KW-1)*s.DilW + 1
 	pw := (cols + s.StrideW - 1) / s.StrideW // phase plane width
 	planeSize := rows * pw
+	if slot := s.StrideW * planeSize; slot > 1<<22 && slot > 4*(inPlane+outPlane) {
+		// Dilations or pads so large that the padded plane would dwarf the
+		// data: compute from the input directly rather than allocate it.
+		dwDirect(&s, x, w, c0, c1, y, &ep)
+		return
+	}
 	kern := active()
 	n, lanes := s.OutW, kern.dwLanes
 	// Narrow maps go four channels at a time, one output row of each per
@@ -249,6 +255,61 @@ func getDWScratch(padLen, taps int) *dwScratch {
 	}
 	ws.pad, ws.offs, ws.w2, ws.w4 = ws.pad[:padLen], ws.offs[:taps], ws.w2[:2*taps], ws.w4[:4*taps]
 	return ws
+}
+
+// dwDirect is DepthwiseConv2D without the padded plane, for shapes where
+// that plane would be huge: taps outside the input are skipped.
+func dwDirect(s *DWShape, x, w []float32, c0, c1 int, y []float32, ep *Epilogue) {
+	inPlane, outPlane, taps := s.InH*s.InW, s.OutH*s.OutW, s.KH*s.KW
+	for c := c0; c < c1; c++ {
+		xc, wc := x[c/s.Mult*inPlane:(c/s.Mult+1)*inPlane], w[c*taps:(c+1)*taps]
+		yc := y[c*outPlane : (c+1)*outPlane]
+		for oh := 0; oh < s.OutH; oh++ {
+			for ow := 0; ow < s.OutW; ow++ {
+				var acc float32
+				for kh := 0; kh < s.KH; kh++ {
+					ih := oh*s.StrideH - s.PadT + kh*s.DilH
+					if ih < 0 || ih >= s.InH {
+						continue
+					}
+					for kw := 0; kw < s.KW; kw++ {
+						if iw := ow*s.StrideW - s.PadL + kw*s.DilW; iw >= 0 && iw < s.InW {
+							acc += xc[ih*s.InW+iw] * wc[kh*s.KW+kw]
+						}
+					}
+				}
+				yc[oh*s.OutW+ow] = epValue(ep, acc, yc[oh*s.OutW+ow], c)
+			}
+		}
+	}
+}
+
+// epValue applies ep to one finished sum of row (channel) i.
+func epValue(ep *Epilogue, v, old float32, i int) float32 {
+	if ep.Accumulate {
+		v += old
+	}
+	if ep.RowBias != nil {
+		v += ep.RowBias[i]
+	}
+	switch ep.Act {
+	case ActRelu:
+		if v < 0 {
+			v = 0
+		}
+	case ActClip:
+		if v < ep.Min {
+			v = ep.Min
+		}
+		if v > ep.Max {
+			v = ep.Max
+		}
+	case ActLeakyRelu:
+		if v < 0 {
+			v *= ep.Alpha
+		}
+	}
+	return v
 }
 
 // dwFunc is a depthwise kernel for R members per group (R fixed by the

@@ -130,6 +130,25 @@ func TestDepthwiseSplit(t *testing.T) {
 	})
 }
 
+// A dilation far larger than the image takes the direct path instead of a
+// padded plane of millions of rows.
+func TestDepthwiseHugeDilation(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	s := DWShape{C: 2, InH: 5, InW: 6, KH: 3, KW: 3, DilH: 3_000_000, DilW: 2, PadT: 3_000_000, PadL: 2, OutH: 5, OutW: 6}
+	x, w, y := randMat(r, 2*30), randMat(r, 18), make([]float32, 2*30)
+	ep := Epilogue{RowBias: randMat(r, 2), Act: ActRelu}
+	DepthwiseConv2D(&s, x, w, 0, 2, y, ep)
+	for c := 0; c < 2; c++ {
+		for i := 0; i < 30; i++ {
+			dot, mag := refDW(s, x, w, c, i/6, i%6)
+			want, mg := wantEp(&ep, dot, mag, 0, c, 0)
+			if got := y[c*30+i]; !closeTo(got, want, mg, 9) {
+				t.Fatalf("y[%d][%d] = %v, want %v", c, i, got, want)
+			}
+		}
+	}
+}
+
 func TestDepthwiseBadArgs(t *testing.T) {
 	good := DWShape{C: 2, InH: 4, InW: 4, KH: 3, KW: 3, PadT: 1, PadL: 1, OutH: 4, OutW: 4}
 	for name, f := range map[string]func(){
