@@ -14,8 +14,6 @@ type pending struct {
 }
 
 var pendingCommands = []pending{
-	{"calibrate MODEL --data DATA -o TABLE.json", "Observe activation ranges on representative data",
-		"Runs the float model over DATA (.npy/.npz with samples on the first axis, a folder\nof .npy files, or an image folder) with observers attached, and writes a\ncalibration table (JSON) with statistics and quantization parameters per tensor.", "issue 5"},
 	{"convert MODEL --table TABLE.json -o OUT.onnx", "Write a quantized ONNX model (QDQ or QOperator)",
 		"Quantizes a float model with a calibration table (static), or with --dynamic or\n--fp16, and writes ONNX that qtool and ONNX Runtime both run.", "issue 8"},
 	{"quantize MODEL --data DATA -o OUT.onnx", "Fuse, calibrate and convert in one go",

@@ -35,20 +35,20 @@ type ObserverSpec struct {
 	// "moving_average_minmax", "percentile", "entropy", "noop", ...) or
 	// "none" to leave the tensor unobserved. The short names
 	// "moving_average" and "per_channel" are accepted.
-	Observer          string   `json:"observer,omitempty"`
-	DType             string   `json:"dtype,omitempty"`   // quint8/uint8, qint8/int8, qint32/int32, float16
-	QScheme           string   `json:"qscheme,omitempty"` // per_tensor_affine, per_tensor_symmetric, per_channel_*
-	ReduceRange       *bool    `json:"reduce_range,omitempty"`
-	QuantMin          *int32   `json:"quant_min,omitempty"`
-	QuantMax          *int32   `json:"quant_max,omitempty"`
-	Eps               float32  `json:"eps,omitempty"`
-	AveragingConstant float64  `json:"averaging_constant,omitempty"`
-	Axis              *int     `json:"axis,omitempty"`
-	Bins              int      `json:"bins,omitempty"`
-	UpsampleRate      int      `json:"upsample_rate,omitempty"`
-	Percentile        float64  `json:"percentile,omitempty"`
-	Tails             *bool    `json:"tails,omitempty"`
-	EntropyBins       int      `json:"entropy_bins,omitempty"`
+	Observer          string  `json:"observer,omitempty"`
+	DType             string  `json:"dtype,omitempty"`   // quint8/uint8, qint8/int8, qint32/int32, float16
+	QScheme           string  `json:"qscheme,omitempty"` // per_tensor_affine, per_tensor_symmetric, per_channel_*
+	ReduceRange       *bool   `json:"reduce_range,omitempty"`
+	QuantMin          *int32  `json:"quant_min,omitempty"`
+	QuantMax          *int32  `json:"quant_max,omitempty"`
+	Eps               float32 `json:"eps,omitempty"`
+	AveragingConstant float64 `json:"averaging_constant,omitempty"`
+	Axis              *int    `json:"axis,omitempty"`
+	Bins              int     `json:"bins,omitempty"`
+	UpsampleRate      int     `json:"upsample_rate,omitempty"`
+	Percentile        float64 `json:"percentile,omitempty"`
+	Tails             *bool   `json:"tails,omitempty"`
+	EntropyBins       int     `json:"entropy_bins,omitempty"`
 }
 
 // Override applies an ObserverSpec to the tensors it matches: by tensor
@@ -493,7 +493,10 @@ func (p *Plan) Run(ctx context.Context, ds *Dataset, o RunOptions) (Stats, error
 			break
 		}
 		if err != nil {
-			return st, err
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			return st, &DataError{err}
 		}
 		cur = b
 		if _, err := sess.Run(b.Inputs); err != nil {
@@ -514,6 +517,13 @@ func (p *Plan) Run(ctx context.Context, ds *Dataset, o RunOptions) (Stats, error
 	}
 	return st, nil
 }
+
+// DataError is a problem with the data (unreadable file, a sample that
+// does not fit the model, NaN or Inf) rather than with the model run.
+type DataError struct{ Err error }
+
+func (e *DataError) Error() string { return e.Err.Error() }
+func (e *DataError) Unwrap() error { return e.Err }
 
 func sampleList(s []int) string {
 	if len(s) == 1 {

@@ -9,11 +9,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/observe"
 	_ "github.com/qtool/qtool/internal/runtime/ops/basic"
 	_ "github.com/qtool/qtool/internal/runtime/ops/nn"
 	"github.com/qtool/qtool/internal/tensor"
@@ -115,7 +117,7 @@ func (r calibRun) try(ctx context.Context) (*Table, error) {
 		return nil, err
 	}
 	return Calibrate(ctx, m.Graph, ModelInfo{Path: r.modelPath, SHA256: sum}, ds, r.cfg, r.kind,
-		RunOptions{Threads: r.threads}, DatasetInfo{Limit: r.opts.Limit, Shuffle: r.opts.Shuffle, Seed: r.opts.Seed})
+		RunOptions{Threads: r.threads}, DatasetInfo{Limit: r.opts.Limit, Offset: r.opts.Offset, Shuffle: r.opts.Shuffle, Seed: r.opts.Seed})
 }
 
 // checkComplete asserts that every float activation (graph input and node
@@ -192,4 +194,169 @@ func TestMNISTCalibration(t *testing.T) {
 		t.Fatalf("input range [%v, %v], want [0, 255]", in.Observer.Min[0], in.Observer.Max[0])
 	}
 	t.Logf("%d tensors", len(tab.Tensors))
+}
+
+// sameEntries compares two tables' tensors: names, roles, observer kinds
+// and, exactly, qparams and min/max statistics.
+func sameMinMaxEntries(t *testing.T, got, want *Table) {
+	t.Helper()
+	if len(got.Tensors) != len(want.Tensors) {
+		t.Fatalf("%d tensors, want %d", len(got.Tensors), len(want.Tensors))
+	}
+	for i, w := range want.Tensors {
+		g := got.Tensors[i]
+		if g.Name != w.Name || g.Role != w.Role || g.Observer.Kind != w.Observer.Kind {
+			t.Fatalf("tensor %d: %s/%s/%s, want %s/%s/%s", i, g.Name, g.Role, g.Observer.Kind, w.Name, w.Role, w.Observer.Kind)
+		}
+		if !f32sEqual(g.Scales, w.Scales) || !reflect.DeepEqual(g.ZeroPoints, w.ZeroPoints) ||
+			!f32sEqual(g.Observer.Min, w.Observer.Min) || !f32sEqual(g.Observer.Max, w.Observer.Max) {
+			t.Errorf("tensor %q: merged scales %v zp %v range [%v, %v], whole %v %v [%v, %v]", w.Name,
+				g.Scales, g.ZeroPoints, g.Observer.Min, g.Observer.Max, w.Scales, w.ZeroPoints, w.Observer.Min, w.Observer.Max)
+		}
+	}
+}
+
+func f32sEqual(a, b []observe.F32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(float32(a[i])) != math.Float32bits(float32(b[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// Two processes calibrating the two halves of the data and merging their
+// tables get exactly the MinMax table of one run over all of it.
+func TestMNISTMergeHalvesMinMax(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	data := mnistNPY(t, n)
+	mp := shared(t, "models/mnist-8/mnist-8.onnx")
+	run := func(off, lim int) *Table {
+		return calibRun{modelPath: mp, specs: []DataSpec{{Path: data}}, kind: "minmax",
+			opts: Options{Offset: off, Limit: lim, Batch: 1}}.run(t)
+	}
+	whole := run(0, 0)
+	a, b := run(0, n/2), run(n/2, 0)
+	if a.Dataset.Samples != n/2 || b.Dataset.Samples != n-n/2 {
+		t.Fatalf("halves of %d and %d samples", a.Dataset.Samples, b.Dataset.Samples)
+	}
+	merged, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.Dataset.Samples != n || len(merged.Dataset.Parts) != 2 {
+		t.Fatalf("merged dataset %+v", merged.Dataset)
+	}
+	sameMinMaxEntries(t, merged, whole)
+	// The halves differ from the whole somewhere, or the test proves nothing.
+	differs := false
+	for i, e := range a.Tensors {
+		if !f32sEqual(e.Scales, whole.Tensors[i].Scales) {
+			differs = true
+		}
+	}
+	if !differs {
+		t.Fatal("the first half alone already gives the whole table")
+	}
+}
+
+func cifarRun(t testing.TB, n, off, lim int, kind string, threads, batch int) calibRun {
+	return calibRun{
+		modelPath: shared(t, "models/squeezenet-cifar10/squeezenet_cifar10.onnx"),
+		specs:     []DataSpec{{Path: shared(t, "data/cifar10/cifar10-test-jpg.tar")}},
+		opts: Options{Limit: lim, Offset: off, Shuffle: true, Seed: 7, Batch: batch,
+			Preprocess: &Preprocess{Divisor: 256}},
+		kind:    kind,
+		threads: threads,
+	}
+}
+
+// CIFAR-10 JPEGs straight from the tar, a shuffled subset, NHWC pixels/256.
+// MinMax tables of two halves merge into exactly the whole table; histogram
+// tables merge into the union range with all the mass of both; the table
+// does not depend on the thread count.
+func TestSqueezeNetCIFAR(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	r := cifarRun(t, n, 0, n, "", 1, 50)
+	whole := r.run(t)
+	m, err := model.Load(r.modelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, m.Graph, whole)
+	if whole.Dataset.Samples != n {
+		t.Fatalf("%d samples", whole.Dataset.Samples)
+	}
+	in := whole.Lookup("input_1")
+	if in == nil || in.Observer.Min[0] < 0 || in.Observer.Max[0] >= 1 || in.Observer.Max[0] < 0.9 {
+		t.Fatalf("input range %+v, want within [0, 255/256]", in)
+	}
+
+	// Histograms: merged range is the union, mass is conserved, and the
+	// scale stays near the whole run's (torch's streaming histogram itself
+	// moves scales by up to ~20% when the same data is batched differently,
+	// so this bound only catches gross errors).
+	a := cifarRun(t, n, 0, n/2, "", 2, 50).run(t)
+	b := cifarRun(t, n, n/2, n/2, "", 2, 50).run(t)
+	merged, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Tensors) != len(whole.Tensors) {
+		t.Fatalf("%d merged tensors, %d whole", len(merged.Tensors), len(whole.Tensors))
+	}
+	mass := func(e *Entry) float64 {
+		var s float64
+		for _, v := range e.Observer.Histogram {
+			s += float64(v)
+		}
+		return s
+	}
+	for i, w := range whole.Tensors {
+		g, ea, eb := merged.Tensors[i], a.Tensors[i], b.Tensors[i]
+		if g.Name != w.Name || ea.Name != w.Name || eb.Name != w.Name {
+			t.Fatalf("tensor %d: %s, want %s", i, g.Name, w.Name)
+		}
+		if w.Role != RoleActivation {
+			sameMinMaxEntries(t, &Table{Tensors: []*Entry{g}}, &Table{Tensors: []*Entry{w}})
+			continue
+		}
+		lo := min(ea.Observer.Min[0], eb.Observer.Min[0])
+		hi := max(ea.Observer.Max[0], eb.Observer.Max[0])
+		if g.Observer.Min[0] != lo || g.Observer.Max[0] != hi {
+			t.Errorf("tensor %q: merged range [%v, %v], want the union [%v, %v]", w.Name, g.Observer.Min[0], g.Observer.Max[0], lo, hi)
+		}
+		if got, want := mass(g), mass(ea)+mass(eb); math.Abs(got-want) > 1e-4*want {
+			t.Errorf("tensor %q: merged histogram holds %v, the halves %v", w.Name, got, want)
+		}
+		if gs, ws := float64(g.Scales[0]), float64(w.Scales[0]); math.Abs(gs-ws) > 0.25*ws {
+			t.Errorf("tensor %q: merged scale %v, whole %v", w.Name, gs, ws)
+		}
+	}
+
+	// MinMax: exactly the whole table.
+	mmWhole := cifarRun(t, n, 0, n, "minmax", 1, 50).run(t)
+	mmA := cifarRun(t, n, 0, n/2, "minmax", 1, 50).run(t)
+	mmB := cifarRun(t, n, n/2, n/2, "minmax", 1, 50).run(t)
+	mmMerged, err := Merge(mmA, mmB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameMinMaxEntries(t, mmMerged, mmWhole)
+
+	// Thread count does not change a byte.
+	wb, _ := whole.Marshal()
+	w2, _ := cifarRun(t, n, 0, n, "", 2, 50).run(t).Marshal()
+	if !bytes.Equal(wb, w2) {
+		t.Fatal("tables at 1 and 2 threads differ")
+	}
 }

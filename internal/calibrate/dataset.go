@@ -53,6 +53,11 @@ type DataSpec struct {
 type Options struct {
 	// Limit is the number of samples to use (0: all).
 	Limit int
+	// Offset skips that many samples of the visiting order first, so that
+	// separate processes can calibrate disjoint parts of one (shuffled)
+	// subset and merge their tables: offset 0 and 500 with limit 500 split
+	// the first 1000.
+	Offset int
 	// Shuffle visits the samples in a random order fixed by Seed (the same
 	// on every machine and Go version): with Limit, a random subset.
 	Shuffle bool
@@ -132,8 +137,8 @@ func Open(specs []DataSpec, inputs []InputSpec, o Options) (ds *Dataset, err err
 	if len(specs) == 0 {
 		return nil, errors.New("no data given")
 	}
-	if o.Limit < 0 || o.Batch < 0 {
-		return nil, fmt.Errorf("limit %d and batch %d must not be negative", o.Limit, o.Batch)
+	if o.Limit < 0 || o.Batch < 0 || o.Offset < 0 {
+		return nil, fmt.Errorf("limit %d, offset %d and batch %d must not be negative", o.Limit, o.Offset, o.Batch)
 	}
 	d := &Dataset{inputs: inputs, srcs: make([]source, len(inputs)), skipNF: o.SkipNonFinite}
 	defer func() {
@@ -268,16 +273,19 @@ func Open(specs []DataSpec, inputs []InputSpec, o Options) (ds *Dataset, err err
 	default:
 		d.batch = 1
 	}
-	limit := n
-	if o.Limit > 0 && o.Limit < n {
-		limit = o.Limit
+	if o.Offset >= n {
+		return nil, fmt.Errorf("offset %d: the data has only %d samples", o.Offset, n)
+	}
+	end := n
+	if o.Limit > 0 && o.Offset+o.Limit < n {
+		end = o.Offset + o.Limit
 	}
 	if o.Shuffle {
-		d.order = Permutation(n, limit, o.Seed)
+		d.order = Permutation(n, end, o.Seed)[o.Offset:]
 	} else {
-		d.order = make([]int, limit)
+		d.order = make([]int, end-o.Offset)
 		for i := range d.order {
-			d.order[i] = i
+			d.order[i] = o.Offset + i
 		}
 	}
 	return d, nil

@@ -54,6 +54,7 @@ type DatasetInfo struct {
 	SkippedNonFinite int          `json:"skipped_nonfinite"`
 	Dropped          int          `json:"dropped,omitempty"`
 	Limit            int          `json:"limit,omitempty"`
+	Offset           int          `json:"offset,omitempty"`
 	Shuffle          bool         `json:"shuffle,omitempty"`
 	Seed             uint64       `json:"seed,omitempty"`
 	Sources          []SourceInfo `json:"sources,omitempty"`
