@@ -71,6 +71,15 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 		return
 	}
 
+	// The plane's size in float64: absurd dilations must not overflow int.
+	fRows := float64(s.OutH-1)*float64(s.StrideH) + float64(s.KH-1)*float64(s.DilH) + 1
+	fCols := float64(s.OutW-1)*float64(s.StrideW) + float64(s.KW-1)*float64(s.DilW) + 1
+	if slot := fRows * fCols; slot > 1<<22 && slot > 4*float64(inPlane+outPlane) {
+		// Dilations or pads so large that the padded plane would dwarf the
+		// data: compute from the input directly rather than allocate it.
+		dwDirect(&s, x, w, c0, c1, y, &ep)
+		return
+	}
 	// Scratch geometry: rows ih = -PadT .. -PadT+rows-1 of the input, and
 	// columns iw = -PadL .. -PadL+cols-1 dealt into StrideW phase planes,
 	// phase q holding columns q, q+sW, ... of that window.
@@ -78,12 +87,6 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	cols := (s.OutW-1)*s.StrideW + (s.KW-1)*s.DilW + 1
 	pw := (cols + s.StrideW - 1) / s.StrideW // phase plane width
 	planeSize := rows * pw
-	if slot := s.StrideW * planeSize; slot > 1<<22 && slot > 4*(inPlane+outPlane) {
-		// Dilations or pads so large that the padded plane would dwarf the
-		// data: compute from the input directly rather than allocate it.
-		dwDirect(&s, x, w, c0, c1, y, &ep)
-		return
-	}
 	kern := active()
 	n, lanes := s.OutW, kern.dwLanes
 	// Narrow maps go four channels at a time, one output row of each per

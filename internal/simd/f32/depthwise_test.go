@@ -134,7 +134,7 @@ func TestDepthwiseSplit(t *testing.T) {
 // padded plane of millions of rows.
 func TestDepthwiseHugeDilation(t *testing.T) {
 	r := rand.New(rand.NewSource(11))
-	s := DWShape{C: 2, InH: 5, InW: 6, KH: 3, KW: 3, DilH: 3_000_000, DilW: 2, PadT: 3_000_000, PadL: 2, OutH: 5, OutW: 6}
+	s := DWShape{C: 2, InH: 5, InW: 6, KH: 3, KW: 3, DilH: 3_000_000_000_000_000_000, DilW: 2, PadT: 3_000_000, PadL: 2, OutH: 5, OutW: 6}
 	x, w, y := randMat(r, 2*30), randMat(r, 18), make([]float32, 2*30)
 	ep := Epilogue{RowBias: randMat(r, 2), Act: ActRelu}
 	DepthwiseConv2D(&s, x, w, 0, 2, y, ep)
