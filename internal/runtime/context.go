@@ -11,6 +11,11 @@ type Context struct {
 
 	opts  *Options // the session's hooks (nil outside a session)
 	frame *frame   // the running graph, for subgraphs' outer values
+
+	pool   *bufPool  // the session's recycled buffers
+	rs     *runState // buffer ownership of the running frame
+	step   *step     // the node being run
+	allocs []uintptr // buffers New handed out during this step
 }
 
 // Parallel runs fn over [0, n) split into at most Threads contiguous chunks,

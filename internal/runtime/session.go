@@ -35,6 +35,7 @@ type Session struct {
 	p    *plan
 	opts Options
 	peak atomic.Int64
+	pool *bufPool
 }
 
 // NewSession plans g: it orders the nodes, finds and prepares a kernel for
@@ -55,7 +56,7 @@ func NewSession(g *graph.Graph, opts Options) (*Session, error) {
 	if len(p.outer) > 0 {
 		return nil, fmt.Errorf("runtime: value %q is used but never produced (not an input, initializer or node output)", p.outer[0].v.Name)
 	}
-	return &Session{p: p, opts: opts}, nil
+	return &Session{p: p, opts: opts, pool: newBufPool()}, nil
 }
 
 // InputNames lists the graph inputs a Run needs, in graph order
@@ -122,7 +123,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 			}
 		}
 	}
-	ctx := &Context{Threads: s.opts.Threads, opts: &s.opts}
+	ctx := &Context{Threads: s.opts.Threads, opts: &s.opts, pool: s.pool}
 	if s.opts.Observe != nil {
 		for _, in := range p.inputs {
 			s.opts.Observe(in.v, env[in.slot])
@@ -243,9 +244,11 @@ type valueSlot struct {
 
 type step struct {
 	node   *graph.Node
-	in     []int // -1 for an absent optional input
-	out    []int // -1 for an unnamed output
-	free   []int // slots whose last use is this step
+	in     []int  // -1 for an absent optional input
+	out    []int  // -1 for an unnamed output
+	free   []int  // slots whose last use is this step
+	dying  []bool // per input: its slot's last use is here and only here
+	outer  []int  // slots the node's subgraphs read (they may return them)
 	kernel Kernel
 	lazy   *lazyKernel
 }
@@ -363,6 +366,7 @@ func newPlan(g *graph.Graph) (*plan, error) {
 		}
 		for _, v := range n.SubgraphInputs() {
 			lastUse[p.slots[v]] = i
+			st.outer = append(st.outer, p.slots[v])
 		}
 		st.out = make([]int, len(n.Outputs))
 		for j, v := range n.Outputs {
@@ -381,6 +385,28 @@ func newPlan(g *graph.Graph) (*plan, error) {
 	for s, i := range lastUse {
 		if i >= 0 && !p.keep[s] {
 			p.steps[i].free = append(p.steps[i].free, s)
+		}
+	}
+	// An input may be overwritten in place when this node is its last
+	// reader, it is read once here, and no subgraph of the node reads it.
+	for i := range p.steps {
+		st := &p.steps[i]
+		st.dying = make([]bool, len(st.in))
+		sgIn := map[int]bool{}
+		for _, v := range st.node.SubgraphInputs() {
+			sgIn[p.slots[v]] = true
+		}
+		for j, s := range st.in {
+			if s < 0 || p.keep[s] || lastUse[s] != i || sgIn[s] {
+				continue
+			}
+			once := true
+			for k, s2 := range st.in {
+				if k != j && s2 == s {
+					once = false
+				}
+			}
+			st.dying[j] = once
 		}
 	}
 	return p, nil
@@ -470,12 +496,31 @@ func tensorBytes(t *tensor.Tensor) int64 {
 }
 
 // run executes the steps and returns the peak of live node-produced bytes.
+//
+// Buffers are tracked by root: a node output that shares data with one of
+// the node's inputs or earlier outputs (a Reshape view, an in-place
+// result) joins that value's root; any other output is its own root. A
+// root's bytes count as live until the last slot referring to it is
+// dropped; a root allocated through Context.New then goes back to the
+// session's pool for later nodes and runs.
 func (f *frame) run(ctx *Context) (int64, error) {
 	p := f.p
 	env := f.env
-	sizes := make([]int64, p.nslots)
+	rs := &runState{
+		root:  make([]int32, p.nslots),
+		refs:  make([]int32, p.nslots),
+		fresh: make([]bool, p.nslots),
+		sizes: make([]int64, p.nslots),
+		bufs:  make([]*tensor.Tensor, p.nslots),
+	}
+	for s := range rs.root {
+		rs.root[s] = int32(s)
+		if env[s] != nil {
+			rs.refs[s] = 1 // inputs, initializers and outer values: never freed
+		}
+	}
 	var live, peak int64
-	sub := &Context{Threads: ctx.Threads, opts: ctx.opts, frame: f}
+	sub := &Context{Threads: ctx.Threads, opts: ctx.opts, frame: f, pool: ctx.pool, rs: rs}
 	var in []*tensor.Tensor
 	for i := range p.steps {
 		st := &p.steps[i]
@@ -498,7 +543,10 @@ func (f *frame) run(ctx *Context) (int64, error) {
 		if ctx.opts != nil && ctx.opts.NodeTime != nil {
 			start = time.Now()
 		}
+		sub.step = st
+		sub.allocs = sub.allocs[:0]
 		outs, err := runStep(sub, st, in)
+		sub.step = nil
 		if err != nil {
 			return 0, err
 		}
@@ -511,10 +559,23 @@ func (f *frame) run(ctx *Context) (int64, error) {
 			}
 			t := outs[j]
 			env[s] = t
-			if b := tensorBytes(t); b > 0 && !aliasesAny(t, in) {
-				sizes[s] = b
-				live += b
+			r := int32(s)
+			if ptr := dataPtr(t); ptr != 0 {
+				if k := sharedWith(t, st, in, env, outs[:j]); k >= 0 {
+					r = rs.root[k]
+				} else {
+					rs.sizes[s] = tensorBytes(t)
+					rs.bufs[s] = t
+					live += rs.sizes[s]
+					for _, a := range sub.allocs {
+						if a == ptr {
+							rs.fresh[s] = true
+						}
+					}
+				}
 			}
+			rs.root[s] = r
+			rs.refs[r]++
 			if ctx.opts != nil && ctx.opts.Observe != nil {
 				ctx.opts.Observe(n.Outputs[j], t)
 			}
@@ -524,24 +585,59 @@ func (f *frame) run(ctx *Context) (int64, error) {
 		}
 		for _, s := range st.free {
 			env[s] = nil
-			live -= sizes[s]
-			sizes[s] = 0
+			r := rs.root[s]
+			if rs.refs[r]--; rs.refs[r] == 0 {
+				live -= rs.sizes[r]
+				if rs.fresh[r] && ctx.pool != nil {
+					ctx.pool.put(rs.bufs[r])
+				}
+				rs.bufs[r] = nil
+			}
 		}
 	}
 	return peak, nil
 }
 
-func aliasesAny(t *tensor.Tensor, in []*tensor.Tensor) bool {
-	ptr := dataPtr(t)
-	if ptr == 0 {
-		return false
+// sharedWith returns the slot of an input, of an outer value the node's
+// subgraphs read (a branch may return one, or a view of one), or of an
+// earlier output of the same step whose data overlaps t's, or -1.
+func sharedWith(t *tensor.Tensor, st *step, in []*tensor.Tensor, env []*tensor.Tensor, prev []*tensor.Tensor) int {
+	lo, hi := dataRange(t)
+	if lo == hi {
+		return -1
 	}
-	for _, x := range in {
-		if x != nil && dataPtr(x) == ptr {
-			return true
+	overlaps := func(x *tensor.Tensor) bool {
+		if x == nil {
+			return false
+		}
+		a, b := dataRange(x)
+		return a < hi && lo < b
+	}
+	for k, x := range in {
+		if st.in[k] >= 0 && overlaps(x) {
+			return st.in[k]
 		}
 	}
-	return false
+	for _, s := range st.outer {
+		if overlaps(env[s]) {
+			return s
+		}
+	}
+	for k, x := range prev {
+		if st.out[k] >= 0 && env[st.out[k]] == x && overlaps(x) {
+			return st.out[k]
+		}
+	}
+	return -1
+}
+
+// dataRange is the address range of a tensor's elements (empty for none).
+func dataRange(t *tensor.Tensor) (uintptr, uintptr) {
+	p := dataPtr(t)
+	if p == 0 {
+		return 0, 0
+	}
+	return p, p + uintptr(t.Len()*max(1, t.DType.Size()))
 }
 
 // runStep runs one node's kernel, turning a panic into an error that names
@@ -624,7 +720,7 @@ func (s *Subgraph) Run(ctx *Context, inputs []*tensor.Tensor) ([]*tensor.Tensor,
 	}
 	c := &Context{Threads: 1}
 	if ctx != nil {
-		c.Threads, c.opts = ctx.Threads, ctx.opts
+		c.Threads, c.opts, c.pool = ctx.Threads, ctx.opts, ctx.pool
 	}
 	f := &frame{p: p, env: env, parent: parent}
 	if _, err := f.run(c); err != nil {

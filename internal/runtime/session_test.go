@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,23 @@ func init() {
 				}
 			})
 			return []*tensor.Tensor{tensor.FromFloat32(in[0].Shape, y)}, nil
+		}), nil
+	})
+	// NewAddOne: y = x + 1 through Context.New, in place when allowed.
+	Register(testDomain, "NewAddOne", tensor.Float32, func(*graph.Node, int64) (Kernel, error) {
+		return KernelFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			y := in[0]
+			if !ctx.Reusable(0) {
+				var err error
+				if y, err = ctx.New(tensor.Float32, in[0].Shape); err != nil {
+					return nil, err
+				}
+			}
+			x, d := in[0].F32(), y.F32()
+			for i := range d {
+				d[i] = x[i] + 1
+			}
+			return []*tensor.Tensor{y}, nil
 		}), nil
 	})
 	// Pass: returns its input (a view, as Reshape or Identity do).
@@ -347,5 +365,165 @@ func TestConcurrentRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func ptrOf(t *tensor.Tensor) uintptr { return dataPtr(t) }
+
+// observer records the data address of every observed node output.
+func observer(m map[string]uintptr) func(*graph.Value, *tensor.Tensor) {
+	return func(v *graph.Value, t *tensor.Tensor) { m[v.Name] = ptrOf(t) }
+}
+
+func runX(t *testing.T, g *graph.Graph, opts Options, x []float32) (map[string]*tensor.Tensor, *Session) {
+	t.Helper()
+	s, err := NewSession(g, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{len(x)}, x)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, s
+}
+
+func wantVals(t *testing.T, what string, got *tensor.Tensor, x []float32, add float32) {
+	t.Helper()
+	for i, v := range got.F32() {
+		if v != x[i]+add {
+			t.Fatalf("%s = %v, want x+%v (x=%v)", what, got.F32(), add, x)
+		}
+	}
+}
+
+func TestInPlaceChain(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 4})
+	g := &graph.Graph{Inputs: []*graph.Value{x}}
+	cur := x
+	for i := 0; i < 6; i++ {
+		next := &graph.Value{Name: fmt.Sprint("v", i)}
+		g.Nodes = append(g.Nodes, node("NewAddOne", []*graph.Value{cur}, next))
+		cur = next
+	}
+	g.Outputs = []*graph.Value{cur}
+	ptrs := map[string]uintptr{}
+	xs := []float32{1, 2, 3, 4}
+	out, s := runX(t, g, Options{Observe: observer(ptrs)}, xs)
+	wantVals(t, "y", out["v5"], xs, 6)
+	if xs[0] != 1 {
+		t.Fatal("the graph input was overwritten")
+	}
+	for i := 1; i < 6; i++ {
+		if ptrs[fmt.Sprint("v", i)] != ptrs["v0"] {
+			t.Errorf("v%d not computed in place", i)
+		}
+	}
+	if p := s.PeakBytes(); p != 16 {
+		t.Errorf("peak %d bytes, want one 16-byte tensor", p)
+	}
+}
+
+// A value read by two nodes is overwritten only by the last one, and a
+// value with a live view is not overwritten at all.
+func TestInPlaceFanOutAndViews(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 3})
+	a, b, c, v, w, z := &graph.Value{Name: "a"}, &graph.Value{Name: "b"}, &graph.Value{Name: "c"}, &graph.Value{Name: "v"}, &graph.Value{Name: "w"}, &graph.Value{Name: "z"}
+	g := &graph.Graph{
+		Inputs: []*graph.Value{x},
+		Nodes: []*graph.Node{
+			node("NewAddOne", []*graph.Value{x}, a),
+			node("NewAddOne", []*graph.Value{a}, b),
+			node("Pass", []*graph.Value{a}, v),
+			node("NewAddOne", []*graph.Value{v}, w),
+			node("NewAddOne", []*graph.Value{a}, c),
+			node("NewAddOne", []*graph.Value{c}, z),
+		},
+		Outputs: []*graph.Value{b, w, c, z},
+	}
+	xs := []float32{1, 2, 3}
+	out, _ := runX(t, g, Options{}, xs)
+	wantVals(t, "b", out["b"], xs, 2)
+	wantVals(t, "w", out["w"], xs, 2)
+	wantVals(t, "c", out["c"], xs, 2)
+	wantVals(t, "z", out["z"], xs, 3)
+}
+
+// A branch that returns an outer value hands that buffer to the If's
+// output: it must not be recycled when the outer value dies.
+func TestBranchOutputKeepsOuterBuffer(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 3})
+	cond := &graph.Value{Name: "cond", DType: tensor.Bool, Shape: graph.Shape{}}
+	a, y, d1, d2 := &graph.Value{Name: "a"}, &graph.Value{Name: "y"}, &graph.Value{Name: "d1"}, &graph.Value{Name: "d2"}
+	tv, ev := &graph.Value{Name: "tv"}, &graph.Value{Name: "ev"}
+	br := node("Branch", []*graph.Value{cond}, y)
+	br.Attrs = []*graph.Attribute{
+		{Name: "then", Type: graph.AttrGraph, G: &graph.Graph{Nodes: []*graph.Node{node("Pass", []*graph.Value{a}, tv)}, Outputs: []*graph.Value{tv}}},
+		{Name: "else", Type: graph.AttrGraph, G: &graph.Graph{Outputs: []*graph.Value{a}}},
+	}
+	_ = ev
+	g := &graph.Graph{
+		Inputs: []*graph.Value{x, cond},
+		Nodes: []*graph.Node{
+			node("NewAddOne", []*graph.Value{x}, a),
+			br,
+			node("NewAddOne", []*graph.Value{x}, d1),
+			node("NewAddOne", []*graph.Value{d1}, d2),
+		},
+		Outputs: []*graph.Value{y, d2},
+	}
+	s, err := NewSession(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := []float32{1, 2, 3}
+	for _, c := range []bool{true, false} {
+		out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{3}, xs), "cond": {DType: tensor.Bool, Shape: []int{}, Data: []bool{c}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantVals(t, fmt.Sprint("y (cond ", c, ")"), out["y"], xs, 1)
+		wantVals(t, "d2", out["d2"], xs, 2)
+	}
+}
+
+// Buffers released in one run serve the allocations of the next.
+func TestPoolAcrossRuns(t *testing.T) {
+	x := f32Value("x", graph.Dim{Value: 5})
+	a, b, c := &graph.Value{Name: "a"}, &graph.Value{Name: "b"}, &graph.Value{Name: "c"}
+	g := &graph.Graph{
+		Inputs: []*graph.Value{x},
+		Nodes: []*graph.Node{
+			node("NewAddOne", []*graph.Value{x}, a),
+			node("NewAddOne", []*graph.Value{x}, b),
+			node("Add2", []*graph.Value{a, b}, c),
+		},
+		Outputs: []*graph.Value{c},
+	}
+	p1, p2 := map[string]uintptr{}, map[string]uintptr{}
+	cur := p1
+	s, err := NewSession(g, Options{Observe: func(v *graph.Value, t *tensor.Tensor) { cur[v.Name] = ptrOf(t) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := []float32{1, 2, 3, 4, 5}
+	in := map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{5}, xs)}
+	if _, err := s.Run(in); err != nil {
+		t.Fatal(err)
+	}
+	cur = p2
+	out, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVals(t, "c/2", tensor.FromFloat32([]int{5}, []float32{out["c"].F32()[0] / 2, out["c"].F32()[1] / 2, out["c"].F32()[2] / 2, out["c"].F32()[3] / 2, out["c"].F32()[4] / 2}), xs, 1)
+	reused := 0
+	for _, n := range []string{"a", "b"} {
+		if p2[n] == p1["a"] || p2[n] == p1["b"] {
+			reused++
+		}
+	}
+	if reused != 2 {
+		t.Errorf("run 2 reused %d of run 1's 2 released buffers", reused)
 	}
 }

@@ -115,7 +115,7 @@ func arithKernel(code int) runtime.KernelFunc {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
-		out, err := arith(ctx, code, in[0], in[1])
+		out, err := arith(ctx, code, in[0], in[1], ctx.Reusable(0), ctx.Reusable(1))
 		if err != nil {
 			return nil, err
 		}
@@ -133,9 +133,10 @@ func variadic(code int, mean bool) runtime.KernelFunc {
 			return nil, err
 		}
 		acc := in[0]
-		for _, t := range in[1:] {
+		for i, t := range in[1:] {
 			var err error
-			if acc, err = arith(ctx, code, acc, t); err != nil {
+			// After the first fold the accumulator is this kernel's own.
+			if acc, err = arith(ctx, code, acc, t, i > 0 || ctx.Reusable(0), ctx.Reusable(i+1)); err != nil {
 				return nil, err
 			}
 		}
@@ -148,7 +149,7 @@ func variadic(code int, mean bool) runtime.KernelFunc {
 				div = &tensor.Tensor{DType: tensor.Float64, Shape: []int{}, Data: []float64{float64(len(in))}}
 			}
 			var err error
-			if acc, err = arith(ctx, opDiv, acc, div); err != nil {
+			if acc, err = arith(ctx, opDiv, acc, div, true, false); err != nil {
 				return nil, err
 			}
 		}
@@ -156,8 +157,11 @@ func variadic(code int, mean bool) runtime.KernelFunc {
 	}
 }
 
-// arith is a ⊙ b with broadcasting for Add, Sub, Mul, Div, Max, Min.
-func arith(ctx *runtime.Context, code int, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+// arith is a ⊙ b with broadcasting for Add, Sub, Mul, Div, Max, Min. The
+// result is written over a (or b) when reuseA (reuseB) allows it and the
+// operand already has the output's shape: every element is read before
+// its own position is written.
+func arith(ctx *runtime.Context, code int, a, b *tensor.Tensor, reuseA, reuseB bool) (*tensor.Tensor, error) {
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
 	}
@@ -165,9 +169,16 @@ func arith(ctx *runtime.Context, code int, a, b *tensor.Tensor) (*tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	out, err := tensor.New(a.DType, bc.out)
-	if err != nil {
-		return nil, err
+	var out *tensor.Tensor
+	switch {
+	case reuseA && tensor.SameShape(a.Shape, bc.out):
+		out = a
+	case reuseB && tensor.SameShape(b.Shape, bc.out):
+		out = b
+	default:
+		if out, err = ctx.New(a.DType, bc.out); err != nil {
+			return nil, err
+		}
 	}
 	switch x := a.Data.(type) {
 	case []float32:
@@ -511,7 +522,7 @@ func cmpT[T any](ctx *runtime.Context, sa, sb []int, x, y []T, f func(a, b T) bo
 	if err != nil {
 		return nil, err
 	}
-	out, err := tensor.New(tensor.Bool, bc.out)
+	out, err := ctx.New(tensor.Bool, bc.out)
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +568,7 @@ func where(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		return nil, err
 	}
 	yb, _, _ := raw(y)
-	out, ob, err := newRaw(x.DType, bc.out)
+	out, ob, err := newRaw(ctx, x.DType, bc.out)
 	if err != nil {
 		return nil, err
 	}

@@ -137,7 +137,7 @@ func (k *reduceKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 				perm = append(perm, i)
 			}
 		}
-		if src, err = transpose(x, perm); err != nil {
+		if src, err = transpose(nil, x, perm); err != nil {
 			return nil, err
 		}
 		rn = 1

@@ -272,7 +272,7 @@ func newTranspose(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runtime.KernelFunc(func(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -296,7 +296,7 @@ func newTranspose(n *graph.Node, opset int64) (runtime.Kernel, error) {
 				p[i] = int(a)
 			}
 		}
-		out, err := transpose(x, p)
+		out, err := transpose(ctx, x, p)
 		if err != nil {
 			return nil, err
 		}
@@ -304,7 +304,7 @@ func newTranspose(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	}), nil
 }
 
-func transpose(x *tensor.Tensor, p []int) (*tensor.Tensor, error) {
+func transpose(ctx *runtime.Context, x *tensor.Tensor, p []int) (*tensor.Tensor, error) {
 	ist := stridesOf(x.Shape)
 	shape := make([]int, len(p))
 	st := make([]int, len(p))
@@ -316,7 +316,7 @@ func transpose(x *tensor.Tensor, p []int) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := newRaw(x.DType, shape)
+	out, dst, err := newRaw(ctx, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +337,7 @@ func newSlice(n *graph.Node, opset int64) (runtime.Kernel, error) {
 			return nil, err
 		}
 	}
-	return runtime.KernelFunc(func(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -366,7 +366,7 @@ func newSlice(n *graph.Node, opset int64) (runtime.Kernel, error) {
 				}
 			}
 		}
-		out, err := slice(in[0], starts, ends, axes, steps)
+		out, err := slice(ctx, in[0], starts, ends, axes, steps)
 		if err != nil {
 			return nil, err
 		}
@@ -374,7 +374,7 @@ func newSlice(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	}), nil
 }
 
-func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor, error) {
+func slice(ctx *runtime.Context, x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor, error) {
 	r := len(x.Shape)
 	if len(starts) != len(ends) || (axes != nil && len(axes) != len(starts)) || (steps != nil && len(steps) != len(starts)) {
 		return nil, fmt.Errorf("starts %v, ends %v, axes %v, steps %v differ in length", starts, ends, axes, steps)
@@ -436,14 +436,14 @@ func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := newRaw(x.DType, shape)
+	out, dst, err := newRaw(ctx, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
 	return out, stridedBytes(dst, src, es, base, shape, st)
 }
 
-func expand(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func expand(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -476,14 +476,14 @@ func expand(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := newRaw(x.DType, shape)
+	out, dst, err := newRaw(ctx, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
 	return []*tensor.Tensor{out}, stridedBytes(dst, src, es, 0, shape, st)
 }
 
-func tile(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func tile(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -506,7 +506,7 @@ func tile(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := newRaw(x.DType, shape)
+	out, dst, err := newRaw(ctx, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -521,7 +521,7 @@ func newConcat(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if n.Attr("axis") == nil && opset >= 4 {
 		return nil, fmt.Errorf("attribute axis is required")
 	}
-	return runtime.KernelFunc(func(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if len(in) == 0 {
 			return nil, fmt.Errorf("no inputs")
 		}
@@ -547,7 +547,7 @@ func newConcat(n *graph.Node, opset int64) (runtime.Kernel, error) {
 			}
 			shape[ax] += t.Shape[ax]
 		}
-		out, dst, err := newRaw(x0.DType, shape)
+		out, dst, err := newRaw(ctx, x0.DType, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -582,7 +582,7 @@ func newSplit(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		return nil, err
 	}
 	nout := len(n.Outputs)
-	return runtime.KernelFunc(func(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -648,7 +648,7 @@ func newSplit(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		for i, s := range sizes {
 			shape := append([]int(nil), x.Shape...)
 			shape[ax] = s
-			t, dst, err := newRaw(x.DType, shape)
+			t, dst, err := newRaw(ctx, x.DType, shape)
 			if err != nil {
 				return nil, err
 			}
@@ -668,7 +668,7 @@ func newGather(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runtime.KernelFunc(func(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -687,7 +687,7 @@ func newGather(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, dst, err := newRaw(x.DType, shape)
+		out, dst, err := newRaw(ctx, x.DType, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -759,7 +759,7 @@ func newConstantOfShape(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if v.Len() != 1 || v.DType.Size() == 0 {
 		return nil, fmt.Errorf("value must be one numeric element, got %v", v)
 	}
-	return runtime.KernelFunc(func(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -778,7 +778,7 @@ func newConstantOfShape(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, dst, err := newRaw(v.DType, shape)
+		out, dst, err := newRaw(ctx, v.DType, shape)
 		if err != nil {
 			return nil, err
 		}

@@ -58,7 +58,7 @@ func newSoftmax(n *graph.Node, opset int64, kind int) (runtime.Kernel, error) {
 				outer, rn, inner = prod(x.Shape[:ax]), x.Shape[ax], prod(x.Shape[ax+1:])
 			}
 		}
-		out, err := tensor.New(x.DType, x.Shape)
+		out, err := ctx.New(x.DType, x.Shape)
 		if err != nil {
 			return nil, err
 		}

@@ -221,7 +221,7 @@ func runUnary(ctx *runtime.Context, u unaryOp, in []*tensor.Tensor) ([]*tensor.T
 		return nil, err
 	}
 	x := in[0]
-	out, err := tensor.New(x.DType, x.Shape)
+	out, err := output(ctx, in, x.DType, x.Shape, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func intUnary(f func(int64) int64) func(ctx *runtime.Context, in []*tensor.Tenso
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
-		out, err := tensor.New(in[0].DType, in[0].Shape)
+		out, err := output(ctx, in, in[0].DType, in[0].Shape, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -332,7 +332,7 @@ func newClip(n *graph.Node, opset int64) (runtime.Kernel, error) {
 				return nil, fmt.Errorf("bound %d: %v", i+1, err)
 			}
 		}
-		out, err := tensor.New(x.DType, x.Shape)
+		out, err := output(ctx, in, x.DType, x.Shape, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -389,17 +389,16 @@ func clipF32(ctx *runtime.Context, dst, src []float32, lo, hi float64) {
 		h = float32(math.Inf(1))
 	}
 	ctx.Parallel(len(src), grain, func(a, b int) {
-		for i := a; i < b; i++ {
-			v := src[i]
-			if v < l {
-				v = l
-			}
-			if v > h {
-				v = h
-			}
-			dst[i] = v
-		}
+		clipRow(dst[a:b], src[a:b], l, h)
 	})
+}
+
+// clipRow is branch-free; Go's min/max keep NaN, as ONNX Clip does.
+func clipRow(dst, src []float32, l, h float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = min(max(v, l), h)
+	}
 }
 
 func clipT[T number](dst, src []T, lo, hi float64) {

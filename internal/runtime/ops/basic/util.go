@@ -204,8 +204,11 @@ func as[T any](b []byte) []T {
 }
 
 // newLike allocates a tensor of dt and shape and returns its bytes.
-func newRaw(dt tensor.DType, shape []int) (*tensor.Tensor, []byte, error) {
-	t, err := tensor.New(dt, shape)
+func newRaw(ctx *runtime.Context, dt tensor.DType, shape []int) (*tensor.Tensor, []byte, error) {
+	if dt == tensor.String {
+		return nil, nil, fmt.Errorf("string tensors are not supported here")
+	}
+	t, err := ctx.New(dt, shape)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -239,6 +242,18 @@ func axesArg(n *graph.Node, in []*tensor.Tensor, i int, fromInput bool) ([]int64
 	}
 	v, err := n.AttrInts("axes", nil)
 	return v, true, err
+}
+
+// output returns in[i] for the first candidate i that the kernel may
+// overwrite (see runtime.Context.Reusable) and that has the wanted dtype
+// and shape, else a new zeroed tensor.
+func output(ctx *runtime.Context, in []*tensor.Tensor, dt tensor.DType, shape []int, candidates ...int) (*tensor.Tensor, error) {
+	for _, i := range candidates {
+		if i < len(in) && in[i] != nil && in[i].DType == dt && tensor.SameShape(in[i].Shape, shape) && ctx.Reusable(i) {
+			return in[i], nil
+		}
+	}
+	return ctx.New(dt, shape)
 }
 
 // one returns a single output.
