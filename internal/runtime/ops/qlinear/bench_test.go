@@ -1,6 +1,7 @@
 package qlinear
 
 import (
+	"fmt"
 	"math/rand"
 	"slices"
 	"testing"
@@ -71,4 +72,49 @@ func benchConv(b *testing.B, c, group int) {
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median_ms")
 	b.ReportMetric(ops/times[len(times)/2].Seconds()/1e9, "median_GOPS")
 	b.ReportMetric(ops/times[0].Seconds()/1e9, "best_GOPS")
+}
+
+// BenchmarkQLinearMatMul is the 64×1024×1024 product (uint8 A, constant
+// int8 B) through the op, on 1 and 2 threads.
+func BenchmarkQLinearMatMul(b *testing.B) {
+	const m, n, k = 64, 1024, 1024
+	rnd := rand.New(rand.NewSource(1))
+	a := tensor.MustNew(tensor.Uint8, []int{m, k})
+	for i := range a.U8() {
+		a.U8()[i] = uint8(rnd.Intn(256))
+	}
+	wt := tensor.MustNew(tensor.Int8, []int{k, n})
+	for i := range wt.I8() {
+		wt.I8()[i] = int8(rnd.Intn(256) - 128)
+	}
+	u8 := func(v uint8) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
+	}
+	in := []*tensor.Tensor{a, tensor.Scalar(0.02), u8(120), wt, tensor.Scalar(0.003), &tensor.Tensor{DType: tensor.Int8, Shape: []int{}, Data: []int8{0}}, tensor.Scalar(0.5), u8(128)}
+	n0 := &graph.Node{OpType: "QLinearMatMul", Inputs: make([]*graph.Value, 8), Outputs: []*graph.Value{{Name: "y"}}}
+	n0.Inputs[0] = &graph.Value{Name: "a"}
+	for i := 1; i < 8; i++ {
+		n0.Inputs[i] = constValue("c", in[i])
+	}
+	kern, err := newQLinearMatMul(n0, 13)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			ctx := &runtime.Context{Threads: threads}
+			times := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				if _, err := kern.Run(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(t0))
+			}
+			slices.Sort(times)
+			ops := 2.0 * m * n * k
+			b.ReportMetric(ops/times[len(times)/2].Seconds()/1e9, "median_GOPS")
+			b.ReportMetric(ops/times[0].Seconds()/1e9, "best_GOPS")
+		})
+	}
 }

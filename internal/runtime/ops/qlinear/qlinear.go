@@ -170,20 +170,26 @@ func s8Weights(t *tensor.Tensor, zp []int32) ([]int8, []int32) {
 }
 
 // gemm runs q8.Gemm over all m rows and n columns, split over the context's
-// threads in whole tiles: by rows when there are enough, else by columns.
-// Results do not depend on the split (q8's guarantee).
+// threads in whole tiles: by columns when there are enough column tiles to
+// go round (each thread then streams only its share of the weights), else
+// by rows in multiples of the 6-row micro-tile. Results do not depend on
+// the split (q8's guarantee).
 func gemm(ctx *runtime.Context, m, n int, a []uint8, lda int, a0 int32, pb *q8.PackedB, bz []int32, out q8.Output) {
-	const rowGrain = 24
-	if m >= 2*rowGrain || n <= q8.ColumnAlign {
-		ctx.Parallel((m+rowGrain-1)/rowGrain, 1, func(lo, hi int) {
-			r0, r1 := lo*rowGrain, min(hi*rowGrain, m)
-			q8.Gemm(r1-r0, a[r0*lda:], lda, a0, pb, bz, 0, n, rowsFrom(out, r0))
+	threads := 1
+	if ctx != nil && ctx.Threads > 1 {
+		threads = ctx.Threads
+	}
+	tiles := (n + q8.ColumnAlign - 1) / q8.ColumnAlign
+	if threads == 1 || tiles >= 2*threads || m < 12 {
+		ctx.Parallel(tiles, 1, func(lo, hi int) {
+			q8.Gemm(m, a, lda, a0, pb, bz, lo*q8.ColumnAlign, min(hi*q8.ColumnAlign, n), out)
 		})
 		return
 	}
-	tiles := (n + q8.ColumnAlign - 1) / q8.ColumnAlign
-	ctx.Parallel(tiles, 1, func(lo, hi int) {
-		q8.Gemm(m, a, lda, a0, pb, bz, lo*q8.ColumnAlign, min(hi*q8.ColumnAlign, n), out)
+	rowGrain := max(6, (m/threads+5)/6*6)
+	ctx.Parallel((m+rowGrain-1)/rowGrain, 1, func(lo, hi int) {
+		r0, r1 := lo*rowGrain, min(hi*rowGrain, m)
+		q8.Gemm(r1-r0, a[r0*lda:], lda, a0, pb, bz, 0, n, rowsFrom(out, r0))
 	})
 }
 
