@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qtool/qtool/internal/fuse"
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
@@ -38,11 +39,16 @@ func sharedDir() string {
 	}
 }
 
-type tvModel struct{ name, file, out string }
+type tvModel struct {
+	name, file, out string
+	fused           bool // run through internal/fuse first (Conv+Add+Relu/Clip -> FusedConv)
+}
 
 var tvModels = []tvModel{
-	{"ResNet18", "resnet18_fp32_opset13.onnx", "resnet18_fp32_output.npy"},
-	{"MobileNetV2", "mobilenet_v2_fp32_bnrecal_opset13.onnx", "mobilenet_v2_fp32_bnrecal_output.npy"},
+	{"ResNet18", "resnet18_fp32_opset13.onnx", "resnet18_fp32_output.npy", false},
+	{"MobileNetV2", "mobilenet_v2_fp32_bnrecal_opset13.onnx", "mobilenet_v2_fp32_bnrecal_output.npy", false},
+	{"ResNet18Fused", "resnet18_fp32_opset13.onnx", "resnet18_fp32_output.npy", true},
+	{"MobileNetV2Fused", "mobilenet_v2_fp32_bnrecal_opset13.onnx", "mobilenet_v2_fp32_bnrecal_output.npy", true},
 }
 
 func tvDir(tb testing.TB) string {
@@ -62,6 +68,15 @@ func load(tb testing.TB, m tvModel, threads int) (*runtime.Session, map[string]*
 	x, err := npy.ReadFile(filepath.Join(dir, "input_1x3x224x224.npy"))
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if m.fused {
+		rep, err := fuse.Fuse(md.Graph, fuse.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if rep.Counts["Conv+Relu"]+rep.Counts["Conv+Clip"]+rep.Counts["Conv+Add+Relu"] == 0 {
+			tb.Fatalf("fuse did nothing: %v", rep.Counts)
+		}
 	}
 	s, err := runtime.NewSession(md.Graph, runtime.Options{Threads: threads})
 	if err != nil {
@@ -200,6 +215,12 @@ func benchModel(b *testing.B, m tvModel) {
 
 func BenchmarkResNet18(b *testing.B)    { benchModel(b, tvModels[0]) }
 func BenchmarkMobileNetV2(b *testing.B) { benchModel(b, tvModels[1]) }
+
+// The fused variants run what `qtool fuse` writes (ONNX Runtime fuses the
+// same patterns itself when it loads the original model, so its figure is
+// the original's).
+func BenchmarkResNet18Fused(b *testing.B)    { benchModel(b, tvModels[2]) }
+func BenchmarkMobileNetV2Fused(b *testing.B) { benchModel(b, tvModels[3]) }
 
 // TestProfile prints per-op-type time for both models when QTOOL_PROFILE is
 // set (a development aid, not a check).
