@@ -341,9 +341,20 @@ func (g *geom) im2col2d(x []float32, c int, col []float32, p0, p1 int) {
 					}
 					src := xc[ih*W : (ih+1)*W]
 					l, h := min(max(los[kw], a), b), min(max(his[kw], a), b)
-					clear(out[:l-a])
+					// Segments are short (the output width, a pad or two
+					// of zeros): plain loops beat memmove/memclr calls.
+					for t := range out[:l-a] {
+						out[t] = 0
+					}
 					if sw == 1 {
-						copy(out[l-a:h-a], src[l+off:h+off])
+						seg, sv := out[l-a:h-a], src[l+off:h+off]
+						if len(seg) >= 32 {
+							copy(seg, sv)
+						} else {
+							for t := range seg {
+								seg[t] = sv[t]
+							}
+						}
 					} else {
 						iw := l*sw + off
 						seg := out[l-a : h-a]
@@ -352,7 +363,9 @@ func (g *geom) im2col2d(x []float32, c int, col []float32, p0, p1 int) {
 							iw += sw
 						}
 					}
-					clear(out[h-a:])
+					for t := h - a; t < len(out); t++ {
+						out[t] = 0
+					}
 				}
 			}
 		}
