@@ -1674,10 +1674,16 @@ func (in *inferrer) rnn(n *Node) error {
 	return nil
 }
 
-// msNode covers the com.microsoft quantized ops that ONNX Runtime's
-// quantizer emits.
+// msNode covers the com.microsoft ops that ONNX Runtime's quantizer and
+// graph optimizer emit (QOperator format and fused float ops).
 func (in *inferrer) msNode(n *Node) error {
 	switch n.OpType {
+	case "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear":
+		return in.node(&Node{Name: n.Name, OpType: n.OpType, Inputs: n.Inputs, Outputs: n.Outputs, Attrs: n.Attrs}, 21)
+	case "FusedConv":
+		return in.conv(&Node{Name: n.Name, OpType: "Conv", Inputs: n.Inputs, Outputs: n.Outputs, Attrs: n.Attrs})
+	case "FusedGemm":
+		return in.gemm(n)
 	case "QLinearAdd", "QLinearMul":
 		s, err := BroadcastShapes(inShape(n, 0), inShape(n, 3))
 		if err != nil {
@@ -1701,8 +1707,57 @@ func (in *inferrer) msNode(n *Node) error {
 			s[i] = dimOf(1)
 		}
 		return setOut(n.Output(0), inDType(n, 0), s)
+	case "QLinearAveragePool":
+		if last, _ := n.AttrInt("channels_last", 0); last != 0 {
+			return setOut(n.Output(0), inDType(n, 0), nil)
+		}
+		// Inputs: X, x_scale, x_zp, y_scale, y_zp; the window is AveragePool's.
+		return in.pool(&Node{Name: n.Name, OpType: "AveragePool", Inputs: n.Inputs[:1], Outputs: n.Outputs[:1], Attrs: n.Attrs})
 	case "QLinearConcat":
-		return nil
+		// Inputs: Y_scale, Y_zp, then (X, X_scale, X_zp) triples.
+		var xs []*Value
+		for i := 2; i < len(n.Inputs); i += 3 {
+			xs = append(xs, n.Inputs[i])
+		}
+		if len(xs) == 0 {
+			return nil
+		}
+		return in.concat(&Node{Name: n.Name, OpType: "Concat", Inputs: xs, Outputs: n.Outputs, Attrs: n.Attrs})
+	case "QGemm":
+		// A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp: float
+		// output without y_scale.
+		dt := tensor.Float32
+		if n.Input(7) != nil {
+			dt = inDType(n, 8)
+			if dt == tensor.Undefined {
+				dt = inDType(n, 0)
+			}
+		}
+		tmp := &Value{}
+		g := &Node{Name: n.Name, OpType: "Gemm", Inputs: []*Value{n.Input(0), n.Input(3)}, Outputs: []*Value{tmp}, Attrs: n.Attrs}
+		if err := in.gemm(g); err != nil {
+			return err
+		}
+		return setOut(n.Output(0), dt, tmp.Shape)
+	case "FusedMatMul":
+		ta, _ := n.AttrInt("transA", 0)
+		tb, _ := n.AttrInt("transB", 0)
+		bt, _ := n.AttrInt("transBatchA", 0)
+		bb, _ := n.AttrInt("transBatchB", 0)
+		if ta != 0 || tb != 0 || bt != 0 || bb != 0 {
+			return setOut(n.Output(0), inDType(n, 0), nil)
+		}
+		s, err := MatMulShape(inShape(n, 0), inShape(n, 1))
+		if err != nil {
+			return err
+		}
+		return setOut(n.Output(0), inDType(n, 0), s)
+	case "MatMulIntegerToFloat", "DynamicQuantizeMatMul":
+		s, err := MatMulShape(inShape(n, 0), inShape(n, 1))
+		if err != nil {
+			return err
+		}
+		return setOut(n.Output(0), tensor.Float32, s)
 	}
 	return nil
 }
