@@ -360,3 +360,5 @@ func TestSqueezeNetCIFAR(t *testing.T) {
 		t.Fatal("tables at 1 and 2 threads differ")
 	}
 }
+
+func tensorOf(shape []int, x []float32) *tensor.Tensor { return tensor.FromFloat32(shape, x) }
