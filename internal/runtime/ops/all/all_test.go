@@ -87,9 +87,27 @@ func TestONNXNodeTests(t *testing.T) {
 // TestLibONNXNodeTests runs the libonnx-testdata node tests whose ops are
 // all float ops of ops/basic or ops/nn (apt-get install libonnx-testdata).
 func TestLibONNXNodeTests(t *testing.T) {
-	all := nodetest.DirsIn(nodetest.LibONNXNodeDir, "test_*")
+	runSuite(t, scopedDirs(t, nodetest.LibONNXNodeDir), readList(t))
+}
+
+// TestLibONNXPyTorchTests runs libonnx-testdata's PyTorch exports (modules
+// in pytorch-converted, operators in pytorch-operator) that use float ops.
+func TestLibONNXPyTorchTests(t *testing.T) {
+	list := readList(t)
+	for _, sub := range []string{"pytorch-converted", "pytorch-operator"} {
+		t.Run(sub, func(t *testing.T) {
+			runSuite(t, scopedDirs(t, filepath.Join(filepath.Dir(nodetest.LibONNXNodeDir), sub)), list)
+		})
+	}
+}
+
+// scopedDirs lists the test folders under root whose models use only
+// floatOps (plus those whose model does not load for a dtype reason: the
+// list decides about them).
+func scopedDirs(t *testing.T, root string) []string {
+	all := nodetest.DirsIn(root, "test_*")
 	if len(all) == 0 {
-		t.Skipf("%s not installed (apt-get install libonnx-testdata)", nodetest.LibONNXNodeDir)
+		t.Skipf("%s not installed (apt-get install libonnx-testdata)", root)
 	}
 	scope := map[string]bool{}
 	for _, op := range floatOps {
@@ -97,31 +115,28 @@ func TestLibONNXNodeTests(t *testing.T) {
 	}
 	list := readList(t)
 	var dirs []string
-	outOps := map[string]int{}
+	outOps := map[string]bool{}
 	for _, d := range all {
 		m, err := model.Load(filepath.Join(d, "model.onnx"))
 		if err != nil {
-			// A model we cannot load is in scope only if listed; its ops
-			// are unknown, so the list decides.
 			if _, ok := list[filepath.Base(d)]; ok || strings.Contains(err.Error(), "dtype") || strings.Contains(err.Error(), "data type") {
 				dirs = append(dirs, d)
 			}
 			continue
 		}
 		if bad := opsOutside(m.Graph, scope); bad != "" {
-			outOps[bad]++
+			outOps[bad] = true
 			continue
 		}
 		dirs = append(dirs, d)
 	}
 	var skipped []string
-	for op, n := range outOps {
+	for op := range outOps {
 		skipped = append(skipped, op)
-		_ = n
 	}
 	sort.Strings(skipped)
-	t.Logf("%d of %d libonnx node tests use only float ops; the others use %s", len(dirs), len(all), strings.Join(skipped, " "))
-	runSuite(t, dirs, list)
+	t.Logf("%d of %d tests in %s use only float ops; the others use %s", len(dirs), len(all), root, strings.Join(skipped, " "))
+	return dirs
 }
 
 // opsOutside returns an op type of g (or its subgraphs) not in scope, or "".

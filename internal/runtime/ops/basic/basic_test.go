@@ -161,6 +161,8 @@ func TestElementwise(t *testing.T) {
 		{name: "not", op: "Not", in: []*tensor.Tensor{bools(sh(2), true, false)}, want: []*tensor.Tensor{bools(sh(2), false, true)}},
 		{name: "where", op: "Where", in: []*tensor.Tensor{bools(sh(2, 1), true, false), f32(sh(3), 1, 2, 3), f32(sh(), 0)}, want: []*tensor.Tensor{f32(sh(2, 3), 1, 2, 3, 0, 0, 0)}},
 		{name: "where types", op: "Where", in: []*tensor.Tensor{bools(sh(1), true), f32(sh(1), 1), i64(sh(1), 1)}, err: "Y is"},
+		{name: "prelu opset-6 channel slope", op: "PRelu", in: []*tensor.Tensor{f32(sh(1, 2, 3), -1, -1, 1, -1, -1, 1), f32(sh(2), 0.5, 2)}, want: []*tensor.Tensor{f32(sh(1, 2, 3), -0.5, -0.5, 1, -2, -2, 1)}},
+		{name: "prelu bad slope", op: "PRelu", in: []*tensor.Tensor{f32(sh(1, 2, 3), -1, -1, 1, -1, -1, 1), f32(sh(4), 1, 2, 3, 4)}, err: "broadcast"},
 		{name: "prelu", op: "PRelu", in: []*tensor.Tensor{f32(sh(2, 2), -1, 1, -2, 2), f32(sh(2, 1), 0.5, 0.25)}, want: []*tensor.Tensor{f32(sh(2, 2), -0.5, 1, -0.5, 2)}},
 	})
 }

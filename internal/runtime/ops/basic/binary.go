@@ -404,7 +404,17 @@ func prelu(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if x.DType != s.DType || (x.DType != tensor.Float32 && x.DType != tensor.Float64) {
 		return nil, fmt.Errorf("input types %v and %v, want float", x.DType, s.DType)
 	}
-	bc, err := newBcast(x.Shape, s.Shape)
+	sShape := s.Shape
+	if len(sShape) == 1 && len(x.Shape) > 2 && sShape[0] == x.Shape[1] && sShape[0] != x.Shape[len(x.Shape)-1] {
+		// Opset-6 PRelu took a per-channel slope [C] (the loader raises
+		// such models to opset 9 without rewriting it); numpy broadcasting
+		// would fail on it, so read it as [C, 1, ..., 1].
+		sShape = append([]int{sShape[0]}, make([]int, len(x.Shape)-2)...)
+		for i := 1; i < len(sShape); i++ {
+			sShape[i] = 1
+		}
+	}
+	bc, err := newBcast(x.Shape, sShape)
 	if err != nil {
 		return nil, err
 	}
