@@ -76,9 +76,7 @@ type conv struct {
 	act   epilogue // activation only
 	fused bool
 	// Prepacked weights, one per group, when W is a constant.
-	packed []*packedA
-	wShape []int
-	cache  packCache[[]*packedA] // runtime weights
+	packs packCache[[]*packedA] // weights packed per group
 }
 
 func newConv(n *graph.Node, fused bool) (*conv, error) {
@@ -104,9 +102,8 @@ func newConv(n *graph.Node, fused bool) (*conv, error) {
 		if err := w.Const.Validate(); err != nil {
 			return nil, fmt.Errorf("%v: weights: %v", n, err)
 		}
-		c.wShape = w.Const.Shape
-		if len(c.wShape) >= 3 && c.wShape[0]%c.group == 0 && !c.isDepthwise(c.wShape) {
-			c.packed = packGroups(w.Const.F32(), c.wShape, c.group)
+		if ws := w.Const.Shape; len(ws) >= 3 && ws[0]%c.group == 0 && !c.isDepthwise(ws) {
+			c.packs.setConst(w.Const, packGroups(w.Const.F32(), ws, c.group))
 		}
 	}
 	return c, nil
@@ -191,10 +188,7 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		depthwise2d(ctx, g, xd, w.F32(), bias, yd, N, C, M/C, ep)
 		return []*tensor.Tensor{y}, nil
 	}
-	packed := c.packed
-	if packed == nil || !tensor.SameShape(c.wShape, w.Shape) {
-		packed = c.cache.get(w, func() []*packedA { return packGroups(w.F32(), w.Shape, c.group) })
-	}
+	packed := c.packs.get(w, func() []*packedA { return packGroups(w.F32(), w.Shape, c.group) })
 	convGemm(ctx, g, xd, packed, bias, yd, N, C, M, c.group, ep)
 	return []*tensor.Tensor{y}, nil
 }

@@ -18,9 +18,7 @@ type convTranspose struct {
 	group    int
 	outPad   []int
 	outShape []int
-	packed   []*packedA
-	wShape   []int
-	cache    packCache[[]*packedA] // runtime weights
+	packs    packCache[[]*packedA] // Wᵀ packed per group
 }
 
 func newConvTranspose(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -53,8 +51,7 @@ func newConvTranspose(n *graph.Node, opset int64) (runtime.Kernel, error) {
 			return nil, fmt.Errorf("%v: weights: %v", n, err)
 		}
 		if len(w.Const.Shape) >= 3 && w.Const.Shape[0]%c.group == 0 {
-			c.wShape = w.Const.Shape
-			c.packed = packTransposed(w.Const.F32(), c.wShape, c.group)
+			c.packs.setConst(w.Const, packTransposed(w.Const.F32(), w.Const.Shape, c.group))
 		}
 	}
 	return c, nil
@@ -125,10 +122,7 @@ func (c *convTranspose) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tenso
 	if rows*g.inSize > maxColTransposed {
 		return nil, fmt.Errorf("%v: column buffer of %d×%d too large", n, rows, g.inSize)
 	}
-	packed := c.packed
-	if packed == nil || !tensor.SameShape(c.wShape, w.Shape) {
-		packed = c.cache.get(w, func() []*packedA { return packTransposed(w.F32(), w.Shape, c.group) })
-	}
+	packed := c.packs.get(w, func() []*packedA { return packTransposed(w.F32(), w.Shape, c.group) })
 	xd, yd := x.F32(), y.F32()
 	bufp := getBuf(rows * g.inSize)
 	defer putBuf(bufp)

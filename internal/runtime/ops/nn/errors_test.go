@@ -157,3 +157,48 @@ func TestRuntimeWeightsRefilled(t *testing.T) {
 		}
 	}
 }
+
+// TestOverriddenInitializer: a Session may pass another tensor where the
+// graph has an initializer (one the model also lists as an input); the
+// plan-time pack must not be used for it.
+func TestOverriddenInitializer(t *testing.T) {
+	ctx := &runtime.Context{Threads: 1}
+	a := tensor.FromFloat32([]int{1, 2}, []float32{1, 2})
+	konst := tensor.FromFloat32([]int{2, 1}, []float32{3, 4})
+	other := tensor.FromFloat32([]int{2, 1}, []float32{5, 6})
+	n := &graph.Node{OpType: "MatMul", Inputs: []*graph.Value{{}, {Const: konst}}, Outputs: []*graph.Value{{}}}
+	k, err := newMatMul(n, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		b    *tensor.Tensor
+		want float32
+	}{{konst, 11}, {other, 17}, {konst, 11}} {
+		out, err := k.Run(ctx, []*tensor.Tensor{a, tc.b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out[0].F32()[0]; got != tc.want {
+			t.Fatalf("got %v, want %v", got, tc.want)
+		}
+	}
+	// Same bytes, transposed shape: a new pack, not the cached one.
+	g := &graph.Node{OpType: "Gemm", Inputs: []*graph.Value{{}, {}}, Outputs: []*graph.Value{{}}}
+	gk, err := newGemm(g, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1 := tensor.FromFloat32([]int{2, 2}, []float32{1, 2, 3, 4})
+	b2 := tensor.FromFloat32([]int{2, 2}, []float32{1, 2, 3, 4})
+	x := tensor.FromFloat32([]int{1, 2}, []float32{1, 1})
+	o1, _ := gk.Run(ctx, []*tensor.Tensor{x, b1})
+	o2, _ := gk.Run(ctx, []*tensor.Tensor{x, b2})
+	if o1[0].F32()[0] != 4 || o2[0].F32()[0] != 4 {
+		t.Fatalf("got %v and %v, want 4", o1[0].F32(), o2[0].F32())
+	}
+	b3 := tensor.FromFloat32([]int{1, 4}, []float32{1, 2, 3, 4})
+	if _, err := gk.Run(ctx, []*tensor.Tensor{x, b3}); err == nil {
+		t.Fatal("a [1 4] B with K=2 must be refused, not served from the cache")
+	}
+}

@@ -17,9 +17,7 @@ type gemmOp struct {
 	n              *graph.Node
 	alpha, beta    float32
 	transA, transB bool
-	packed         *packedB // alpha·op(B) when B is constant
-	bShape         []int
-	cache          packCache[*packedB] // runtime B
+	packs          packCache[*packedB] // alpha·op(B)
 }
 
 func newGemm(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -44,8 +42,7 @@ func newGemm(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		if err := b.Const.Validate(); err != nil {
 			return nil, fmt.Errorf("%v: B: %v", n, err)
 		}
-		g.bShape = b.Const.Shape
-		g.packed = g.pack(b.Const)
+		g.packs.setConst(b.Const, g.pack(b.Const))
 	}
 	return g, nil
 }
@@ -119,10 +116,7 @@ func (g *gemmOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, err
 		}
 	}
-	p := g.packed
-	if p == nil || !tensor.SameShape(g.bShape, b.Shape) {
-		p = g.cache.get(b, func() *packedB { return g.pack(b) })
-	}
+	p := g.packs.get(b, func() *packedB { return g.pack(b) })
 	colsParallel(ctx, p, M, K, func(n0, n1 int) {
 		gemmPackedB(M, ad, K, p, n0, n1, yd, N, ep)
 	})
@@ -190,10 +184,8 @@ func colsParallel(ctx *runtime.Context, p *packedB, m, k int, fn func(n0, n1 int
 }
 
 type matMul struct {
-	n      *graph.Node
-	packed *packedB // constant 2-D B
-	bShape []int
-	cache  packCache[*packedB] // runtime 2-D B
+	n     *graph.Node
+	packs packCache[*packedB] // 2-D B
 }
 
 func newMatMul(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -202,8 +194,7 @@ func newMatMul(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		if err := b.Const.Validate(); err != nil {
 			return nil, fmt.Errorf("%v: B: %v", n, err)
 		}
-		m.bShape = b.Const.Shape
-		m.packed = packB(false, b.Const.Shape[0], b.Const.Shape[1], b.Const.F32(), b.Const.Shape[1])
+		m.packs.setConst(b.Const, packB(false, b.Const.Shape[0], b.Const.Shape[1], b.Const.F32(), b.Const.Shape[1]))
 	}
 	return m, nil
 }
@@ -261,10 +252,7 @@ func (k *matMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	// batch dims are not broadcast.
 	if len(bs) == 2 {
 		rows := prod(batch) * M
-		p := k.packed
-		if p == nil || !tensor.SameShape(k.bShape, b.Shape) {
-			p = k.cache.get(b, func() *packedB { return packB(false, K, N, bd, N) })
-		}
+		p := k.packs.get(b, func() *packedB { return packB(false, K, N, bd, N) })
 		if prod(as[:len(as)-2]) == prod(batch) {
 			colsParallel(ctx, p, rows, K, func(n0, n1 int) {
 				gemmPackedB(rows, ad, K, p, n0, n1, yd, N, epilogue{})

@@ -212,6 +212,13 @@ func newRNN(n *graph.Node, opset int64, kind cellKind) (*rnnOp, error) {
 		}
 		r.acts = append(r.acts, fs)
 	}
+	// Initializer weights are packed now, once.
+	for i, c := range []*packCache[[]*packedB]{&r.wCache, &r.rCache} {
+		if v := n.Input(1 + i); v != nil && v.Const != nil && v.Const.DType == tensor.Float32 &&
+			len(v.Const.Shape) == 3 && v.Const.Shape[0] == r.dirs && v.Const.Validate() == nil {
+			c.setConst(v.Const, packRNN(v.Const))
+		}
+	}
 	return r, nil
 }
 
@@ -327,24 +334,8 @@ func (r *rnnOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	hPrev := make([]float32, B*H)
 	cPrev := make([]float32, B*H)
 	rh := make([]float32, B*H)
-	pws := r.wCache.get(w, func() []*packedB {
-		out := make([]*packedB, D)
-		for d := range out {
-			if I > 0 && GH > 0 {
-				out[d] = packB(true, I, GH, w.F32()[d*GH*I:(d+1)*GH*I], I)
-			}
-		}
-		return out
-	})
-	prs := r.rCache.get(rw, func() []*packedB {
-		out := make([]*packedB, D)
-		for d := range out {
-			if H > 0 {
-				out[d] = packB(true, H, GH, rw.F32()[d*GH*H:(d+1)*GH*H], H)
-			}
-		}
-		return out
-	})
+	pws := r.wCache.get(w, func() []*packedB { return packRNN(w) })
+	prs := r.rCache.get(rw, func() []*packedB { return packRNN(rw) })
 	for d := 0; d < D; d++ {
 		reverse := r.reverse || d == 1
 		f := r.acts[d]
@@ -509,4 +500,17 @@ func (r *rnnOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor
 		}
 	}
 	return []*tensor.Tensor{y, yh, yc}, nil
+}
+
+// packRNN packs each direction's W [G·H × I] or R [G·H × H] (of a checked
+// [D, G·H, K] tensor) transposed, as the right operand of X·Wᵀ / H·Rᵀ.
+func packRNN(w *tensor.Tensor) []*packedB {
+	D, GH, K := w.Shape[0], w.Shape[1], w.Shape[2]
+	out := make([]*packedB, D)
+	for d := range out {
+		if K > 0 && GH > 0 {
+			out[d] = packB(true, K, GH, w.F32()[d*GH*K:(d+1)*GH*K], K)
+		}
+	}
+	return out
 }
