@@ -64,7 +64,11 @@ func newSoftmax(n *graph.Node, opset int64, kind int) (runtime.Kernel, error) {
 		}
 		switch d := x.Data.(type) {
 		case []float32:
-			softmaxT(ctx, kind, out.F32(), d, outer, rn, inner)
+			if kind == smSoftmax {
+				softmaxF32(ctx, out.F32(), d, outer, rn, inner)
+			} else {
+				softmaxT(ctx, kind, out.F32(), d, outer, rn, inner)
+			}
 		case []float64:
 			softmaxT(ctx, kind, out.F64(), d, outer, rn, inner)
 		default:
@@ -111,6 +115,31 @@ func softmaxT[T float](ctx *runtime.Context, kind int, dst, src []T, outer, rn, 
 				}
 				for j := 0; j < rn; j++ {
 					dst[base+j*inner] = T(tmp[j] / sum)
+				}
+			}
+		}
+	})
+}
+
+// softmaxF32 is Softmax in float32 with expf; the sum is kept in float64.
+func softmaxF32(ctx *runtime.Context, dst, src []float32, outer, rn, inner int) {
+	ctx.Parallel(outer, max(1, grain/max(1, rn*inner)), func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			for i := 0; i < inner; i++ {
+				base := o*rn*inner + i
+				m := float32(math.Inf(-1))
+				for j := 0; j < rn; j++ {
+					m = max(m, src[base+j*inner])
+				}
+				sum := 0.0
+				for j := 0; j < rn; j++ {
+					e := expf(src[base+j*inner] - m)
+					dst[base+j*inner] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for j := 0; j < rn; j++ {
+					dst[base+j*inner] *= inv
 				}
 			}
 		}

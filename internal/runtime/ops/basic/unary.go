@@ -206,7 +206,12 @@ func reluF32(dst, src []float32) {
 
 func sigmoidF32(dst, src []float32) {
 	for i, x := range src {
-		dst[i] = float32(1 / (1 + math.Exp(-float64(x))))
+		if x < -80 {
+			// expf(-x) overflows; the result is subnormal.
+			dst[i] = float32(sigmoid64(float64(x)))
+			continue
+		}
+		dst[i] = 1 / (1 + expf(-x))
 	}
 }
 
