@@ -243,8 +243,17 @@ func dwAccAVX512B8(acc *int32, base *uint8, offs *int, taps int, w *int32, wstri
 //go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
+//go:noescape
+func addU8AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+
+//go:noescape
+func addS8AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+
 func initArch() {
 	x := cpu.X86
+	if x.AVX2 && x.FMA {
+		addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8AVX2, addS8AVX2}
+	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512
 		dwAcc = [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16){

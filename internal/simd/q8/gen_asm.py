@@ -240,6 +240,56 @@ TEXT ·dwAccAVX512B{NB}(SB), NOSPLIT, $0-50
             w(f'\tVMOVDQU32 Z{b}, K1, {64*b}(DI)')
     w('\tVZEROUPPER\n\tRET\n')
 
+# QLinearAdd (ONNX Runtime's MLAS order): v = fma(a, ra, fma(b, rb, fixed))
+# per element, eight per iteration; a scalar operand is folded into fixed by
+# the caller and streamed as stride 0. Round half to even (VCVTPS2DQ), then
+# saturating packs as MLAS does.
+for signed in (False, True):
+    nm = 'S8' if signed else 'U8'
+    ext = 'VPMOVSXBD' if signed else 'VPMOVZXBD'
+    pack = 'VPACKSSWB' if signed else 'VPACKUSWB'
+    w(f'''// func add{nm}AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+// n a multiple of 8; sa/sb the byte strides of a and b (1, or 0 for a
+// broadcast scalar, which the caller has folded into fixed and whose
+// ratio it has zeroed).
+TEXT ·add{nm}AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ sa+32(FP), R8
+	MOVQ sb+40(FP), R9
+	MOVQ p+48(FP), AX
+	VBROADCASTSS 0(AX), Y5
+	VBROADCASTSS 4(AX), Y6
+	VBROADCASTSS 8(AX), Y7
+	SHLQ $3, R8
+	SHLQ $3, R9
+	SHRQ $3, CX
+	JEQ add{nm}done
+add{nm}loop:
+	{ext} (SI), Y0
+	{ext} (DX), Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMOVAPS Y7, Y2
+	VFMADD231PS Y6, Y1, Y2
+	VFMADD231PS Y5, Y0, Y2
+	VCVTPS2DQ Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPACKSSDW X3, X2, X2
+	{pack} X2, X2, X2
+	MOVQ X2, (DI)
+	ADDQ $8, DI
+	ADDQ R8, SI
+	ADDQ R9, DX
+	DECQ CX
+	JNZ add{nm}loop
+add{nm}done:
+	VZEROUPPER
+	RET
+''')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

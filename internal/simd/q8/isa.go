@@ -45,6 +45,9 @@ var (
 	// blocks of 16 channels.
 	dwAcc [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
 
+	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
+	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports
 	// detected records which paths the machine itself runs (tests may

@@ -4828,6 +4828,88 @@ dwtap8:
 	VZEROUPPER
 	RET
 
+// func addU8AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+// n a multiple of 8; sa/sb the byte strides of a and b (1, or 0 for a
+// broadcast scalar, which the caller has folded into fixed and whose
+// ratio it has zeroed).
+TEXT ·addU8AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ sa+32(FP), R8
+	MOVQ sb+40(FP), R9
+	MOVQ p+48(FP), AX
+	VBROADCASTSS 0(AX), Y5
+	VBROADCASTSS 4(AX), Y6
+	VBROADCASTSS 8(AX), Y7
+	SHLQ $3, R8
+	SHLQ $3, R9
+	SHRQ $3, CX
+	JEQ addU8done
+addU8loop:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD (DX), Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMOVAPS Y7, Y2
+	VFMADD231PS Y6, Y1, Y2
+	VFMADD231PS Y5, Y0, Y2
+	VCVTPS2DQ Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPACKSSDW X3, X2, X2
+	VPACKUSWB X2, X2, X2
+	MOVQ X2, (DI)
+	ADDQ $8, DI
+	ADDQ R8, SI
+	ADDQ R9, DX
+	DECQ CX
+	JNZ addU8loop
+addU8done:
+	VZEROUPPER
+	RET
+
+// func addS8AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+// n a multiple of 8; sa/sb the byte strides of a and b (1, or 0 for a
+// broadcast scalar, which the caller has folded into fixed and whose
+// ratio it has zeroed).
+TEXT ·addS8AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ sa+32(FP), R8
+	MOVQ sb+40(FP), R9
+	MOVQ p+48(FP), AX
+	VBROADCASTSS 0(AX), Y5
+	VBROADCASTSS 4(AX), Y6
+	VBROADCASTSS 8(AX), Y7
+	SHLQ $3, R8
+	SHLQ $3, R9
+	SHRQ $3, CX
+	JEQ addS8done
+addS8loop:
+	VPMOVSXBD (SI), Y0
+	VPMOVSXBD (DX), Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMOVAPS Y7, Y2
+	VFMADD231PS Y6, Y1, Y2
+	VFMADD231PS Y5, Y0, Y2
+	VCVTPS2DQ Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPACKSSDW X3, X2, X2
+	VPACKSSWB X2, X2, X2
+	MOVQ X2, (DI)
+	ADDQ $8, DI
+	ADDQ R8, SI
+	ADDQ R9, DX
+	DECQ CX
+	JNZ addS8loop
+addS8done:
+	VZEROUPPER
+	RET
+
 // vpdpbusd ymm0, ymm14, ymm12 (VEX.256.66.0F38.W0 50 /r)
 #define DP_Y0 BYTE $0xc4; BYTE $0xc2; BYTE $0x0d; BYTE $0x50; BYTE $0xc4
 // vpdpbusd ymm1, ymm14, ymm13 (VEX.256.66.0F38.W0 50 /r)

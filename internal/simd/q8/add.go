@@ -1,0 +1,101 @@
+package q8
+
+import (
+	"fmt"
+	"math"
+)
+
+// AddParams is ONNX Runtime's QLinearAdd (com.microsoft) on 8-bit data:
+// C = saturate(round_half_even((A−za)·sa/sc + (B−zb)·sb/sc) + zc).
+type AddParams struct {
+	ScaleA, ScaleB, ScaleC float32
+	ZeroA, ZeroB, ZeroC    int32
+	Signed                 bool // int8 data passed as bytes (else uint8)
+}
+
+// addConsts is what the kernels read (offsets fixed in gen_asm.py).
+type addConsts struct {
+	ra, rb, fixed float32
+}
+
+// AddU8 computes len(dst) elements of QLinearAdd. a and b have len(dst)
+// elements, or one (broadcast).
+//
+// The arithmetic is MLAS's x86 kernel (ONNX Runtime) operation for
+// operation, so results match it bit for bit (checked against ONNX Runtime
+// by the qlinear goldens): ratios ra = sa/sc and rb = sb/sc in float32, a
+// constant fixed = zc − (ra·za + rb·zb) into which a broadcast operand is
+// folded (fixed + a·ra, unfused), then per element the fused multiply-adds
+// fma(a, ra, fma(b, rb, fixed)), conversion with round half to even and
+// saturating narrowing (an out-of-range conversion gives INT32_MIN, as
+// VCVTPS2DQ does).
+func AddU8(dst, a, b []uint8, p *AddParams) {
+	n := len(dst)
+	if (len(a) != n && len(a) != 1) || (len(b) != n && len(b) != 1) {
+		panic(fmt.Sprintf("q8.AddU8: operands of %d and %d elements for %d", len(a), len(b), n))
+	}
+	if n == 0 {
+		return
+	}
+	val := func(v uint8) float32 {
+		if p.Signed {
+			return float32(int8(v))
+		}
+		return float32(v)
+	}
+	c := addConsts{ra: p.ScaleA / p.ScaleC, rb: p.ScaleB / p.ScaleC}
+	c.fixed = float32(p.ZeroC) - (c.ra*float32(p.ZeroA) + c.rb*float32(p.ZeroB))
+	sa, sb := 1, 1
+	if len(a) == 1 {
+		c.fixed += val(a[0]) * c.ra
+		c.ra, sa = 0, 0
+	}
+	if len(b) == 1 {
+		c.fixed += val(b[0]) * c.rb
+		c.rb, sb = 0, 0
+	}
+	i := 0
+	if addKern[0] != nil && active != isaGeneric {
+		m := n &^ 7
+		if m > 0 {
+			k := addKern[0]
+			if p.Signed {
+				k = addKern[1]
+			}
+			k(&dst[0], &a[0], &b[0], m, sa, sb, &c)
+			i = m
+		}
+	}
+	for ; i < n; i++ {
+		v := fma32(val(b[i*sb]), c.rb, c.fixed)
+		v = fma32(val(a[i*sa]), c.ra, v)
+		dst[i] = saturate8(cvtps2dq(v), p.Signed)
+	}
+}
+
+// cvtps2dq is VCVTPS2DQ under the default rounding mode: round half to
+// even, INT32_MIN for NaN and out-of-range values.
+func cvtps2dq(v float32) int32 {
+	r := math.RoundToEven(float64(v))
+	if !(r >= math.MinInt32 && r <= math.MaxInt32) {
+		return math.MinInt32
+	}
+	return int32(r)
+}
+
+func saturate8(v int32, signed bool) uint8 {
+	lo, hi := int32(0), int32(255)
+	if signed {
+		lo, hi = -128, 127
+	}
+	v = min(max(v, lo), hi)
+	return uint8(v)
+}
+
+// fma32 is a float32 fused multiply-add. x·y is exact in float64; the
+// operands here (8-bit integers times scale ratios, plus a constant of
+// similar magnitude) keep x·y+z exact in float64 too, so the one rounding to
+// float32 is the fused operation's.
+func fma32(x, y, z float32) float32 {
+	return float32(math.FMA(float64(x), float64(y), float64(z)))
+}
