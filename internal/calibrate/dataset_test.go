@@ -446,3 +446,46 @@ func TestBadImageData(t *testing.T) {
 		t.Fatal("missing file: no error")
 	}
 }
+
+// The image recipe reproduces torchvision (PIL bilinear resize, center
+// crop, ToTensor, Normalize) on a PNG: goldens from
+// testdata/gen_preprocess.py. PIL's resize is matched bit for bit, so the
+// only differences allowed are float32 rounding of the normalization.
+func TestPreprocessMatchesTorchvision(t *testing.T) {
+	dir := filepath.Join("testdata", "preprocess")
+	mean, std := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}
+	for _, c := range []struct {
+		golden string
+		pp     Preprocess
+	}{
+		{"shorter16_crop12x14_norm", Preprocess{Resize: Dims{16}, Crop: Dims{12, 14}, Mean: mean, Std: std}},
+		{"exact20x11", Preprocess{Resize: Dims{20, 11}}},
+		{"up40_crop40", Preprocess{Resize: Dims{40}, Crop: Dims{40}}},
+		{"gray_shorter10", Preprocess{Resize: Dims{10}, Color: "gray"}},
+	} {
+		want, err := npy.ReadFile(filepath.Join(dir, c.golden+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh := want.Shape
+		in := spec("img", tensor.Float32, -1, int64(sh[0]), int64(sh[1]), int64(sh[2]))
+		folder := t.TempDir()
+		png, _ := os.ReadFile(filepath.Join(dir, "img.png"))
+		os.WriteFile(filepath.Join(folder, "img.png"), png, 0o644)
+		pp := c.pp
+		d, err := Open([]DataSpec{{Path: folder}}, []InputSpec{in}, Options{Preprocess: &pp})
+		if err != nil {
+			t.Fatalf("%s: %v", c.golden, err)
+		}
+		bs := collect(t, d)
+		d.Close()
+		got := bs[0].Inputs["img"].F32()
+		worst := 0.0
+		for i, w := range want.F32() {
+			worst = max(worst, math.Abs(float64(got[i]-w)))
+		}
+		if worst > 1e-6 {
+			t.Errorf("%s: differs from torchvision by up to %g", c.golden, worst)
+		}
+	}
+}

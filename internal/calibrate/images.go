@@ -600,69 +600,94 @@ func (pl *planes) crop(top, left, h, w int) *planes {
 	return out
 }
 
-// resize is PIL's antialiased bilinear resampling (a triangle filter whose
-// support widens by the scale factor when shrinking), separable,
-// horizontal then vertical, computed in float32 without PIL's rounding to
-// 8 bits between the passes.
+// resize is PIL's Image.resize with BILINEAR (what torchvision's Resize
+// does to PIL images), bit for bit: a triangle filter whose support widens
+// by the scale factor when shrinking (antialiasing), coefficients in 22-bit
+// fixed point, a horizontal pass rounded to 8 bits, then a vertical one;
+// each pass only where that dimension changes. The planes hold 8-bit values.
 func (pl *planes) resize(oh, ow int) *planes {
-	hx := resampleWeights(pl.w, ow)
-	hy := resampleWeights(pl.h, oh)
-	tmp := newPlanes(pl.c, pl.h, ow)
-	out := newPlanes(pl.c, oh, ow)
-	for c := range pl.p {
-		src, mid, dst := pl.p[c], tmp.p[c], out.p[c]
-		for y := 0; y < pl.h; y++ {
-			row := src[y*pl.w : (y+1)*pl.w]
-			for x := 0; x < ow; x++ {
-				k := hx[x]
-				var acc float32
-				for j, wt := range k.w {
-					acc += wt * row[k.start+j]
+	cur := pl
+	if ow != cur.w {
+		ks := resampleWeights(cur.w, ow)
+		out := newPlanes(cur.c, cur.h, ow)
+		for c := range cur.p {
+			src, dst := cur.p[c], out.p[c]
+			for y := 0; y < cur.h; y++ {
+				row := src[y*cur.w : (y+1)*cur.w]
+				for x, k := range ks {
+					ss := int64(1) << (pilPrecision - 1)
+					for j, wt := range k.w {
+						ss += int64(row[k.start+j]) * int64(wt)
+					}
+					dst[y*ow+x] = clip8(ss)
 				}
-				mid[y*ow+x] = acc
 			}
 		}
-		for y := 0; y < oh; y++ {
-			k := hy[y]
-			for x := 0; x < ow; x++ {
-				var acc float32
-				for j, wt := range k.w {
-					acc += wt * mid[(k.start+j)*ow+x]
-				}
-				dst[y*ow+x] = min(255, max(0, acc))
-			}
-		}
+		cur = out
 	}
-	return out
+	if oh != cur.h {
+		ks := resampleWeights(cur.h, oh)
+		w := cur.w
+		out := newPlanes(cur.c, oh, w)
+		for c := range cur.p {
+			src, dst := cur.p[c], out.p[c]
+			for y, k := range ks {
+				for x := 0; x < w; x++ {
+					ss := int64(1) << (pilPrecision - 1)
+					for j, wt := range k.w {
+						ss += int64(src[(k.start+j)*w+x]) * int64(wt)
+					}
+					dst[y*w+x] = clip8(ss)
+				}
+			}
+		}
+		cur = out
+	}
+	return cur
+}
+
+// pilPrecision is PIL's PRECISION_BITS for 8-bit resampling (32 - 8 - 2).
+const pilPrecision = 22
+
+func clip8(ss int64) float32 {
+	v := ss >> pilPrecision
+	return float32(max(0, min(255, v)))
 }
 
 type kernel struct {
 	start int
-	w     []float32
+	w     []int32
 }
 
-// resampleWeights follows PIL's precompute_coeffs for the bilinear filter.
+// resampleWeights is PIL's precompute_coeffs for the bilinear filter
+// followed by normalize_coeffs_8bpc.
 func resampleWeights(in, out int) []kernel {
 	scale := float64(in) / float64(out)
 	filterScale := max(scale, 1)
 	support := 1.0 * filterScale
 	ks := make([]kernel, out)
+	w := make([]float64, 0, int(math.Ceil(support))*2+1)
 	for x := range ks {
 		center := (float64(x) + 0.5) * scale
 		xmin := max(0, int(center-support+0.5))
 		xmax := min(in, int(center+support+0.5))
-		w := make([]float64, 0, xmax-xmin)
+		w = w[:0]
 		var sum float64
+		ss := 1 / filterScale
 		for i := xmin; i < xmax; i++ {
-			t := (float64(i) - center + 0.5) / filterScale
-			v := max(0, 1-math.Abs(t))
+			v := max(0, 1-math.Abs((float64(i)-center+0.5)*ss))
 			w = append(w, v)
 			sum += v
 		}
-		k := kernel{start: xmin, w: make([]float32, len(w))}
+		k := kernel{start: xmin, w: make([]int32, len(w))}
 		for i, v := range w {
 			if sum != 0 {
-				k.w[i] = float32(v / sum)
+				v /= sum
+			}
+			if v < 0 {
+				k.w[i] = int32(-0.5 + v*(1<<pilPrecision))
+			} else {
+				k.w[i] = int32(0.5 + v*(1<<pilPrecision))
 			}
 		}
 		ks[x] = k
