@@ -14,10 +14,6 @@ type pending struct {
 }
 
 var pendingCommands = []pending{
-	{"convert MODEL --table TABLE.json -o OUT.onnx", "Write a quantized ONNX model (QDQ or QOperator)",
-		"Quantizes a float model with a calibration table (static), or with --dynamic or\n--fp16, and writes ONNX that qtool and ONNX Runtime both run.", "issue 8"},
-	{"quantize MODEL --data DATA -o OUT.onnx", "Fuse, calibrate and convert in one go",
-		"Runs fuse, calibrate and convert and prints a summary: nodes quantized, nodes\nleft float and why, size before and after.", "issue 8"},
 	{"eval FLOAT.onnx QUANT.onnx --data DATA", "Compare a quantized model with its float original",
 		"Top-1/top-5 accuracy against labels, agreement with float, output SQNR, and a\nper-layer error table; text, JSON or a self-contained HTML report.", "issue 9"},
 	{"bench MODEL [MODEL2]", "Measure latency, throughput and memory",

@@ -65,6 +65,8 @@ Exit codes: 0 success, 1 the work failed (e.g. an accuracy budget was not met),
 		newInspectCmd(s),
 		newRunCmd(s),
 		newFuseCmd(s),
+		newConvertCmd(s),
+		newQuantizeCmd(s),
 		newCalibrateCmd(s),
 	)
 	addPendingCommands(root)

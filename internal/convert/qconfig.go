@@ -35,8 +35,8 @@ const (
 
 // ActivationSpec is how activations are quantized. Empty fields inherit.
 type ActivationSpec struct {
-	DType       string `json:"dtype,omitempty" yaml:"dtype" mapstructure:"dtype"`          // quint8 | qint8
-	Scheme      string `json:"scheme,omitempty" yaml:"scheme" mapstructure:"scheme"`       // affine | symmetric
+	DType       string `json:"dtype,omitempty" yaml:"dtype" mapstructure:"dtype"`    // quint8 | qint8
+	Scheme      string `json:"scheme,omitempty" yaml:"scheme" mapstructure:"scheme"` // affine | symmetric
 	ReduceRange *bool  `json:"reduce_range,omitempty" yaml:"reduce_range" mapstructure:"reduce_range"`
 	Observer    string `json:"observer,omitempty" yaml:"observer" mapstructure:"observer"` // calibration observer kind
 }
@@ -261,7 +261,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%sneeds op_type (and no name)", where)
 		}
 		if excluded[o.OpType] {
-			return fmt.Errorf("%s: op type %s is both excluded and configured", where, o.OpType)
+			return fmt.Errorf("%sop type %s is both excluded and configured", where, o.OpType)
 		}
 		if err := o.Activation.validate(where); err != nil {
 			return err
@@ -280,7 +280,7 @@ func (c Config) Validate() error {
 		}
 		for _, ex := range c.Exclude.Nodes {
 			if ex == o.Name {
-				return fmt.Errorf("%s: node %q is both excluded and configured", where, o.Name)
+				return fmt.Errorf("%snode %q is both excluded and configured", where, o.Name)
 			}
 		}
 		if err := o.Activation.validate(where); err != nil {

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/qtool/qtool/internal/atomicfile"
+	"github.com/qtool/qtool/internal/calibrate"
+	"github.com/qtool/qtool/internal/convert"
+	"github.com/qtool/qtool/internal/fuse"
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/spf13/cobra"
+)
+
+func newConvertCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "convert MODEL (--table TABLE.json | --dynamic | --fp16) -o OUT.onnx",
+		Short: "Write a quantized ONNX model (QDQ or QOperator)",
+		Long: `Quantizes a float ONNX model and writes ONNX that qtool and ONNX Runtime both run.
+
+  --table TABLE.json   static int8 with the activation ranges of a calibration
+                       table ('qtool calibrate'): QDQ (default: QuantizeLinear /
+                       DequantizeLinear around the quantized ops, int8 weights and
+                       int32 biases behind DequantizeLinear) or --format qoperator
+                       (QLinearConv, QLinearMatMul, com.microsoft QGemm, QLinearAdd,
+                       QLinearConcat, QLinearAveragePool, ...)
+  --dynamic            int8 weights for MatMul/Gemm (DynamicQuantizeLinear +
+                       MatMulInteger) and LSTM/GRU (weights behind DequantizeLinear)
+  --fp16               float16 weights read through a Cast to float32
+
+The model is fused first (BatchNorm folded, standard ops only) unless --no-fuse.
+Relu/Clip after a convolution are absorbed into its output range; MaxPool,
+Reshape, Transpose, Flatten, Squeeze, Unsqueeze keep their input's qparams;
+Softmax/Sigmoid outputs get fixed ranges; ops without int8 kernels stay float.
+The config's 'quantization' section chooses dtypes and granularity, per op type
+and per node (glob), and excludes nodes:
+
+  quantization:
+    format: qdq                          # or qoperator
+    activation: {dtype: quint8, scheme: affine, observer: histogram}
+    weight: {dtype: qint8, granularity: per_channel, scheme: symmetric}
+    op_types: [{op_type: MatMul, weight: {granularity: per_tensor}}]
+    nodes: [{name: "conv1*", activation: {dtype: quint8}}]
+    exclude: {op_types: [Softmax], nodes: ["head/*"]}
+
+Presets live in configs/ (x86, arm, dynamic, fp16, ort-default).`,
+		Example: `  qtool calibrate model.onnx --data calib.npy -o table.json
+  qtool convert model.onnx --table table.json -o model.int8.onnx
+  qtool convert model.onnx --table table.json --format qoperator -o model.qop.onnx
+  qtool convert model.onnx --dynamic -o model.dyn.onnx
+  qtool convert model.onnx --fp16 -o model.fp16.onnx`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConvert(cmd, s, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringP("output", "o", "", "output ONNX file")
+	f.String("table", "", "calibration table (JSON) for static quantization")
+	f.String("format", "", "qdq (default) or qoperator")
+	f.Bool("dynamic", false, "dynamic quantization (int8 weights, activations quantized at run time)")
+	f.Bool("fp16", false, "float16 weights")
+	f.Bool("no-fuse", false, "do not fuse BatchNorm and constants first")
+	return cmd
+}
+
+// quantConfig reads the 'quantization' section with --format applied.
+func quantConfig(s *settings) (convert.Config, error) {
+	cfg, err := convert.DecodeConfig(s.v.Get("quantization"))
+	if err != nil {
+		return cfg, err
+	}
+	if f := s.v.GetString("format"); f != "" {
+		cfg.Format = f
+	}
+	return cfg, cfg.Validate()
+}
+
+func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
+	out := s.v.GetString("output")
+	if out == "" {
+		return badInputf("convert: -o OUT.onnx is required")
+	}
+	cfg, err := quantConfig(s)
+	if err != nil {
+		return badInput(err)
+	}
+	mode := cfg.Mode
+	table := s.v.GetString("table")
+	dyn, fp16 := s.v.GetBool("dynamic"), s.v.GetBool("fp16")
+	switch {
+	case dyn && fp16, dyn && table != "", fp16 && table != "":
+		return badInputf("convert: give one of --table, --dynamic and --fp16")
+	case dyn:
+		mode = convert.ModeDynamic
+	case fp16:
+		mode = convert.ModeFP16
+	case table != "":
+		mode = convert.ModeStatic
+	}
+	if mode == convert.ModeStatic && table == "" {
+		return badInputf("convert: static quantization needs --table TABLE.json (or give --dynamic or --fp16)")
+	}
+	inputs := []string{modelPath}
+	if table != "" {
+		inputs = append(inputs, table)
+	}
+	if err := atomicfile.CheckNotInput(out, inputs...); err != nil {
+		return badInput(err)
+	}
+	m, err := model.Load(modelPath)
+	if err != nil {
+		return badInput(err)
+	}
+	var tab *calibrate.Table
+	if mode == convert.ModeStatic {
+		if tab, err = calibrate.ReadTable(table); err != nil {
+			return badInput(err)
+		}
+		if sum, err := calibrate.FileSHA256(modelPath); err == nil && sum != tab.Model.SHA256 && !s.quiet() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s was calibrated on %s (a different file): tensors it does not name stay float\n", table, tab.Model.Path)
+		}
+	}
+	if !s.v.GetBool("no-fuse") && !cfg.NoFuse {
+		if _, err := fuse.Fuse(m.Graph, fuse.Options{Portable: true}); err != nil {
+			return workFailed(err)
+		}
+	}
+	if err := cfg.CheckGraph(m.Graph); err != nil {
+		return badInput(err)
+	}
+	rep, err := convertGraph(m.Graph, mode, cfg, tab)
+	if err != nil {
+		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+	}
+	if err := model.Save(m, out); err != nil {
+		return workFailed(err)
+	}
+	if !s.quiet() {
+		printSummary(cmd.OutOrStdout(), modelPath, out, mode, cfg.Format, rep)
+	}
+	return nil
+}
+
+func convertGraph(g *graph.Graph, mode string, cfg convert.Config, tab *calibrate.Table) (*convert.Report, error) {
+	switch mode {
+	case convert.ModeDynamic:
+		return convert.Dynamic(g, cfg)
+	case convert.ModeFP16:
+		return convert.Float16(g)
+	}
+	return convert.Static(g, tab, cfg, convert.StaticOptions{Format: cfg.Format})
+}
+
+func fileSize(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// printSummary says what was quantized, what stayed float and why, and the
+// file sizes.
+func printSummary(w io.Writer, in, out, mode, format string, rep *convert.Report) {
+	what := mode
+	if mode == convert.ModeStatic {
+		what += " " + format
+	}
+	fmt.Fprintf(w, "%s: %d nodes quantized (%s)\n", in, rep.QuantizedTotal(), what)
+	for _, op := range rep.OpTypes() {
+		fmt.Fprintf(w, "  %-28s %d\n", op, rep.Quantized[op])
+	}
+	if len(rep.Float) > 0 {
+		fmt.Fprintf(w, "%d nodes left float:\n", len(rep.Float))
+		for _, f := range rep.Float {
+			fmt.Fprintf(w, "  %-12s %-28q %s\n", f.OpType, f.Node, f.Reason)
+		}
+	}
+	a, b := fileSize(in), fileSize(out)
+	ratio := 0.0
+	if a > 0 {
+		ratio = float64(b) / float64(a)
+	}
+	fmt.Fprintf(w, "size %.2f MB -> %.2f MB (%.2fx), written to %s\n", float64(a)/1e6, float64(b)/1e6, ratio, out)
+}

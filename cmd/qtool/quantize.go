@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/qtool/qtool/internal/atomicfile"
+	"github.com/qtool/qtool/internal/calibrate"
+	"github.com/qtool/qtool/internal/convert"
+	"github.com/qtool/qtool/internal/fuse"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/spf13/cobra"
+)
+
+func newQuantizeCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "quantize MODEL --data [NAME=]DATA... -o OUT.onnx",
+		Short: "Fuse, calibrate and convert in one go",
+		Long: `Fuses MODEL (BatchNorm folded, standard ops only), calibrates the fused graph on
+DATA with the activation observer of the config's 'quantization' section, and
+writes the static int8 model (QDQ by default, --format qoperator), then prints
+a summary: nodes quantized, nodes left float and why, size before and after.
+
+DATA is what 'qtool calibrate' reads (.npy, .npz, a folder of .npy files or
+images, an image .tar); the config's 'calibration' section gives the image
+recipe and per-input data. The 'quantization' section is what 'qtool convert'
+reads; with mode: dynamic or fp16 no data is needed.`,
+		Example: `  qtool quantize mnist-8.onnx --data digits.npy --limit 1000 -o mnist.int8.onnx
+  qtool quantize squeezenet.onnx --data cifar.tar --config configs/x86.yaml -o sq.int8.onnx`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runQuantize(cmd, s, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringP("output", "o", "", "output ONNX file")
+	f.StringArray("data", nil, "calibration data: PATH, or NAME=PATH per model input (repeatable)")
+	f.String("format", "", "qdq (default) or qoperator")
+	f.Int("limit", 0, "calibrate on at most this many samples (0 = all)")
+	f.Int("offset", 0, "skip this many samples first")
+	f.Bool("shuffle", false, "pick the samples in a seeded random order")
+	f.Uint64("seed", 0, "seed for --shuffle")
+	f.Int("batch", 0, "samples per model run (0: the model's fixed batch, else 1)")
+	f.Bool("no-fuse", false, "do not fuse BatchNorm and constants first")
+	return cmd
+}
+
+func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
+	v := s.v
+	out := v.GetString("output")
+	if out == "" {
+		return badInputf("quantize: -o OUT.onnx is required")
+	}
+	cfg, err := quantConfig(s)
+	if err != nil {
+		return badInput(err)
+	}
+	ccfg, err := calibrate.DecodeConfig(v.Get("calibration"))
+	if err != nil {
+		return badInput(err)
+	}
+	m, err := model.Load(modelPath)
+	if err != nil {
+		return badInput(err)
+	}
+	if !v.GetBool("no-fuse") && !cfg.NoFuse {
+		if _, err := fuse.Fuse(m.Graph, fuse.Options{Portable: true}); err != nil {
+			return workFailed(err)
+		}
+	}
+	if err := cfg.CheckGraph(m.Graph); err != nil {
+		return badInput(err)
+	}
+	var tab *calibrate.Table
+	if cfg.Mode == convert.ModeStatic {
+		specs, err := dataSpecs(cmd, s, ccfg)
+		if err != nil {
+			return badInput(err)
+		}
+		inputs := []string{modelPath}
+		for _, sp := range specs {
+			inputs = append(inputs, sp.Path)
+		}
+		if err := atomicfile.CheckNotInput(out, inputs...); err != nil {
+			return badInput(err)
+		}
+		opts := calibrate.Options{
+			Limit: v.GetInt("limit"), Offset: v.GetInt("offset"), Shuffle: v.GetBool("shuffle"),
+			Seed: v.GetUint64("seed"), Batch: v.GetInt("batch"), SkipNonFinite: ccfg.SkipNonFinite,
+			Preprocess: ccfg.Preprocess,
+		}
+		ds, err := calibrate.Open(specs, calibrate.InputSpecs(m.Graph), opts)
+		if err != nil {
+			return badInput(err)
+		}
+		defer ds.Close()
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		// The quantization section decides the activation observer; the
+		// calibration section contributes data settings only.
+		qc := convert.CalibrationConfig(cfg, m.Graph)
+		qc.Inputs, qc.Preprocess, qc.SkipNonFinite = ccfg.Inputs, ccfg.Preprocess, ccfg.SkipNonFinite
+		info := calibrate.DatasetInfo{Limit: opts.Limit, Offset: opts.Offset, Shuffle: opts.Shuffle, Seed: opts.Seed}
+		sum, err := calibrate.FileSHA256(modelPath)
+		if err != nil {
+			return badInput(err)
+		}
+		tab, err = calibrate.Calibrate(ctx, m.Graph, calibrate.ModelInfo{Path: modelPath, SHA256: sum}, ds, qc, "", calibrate.RunOptions{Threads: s.threads()}, info)
+		if err != nil {
+			var de *calibrate.DataError
+			switch {
+			case errors.Is(err, context.Canceled):
+				return workFailed(errors.New("quantize: interrupted; nothing written"))
+			case errors.As(err, &de):
+				return badInput(err)
+			}
+			return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+		}
+		if !s.quiet() {
+			fmt.Fprintf(cmd.OutOrStdout(), "calibrated %d tensors on %d samples\n", len(tab.Tensors), tab.Dataset.Samples)
+		}
+	} else if err := atomicfile.CheckNotInput(out, modelPath); err != nil {
+		return badInput(err)
+	}
+	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab)
+	if err != nil {
+		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+	}
+	if err := model.Save(m, out); err != nil {
+		return workFailed(err)
+	}
+	if !s.quiet() {
+		printSummary(cmd.OutOrStdout(), modelPath, out, cfg.Mode, cfg.Format, rep)
+	}
+	return nil
+}

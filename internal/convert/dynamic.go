@@ -1,0 +1,189 @@
+package convert
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// Dynamic quantizes the constant weights of MatMul, Gemm, LSTM and GRU in
+// g, with activations quantized at run time:
+//
+//   - MatMul/Gemm become DynamicQuantizeLinear + MatMulInteger + Cast + Mul
+//     (+ Add for a bias), what ONNX Runtime's quantize_dynamic writes;
+//   - LSTM/GRU keep their float kernel and read int8 weights through a
+//     DequantizeLinear (weight-only quantization: the model file shrinks 4x
+//     and any runtime runs it).
+func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckGraph(g); err != nil {
+		return nil, err
+	}
+	_ = graph.InferShapes(g)
+	rep := newReport()
+	nm := g.NewNamer()
+	cs := newConsts(g, nm)
+	dql := map[*graph.Value][3]*graph.Value{}
+	needOpset := int64(10)
+	var out []*graph.Node
+	for _, n := range g.Nodes {
+		s := cfg.Resolve(n)
+		if !graph.IsDefaultDomain(n.Domain) {
+			out = append(out, n)
+			continue
+		}
+		switch n.OpType {
+		case "MatMul", "Gemm":
+			nodes, reason, err := dynamicMatMul(g, nm, cs, n, s, dql)
+			if err != nil {
+				return nil, fmt.Errorf("%v: %v", n, err)
+			}
+			if reason != "" {
+				rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: reason})
+				out = append(out, n)
+				continue
+			}
+			rep.Quantized[n.OpType]++
+			out = append(out, nodes...)
+		case "LSTM", "GRU", "RNN":
+			if s.Excluded {
+				rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "excluded by the config"})
+				out = append(out, n)
+				continue
+			}
+			done := false
+			for i := 1; i <= 2; i++ {
+				w := n.Input(i)
+				if w == nil || w.Const == nil || w.Const.DType != tensor.Float32 || w.Const.Rank() != 3 {
+					continue
+				}
+				ws := s.Weight
+				if ws.PerChannel() {
+					needOpset = 13
+				}
+				qw, err := quantizeWeight(w.Const, 1, ws)
+				if err != nil {
+					return nil, fmt.Errorf("%v: %v", n, err)
+				}
+				data, sc, zp := cs.weightValues(w.Name, qw)
+				dq := valueLike(nm, w.Name+"_dequantized", w, tensor.Float32)
+				dn := &graph.Node{Name: nm.Name(w.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{data, sc, zp}, Outputs: []*graph.Value{dq}}
+				if qw.axis >= 0 {
+					dn.Attrs = []*graph.Attribute{graph.IntAttr("axis", int64(qw.axis))}
+				}
+				out = append(out, dn)
+				n.Inputs[i] = dq
+				done = true
+			}
+			if done {
+				rep.Quantized[n.OpType+" (weights)"]++
+			} else {
+				rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "weights are not float constants"})
+			}
+			out = append(out, n)
+		default:
+			out = append(out, n)
+		}
+	}
+	g.Nodes = out
+	if err := raiseOpset(g, needOpset); err != nil {
+		return nil, err
+	}
+	g.RemoveUnused()
+	if err := g.Sort(); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// dynamicMatMul returns the replacement of a MatMul/Gemm with a constant
+// 2-D weight, or a reason to keep it.
+func dynamicMatMul(g *graph.Graph, nm *graph.Namer, cs *consts, n *graph.Node, s NodeSpec, dql map[*graph.Value][3]*graph.Value) ([]*graph.Node, string, error) {
+	if s.Excluded {
+		return nil, "excluded by the config", nil
+	}
+	a, b := n.Input(0), n.Input(1)
+	if !isFloatAct(a) || b == nil || b.Const == nil || b.Const.DType != tensor.Float32 || b.Const.Rank() != 2 {
+		return nil, "B is not a 2-D float constant", nil
+	}
+	if len(n.Outputs) != 1 {
+		return nil, "more than one output", nil
+	}
+	w := b.Const
+	var bias *tensor.Tensor
+	alpha := float32(1)
+	if n.OpType == "Gemm" {
+		if ta, _ := n.AttrInt("transA", 0); ta != 0 {
+			return nil, "transA=1 is not quantized", nil
+		}
+		alpha, _ = n.AttrFloat("alpha", 1)
+		beta, _ := n.AttrFloat("beta", 1)
+		if tb, _ := n.AttrInt("transB", 0); tb != 0 {
+			w = transpose2D(w)
+		}
+		if c := n.Input(2); c != nil {
+			if c.Const == nil || c.Const.DType != tensor.Float32 {
+				return nil, "C is not a float constant", nil
+			}
+			bias = c.Const.Clone()
+			for i := range bias.F32() {
+				bias.F32()[i] *= beta
+			}
+		}
+	}
+	ws := s.Weight
+	ws.DType = "qint8" // MatMulInteger with DynamicQuantizeLinear's uint8 A
+	qw, err := quantizeWeight(w, 1, ws)
+	if err != nil {
+		return nil, "", err
+	}
+	if alpha != 1 {
+		for i := range qw.scales {
+			qw.scales[i] *= alpha
+		}
+	}
+	wd, wsv, wz := cs.weightValues(b.Name, qw)
+	var nodes []*graph.Node
+	q, ok := dql[a]
+	if !ok {
+		q = [3]*graph.Value{valueLike(nm, a.Name+"_quantized", a, tensor.Uint8),
+			{Name: nm.Name(a.Name + "_scale"), DType: tensor.Float32, Shape: graph.Shape{}},
+			{Name: nm.Name(a.Name + "_zero_point"), DType: tensor.Uint8, Shape: graph.Shape{}}}
+		nodes = append(nodes, &graph.Node{Name: nm.Name(a.Name + "_DynamicQuantizeLinear"), OpType: "DynamicQuantizeLinear", Inputs: []*graph.Value{a}, Outputs: q[:]})
+		dql[a] = q
+	}
+	out := n.Outputs[0]
+	y32 := &graph.Value{Name: nm.Name(out.Name + "_int32"), DType: tensor.Int32, Shape: out.Shape}
+	yf := &graph.Value{Name: nm.Name(out.Name + "_cast"), DType: tensor.Float32, Shape: out.Shape}
+	sc := &graph.Value{Name: nm.Name(out.Name + "_scale"), DType: tensor.Float32}
+	nodes = append(nodes,
+		&graph.Node{Name: nm.Name(n.Name + "_MatMulInteger"), OpType: "MatMulInteger", Inputs: []*graph.Value{q[0], wd, q[2], wz}, Outputs: []*graph.Value{y32}},
+		&graph.Node{Name: nm.Name(n.Name + "_Cast"), OpType: "Cast", Inputs: []*graph.Value{y32}, Outputs: []*graph.Value{yf}, Attrs: []*graph.Attribute{graph.IntAttr("to", int64(tensor.Float32))}},
+		&graph.Node{Name: nm.Name(n.Name + "_scale_Mul"), OpType: "Mul", Inputs: []*graph.Value{q[1], wsv}, Outputs: []*graph.Value{sc}},
+	)
+	if bias == nil {
+		nodes = append(nodes, &graph.Node{Name: nm.Name(n.Name + "_output_Mul"), OpType: "Mul", Inputs: []*graph.Value{yf, sc}, Outputs: []*graph.Value{out}})
+		return nodes, "", nil
+	}
+	ym := &graph.Value{Name: nm.Name(out.Name + "_scaled"), DType: tensor.Float32, Shape: out.Shape}
+	bv := g.AddInitializer(nm, n.Input(2).Name+"_scaled", bias)
+	nodes = append(nodes,
+		&graph.Node{Name: nm.Name(n.Name + "_output_Mul"), OpType: "Mul", Inputs: []*graph.Value{yf, sc}, Outputs: []*graph.Value{ym}},
+		&graph.Node{Name: nm.Name(n.Name + "_bias_Add"), OpType: "Add", Inputs: []*graph.Value{ym, bv}, Outputs: []*graph.Value{out}})
+	return nodes, "", nil
+}
+
+func transpose2D(w *tensor.Tensor) *tensor.Tensor {
+	r, c := w.Shape[0], w.Shape[1]
+	x := w.F32()
+	y := make([]float32, len(x))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			y[j*r+i] = x[i*c+j]
+		}
+	}
+	return tensor.FromFloat32([]int{c, r}, y)
+}
