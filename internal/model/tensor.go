@@ -1,7 +1,6 @@
 package model
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -134,7 +133,10 @@ func tensorFromProto(tp *onnxpb.TensorProto, dir string, ext *[]string) (*tensor
 		if want := int64(n) * int64(dt.Size()); int64(len(rawData)) != want {
 			return nil, fmt.Errorf("raw_data has %d bytes, shape %v of %v needs %d", len(rawData), shape, dt, want)
 		}
-		t.Data = decodeRaw(dt, rawData, n)
+		t.Data, err = tensor.DecodeLE(dt, rawData, n)
+		if err != nil {
+			return nil, err
+		}
 		return t, nil
 	}
 	t.Data, err = decodeTyped(tp, dt, n)
@@ -142,81 +144,6 @@ func tensorFromProto(tp *onnxpb.TensorProto, dir string, ext *[]string) (*tensor
 		return nil, err
 	}
 	return t, nil
-}
-
-func decodeRaw(dt tensor.DType, b []byte, n int) any {
-	le := binary.LittleEndian
-	switch dt {
-	case tensor.Float32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
-		}
-		return out
-	case tensor.Float64:
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
-		}
-		return out
-	case tensor.Float16:
-		out := make([]float16.Float16, n)
-		for i := range out {
-			out[i] = float16.Frombits(le.Uint16(b[2*i:]))
-		}
-		return out
-	case tensor.Int8:
-		out := make([]int8, n)
-		for i := range out {
-			out[i] = int8(b[i])
-		}
-		return out
-	case tensor.Uint8:
-		return append(make([]uint8, 0, n), b[:n]...)
-	case tensor.Bool:
-		out := make([]bool, n)
-		for i := range out {
-			out[i] = b[i] != 0
-		}
-		return out
-	case tensor.Int16:
-		out := make([]int16, n)
-		for i := range out {
-			out[i] = int16(le.Uint16(b[2*i:]))
-		}
-		return out
-	case tensor.Uint16:
-		out := make([]uint16, n)
-		for i := range out {
-			out[i] = le.Uint16(b[2*i:])
-		}
-		return out
-	case tensor.Int32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(le.Uint32(b[4*i:]))
-		}
-		return out
-	case tensor.Uint32:
-		out := make([]uint32, n)
-		for i := range out {
-			out[i] = le.Uint32(b[4*i:])
-		}
-		return out
-	case tensor.Int64:
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = int64(le.Uint64(b[8*i:]))
-		}
-		return out
-	case tensor.Uint64:
-		out := make([]uint64, n)
-		for i := range out {
-			out[i] = le.Uint64(b[8*i:])
-		}
-		return out
-	}
-	panic("decodeRaw: unreachable dtype " + dt.String())
 }
 
 // decodeTyped reads the typed repeated fields. ONNX packs every type of 16
@@ -518,63 +445,10 @@ func TensorToProto(name string, t *tensor.Tensor) (*onnxpb.TensorProto, error) {
 		}
 		return tp, nil
 	}
-	tp.RawData = encodeRaw(t)
-	return tp, nil
-}
-
-func encodeRaw(t *tensor.Tensor) []byte {
-	n := t.Len()
-	b := make([]byte, n*t.DType.Size())
-	le := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			le.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-	case []float64:
-		for i, v := range d {
-			le.PutUint64(b[8*i:], math.Float64bits(v))
-		}
-	case []float16.Float16:
-		for i, v := range d {
-			le.PutUint16(b[2*i:], v.Bits())
-		}
-	case []int8:
-		for i, v := range d {
-			b[i] = byte(v)
-		}
-	case []uint8:
-		copy(b, d)
-	case []bool:
-		for i, v := range d {
-			if v {
-				b[i] = 1
-			}
-		}
-	case []int16:
-		for i, v := range d {
-			le.PutUint16(b[2*i:], uint16(v))
-		}
-	case []uint16:
-		for i, v := range d {
-			le.PutUint16(b[2*i:], v)
-		}
-	case []int32:
-		for i, v := range d {
-			le.PutUint32(b[4*i:], uint32(v))
-		}
-	case []uint32:
-		for i, v := range d {
-			le.PutUint32(b[4*i:], v)
-		}
-	case []int64:
-		for i, v := range d {
-			le.PutUint64(b[8*i:], uint64(v))
-		}
-	case []uint64:
-		for i, v := range d {
-			le.PutUint64(b[8*i:], v)
-		}
+	raw, err := tensor.EncodeLE(t)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %v", name, err)
 	}
-	return b
+	tp.RawData = raw
+	return tp, nil
 }

@@ -20,7 +20,6 @@ import (
 	"strings"
 
 	"github.com/qtool/qtool/internal/tensor"
-	"github.com/x448/float16"
 )
 
 var magic = []byte("\x93NUMPY")
@@ -310,129 +309,26 @@ func readData(r io.Reader, h *Header, n int, shape []int) (*tensor.Tensor, error
 	return t, nil
 }
 
+// decode fills t from little-endian bytes. NumPy writes bools as 0 or 1;
+// any other byte means the file is not what its header says.
 func decode(t *tensor.Tensor, raw []byte) error {
-	le := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		for i := range d {
-			d[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-	case []float64:
-		for i := range d {
-			d[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-	case []float16.Float16:
-		for i := range d {
-			d[i] = float16.Frombits(le.Uint16(raw[2*i:]))
-		}
-	case []int8:
-		for i := range d {
-			d[i] = int8(raw[i])
-		}
-	case []uint8:
-		copy(d, raw)
-	case []int16:
-		for i := range d {
-			d[i] = int16(le.Uint16(raw[2*i:]))
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = le.Uint16(raw[2*i:])
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(le.Uint32(raw[4*i:]))
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = le.Uint32(raw[4*i:])
-		}
-	case []int64:
-		for i := range d {
-			d[i] = int64(le.Uint64(raw[8*i:]))
-		}
-	case []uint64:
-		for i := range d {
-			d[i] = le.Uint64(raw[8*i:])
-		}
-	case []bool:
-		for i := range d {
-			switch raw[i] {
-			case 0:
-			case 1:
-				d[i] = true
-			default:
-				return fmt.Errorf("bool .npy data holds byte %d at element %d", raw[i], i)
+	if t.DType == tensor.Bool {
+		for i, b := range raw[:t.Len()] {
+			if b > 1 {
+				return fmt.Errorf("bool .npy data holds byte %d at element %d", b, i)
 			}
 		}
-	default:
-		return fmt.Errorf("cannot decode %v", t.DType)
 	}
+	data, err := tensor.DecodeLE(t.DType, raw, t.Len())
+	if err != nil {
+		return err
+	}
+	t.Data = data
 	return nil
 }
 
 // Encode returns the raw little-endian bytes of a tensor's elements.
-func Encode(t *tensor.Tensor) ([]byte, error) {
-	sz := t.DType.Size()
-	if sz == 0 {
-		return nil, fmt.Errorf("npy: cannot encode %v", t.DType)
-	}
-	raw := make([]byte, t.Len()*sz)
-	le := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			le.PutUint32(raw[4*i:], math.Float32bits(v))
-		}
-	case []float64:
-		for i, v := range d {
-			le.PutUint64(raw[8*i:], math.Float64bits(v))
-		}
-	case []float16.Float16:
-		for i, v := range d {
-			le.PutUint16(raw[2*i:], v.Bits())
-		}
-	case []int8:
-		for i, v := range d {
-			raw[i] = byte(v)
-		}
-	case []uint8:
-		copy(raw, d)
-	case []int16:
-		for i, v := range d {
-			le.PutUint16(raw[2*i:], uint16(v))
-		}
-	case []uint16:
-		for i, v := range d {
-			le.PutUint16(raw[2*i:], v)
-		}
-	case []int32:
-		for i, v := range d {
-			le.PutUint32(raw[4*i:], uint32(v))
-		}
-	case []uint32:
-		for i, v := range d {
-			le.PutUint32(raw[4*i:], v)
-		}
-	case []int64:
-		for i, v := range d {
-			le.PutUint64(raw[8*i:], uint64(v))
-		}
-	case []uint64:
-		for i, v := range d {
-			le.PutUint64(raw[8*i:], v)
-		}
-	case []bool:
-		for i, v := range d {
-			if v {
-				raw[i] = 1
-			}
-		}
-	default:
-		return nil, fmt.Errorf("npy: cannot encode %T", t.Data)
-	}
-	return raw, nil
-}
+func Encode(t *tensor.Tensor) ([]byte, error) { return tensor.EncodeLE(t) }
 
 // Write writes a tensor as a version 1.0 .npy stream.
 func Write(w io.Writer, t *tensor.Tensor) error {
