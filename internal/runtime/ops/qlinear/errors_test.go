@@ -1,6 +1,7 @@
 package qlinear
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/qtool/qtool/internal/graph"
@@ -80,10 +81,18 @@ func TestBadInputs(t *testing.T) {
 		{"mmi inner mismatch", "MatMulInteger", nil, []*tensor.Tensor{u8T([]int{2, 3}), i8T([]int{2, 4})}},
 		{"mmi b zero point length", "MatMulInteger", nil, []*tensor.Tensor{u8T([]int{2, 3}), i8T([]int{3, 4}), nil, i8T([]int{3})}},
 		{"mmi b int32", "MatMulInteger", nil, []*tensor.Tensor{u8T([]int{2, 3}), tensor.MustNew(tensor.Int32, []int{3, 4})}},
+		{"add shapes", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), u8T([]int{2, 4}), scal(0.1), u8T(nil), scal(0.1), u8T(nil)}},
+		{"add dtypes", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), i8T([]int{2, 3}), scal(0.1), i8T(nil), scal(0.1), u8T(nil)}},
+		{"add zero point vector", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T([]int{2}), u8T([]int{2, 3}), scal(0.1), u8T(nil), scal(0.1), u8T(nil)}},
+		{"add NaN scale", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), nanScale, u8T(nil), u8T([]int{2, 3}), scal(0.1), u8T(nil), scal(0.1), u8T(nil)}},
 	}
 	for _, c := range cases {
 		for _, constW := range []bool{false, true} {
-			n := &graph.Node{OpType: c.op, Attrs: c.attrs, Outputs: []*graph.Value{{Name: "y"}}}
+			op, domain := c.op, ""
+			if i := strings.Index(op, ":"); i >= 0 {
+				domain, op = op[:i], op[i+1:]
+			}
+			n := &graph.Node{OpType: op, Domain: domain, Attrs: c.attrs, Outputs: []*graph.Value{{Name: "y"}}}
 			for i, t := range c.in {
 				v := &graph.Value{Name: "in"}
 				if t == nil {
@@ -99,7 +108,7 @@ func TestBadInputs(t *testing.T) {
 						t.Errorf("%s (const=%v): panic %v", c.name, constW, r)
 					}
 				}()
-				f, ok := runtime.Lookup("", c.op, tensor.Uint8)
+				f, ok := runtime.Lookup(domain, op, tensor.Uint8)
 				if !ok {
 					t.Fatalf("%s not registered", c.op)
 				}

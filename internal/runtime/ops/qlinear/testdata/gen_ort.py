@@ -48,18 +48,21 @@ def q_zero(dtype, n=None):
     return rng.integers(lo, hi, size=(n,)).astype(dtype)
 
 
-def build(name, op, inputs, consts, out_dtype, attrs, opset=13):
+def build(name, op, inputs, consts, out_dtype, attrs, opset=13, domain=""):
     """inputs/consts: lists of (name, array); node input order is
     inputs+consts interleaved as given by the 'order' attribute of attrs."""
     order = attrs.pop("_order")
     tensors = dict(inputs + consts)
     node_inputs = [n if n is not None else "" for n in order]
-    node = helper.make_node(op, node_inputs, ["y"], **attrs)
+    node = helper.make_node(op, node_inputs, ["y"], domain=domain, **attrs)
     g_inputs = [helper.make_tensor_value_info(n, NP2ONNX[a.dtype.type], a.shape) for n, a in inputs]
     inits = [numpy_helper.from_array(a, n) for n, a in consts]
     y = helper.make_tensor_value_info("y", NP2ONNX[out_dtype], None)
     graph = helper.make_graph([node], name, g_inputs, [y], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="qtool-gen_ort")
+    opsets = [helper.make_opsetid("", opset)]
+    if domain:
+        opsets.append(helper.make_opsetid(domain, 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="qtool-gen_ort")
     model.ir_version = 7
     # onnx 1.12 checker insists on an output shape; ONNX Runtime validates the model when it loads it.
     return model
@@ -165,6 +168,17 @@ def matmulinteger(name, ashape, bshape, adt=np.uint8, bdt=np.int8, per_column=Fa
     run_case(name, build(name, "MatMulInteger", inputs, consts, np.int32, attrs), inputs, ref)
 
 
+def qlinearadd(name, ashape, bshape, dt=np.uint8, c_scale=0.05):
+    a = rand_q(dt, ashape)
+    b = rand_q(dt, bshape)
+    consts = [("a_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("a_zero_point", q_zero(dt)),
+              ("b_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("b_zero_point", q_zero(dt)),
+              ("c_scale", np.array(c_scale, np.float32)), ("c_zero_point", q_zero(dt))]
+    inputs = [("a", a), ("b", b)]
+    attrs = {"_order": ["a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point", "c_scale", "c_zero_point"]}
+    run_case(name, build(name, "QLinearAdd", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+
+
 def main():
     if not os.path.exists(ORT):
         sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
@@ -193,6 +207,13 @@ def main():
     matmulinteger("matmulinteger_a_1d", [12], [12, 7])
     matmulinteger("matmulinteger_b_1d", [2, 4, 12], [12])
     qlinearmatmul("qlinearmatmul_a_1d", [40], [40, 9])
+    qlinearadd("qlinearadd_same_u8", [2, 8, 5, 7], [2, 8, 5, 7])
+    qlinearadd("qlinearadd_same_s8", [3, 77], [3, 77], dt=np.int8)
+    qlinearadd("qlinearadd_scalar_b", [4, 33], [1])
+    qlinearadd("qlinearadd_scalar_a_s8", [], [5, 19], dt=np.int8)
+    qlinearadd("qlinearadd_channel_bcast", [2, 6, 4, 5], [1, 6, 1, 1])
+    qlinearadd("qlinearadd_inner_bcast", [3, 1, 9], [3, 10, 9], dt=np.int8)
+    qlinearadd("qlinearadd_both_bcast", [4, 1], [1, 21], c_scale=0.2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+ByJT„s}jˆo‹pyufhq…€tg|kuwyb€gƒhwqmw^`j}xl_‘€ŠŒŽw•|˜}Œ†‚Œsu’tdS\_aJhOkP_YU^FHQe`TG
