@@ -82,6 +82,9 @@ func TestBadInputsGiveErrors(t *testing.T) {
 		{"gru direction", "GRU", 14, []*graph.Attribute{strAttr("direction", "sideways")}, []*tensor.Tensor{f32T(2, 1, 4)}},
 		{"rnn activation", "RNN", 14, []*graph.Attribute{&graph.Attribute{Name: "activations", Type: graph.AttrStrings, Strings: []string{"Gelu"}}}, []*tensor.Tensor{f32T(2, 1, 4)}},
 		{"rnn rank", "RNN", 14, []*graph.Attribute{intAttr("hidden_size", 3)}, []*tensor.Tensor{f32T(2, 4), f32T(1, 3, 4), f32T(1, 3, 3)}},
+		{"gridsample grid shape", "GridSample", 16, nil, []*tensor.Tensor{f32T(1, 1, 4, 4), f32T(1, 3, 3, 3)}},
+		{"gridsample batch", "GridSample", 16, nil, []*tensor.Tensor{f32T(1, 1, 4, 4), f32T(2, 3, 3, 2)}},
+		{"gridsample mode", "GridSample", 16, []*graph.Attribute{strAttr("mode", "area")}, []*tensor.Tensor{f32T(1, 1, 4, 4), f32T(1, 3, 3, 2)}},
 		{"maxunpool indices", "MaxUnpool", 11, []*graph.Attribute{intsAttr("kernel_shape", 2, 2)}, []*tensor.Tensor{f32T(1, 1, 2, 2), i64T(0, 1, 99, 2)}},
 	}
 	for _, c := range cases {

@@ -17,7 +17,7 @@ var nnPatterns = []string{
 	"test_globalaveragepool*", "test_globalmaxpool*", "test_lppool*", "test_maxunpool*",
 	"test_batchnorm*", "test_instancenorm*", "test_layer_normalization*", "test_group_normalization*",
 	"test_gemm*", "test_matmul_*", "test_*_pad", "test_pad*", "test_resize*", "test_upsample*",
-	"test_lstm*", "test_gru*", "test_rnn*", "test_simple_rnn*",
+	"test_lstm*", "test_gru*", "test_rnn*", "test_simple_rnn*", "test_gridsample*",
 }
 
 var torchPatterns = []string{
