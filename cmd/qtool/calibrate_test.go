@@ -35,7 +35,16 @@ func TestCalibrateAndMerge(t *testing.T) {
 	}
 	// Flags from the config file; the observer flag wins over it.
 	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte("offset: 2\nobserver: histogram\ncalibration:\n  weight: {observer: minmax, qscheme: per_tensor_symmetric}\n"), 0o644)
+	os.WriteFile(cfg, []byte(`offset: 2
+observer: histogram
+calibration:
+  weight: {observer: minmax, qscheme: per_tensor_symmetric}
+  op_types:
+    - {op_type: Relu, observer: percentile, percentile: 99.5}
+  tensors:
+    - name: Plus214_Output_0
+      observer: entropy
+`), 0o644)
 	b := filepath.Join(dir, "b.json")
 	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "--config", cfg, "--observer", "minmax", "-o", b, "--quiet"); code != 0 {
 		t.Fatalf("calibrate with config: exit %d, %s", code, errOut)
@@ -47,10 +56,15 @@ func TestCalibrateAndMerge(t *testing.T) {
 	if tb.Dataset.Samples != 2 || tb.Dataset.Offset != 2 || tb.Lookup("Input3").Observer.Kind != "minmax" {
 		t.Fatalf("config not applied: %+v, input observer %s", tb.Dataset, tb.Lookup("Input3").Observer.Kind)
 	}
+	kinds := map[string]int{}
 	for _, e := range tb.Tensors {
 		if e.Role == calibrate.RoleWeight && e.QScheme != "per_tensor_symmetric" {
 			t.Fatalf("weight %s: %s", e.Name, e.QScheme)
 		}
+		kinds[string(e.Observer.Kind)]++
+	}
+	if kinds["percentile"] != 2 || kinds["entropy"] != 1 || tb.Lookup("Plus214_Output_0").Observer.Kind != "entropy" {
+		t.Fatalf("observer kinds %v", kinds)
 	}
 	// Merging tables of different observer settings is refused (exit 2);
 	// the same settings merge.

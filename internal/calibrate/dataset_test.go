@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -487,5 +488,42 @@ func TestPreprocessMatchesTorchvision(t *testing.T) {
 		if worst > 1e-6 {
 			t.Errorf("%s: differs from torchvision by up to %g", c.golden, worst)
 		}
+	}
+}
+
+// A .npy far larger than memory is read a sample at a time: a sparse 4 GB
+// file whose header promises a million samples costs only the samples used.
+func TestNPYStreamsLargeFile(t *testing.T) {
+	var hdr bytes.Buffer
+	if err := npy.Write(&hdr, tensor.FromFloat32([]int{0, 1000}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Replace(hdr.String(), "(0, 1000)", "(1000000, 1000)", 1)
+	// Keep the data 64-byte aligned as NumPy does: the header grew by 6.
+	h = strings.Replace(h, "      \n", "\n", 1)
+	p := filepath.Join(t.TempDir(), "big.npy")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(h)
+	if err := f.Truncate(int64(len(h)) + 1000000*1000*4); err != nil {
+		t.Skip("no sparse files here:", err)
+	}
+	f.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	d, err := Open([]DataSpec{{Path: p}}, []InputSpec{spec("x", tensor.Float32, -1, 1000)}, Options{Limit: 8, Shuffle: true, Seed: 1, Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	bs := collect(t, d)
+	runtime.ReadMemStats(&after)
+	if len(bs) != 2 || d.Total != 1000000 {
+		t.Fatalf("%d batches of %d samples", len(bs), d.Total)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Fatalf("allocated %d bytes for 8 samples of 4 KB", alloc)
 	}
 }

@@ -399,8 +399,12 @@ func Merge(a, b *Table) (*Table, error) {
 		return nil, fmt.Errorf("the tables observe different tensors (%d and %d): were they made with the same config?", len(a.Tensors), len(b.Tensors))
 	}
 	out := &Table{Version: TableVersion, Model: a.Model}
+	byName := make(map[string]*Entry, len(b.Tensors))
+	for _, e := range b.Tensors {
+		byName[e.Name] = e
+	}
 	for _, ea := range a.Tensors {
-		eb := b.Lookup(ea.Name)
+		eb := byName[ea.Name]
 		if eb == nil {
 			return nil, fmt.Errorf("tensor %q is in one table only", ea.Name)
 		}
