@@ -220,6 +220,10 @@ func arithInt[T integer](ctx *runtime.Context, bc *bcast, code int, dst, a, b []
 }
 
 func arithT[T number](ctx *runtime.Context, bc *bcast, code int, dst, a, b []T) {
+	if d, ok := any(dst).([]float32); ok {
+		arithF32(ctx, bc, code, d, any(a).([]float32), any(b).([]float32))
+		return
+	}
 	if len(a) == len(dst) && len(b) == len(dst) {
 		// Same shape: one flat loop, split over threads.
 		ctx.Parallel(len(dst), grain, func(lo, hi int) {
@@ -231,6 +235,20 @@ func arithT[T number](ctx *runtime.Context, bc *bcast, code int, dst, a, b []T) 
 	n := bc.inner
 	bc.rows(ctx, func(off int, offs []int) {
 		arithRow(code, dst[off:off+n], a[offs[0]:], sa, b[offs[1]:], sb)
+	})
+}
+
+func arithF32(ctx *runtime.Context, bc *bcast, code int, dst, a, b []float32) {
+	if len(a) == len(dst) && len(b) == len(dst) {
+		ctx.Parallel(len(dst), grain, func(lo, hi int) {
+			arithRowF32(code, dst[lo:hi], a[lo:hi], 1, b[lo:hi], 1)
+		})
+		return
+	}
+	sa, sb := bc.step(0), bc.step(1)
+	n := bc.inner
+	bc.rows(ctx, func(off int, offs []int) {
+		arithRowF32(code, dst[off:off+n], a[offs[0]:], sa, b[offs[1]:], sb)
 	})
 }
 

@@ -198,11 +198,7 @@ func init() {
 
 func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
-func reluF32(dst, src []float32) {
-	for i, x := range src {
-		dst[i] = max(x, 0)
-	}
-}
+func reluF32(dst, src []float32) { clampF32(dst, src, 0, float32(math.Inf(1))) }
 
 func sigmoidF32(dst, src []float32) {
 	for i, x := range src {
@@ -394,16 +390,8 @@ func clipF32(ctx *runtime.Context, dst, src []float32, lo, hi float64) {
 		h = float32(math.Inf(1))
 	}
 	ctx.Parallel(len(src), grain, func(a, b int) {
-		clipRow(dst[a:b], src[a:b], l, h)
+		clampF32(dst[a:b], src[a:b], l, h)
 	})
-}
-
-// clipRow is branch-free; Go's min/max keep NaN, as ONNX Clip does.
-func clipRow(dst, src []float32, l, h float32) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = min(max(v, l), h)
-	}
 }
 
 func clipT[T number](dst, src []T, lo, hi float64) {
