@@ -162,28 +162,34 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	y, err := newF32(n, append([]int{N, M}, g.out...))
-	if err != nil {
-		return nil, err
+	outShape := append([]int{N, M}, g.out...)
+	ep := c.act
+	var z *tensor.Tensor
+	if c.fused {
+		if z, err = optF32In(n, in, 3); err != nil {
+			return nil, err
+		}
+		if z != nil && !tensor.SameShape(z.Shape, outShape) {
+			return nil, fmt.Errorf("%v: Z %v does not match output %v", n, z.Shape, outShape)
+		}
+	}
+	var y *tensor.Tensor
+	if z != nil && ctx.Reusable(3) && z != x && z != w && z != b {
+		// The residual dies here: accumulate into it in place.
+		y = z
+	} else {
+		if y, err = newF32(ctx, n, outShape); err != nil {
+			return nil, err
+		}
+		if z != nil {
+			copy(y.F32(), z.F32())
+		}
 	}
 	if y.Len() == 0 {
 		return []*tensor.Tensor{y}, nil
 	}
+	ep.Accumulate = z != nil
 	xd, yd := x.F32(), y.F32()
-	ep := c.act
-	if c.fused {
-		z, err := optF32In(n, in, 3)
-		if err != nil {
-			return nil, err
-		}
-		if z != nil {
-			if !tensor.SameShape(z.Shape, y.Shape) {
-				return nil, fmt.Errorf("%v: Z %v does not match output %v", n, z.Shape, y.Shape)
-			}
-			copy(yd, z.F32())
-			ep.Accumulate = true
-		}
-	}
 	if c.isDepthwise(w.Shape) {
 		depthwise2d(ctx, g, xd, w.F32(), bias, yd, N, C, M/C, ep)
 		return []*tensor.Tensor{y}, nil

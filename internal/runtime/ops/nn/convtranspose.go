@@ -110,7 +110,7 @@ func (c *convTranspose) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tenso
 	if err != nil {
 		return nil, err
 	}
-	y, err := newF32(n, append([]int{N, M}, g.out...))
+	y, err := newF32(ctx, n, append([]int{N, M}, g.out...))
 	if err != nil {
 		return nil, err
 	}

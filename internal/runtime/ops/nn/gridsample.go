@@ -113,7 +113,7 @@ func (k *gridSample) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	N, C := x.Shape[0], x.Shape[1]
 	dims := x.Shape[2:]
 	outSp := grid.Shape[1 : nd+1]
-	y, err := newF32(n, append([]int{N, C}, outSp...))
+	y, err := newF32(ctx, n, append([]int{N, C}, outSp...))
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func (g *gemmOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	if K != Kb {
 		return nil, fmt.Errorf("%v: A %v and B %v do not multiply (transA=%v, transB=%v)", n, a.Shape, b.Shape, g.transA, g.transB)
 	}
-	y, err := newF32(n, []int{M, N})
+	y, err := newF32(ctx, n, []int{M, N})
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func (k *matMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	if b.Rank() > 1 {
 		finalShape = append(finalShape, N)
 	}
-	y, err := newF32(n, outShape)
+	y, err := newF32(ctx, n, outShape)
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func (b *batchNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	}
 	scale, bias, mean, variance := ts[1].F32(), ts[2].F32(), ts[3].F32(), ts[4].F32()
 	size := prod(x.Shape[2:])
-	y, err := newF32(n, x.Shape)
+	y, err := newF32(ctx, n, x.Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,8 @@ func (b *batchNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 			bm[c], bv[c] = float32(m), float32(q/cnt)
 		}
 		useMean, useVar = bm, bv
-		rm, _ := newF32(n, []int{C})
-		rv, _ := newF32(n, []int{C})
+		rm, _ := newF32(ctx, n, []int{C})
+		rv, _ := newF32(ctx, n, []int{C})
 		for c := 0; c < C; c++ {
 			rm.F32()[c] = mean[c]*b.momentum + bm[c]*(1-b.momentum)
 			rv.F32()[c] = variance[c]*b.momentum + bv[c]*(1-b.momentum)
@@ -188,7 +188,7 @@ func (k *instanceNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 		return nil, fmt.Errorf("%v: scale and bias need %d values", n, C)
 	}
 	size := prod(x.Shape[2:])
-	y, err := newF32(n, x.Shape)
+	y, err := newF32(ctx, n, x.Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (k *layerNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 			return nil, err
 		}
 	}
-	y, err := newF32(n, x.Shape)
+	y, err := newF32(ctx, n, x.Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -279,8 +279,8 @@ func (k *layerNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	for i := axis; i < len(statShape); i++ {
 		statShape[i] = 1
 	}
-	mean, _ := newF32(n, statShape)
-	istd, _ := newF32(n, statShape)
+	mean, _ := newF32(ctx, n, statShape)
+	istd, _ := newF32(ctx, n, statShape)
 	xd, yd := x.F32(), y.F32()
 	ctx.Parallel(outer, max(1, 4096/max(1, inner)), func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
@@ -402,7 +402,7 @@ func (k *groupNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	}
 	size := prod(x.Shape[2:])
 	cg := C / G
-	y, err := newF32(n, x.Shape)
+	y, err := newF32(ctx, n, x.Shape)
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func (p *pad) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	for d := 0; d < r; d++ {
 		maps[d] = padMap(p.mode, x.Shape[d], outShape[d], int(pads[d]))
 	}
-	y, err := tensor.New(x.DType, outShape)
+	y, err := ctx.New(x.DType, outShape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}

@@ -127,13 +127,13 @@ func (p *pool) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return nil, err
 	}
 	outShape := append([]int{x.Shape[0], x.Shape[1]}, g.out...)
-	y, err := tensor.New(x.DType, outShape)
+	y, err := ctx.New(x.DType, outShape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
 	var ind *tensor.Tensor
 	if p.kind == poolMax && wantOutput(n, 1) {
-		if ind, err = tensor.New(tensor.Int64, outShape); err != nil {
+		if ind, err = ctx.New(tensor.Int64, outShape); err != nil {
 			return nil, fmt.Errorf("%v: %v", n, err)
 		}
 	}
@@ -346,7 +346,7 @@ func (p *globalPool) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	for range x.Shape[2:] {
 		outShape = append(outShape, 1)
 	}
-	y, err := tensor.New(x.DType, outShape)
+	y, err := ctx.New(x.DType, outShape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}

@@ -262,8 +262,12 @@ func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 			fullRoi[a], fullRoi[rank+a] = roi[i], roi[k+i]
 		}
 	}
-	cur := x.F32()
-	shape := append([]int(nil), x.Shape...)
+	// Per-axis filters, innermost first; identity axes are skipped.
+	type pass struct {
+		d int
+		t *resizeTaps
+	}
+	var passes []pass
 	for d := rank - 1; d >= 0; d-- {
 		// Antialiasing widens the filter to about 2/scale taps (4/scale for
 		// cubic) per output: bound that work for absurd scales.
@@ -271,17 +275,31 @@ func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 			return nil, fmt.Errorf("%v: antialiased scale %v on dim %d needs too many taps", n, scale[d], d)
 		}
 		t := r.axisTaps(x.Shape[d], out[d], scale[d], fullRoi[d], fullRoi[rank+d])
-		if t.identity(x.Shape[d]) {
-			continue
+		if !t.identity(x.Shape[d]) {
+			passes = append(passes, pass{d, t})
 		}
-		next := make([]float32, prod(shape[:d])*out[d]*prod(shape[d+1:]))
-		t.apply(ctx, cur, next, prod(shape[:d]), shape[d], out[d], prod(shape[d+1:]), r.extrapolate)
+	}
+	y, err := newF32(ctx, n, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(passes) == 0 {
+		copy(y.F32(), x.F32())
+		return []*tensor.Tensor{y}, nil
+	}
+	cur := x.F32()
+	shape := append([]int(nil), x.Shape...)
+	for i, p := range passes {
+		d := p.d
+		var next []float32
+		if i == len(passes)-1 {
+			next = y.F32()
+		} else {
+			next = make([]float32, prod(shape[:d])*out[d]*prod(shape[d+1:]))
+		}
+		p.t.apply(ctx, cur, next, prod(shape[:d]), shape[d], out[d], prod(shape[d+1:]), r.extrapolate)
 		cur = next
 		shape[d] = out[d]
-	}
-	y := tensor.FromFloat32(out, cur)
-	if len(cur) > 0 && &cur[0] == &x.F32()[0] {
-		y = tensor.FromFloat32(out, append([]float32(nil), cur...))
 	}
 	return []*tensor.Tensor{y}, nil
 }

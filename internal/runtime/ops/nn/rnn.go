@@ -302,14 +302,14 @@ func (r *rnnOp) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	if r.layout == 1 {
 		yShape = []int{B, T, D, H}
 	}
-	y, err := newF32(n, yShape)
+	y, err := newF32(ctx, n, yShape)
 	if err != nil {
 		return nil, err
 	}
-	yh, _ := newF32(n, stateShape)
+	yh, _ := newF32(ctx, n, stateShape)
 	var yc *tensor.Tensor
 	if r.kind == cellLSTM {
-		yc, _ = newF32(n, stateShape)
+		yc, _ = newF32(ctx, n, stateShape)
 	}
 	if _, err := tensor.NumElements([]int{T * B, G * H}); err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)

@@ -79,7 +79,7 @@ func (k *maxUnpool) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 			return nil, fmt.Errorf("%v: output_shape %v does not fit X %v", n, outShape, x.Shape)
 		}
 	}
-	nat, err := newF32(n, natural)
+	nat, err := newF32(ctx, n, natural)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (k *maxUnpool) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	if tensor.SameShape(outShape, natural) {
 		return []*tensor.Tensor{nat}, nil
 	}
-	y, err := newF32(n, outShape)
+	y, err := newF32(ctx, n, outShape)
 	if err != nil {
 		return nil, err
 	}

@@ -82,8 +82,9 @@ func intsIn(n *graph.Node, in []*tensor.Tensor, i int) ([]int64, error) {
 }
 
 // newF32 allocates a float32 output, turning a bad shape into an error.
-func newF32(n *graph.Node, shape []int) (*tensor.Tensor, error) {
-	t, err := tensor.New(tensor.Float32, shape)
+// Inside a session the buffer may be a recycled one (zeroed all the same).
+func newF32(ctx *runtime.Context, n *graph.Node, shape []int) (*tensor.Tensor, error) {
+	t, err := ctx.New(tensor.Float32, shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: output %v: %v", n, shape, err)
 	}
