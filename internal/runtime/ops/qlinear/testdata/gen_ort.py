@@ -179,6 +179,31 @@ def qlinearadd(name, ashape, bshape, dt=np.uint8, c_scale=0.05):
     run_case(name, build(name, "QLinearAdd", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
 
 
+def qgemm(name, m, k, n, adt=np.uint8, bdt=np.int8, ydt=np.uint8, per_column=False, bias_shape=None,
+          trans_a=0, trans_b=0, alpha=1.0, float_out=False):
+    a = rand_q(adt, [k, m] if trans_a else [m, k])
+    b = rand_q(bdt, [n, k] if trans_b else [k, n])
+    bs = (rng.uniform(0.002, 0.01, size=(n,)) if per_column else np.array(0.005)).astype(np.float32)
+    bz = q_zero(bdt, n) if per_column else q_zero(bdt)
+    if bdt == np.int8 and not per_column:
+        bz = np.array(0, np.int8)
+    consts = [("a_scale", np.array(0.03, np.float32)), ("a_zero_point", q_zero(adt)), ("b", b),
+              ("b_scale", bs), ("b_zero_point", bz)]
+    order = ["a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point"]
+    if bias_shape is not None:
+        consts.append(("c", rng.integers(-20000, 20000, size=bias_shape).astype(np.int32)))
+        order.append("c")
+    elif not float_out:
+        order.append(None)
+    if not float_out:
+        consts += [("y_scale", np.array(0.03 * 0.005 * np.sqrt(k) * 150 * alpha, np.float32)), ("y_zero_point", q_zero(ydt))]
+        order += ["y_scale", "y_zero_point"]
+    attrs = {"_order": order, "transA": trans_a, "transB": trans_b, "alpha": alpha}
+    inputs = [("a", a)]
+    out_dt = np.float32 if float_out else ydt
+    run_case(name, build(name, "QGemm", inputs, consts, out_dt, attrs, domain="com.microsoft"), inputs)
+
+
 def main():
     if not os.path.exists(ORT):
         sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
@@ -214,6 +239,12 @@ def main():
     qlinearadd("qlinearadd_channel_bcast", [2, 6, 4, 5], [1, 6, 1, 1])
     qlinearadd("qlinearadd_inner_bcast", [3, 1, 9], [3, 10, 9], dt=np.int8)
     qlinearadd("qlinearadd_both_bcast", [4, 1], [1, 21], c_scale=0.2)
+    qgemm("qgemm_u8s8_bias_n", 7, 50, 70, bias_shape=[70])
+    qgemm("qgemm_trans_alpha_percol", 5, 33, 20, trans_a=1, trans_b=1, alpha=0.5, per_column=True, bias_shape=[1, 20])
+    qgemm("qgemm_s8s8_scalar_bias", 9, 17, 66, adt=np.int8, ydt=np.int8, bias_shape=[])
+    qgemm("qgemm_float_out_bias_mn", 4, 40, 12, bias_shape=[4, 12], float_out=True)
+    qgemm("qgemm_u8u8_bias_m1", 6, 30, 10, bdt=np.uint8, bias_shape=[6, 1])
+    qgemm("qgemm_no_bias", 3, 64, 65)
 
 
 if __name__ == "__main__":
