@@ -46,7 +46,7 @@ func init() {
 	argTypes := append([]tensor.DType{tensor.Float16}, numericTypes...)
 	reg("ArgMax", argTypes, func(n *graph.Node, _ int64) (runtime.Kernel, error) { return newArg(n, true) })
 	reg("ArgMin", argTypes, func(n *graph.Node, _ int64) (runtime.Kernel, error) { return newArg(n, false) })
-	reg("TopK", argTypes, newTopK)
+	reg("TopK", numericTypes, newTopK)
 }
 
 type reduceKernel struct {
