@@ -527,3 +527,36 @@ func TestNPYStreamsLargeFile(t *testing.T) {
 		t.Fatalf("allocated %d bytes for 8 samples of 4 KB", alloc)
 	}
 }
+
+// JPEGs decode as PIL (libjpeg-turbo) decodes them: libjpeg's fancy chroma
+// upsampling and colour tables leave only the inverse DCTs' rounding
+// differences (Go's own chroma replication is up to 78 levels off on this
+// noisy image, 11 on CIFAR-10's JPEGs).
+func TestJPEGMatchesPIL(t *testing.T) {
+	for _, sub := range []string{"420", "422", "444"} {
+		want, err := npy.ReadFile(filepath.Join("testdata", "preprocess", "img"+sub+"_pil.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		folder := t.TempDir()
+		b, _ := os.ReadFile(filepath.Join("testdata", "preprocess", "img"+sub+".jpg"))
+		os.WriteFile(filepath.Join(folder, "x.jpg"), b, 0o644)
+		d, err := Open([]DataSpec{{Path: folder}}, []InputSpec{spec("x", tensor.Float32, -1, 23, 37, 3)}, Options{Preprocess: &Preprocess{Range: "0..255"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, d)[0].Inputs["x"].F32()
+		d.Close()
+		var worst, sum float64
+		for i, w := range want.U8() {
+			df := math.Abs(float64(got[i]) - float64(w))
+			worst = max(worst, df)
+			sum += df
+		}
+		mean := sum / float64(len(got))
+		t.Logf("%s: max %v levels, mean %.4f", sub, worst, mean)
+		if worst > 3 || mean > 0.15 {
+			t.Errorf("%s: differs from PIL by up to %v levels (mean %.3f)", sub, worst, mean)
+		}
+	}
+}

@@ -541,6 +541,9 @@ func toPlanes(img image.Image, gray bool) *planes {
 	r, g, bl := rgb.p[0], rgb.p[1], rgb.p[2]
 	switch m := img.(type) {
 	case *image.YCbCr:
+		if libjpegYCbCr(m, r, g, bl) {
+			break
+		}
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				yi := m.YOffset(b.Min.X+x, b.Min.Y+y)
@@ -702,4 +705,118 @@ func (d *Dataset) Classes() []string {
 		return s.classes
 	}
 	return nil
+}
+
+// libjpegYCbCr converts a decoded JPEG to RGB as libjpeg(-turbo) does by
+// default, and so as PIL and torchvision see it: chroma subsampled 2x
+// horizontally (4:2:2) or in both directions (4:2:0) is upsampled with
+// libjpeg's "fancy" triangle filter (3/4 nearer + 1/4 further sample, its
+// rounding biases, edges replicated) rather than Go's sample replication,
+// and YCbCr becomes RGB through libjpeg's 16-bit fixed-point tables. The
+// inverse DCTs of Go and libjpeg still differ by a level here and there.
+// It reports false for layouts it does not handle (the caller falls back).
+func libjpegYCbCr(m *image.YCbCr, r, g, b []float32) bool {
+	bd := m.Bounds()
+	if bd.Min != (image.Point{}) {
+		return false
+	}
+	w, h := bd.Dx(), bd.Dy()
+	var v2 bool
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio444:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				k := y*w + x
+				ci := y*m.CStride + x
+				r[k], g[k], b[k] = ycc(m.Y[y*m.YStride+x], m.Cb[ci], m.Cr[ci])
+			}
+		}
+		return true
+	case image.YCbCrSubsampleRatio422:
+	case image.YCbCrSubsampleRatio420:
+		v2 = true
+	default:
+		return false
+	}
+	cw := (w + 1) / 2
+	ch := h
+	if v2 {
+		ch = (h + 1) / 2
+	}
+	if cw < 2 || len(m.Cb) < (ch-1)*m.CStride+cw || len(m.Cr) < (ch-1)*m.CStride+cw {
+		return false
+	}
+	cbRow := make([]uint8, 2*cw)
+	crRow := make([]uint8, 2*cw)
+	sums := make([]int32, cw)
+	for y := 0; y < h; y++ {
+		for _, pl := range []struct {
+			src []uint8
+			dst []uint8
+		}{{m.Cb, cbRow}, {m.Cr, crRow}} {
+			if v2 {
+				in0 := y / 2
+				in1 := in0 - 1
+				if y%2 == 1 {
+					in1 = in0 + 1
+				}
+				in1 = max(0, min(ch-1, in1))
+				r0 := pl.src[in0*m.CStride : in0*m.CStride+cw]
+				r1 := pl.src[in1*m.CStride : in1*m.CStride+cw]
+				for i := range sums {
+					sums[i] = 3*int32(r0[i]) + int32(r1[i])
+				}
+				fancyRow16(sums, pl.dst)
+			} else {
+				fancyRow4(pl.src[y*m.CStride:y*m.CStride+cw], pl.dst)
+			}
+		}
+		for x := 0; x < w; x++ {
+			k := y*w + x
+			r[k], g[k], b[k] = ycc(m.Y[y*m.YStride+x], cbRow[x], crRow[x])
+		}
+	}
+	return true
+}
+
+// fancyRow16 is h2v2_fancy_upsample's horizontal step on column sums
+// (3*nearer row + further row).
+func fancyRow16(cs []int32, out []uint8) {
+	n := len(cs)
+	out[0] = uint8((cs[0]*4 + 8) >> 4)
+	out[1] = uint8((cs[0]*3 + cs[1] + 7) >> 4)
+	for i := 1; i < n-1; i++ {
+		out[2*i] = uint8((cs[i]*3 + cs[i-1] + 8) >> 4)
+		out[2*i+1] = uint8((cs[i]*3 + cs[i+1] + 7) >> 4)
+	}
+	out[2*n-2] = uint8((cs[n-1]*3 + cs[n-2] + 8) >> 4)
+	out[2*n-1] = uint8((cs[n-1]*4 + 7) >> 4)
+}
+
+// fancyRow4 is h2v1_fancy_upsample.
+func fancyRow4(in []uint8, out []uint8) {
+	n := len(in)
+	out[0] = in[0]
+	out[1] = uint8((int32(in[0])*3 + int32(in[1]) + 2) >> 2)
+	for i := 1; i < n-1; i++ {
+		v := int32(in[i]) * 3
+		out[2*i] = uint8((v + int32(in[i-1]) + 1) >> 2)
+		out[2*i+1] = uint8((v + int32(in[i+1]) + 2) >> 2)
+	}
+	out[2*n-2] = uint8((int32(in[n-1])*3 + int32(in[n-2]) + 1) >> 2)
+	out[2*n-1] = in[n-1]
+}
+
+// ycc is libjpeg's ycc_rgb_convert (jdcolor.c) for one pixel.
+func ycc(y, cb, cr uint8) (float32, float32, float32) {
+	const half = 1 << 15
+	fix := func(v float64) int64 { return int64(v*(1<<16) + 0.5) }
+	x := int64(cr) - 128
+	z := int64(cb) - 128
+	yy := int64(y)
+	rr := yy + (fix(1.40200)*x+half)>>16
+	gg := yy + (-fix(0.34414)*z+half-fix(0.71414)*x)>>16
+	bb := yy + (fix(1.77200)*z+half)>>16
+	c := func(v int64) float32 { return float32(max(0, min(255, v))) }
+	return c(rr), c(gg), c(bb)
 }

@@ -34,3 +34,10 @@ for name, tf in cases.items():
     np.save(f"preprocess/{name}.npy", tf(im).numpy().astype(np.float32))
 gray = Image.open("preprocess/img.png").convert("L")
 np.save("preprocess/gray_shorter10.npy", T.Compose([T.Resize(10), T.ToTensor()])(gray).numpy().astype(np.float32))
+
+# JPEG decoding as PIL (libjpeg-turbo) does it: the PNG saved as JPEG with
+# 4:2:0, 4:2:2 and 4:4:4 chroma, and the pixels PIL decodes from each.
+for name, sub in [("420", 2), ("422", 1), ("444", 0)]:
+    path = f"preprocess/img{name}.jpg"
+    Image.open("preprocess/img.png").convert("RGB").save(path, quality=75, subsampling=sub)
+    np.save(f"preprocess/img{name}_pil.npy", np.asarray(Image.open(path).convert("RGB")).astype(np.uint8))
