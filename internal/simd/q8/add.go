@@ -99,3 +99,31 @@ func saturate8(v int32, signed bool) uint8 {
 func fma32(x, y, z float32) float32 {
 	return float32(math.FMA(float64(x), float64(y), float64(z)))
 }
+
+// BuildTable fills the 256-entry table of an elementwise 8-bit activation
+// the way ONNX Runtime's QLinearLookupBase does: entry b (the raw byte, int8
+// when signed) dequantizes as xs·float32(x − xz), goes through f, and is
+// quantized by MLAS's QuantizeLinear: v/ys clamped to the output range minus
+// yz, rounded half to even, plus yz.
+func BuildTable(table *[256]uint8, signed bool, xs float32, xz int32, ys float32, yz int32, f func(float32) float32) {
+	lo, hi := float32(0), float32(255)
+	if signed {
+		lo, hi = -128, 127
+	}
+	for i := range table {
+		x := int32(i)
+		if signed {
+			x = int32(int8(uint8(i)))
+		}
+		v := f(xs * float32(x-xz))
+		q := v / ys
+		// MAXPS/MINPS order: a NaN quotient takes the bound.
+		if !(q >= lo-float32(yz)) {
+			q = lo - float32(yz)
+		}
+		if !(q <= hi-float32(yz)) {
+			q = hi - float32(yz)
+		}
+		table[i] = uint8(int32(math.RoundToEven(float64(q))) + yz)
+	}
+}

@@ -85,6 +85,8 @@ func TestBadInputs(t *testing.T) {
 		{"qgemm bias shape", "com.microsoft:QGemm", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), i8T([]int{3, 5}), scal(0.1), i8T(nil), tensor.MustNew(tensor.Int32, []int{3})}},
 		{"qgemm y_scale alone", "com.microsoft:QGemm", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), i8T([]int{3, 5}), scal(0.1), i8T(nil), nil, scal(0.1)}},
 		{"qgemm rank 3", "com.microsoft:QGemm", nil, []*tensor.Tensor{u8T([]int{1, 2, 3}), scal(0.1), u8T(nil), i8T([]int{3, 5}), scal(0.1), i8T(nil)}},
+		{"leakyrelu zero point dtype", "com.microsoft:QLinearLeakyRelu", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), i8T(nil), scal(0.1), u8T(nil)}},
+		{"leakyrelu y scale missing", "com.microsoft:QLinearLeakyRelu", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), nil, u8T(nil)}},
 		{"add shapes", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), u8T([]int{2, 4}), scal(0.1), u8T(nil), scal(0.1), u8T(nil)}},
 		{"add dtypes", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T(nil), i8T([]int{2, 3}), scal(0.1), i8T(nil), scal(0.1), u8T(nil)}},
 		{"add zero point vector", "com.microsoft:QLinearAdd", nil, []*tensor.Tensor{u8T([]int{2, 3}), scal(0.1), u8T([]int{2}), u8T([]int{2, 3}), scal(0.1), u8T(nil), scal(0.1), u8T(nil)}},

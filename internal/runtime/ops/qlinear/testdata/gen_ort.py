@@ -204,6 +204,18 @@ def qgemm(name, m, k, n, adt=np.uint8, bdt=np.int8, ydt=np.uint8, per_column=Fal
     run_case(name, build(name, "QGemm", inputs, consts, out_dt, attrs, domain="com.microsoft"), inputs)
 
 
+def qlinearleakyrelu(name, shape, dt=np.uint8, alpha=None):
+    # Every byte value once, then random ones: the whole table is checked.
+    x = np.concatenate([np.arange(256, dtype=np.uint8).view(dt), rand_q(dt, [int(np.prod(shape)) - 256])]).reshape(shape)
+    consts = [("x_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("x_zero_point", q_zero(dt)),
+              ("y_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("y_zero_point", q_zero(dt))]
+    attrs = {"_order": ["x", "x_scale", "x_zero_point", "y_scale", "y_zero_point"]}
+    if alpha is not None:
+        attrs["alpha"] = alpha
+    inputs = [("x", x)]
+    run_case(name, build(name, "QLinearLeakyRelu", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+
+
 def main():
     if not os.path.exists(ORT):
         sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
@@ -245,6 +257,8 @@ def main():
     qgemm("qgemm_float_out_bias_mn", 4, 40, 12, bias_shape=[4, 12], float_out=True)
     qgemm("qgemm_u8u8_bias_m1", 6, 30, 10, bdt=np.uint8, bias_shape=[6, 1])
     qgemm("qgemm_no_bias", 3, 64, 65)
+    qlinearleakyrelu("qlinearleakyrelu_u8", [4, 256])
+    qlinearleakyrelu("qlinearleakyrelu_s8_alpha", [2, 3, 100], dt=np.int8, alpha=0.3)
 
 
 if __name__ == "__main__":

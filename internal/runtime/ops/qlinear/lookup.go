@@ -1,0 +1,79 @@
+package qlinear
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/simd/q8"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+func init() {
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		runtime.Register(MicrosoftDomain, "QLinearLeakyRelu", dt, newQLinearLeakyRelu)
+	}
+}
+
+// lookupKernel is an elementwise 8-bit activation as a 256-entry table
+// (ONNX Runtime's QLinearLookupBase): inputs X, X_scale, X_zero_point,
+// Y_scale, Y_zero_point; the table is built from f on every run (it is 256
+// evaluations) and applied with q8.LookupU8.
+type lookupKernel struct {
+	node *graph.Node
+	f    func(float32) float32
+}
+
+func newQLinearLeakyRelu(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if len(n.Inputs) < 4 || len(n.Inputs) > 5 {
+		return nil, fmt.Errorf("%v: QLinearLeakyRelu takes 4 or 5 inputs, got %d", n, len(n.Inputs))
+	}
+	alpha, err := n.AttrFloat("alpha", 0.01)
+	if err != nil {
+		return nil, err
+	}
+	return &lookupKernel{node: n, f: func(v float32) float32 {
+		if v >= 0 {
+			return v
+		}
+		return alpha * v
+	}}, nil
+}
+
+func (k *lookupKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	n := k.node
+	x, err := int8In(n, in, 0, "X")
+	if err != nil {
+		return nil, err
+	}
+	xs, _, err := scalesIn(n, in, 1, "X_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	xz, err := zeroPointsIn(n, in, 2, "X_zero_point", x.DType, 1)
+	if err != nil {
+		return nil, err
+	}
+	ys, _, err := scalesIn(n, in, 3, "Y_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	yz, err := zeroPointsIn(n, in, 4, "Y_zero_point", x.DType, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(xz) != 1 || len(yz) != 1 {
+		return nil, fmt.Errorf("%v: zero points must be scalars", n)
+	}
+	var table [256]uint8
+	q8.BuildTable(&table, x.DType == tensor.Int8, xs[0], xz[0], ys[0], yz[0], k.f)
+	out, err := tensor.New(x.DType, x.Shape)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %v", n, err)
+	}
+	src, dst := bytesOf(x), bytesOf(out)
+	ctx.Parallel(len(src), 1<<16, func(lo, hi int) {
+		q8.LookupU8(dst[lo:hi], src[lo:hi], &table)
+	})
+	return []*tensor.Tensor{out}, nil
+}
