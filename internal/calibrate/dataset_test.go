@@ -560,3 +560,29 @@ func TestJPEGMatchesPIL(t *testing.T) {
 		}
 	}
 }
+
+// Gray conversion is PIL's convert("L") exactly.
+func TestGrayMatchesPIL(t *testing.T) {
+	want, err := npy.ReadFile(filepath.Join("testdata", "preprocess", "noise_gray_pil.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder := t.TempDir()
+	b, _ := os.ReadFile(filepath.Join("testdata", "preprocess", "noise.png"))
+	os.WriteFile(filepath.Join(folder, "noise.png"), b, 0o644)
+	d, err := Open([]DataSpec{{Path: folder}}, []InputSpec{spec("x", tensor.Float32, -1, 1, 128, 128)}, Options{Preprocess: &Preprocess{Range: "0..255"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got := collect(t, d)[0].Inputs["x"].F32()
+	bad := 0
+	for i, w := range want.U8() {
+		if got[i] != float32(w) {
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d gray pixels differ from PIL", bad, len(got))
+	}
+}

@@ -32,7 +32,7 @@ type Preprocess struct {
 	// (torchvision's CenterCrop). Empty: no crop.
 	Crop Dims `json:"crop,omitempty"`
 	// Color is "rgb" (default), "bgr" or "gray" (ITU-R 601 luma, as PIL's
-	// convert("L")).
+	// convert("L") computes it).
 	Color string `json:"color,omitempty"`
 	// Layout is "nchw" or "nhwc"; empty: from the model input's shape (a
 	// channel dim of 1 or 3 right after the batch dim means NCHW, last
@@ -584,10 +584,10 @@ func toPlanes(img image.Image, gray bool) *planes {
 	if !gray {
 		return rgb
 	}
-	// PIL's convert("L"): L = (R*299 + G*587 + B*114) / 1000, rounded.
+	// PIL's convert("L") (rgb2l): ITU-R 601 luma in 16-bit fixed point.
 	l := make([]float32, h*w)
 	for k := range l {
-		v := (int(r[k])*299 + int(g[k])*587 + int(bl[k])*114 + 500) / 1000
+		v := (int(r[k])*19595 + int(g[k])*38470 + int(bl[k])*7471 + 0x8000) >> 16
 		l[k] = float32(v)
 	}
 	return &planes{c: 1, h: h, w: w, p: [][]float32{l}}

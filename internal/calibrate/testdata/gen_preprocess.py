@@ -41,3 +41,9 @@ for name, sub in [("420", 2), ("422", 1), ("444", 0)]:
     path = f"preprocess/img{name}.jpg"
     Image.open("preprocess/img.png").convert("RGB").save(path, quality=75, subsampling=sub)
     np.save(f"preprocess/img{name}_pil.npy", np.asarray(Image.open(path).convert("RGB")).astype(np.uint8))
+
+# Gray conversion on noise (PIL's fixed-point luma differs from the
+# textbook /1000 formula on about 0.06% of colours).
+noise = np.random.default_rng(6).integers(0, 256, size=(128, 128, 3)).astype(np.uint8)
+Image.fromarray(noise, "RGB").save("preprocess/noise.png")
+np.save("preprocess/noise_gray_pil.npy", np.asarray(Image.open("preprocess/noise.png").convert("L")).astype(np.uint8))
