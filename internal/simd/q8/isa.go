@@ -13,10 +13,12 @@ const (
 	isaAVX2
 	isaAVXVNNI
 	isaAVX512VNNI
+	isaNEON // the arm64 paths from here on (see lowerTo)
+	isaSDOT
 	numISA
 )
 
-var isaNames = [numISA]string{"generic", "avx2", "avxvnni", "avx512vnni"}
+var isaNames = [numISA]string{"generic", "avx2", "avxvnni", "avx512vnni", "neon", "sdot"}
 
 func (p isa) String() string { return isaNames[p] }
 
@@ -80,16 +82,20 @@ func init() {
 		switch f {
 		case "avx512":
 			active = lowerTo(isaAVXVNNI)
-		case "asimd", "dotprod", "i8mm", "neon", "sdot":
-			active = isaGeneric
+		case "asimd":
+			active = lowerTo(isaNEON)
+		case "dotprod", "i8mm":
+			active = lowerTo(isaSDOT)
 		}
 	}
 }
 
-// lowerTo returns the best supported path not above p.
+// lowerTo returns the best supported path not above p of p's family (x86
+// or arm64): a name of the other architecture's family lowers to generic.
 func lowerTo(p isa) isa {
+	arm := p >= isaNEON
 	for ; p > isaGeneric; p-- {
-		if kernels[p].ok {
+		if kernels[p].ok && (p >= isaNEON) == arm {
 			return p
 		}
 	}
