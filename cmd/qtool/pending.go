@@ -16,8 +16,6 @@ type pending struct {
 var pendingCommands = []pending{
 	{"eval FLOAT.onnx QUANT.onnx --data DATA", "Compare a quantized model with its float original",
 		"Top-1/top-5 accuracy against labels, agreement with float, output SQNR, and a\nper-layer error table; text, JSON or a self-contained HTML report.", "issue 9"},
-	{"bench MODEL [MODEL2]", "Measure latency, throughput and memory",
-		"Warm-up, then runs until the median is stable; p50/p90/p99 latency, throughput,\npeak memory, per-op times; with two models a side-by-side ratio.", "issue 9"},
 }
 
 func addPendingCommands(root *cobra.Command) {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"github.com/qtool/qtool/internal/bench"
+	"github.com/qtool/qtool/internal/model"
+	_ "github.com/qtool/qtool/internal/runtime/ops/all" // every built-in kernel
+	"github.com/qtool/qtool/internal/tensor"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+)
+
+func newBenchCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench MODEL [MODEL2]",
+		Short: "Measure latency, throughput and memory",
+		Long: `Times MODEL with qtool's runtime: warm-up runs, then timed runs until the
+median is stable (the median of the most recent half of the runs within
+--tolerance of the median of all, after at least --min-runs and --min-time;
+at most --max-runs and --max-time)
+or exactly --runs N. Prints p50/p90/p99 latency, throughput (samples/s at
+the median), the runtime's peak activation memory and the process's peak
+RSS (VmHWM: it covers everything the process loaded, both models with two).
+
+Inputs are synthesized from the model's declared shapes (a symbolic first
+dim becomes --batch, other symbolic dims 1; floats get a fixed
+pseudo-random pattern, the one tools/peers/ort.js uses, integer inputs 0)
+unless given with --input NAME=FILE (.npy or .pb).
+
+With MODEL2 (for example the int8 version of MODEL), the runs of the two
+models are interleaved so that a noisy machine slows both alike, and the
+latency ratio MODEL2/MODEL and the speed-up are printed. --profile adds the
+time per op type and the slowest nodes.`,
+		Example: `  qtool bench resnet18.onnx --threads 1
+  qtool bench resnet18.onnx resnet18.int8.onnx --threads 1 --runs 50
+  qtool bench model.onnx --input input=x.npy --profile --json`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return benchModels(cmd, s, args)
+		},
+	}
+	f := cmd.Flags()
+	f.Int("runs", 0, "timed runs per model (0 = until the median is stable)")
+	f.Int("warmup", 5, "untimed warm-up runs per model")
+	f.Int("batch", 1, "size of a symbolic first input dim of synthesized inputs")
+	f.StringArrayP("input", "i", nil, "input tensor as NAME=FILE (.npy or .pb), for both models; repeat for several")
+	f.Bool("profile", false, "time every node and print the time per op type and the slowest nodes")
+	f.Bool("json", false, "print the report as JSON")
+	f.Int("min-runs", 10, "until-stable mode: fewest timed runs")
+	f.Int("max-runs", 1000, "until-stable mode: most timed runs")
+	f.Duration("min-time", time.Second, "until-stable mode: shortest timed phase")
+	f.Duration("max-time", 10*time.Second, "until-stable mode: time cap of the timed runs")
+	f.Float64("tolerance", 0.01, "until-stable mode: relative tolerance of the median")
+	return cmd
+}
+
+func benchModels(cmd *cobra.Command, s *settings, paths []string) error {
+	v := s.v
+	runs, warmup, batch := v.GetInt("runs"), v.GetInt("warmup"), v.GetInt("batch")
+	switch {
+	case runs < 0:
+		return badInputf("--runs must not be negative, got %d", runs)
+	case warmup < 0:
+		return badInputf("--warmup must not be negative, got %d", warmup)
+	case batch < 1 || batch > 1<<20:
+		return badInputf("--batch must be between 1 and %d, got %d", 1<<20, batch)
+	case v.GetFloat64("tolerance") <= 0 || v.GetFloat64("tolerance") >= 1:
+		return badInputf("--tolerance must be in (0, 1), got %g", v.GetFloat64("tolerance"))
+	}
+	inputs, _ := cmd.Flags().GetStringArray("input")
+	given := map[string]*tensor.Tensor{}
+	sources := map[string]string{}
+	for _, spec := range inputs {
+		k := strings.IndexByte(spec, '=')
+		if k <= 0 {
+			return badInputf("--input %q: want NAME=FILE", spec)
+		}
+		name, file := spec[:k], spec[k+1:]
+		if _, dup := given[name]; dup {
+			return badInputf("input %q given twice", name)
+		}
+		t, err := readTensor(file)
+		if err != nil {
+			return badInput(err)
+		}
+		given[name], sources[name] = t, file
+	}
+	var models []bench.Model
+	for _, p := range paths {
+		m, err := model.Load(p)
+		if err != nil {
+			return badInput(err)
+		}
+		models = append(models, bench.Model{Path: p, Graph: m.Graph, Given: given, Sources: sources})
+	}
+	c := bench.Config{
+		Threads: s.threads(),
+		Batch:   batch,
+		Profile: v.GetBool("profile"),
+		Timing: bench.Options{
+			Warmup: warmup, Runs: runs,
+			MinRuns: v.GetInt("min-runs"), MaxRuns: v.GetInt("max-runs"),
+			MinTime: v.GetDuration("min-time"), MaxTime: v.GetDuration("max-time"), Tolerance: v.GetFloat64("tolerance"),
+		},
+	}
+	var bar *progressbar.ProgressBar
+	if !s.quiet() && stderrIsTerminal() {
+		c.Timing.Progress = func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total,
+					progressbar.OptionSetWriter(os.Stderr),
+					progressbar.OptionSetDescription("benchmarking"),
+					progressbar.OptionShowCount(),
+					progressbar.OptionSetItsString("runs"),
+					progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish())
+			}
+			bar.Set(done)
+		}
+	}
+	rep, err := bench.Run(models, c)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		if bench.IsInputError(err) {
+			return badInput(err)
+		}
+		return workFailed(err)
+	}
+	w := cmd.OutOrStdout()
+	if v.GetBool("json") {
+		return rep.WriteJSON(w)
+	}
+	return rep.WriteText(w)
+}
+
+func stderrIsTerminal() bool {
+	st, err := os.Stderr.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
