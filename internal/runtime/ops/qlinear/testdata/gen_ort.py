@@ -216,6 +216,22 @@ def qlinearleakyrelu(name, shape, dt=np.uint8, alpha=None):
     run_case(name, build(name, "QLinearLeakyRelu", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
 
 
+def qlinearconcat(name, shapes, axis, dt=np.uint8, same_as_output=()):
+    ys, yz = np.array(rng.uniform(0.02, 0.1), np.float32), q_zero(dt)
+    consts = [("y_scale", ys), ("y_zero_point", yz)]
+    inputs, order = [], ["y_scale", "y_zero_point"]
+    for i, shape in enumerate(shapes):
+        x = rand_q(dt, shape)
+        inputs.append((f"x{i}", x))
+        if i in same_as_output:
+            consts += [(f"s{i}", ys.copy()), (f"z{i}", yz.copy())]
+        else:
+            consts += [(f"s{i}", np.array(rng.uniform(0.02, 0.1), np.float32)), (f"z{i}", q_zero(dt))]
+        order += [f"x{i}", f"s{i}", f"z{i}"]
+    attrs = {"_order": order, "axis": axis}
+    run_case(name, build(name, "QLinearConcat", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+
+
 def main():
     if not os.path.exists(ORT):
         sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
@@ -259,6 +275,8 @@ def main():
     qgemm("qgemm_no_bias", 3, 64, 65)
     qlinearleakyrelu("qlinearleakyrelu_u8", [4, 256])
     qlinearleakyrelu("qlinearleakyrelu_s8_alpha", [2, 3, 100], dt=np.int8, alpha=0.3)
+    qlinearconcat("qlinearconcat_channels", [[2, 3, 4, 5], [2, 6, 4, 5], [2, 1, 4, 5]], 1, same_as_output=(1,))
+    qlinearconcat("qlinearconcat_last_s8", [[3, 7], [3, 2]], -1, dt=np.int8)
 
 
 if __name__ == "__main__":
