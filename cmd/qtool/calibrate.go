@@ -221,8 +221,16 @@ func runCalibrate(cmd *cobra.Command, s *settings, modelPath string) error {
 	}
 	defer ds.Close()
 
+	if ds.Note != "" && !s.quiet() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", ds.Note)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first interrupt, a second one kills as usual.
+		<-ctx.Done()
+		stop()
+	}()
 	var bar *progressbar.ProgressBar
 	ro := calibrate.RunOptions{Threads: s.threads()}
 	if !s.quiet() && isTerminal(os.Stderr) {

@@ -62,9 +62,9 @@ type Options struct {
 	// on every machine and Go version): with Limit, a random subset.
 	Shuffle bool
 	Seed    uint64
-	// Batch is the number of samples per model run (0: 1, or the model's
-	// fixed batch dim). A model whose batch dim is fixed runs batches of
-	// exactly that size; leftover samples are dropped and counted.
+	// Batch is the number of samples per model run (0: 1). A model whose
+	// batch dim is fixed runs batches of exactly that size whatever Batch
+	// says (Dataset.Note tells); leftover samples are dropped and counted.
 	Batch int
 	// SkipNonFinite skips (and counts) samples holding NaN or Inf instead
 	// of failing on them.
@@ -109,6 +109,9 @@ type Dataset struct {
 	Sources []SourceInfo
 	// Total is the number of samples in the data, before Limit.
 	Total int
+	// Note explains a batch size other than the one asked for (the model
+	// fixes it), for the user.
+	Note string
 }
 
 // Len is the number of samples the dataset visits (after Limit).
@@ -265,7 +268,7 @@ func Open(specs []DataSpec, inputs []InputSpec, o Options) (ds *Dataset, err err
 	switch {
 	case fixedB != 0:
 		if o.Batch != 0 && o.Batch != fixedB {
-			return nil, fmt.Errorf("batch %d: the model's inputs have a fixed batch dim of %d", o.Batch, fixedB)
+			d.Note = fmt.Sprintf("the model's batch dim is fixed at %d: running batches of %d samples, not %d", fixedB, fixedB, o.Batch)
 		}
 		d.batch, d.fixed = fixedB, true
 	case o.Batch > 0:

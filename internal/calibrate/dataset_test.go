@@ -138,7 +138,7 @@ func TestNPYBatchesShuffleLimit(t *testing.T) {
 }
 
 // A model with a fixed batch dim runs exactly that many; leftovers are
-// dropped and counted, and a contradicting --batch is refused.
+// dropped and counted, and a contradicting --batch gives way with a note.
 func TestFixedBatch(t *testing.T) {
 	data := writeNPY(t, tensor.FromFloat32([]int{5, 3}, seq(15, func(i int) float32 { return 1 })))
 	in := []InputSpec{spec("x", tensor.Float32, 2, 3)}
@@ -162,8 +162,13 @@ func TestFixedBatch(t *testing.T) {
 	if n != 2 || it.Dropped != 1 {
 		t.Fatalf("%d batches, %d dropped", n, it.Dropped)
 	}
-	if _, err := Open([]DataSpec{{Path: data}}, in, Options{Batch: 4}); err == nil || !strings.Contains(err.Error(), "fixed batch") {
-		t.Fatalf("batch 4 on a fixed batch of 2: %v", err)
+	d4, err := Open([]DataSpec{{Path: data}}, in, Options{Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d4.Close()
+	if d4.BatchSize() != 2 || !strings.Contains(d4.Note, "fixed at 2") {
+		t.Fatalf("batch 4 on a fixed batch of 2: batch %d, note %q", d4.BatchSize(), d4.Note)
 	}
 }
 
