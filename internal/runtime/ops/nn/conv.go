@@ -244,6 +244,10 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bia
 				})
 				continue
 			}
+			if g.paddedGrid() {
+				convGroupPadded(ctx, g, xg, p, ep, yg, cg, mg)
+				continue
+			}
 			if tile >= P {
 				bufp := getBuf(kg * P)
 				col := *bufp
@@ -280,4 +284,100 @@ func rowsParallel(ctx *runtime.Context, m, n, k int, fn func(m0, m1 int)) {
 	// Keep chunks a multiple of 8 rows so the GEMM's row tiles stay full.
 	grain = (grain + 7) / 8 * 8
 	ctx.Parallel(m, grain, fn)
+}
+
+// usePaddedGrid switches the padded-grid path (benchmarks compare both).
+var usePaddedGrid = true
+
+// paddedGrid reports whether a 2-D stride-1 convolution runs on the padded
+// grid (convGroupPadded): it computes (KW-1)·dilation junk columns per
+// output row, worth it while that is at most an eighth of the row.
+func (g *geom) paddedGrid() bool {
+	return usePaddedGrid && g.nd == 2 && g.stride[0] == 1 && g.stride[1] == 1 && g.kSize > 1 &&
+		(g.k[1]-1)*g.dil[1]*8 <= g.out[1]
+}
+
+// convGroupPadded runs one (image, group) of a stride-1 2-D convolution on
+// the zero-padded input plane. Computed at every position of the padded
+// width Wp (OW real columns and (KW-1)·dw junk ones per row), the im2col
+// row of kernel tap (kh, kw) is one contiguous run of the padded plane
+// starting at kh·dh·Wp + kw·dw, so building it is one memmove instead of a
+// copy and zero fills per output row. The real columns are then compacted
+// into y.
+func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep epilogue, yg []float32, cg, mg int) {
+	H, W := g.in[0], g.in[1]
+	OH, OW := g.out[0], g.out[1]
+	pt, pl := g.padBegin[0], g.padBegin[1]
+	Wp := W + pl + g.padEnd[1]
+	Hp := H + pt + g.padEnd[0]
+	plane := Hp * Wp
+	P, P2 := OH*OW, OH*Wp
+	kg := cg * g.kSize
+	offs := make([]int, g.kSize)
+	for kh := 0; kh < g.k[0]; kh++ {
+		for kw := 0; kw < g.k[1]; kw++ {
+			offs[kh*g.k[1]+kw] = kh*g.dil[0]*Wp + kw*g.dil[1]
+		}
+	}
+	// The last rows' taps run (KW-1)·dw elements past the last plane.
+	padp := getBuf(cg*plane + (g.k[1]-1)*g.dil[1])
+	pad := *padp
+	clear(pad)
+	ctx.Parallel(cg, max(1, 4096/max(1, plane)), func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for ih := 0; ih < H; ih++ {
+				copy(pad[c*plane+(ih+pt)*Wp+pl:], xg[(c*H+ih)*W:(c*H+ih+1)*W])
+			}
+		}
+	})
+	ywp := getBuf(mg * P2)
+	yw := *ywp
+	if ep.Accumulate {
+		// The residual already in y, spread onto the padded grid.
+		clear(yw)
+		for m := 0; m < mg; m++ {
+			for oh := 0; oh < OH; oh++ {
+				copy(yw[m*P2+oh*Wp:m*P2+oh*Wp+OW], yg[m*P+oh*OW:m*P+(oh+1)*OW])
+			}
+		}
+	}
+	buildCol := func(col []float32, q0, q1 int) {
+		w := q1 - q0
+		for c := 0; c < cg; c++ {
+			for k, off := range offs {
+				base := c*plane + off + q0
+				copy(col[(c*g.kSize+k)*w:(c*g.kSize+k+1)*w], pad[base:base+w])
+			}
+		}
+	}
+	tile := P2
+	if kg*P2 > maxColFloats {
+		tile = (max(256, maxColFloats/kg) + 31) / 32 * 32
+	}
+	if tile >= P2 {
+		colp := getBuf(kg * P2)
+		col := *colp
+		buildCol(col, 0, P2)
+		rowsParallel(ctx, mg, P2, kg, func(m0, m1 int) {
+			gemmPackedA(p, m0, m1, P2, col, P2, yw, P2, ep)
+		})
+		putBuf(colp)
+	} else {
+		parallelFixed(ctx, P2, tile, func(q0, q1 int) {
+			colp := getBuf(kg * (q1 - q0))
+			col := *colp
+			buildCol(col, q0, q1)
+			gemmPackedA(p, 0, mg, q1-q0, col, q1-q0, yw[q0:], P2, ep)
+			putBuf(colp)
+		})
+	}
+	ctx.Parallel(mg, max(1, 4096/max(1, P)), func(m0, m1 int) {
+		for m := m0; m < m1; m++ {
+			for oh := 0; oh < OH; oh++ {
+				copy(yg[m*P+oh*OW:m*P+(oh+1)*OW], yw[m*P2+oh*Wp:m*P2+oh*Wp+OW])
+			}
+		}
+	})
+	putBuf(ywp)
+	putBuf(padp)
 }

@@ -103,6 +103,12 @@ func TestConvAgainstNaive(t *testing.T) {
 		{x: []int{1, 5, 31}, w: []int{7, 5, 4}, group: 1, strides: []int64{2}, pads: []int64{3, 1}, dil: []int64{2}},
 		{x: []int{1, 4, 5, 6, 7}, w: []int{6, 2, 2, 3, 3}, group: 2, strides: []int64{1, 2, 1}, pads: []int64{1, 0, 1, 0, 1, 1}},
 		{x: []int{1, 3, 40, 40}, w: []int{70, 3, 7, 7}, group: 1, strides: []int64{2, 2}, pads: []int64{3, 3, 3, 3}},
+		// Stride 1, wide rows: the padded-grid path (asymmetric pads,
+		// dilation, groups, no padding at all).
+		{x: []int{2, 5, 10, 40}, w: []int{6, 5, 3, 3}, group: 1, strides: []int64{1, 1}, pads: []int64{1, 2, 0, 1}},
+		{x: []int{1, 4, 12, 45}, w: []int{8, 2, 3, 3}, group: 2, strides: []int64{1, 1}, pads: []int64{2, 2, 2, 2}, dil: []int64{2, 2}},
+		{x: []int{1, 3, 9, 60}, w: []int{5, 3, 2, 4}, group: 1},
+		{x: []int{1, 16, 20, 24}, w: []int{32, 16, 3, 3}, group: 1, pads: []int64{1, 1, 1, 1}},
 	}
 	for i, c := range cases {
 		for _, constW := range []bool{true, false} {
@@ -223,6 +229,21 @@ func BenchmarkPointwise(b *testing.B) {
 	}
 }
 
+// BenchmarkPaddedGrid compares the padded-grid path of stride-1 3x3 convs
+// with plain im2col on ResNet-18's shapes, interleaved in one run.
+func BenchmarkPaddedGrid(b *testing.B) {
+	for _, c := range []struct{ c, m, h int }{{64, 64, 56}, {128, 128, 28}, {256, 256, 14}} {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("c%d_h%d_padded=%v", c.c, c.h, on), func(b *testing.B) {
+				saved := usePaddedGrid
+				usePaddedGrid = on
+				defer func() { usePaddedGrid = saved }()
+				benchConv(b, c.c, c.m, c.h, 3, 1)
+			})
+		}
+	}
+}
+
 func BenchmarkConv(b *testing.B) {
 	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {3, 64, 224, 7, 2}, {128, 128, 28, 3, 1}, {256, 256, 14, 3, 1}} {
 		for _, tile := range []int{4 << 20, 1 << 18, 1 << 17, 1 << 16} {
@@ -262,6 +283,7 @@ func TestFusedConv(t *testing.T) {
 		{[]int{1, 8, 9, 10}, []int{8, 1, 3, 3}, 8},
 		{[]int{2, 6, 7, 7}, []int{4, 3, 3, 3}, 2},
 		{[]int{1, 16, 5, 6}, []int{8, 16, 1, 1}, 1},
+		{[]int{1, 5, 6, 30}, []int{7, 5, 3, 3}, 1}, // padded-grid path
 	}
 	for _, sh := range shapes {
 		for _, a := range acts {
