@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/qtool/qtool/internal/graph"
@@ -362,3 +363,59 @@ func TestSqueezeNetCIFAR(t *testing.T) {
 }
 
 func tensorOf(shape []int, x []float32) *tensor.Tensor { return tensor.FromFloat32(shape, x) }
+
+// A two-input graph fed from two files mapped by name in the config:
+// both inputs, every node output and the constant operand are observed,
+// with the values the data implies.
+func TestMultiInputByName(t *testing.T) {
+	f32 := func(name string) *graph.Value {
+		return &graph.Value{Name: name, DType: tensor.Float32, Shape: graph.Shape{{Value: -1, Param: "N"}, {Value: 3}}}
+	}
+	a, b, s, out := f32("a"), f32("b"), f32("s"), f32("out")
+	c := &graph.Value{Name: "c", DType: tensor.Float32, Shape: graph.KnownShape(3), Const: tensor.FromFloat32([]int{3}, []float32{-1, 2, 0.5})}
+	g := &graph.Graph{
+		Inputs: []*graph.Value{a, b}, Outputs: []*graph.Value{out}, Initializers: []*graph.Value{c},
+		Nodes: []*graph.Node{
+			{Name: "add", OpType: "Add", Inputs: []*graph.Value{a, b}, Outputs: []*graph.Value{s}},
+			{Name: "mul", OpType: "Mul", Inputs: []*graph.Value{s, c}, Outputs: []*graph.Value{out}},
+		},
+		Opsets: map[string]int64{"": 13},
+	}
+	pa := writeNPY(t, tensor.FromFloat32([]int{4, 3}, seq(12, func(i int) float32 { return float32(i) })))
+	pb := writeNPY(t, tensor.FromFloat32([]int{4, 3}, seq(12, func(i int) float32 { return -2 })))
+	cfg, err := DecodeConfig(map[string]any{
+		"activation": map[string]any{"observer": "minmax"},
+		"inputs":     []any{map[string]any{"input": "b", "path": pb}, map[string]any{"input": "a", "path": pa}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Open(cfg.Inputs, InputSpecs(g), Options{Batch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	tab, err := Calibrate(context.Background(), g, ModelInfo{Path: "g.onnx", SHA256: strings.Repeat("ab", 32)}, ds, cfg, "", RunOptions{}, DatasetInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]float32{"a": {0, 11}, "b": {-2, -2}, "s": {-2, 9}, "out": {-7, 16}, "c": {-1, 2}}
+	for name, r := range want {
+		e := tab.Lookup(name)
+		if e == nil {
+			t.Fatalf("%s missing", name)
+		}
+		if float32(e.Observer.Min[0]) != r[0] || float32(e.Observer.Max[0]) != r[1] {
+			t.Errorf("%s: range [%v, %v], want %v", name, e.Observer.Min[0], e.Observer.Max[0], r)
+		}
+	}
+	if e := tab.Lookup("c"); e.Role != RoleConstant || e.OpType != "Mul" {
+		t.Errorf("c: role %s op %s", e.Role, e.OpType)
+	}
+	if tab.Dataset.Samples != 4 || tab.Dataset.Batches != 2 {
+		t.Errorf("dataset %+v", tab.Dataset)
+	}
+}
