@@ -216,6 +216,11 @@ func TestShapeOps(t *testing.T) {
 		{name: "range float", op: "Range", in: []*tensor.Tensor{f32(sh(), 0), f32(sh(), 1), f32(sh(), 0.25)}, want: []*tensor.Tensor{f32(sh(4), 0, 0.25, 0.5, 0.75)}},
 		{name: "range zero delta", op: "Range", in: []*tensor.Tensor{i64(sh(), 0), i64(sh(), 1), i64(sh(), 0)}, err: "delta"},
 		{name: "range huge", op: "Range", in: []*tensor.Tensor{i64(sh(), 0), i64(sh(), math.MaxInt64), i64(sh(), 1)}, err: "too large"},
+		{name: "range min to max", op: "Range", in: []*tensor.Tensor{i64(sh(), math.MinInt64), i64(sh(), math.MaxInt64), i64(sh(), math.MaxInt64)}, want: []*tensor.Tensor{i64(sh(3), math.MinInt64, -1, math.MaxInt64-1)}},
+		{name: "range reverse huge", op: "Range", in: []*tensor.Tensor{i64(sh(), math.MaxInt64), i64(sh(), -1), i64(sh(), math.MinInt64)}, want: []*tensor.Tensor{i64(sh(1), math.MaxInt64)}},
+		{name: "slice huge steps", op: "Slice", in: []*tensor.Tensor{seq, i64(sh(1), 3), i64(sh(1), math.MaxInt64), nil, i64(sh(1), math.MaxInt64)}, want: []*tensor.Tensor{f32(sh(1), 3)}},
+		{name: "slice min step", op: "Slice", in: []*tensor.Tensor{seq, i64(sh(1), -1), i64(sh(1), math.MinInt64), nil, i64(sh(1), math.MinInt64)}, want: []*tensor.Tensor{f32(sh(1), 9)}},
+		{name: "tile overflow", op: "Tile", in: []*tensor.Tensor{f32(sh(2), 1, 2), i64(sh(1), 1<<32)}, err: "repeats"},
 		{name: "dropout mask", op: "Dropout", in: []*tensor.Tensor{f32(sh(2), 1, 2)}, want: []*tensor.Tensor{f32(sh(2), 1, 2), bools(sh(2), true, true)}},
 		{name: "dropout training", op: "Dropout", in: []*tensor.Tensor{f32(sh(2), 1, 2), f32(sh(), 0.5), bools(sh(), true)}, err: "training"},
 	})

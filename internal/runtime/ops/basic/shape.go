@@ -404,6 +404,9 @@ func slice(ctx *runtime.Context, x *tensor.Tensor, starts, ends, axes, steps []i
 		if step == 0 {
 			return nil, fmt.Errorf("step 0")
 		}
+		// A step beyond ±2^62 takes at most one element, like ±2^62
+		// itself; clamping keeps the arithmetic below from overflowing.
+		step = min(max(step, -1<<62), 1<<62)
 		dim := int64(x.Shape[ax])
 		s, e := starts[i], ends[i]
 		if s < 0 {
@@ -497,8 +500,8 @@ func tile(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	shape := make([]int, len(reps))
 	for i, r := range reps {
-		if r < 0 || r > tensor.MaxElements {
-			return nil, fmt.Errorf("bad repeats %v", reps)
+		if r < 0 || r > tensor.MaxElements || (r > 0 && x.Shape[i] > tensor.MaxElements/int(r)) {
+			return nil, fmt.Errorf("bad repeats %v for shape %v", reps, x.Shape)
 		}
 		shape[i] = x.Shape[i] * int(r)
 	}
@@ -812,20 +815,21 @@ func rangeOp(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		if delta == 0 {
 			return nil, fmt.Errorf("delta is 0")
 		}
-		cnt := int64(0)
-		if (delta > 0 && limit > start) || (delta < 0 && limit < start) {
-			// Ceil division without overflow for the usual ranges.
-			d := limit - start
-			cnt = d / delta
-			if d%delta != 0 {
-				cnt++
-			}
+		// Count in uint64: limit-start and |delta| can exceed int64.
+		var cnt uint64
+		switch {
+		case delta > 0 && limit > start:
+			d, s := uint64(limit)-uint64(start), uint64(delta)
+			cnt = d/s + min(d%s, 1)
+		case delta < 0 && limit < start:
+			d, s := uint64(start)-uint64(limit), -uint64(delta)
+			cnt = d/s + min(d%s, 1)
 		}
 		if cnt > tensor.MaxElements {
 			return nil, fmt.Errorf("range of %d elements is too large", cnt)
 		}
 		out := tensor.MustNew(dt, []int{int(cnt)})
-		for i := int64(0); i < cnt; i++ {
+		for i := int64(0); i < int64(cnt); i++ {
 			x := start + i*delta
 			switch o := out.Data.(type) {
 			case []int64:
