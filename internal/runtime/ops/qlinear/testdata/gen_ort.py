@@ -232,6 +232,15 @@ def qlinearconcat(name, shapes, axis, dt=np.uint8, same_as_output=()):
     run_case(name, build(name, "QLinearConcat", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
 
 
+def qlineargap(name, shape, dt=np.uint8, channels_last=0):
+    x = rand_q(dt, shape)
+    consts = [("x_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("x_zero_point", q_zero(dt)),
+              ("y_scale", np.array(rng.uniform(0.005, 0.05), np.float32)), ("y_zero_point", q_zero(dt))]
+    attrs = {"_order": ["x", "x_scale", "x_zero_point", "y_scale", "y_zero_point"], "channels_last": channels_last}
+    inputs = [("x", x)]
+    run_case(name, build(name, "QLinearGlobalAveragePool", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+
+
 def main():
     if not os.path.exists(ORT):
         sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
@@ -277,6 +286,9 @@ def main():
     qlinearleakyrelu("qlinearleakyrelu_s8_alpha", [2, 3, 100], dt=np.int8, alpha=0.3)
     qlinearconcat("qlinearconcat_channels", [[2, 3, 4, 5], [2, 6, 4, 5], [2, 1, 4, 5]], 1, same_as_output=(1,))
     qlinearconcat("qlinearconcat_last_s8", [[3, 7], [3, 2]], -1, dt=np.int8)
+    qlineargap("qlinearglobalaveragepool_u8", [2, 5, 7, 7])
+    qlineargap("qlinearglobalaveragepool_s8_nhwc", [1, 3, 4, 6], dt=np.int8, channels_last=1)
+    qlineargap("qlinearglobalaveragepool_1d", [2, 3, 10])
 
 
 if __name__ == "__main__":
