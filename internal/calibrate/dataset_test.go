@@ -5,6 +5,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -589,5 +591,26 @@ func TestGrayMatchesPIL(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Fatalf("%d of %d gray pixels differ from PIL", bad, len(got))
+	}
+}
+
+// An image header claiming a huge size is refused before decoding.
+func TestHugeImageRefused(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := []byte("IHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x02\x00\x00\x00") // 100000 x 100000 RGB
+	binary.Write(&b, binary.BigEndian, uint32(len(ihdr)-4))
+	b.Write(ihdr)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(ihdr))
+	folder := t.TempDir()
+	os.WriteFile(filepath.Join(folder, "huge.png"), b.Bytes(), 0o644)
+	d, err := Open([]DataSpec{{Path: folder}}, []InputSpec{spec("x", tensor.Float32, -1, 3, 8, 8)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, err = d.Iter().Next(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "huge.png") || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("huge image: %v", err)
 	}
 }

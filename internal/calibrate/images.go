@@ -136,7 +136,7 @@ func (p *Preprocess) gray() bool {
 const (
 	maxImageBytes = 256 << 20
 	maxEntries    = 1 << 24
-	maxPixels     = 1 << 28
+	maxPixels     = 1 << 26 // 8192x8192: the planes then take 800 MB
 )
 
 // tarArchive indexes the image members of an uncompressed tar so that any
