@@ -15,6 +15,8 @@ help:
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make lint         gofmt, go vet, staticcheck"
 	@echo "make peers        install ONNX Runtime (npm) for peer tests and benchmarks"
+	@echo "make bench-float  ResNet-18 and MobileNetV2 float, 1 thread: qtool vs ONNX Runtime (needs make peers)"
+	@echo "make bench-peers  the same, float and int8, qtool vs ONNX Runtime and PyTorch where installed"
 	@echo "make arm64-test   run the simd and runtime tests for arm64 under qemu"
 
 build:
@@ -49,6 +51,18 @@ lint:
 
 peers:
 	cd $(PEERS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+
+# Benchmarks: the peers take turns (BENCH_ROUNDS rounds of BENCH_RUNS runs
+# each) because the machine is shared; see tools/benchpeers.
+BENCH_ROUNDS ?= 5
+BENCH_RUNS   ?= 21
+BENCH_FLAGS  = --qtool $(BIN) --ort $(PEERS)/ort.js --rounds $(BENCH_ROUNDS) --runs $(BENCH_RUNS) --threads 1
+
+bench-float: build
+	$(GO) run ./tools/benchpeers $(BENCH_FLAGS) --goal 1.1
+
+bench-peers: build
+	$(GO) run ./tools/benchpeers $(BENCH_FLAGS) --int8 --torch
 
 arm64-test:
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/simd/...
