@@ -127,3 +127,34 @@ func BuildTable(table *[256]uint8, signed bool, xs float32, xz int32, ys float32
 		table[i] = uint8(int32(math.RoundToEven(float64(q))) + yz)
 	}
 }
+
+// LogisticMLAS is the logistic function exactly as ONNX Runtime's MLAS
+// computes it on x86 (Eigen's rational approximation, evaluated with fused
+// multiply-adds): the table ONNX Runtime builds for QLinearSigmoid comes out
+// of it, so a table built with it matches bit for bit.
+func LogisticMLAS(x float32) float32 {
+	const (
+		a9, a7, a5, a3, a1      = 4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05, 8.51377133304701e-03, 2.48287947061529e-01
+		b10, b8, b6, b4, b2, b0 = 6.10247389755681e-13, 5.76102136993427e-09, 6.29106785017040e-06, 1.70198817374094e-03, 1.16817656904453e-01, 9.93151921023180e-01
+	)
+	v := x
+	if !(v >= -18) { // MAXPS(lower, v): NaN gives the bound
+		v = -18
+	}
+	if !(v <= 18) {
+		v = 18
+	}
+	v2 := v * v
+	p := fma32(v2, a9, a7)
+	p = fma32(p, v2, a5)
+	p = fma32(p, v2, a3)
+	p = fma32(p, v2, a1)
+	p *= v
+	q := fma32(v2, b10, b8)
+	q = fma32(q, v2, b6)
+	q = fma32(q, v2, b4)
+	q = fma32(q, v2, b2)
+	q = fma32(q, v2, b0)
+	r := p/q + 0.5
+	return min(max(r, 0), 1)
+}

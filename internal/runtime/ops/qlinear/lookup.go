@@ -12,6 +12,7 @@ import (
 func init() {
 	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
 		runtime.Register(MicrosoftDomain, "QLinearLeakyRelu", dt, newQLinearLeakyRelu)
+		runtime.Register(MicrosoftDomain, "QLinearSigmoid", dt, newQLinearSigmoid)
 	}
 }
 
@@ -76,4 +77,11 @@ func (k *lookupKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 		q8.LookupU8(dst[lo:hi], src[lo:hi], &table)
 	})
 	return []*tensor.Tensor{out}, nil
+}
+
+func newQLinearSigmoid(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if len(n.Inputs) < 4 || len(n.Inputs) > 5 {
+		return nil, fmt.Errorf("%v: QLinearSigmoid takes 4 or 5 inputs, got %d", n, len(n.Inputs))
+	}
+	return &lookupKernel{node: n, f: q8.LogisticMLAS}, nil
 }

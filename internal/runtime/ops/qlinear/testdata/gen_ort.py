@@ -204,16 +204,19 @@ def qgemm(name, m, k, n, adt=np.uint8, bdt=np.int8, ydt=np.uint8, per_column=Fal
     run_case(name, build(name, "QGemm", inputs, consts, out_dt, attrs, domain="com.microsoft"), inputs)
 
 
-def qlinearleakyrelu(name, shape, dt=np.uint8, alpha=None):
+def qlinearleakyrelu(name, shape, dt=np.uint8, alpha=None, op="QLinearLeakyRelu", scales=None):
     # Every byte value once, then random ones: the whole table is checked.
     x = np.concatenate([np.arange(256, dtype=np.uint8).view(dt), rand_q(dt, [int(np.prod(shape)) - 256])]).reshape(shape)
     consts = [("x_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("x_zero_point", q_zero(dt)),
               ("y_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("y_zero_point", q_zero(dt))]
+    if scales is not None:
+        consts = [("x_scale", np.array(scales[0], np.float32)), ("x_zero_point", np.array(scales[1], dt)),
+                  ("y_scale", np.array(scales[2], np.float32)), ("y_zero_point", np.array(scales[3], dt))]
     attrs = {"_order": ["x", "x_scale", "x_zero_point", "y_scale", "y_zero_point"]}
     if alpha is not None:
         attrs["alpha"] = alpha
     inputs = [("x", x)]
-    run_case(name, build(name, "QLinearLeakyRelu", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+    run_case(name, build(name, op, inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
 
 
 def qlinearconcat(name, shapes, axis, dt=np.uint8, same_as_output=()):
@@ -284,6 +287,11 @@ def main():
     qgemm("qgemm_no_bias", 3, 64, 65)
     qlinearleakyrelu("qlinearleakyrelu_u8", [4, 256])
     qlinearleakyrelu("qlinearleakyrelu_s8_alpha", [2, 3, 100], dt=np.int8, alpha=0.3)
+    qlinearleakyrelu("qlinearsigmoid_u8", [2, 256], op="QLinearSigmoid")
+    qlinearleakyrelu("qlinearsigmoid_s8", [3, 128], dt=np.int8, op="QLinearSigmoid")
+    # Fine output steps (1/256 over [0, 1)) over x in [-8, 8): every table
+    # entry is sensitive to the last bits of the approximation.
+    qlinearleakyrelu("qlinearsigmoid_fine", [1, 256], op="QLinearSigmoid", scales=(16 / 256, 128, 1 / 256, 0))
     qlinearconcat("qlinearconcat_channels", [[2, 3, 4, 5], [2, 6, 4, 5], [2, 1, 4, 5]], 1, same_as_output=(1,))
     qlinearconcat("qlinearconcat_last_s8", [[3, 7], [3, 2]], -1, dt=np.int8)
     qlineargap("qlinearglobalaveragepool_u8", [2, 5, 7, 7])

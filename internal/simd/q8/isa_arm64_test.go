@@ -1,0 +1,67 @@
+package q8
+
+import (
+	"testing"
+
+	"github.com/qtool/qtool/internal/simd/cpu"
+)
+
+// TestARM64Detect checks that the arm64 paths follow the CPU features (run
+// under qemu with -cpu max, neoverse-n1 and cortex-a53 it sees all three
+// combinations).
+func TestARM64Detect(t *testing.T) {
+	a := cpu.ARM64
+	t.Logf("ASIMD %v DotProd %v I8MM %v: paths %v, best %v, active %v", a.ASIMD, a.DotProd, a.I8MM, ISAs(), best, active)
+	if detected[isaNEON] != a.ASIMD || detected[isaSDOT] != (a.ASIMD && a.DotProd) {
+		t.Errorf("detected neon %v sdot %v for ASIMD %v DotProd %v", detected[isaNEON], detected[isaSDOT], a.ASIMD, a.DotProd)
+	}
+	want := isaGeneric
+	switch {
+	case a.ASIMD && a.DotProd:
+		want = isaSDOT
+	case a.ASIMD:
+		want = isaNEON
+	}
+	if best != want {
+		t.Errorf("best path %v, want %v", best, want)
+	}
+	for p := isaAVX2; p <= isaAVX512VNNI; p++ {
+		if kernels[p].ok {
+			t.Errorf("x86 path %v enabled on arm64", p)
+		}
+	}
+}
+
+// TestARM64Forced checks the path chosen at start-up for the QTOOL_ISA value
+// this process runs with (the Makefile's arm64-test runs it under several):
+// the requested arm64 path or the best one below it, generic for x86 names,
+// the best path for names nobody knows.
+func TestARM64Forced(t *testing.T) {
+	f := cpu.Forced()
+	neon, sdot := isaGeneric, isaGeneric
+	if detected[isaNEON] {
+		neon, sdot = isaNEON, isaNEON
+	}
+	if detected[isaSDOT] {
+		sdot = isaSDOT
+	}
+	want := map[string]isa{
+		"": best, "generic": isaGeneric, "neon": neon, "asimd": neon, "sdot": sdot, "dotprod": sdot, "i8mm": sdot,
+		"avx2": isaGeneric, "avxvnni": isaGeneric, "avx512": isaGeneric, "avx512vnni": isaGeneric,
+	}
+	w, ok := want[f]
+	if !ok {
+		w = best
+	}
+	t.Logf("QTOOL_ISA=%q: active %v", f, active)
+	if active != w {
+		t.Errorf("QTOOL_ISA=%q: active path %v, want %v", f, active, w)
+	}
+	// lowerTo stays within the arm64 family and never goes above its argument.
+	if got := lowerTo(isaSDOT); got != sdot {
+		t.Errorf("lowerTo(sdot) = %v, want %v", got, sdot)
+	}
+	if got := lowerTo(isaAVX512VNNI); got != isaGeneric {
+		t.Errorf("lowerTo(avx512vnni) = %v on arm64", got)
+	}
+}

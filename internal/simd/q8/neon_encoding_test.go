@@ -1,0 +1,187 @@
+package q8
+
+// This file checks the arm64 kernels' hand-encoded instructions on any host
+// (it reads kernels_arm64.s as text), so a wrong WORD is caught without an
+// arm64 machine or qemu.
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// a64Encode encodes the three instruction forms the arm64 kernels write as
+// WORDs, field by field from the ARM ARM (A64 Advanced SIMD, "vector x
+// indexed element" and "shift by immediate" classes):
+//
+//	SDOT   Vd.4S, Vn.16B, Vm.4B[i]   0 1 0 01111 10 L M Rm(4) 1110 H 0 Rn Rd   i = H:L, m = M:Rm
+//	SMLAL  Vd.4S, Vn.4H, Vm.H[i]     0 Q 0 01111 01 L M Rm(4) 0010 H 0 Rn Rd   i = H:L:M, m = Rm < 16; Q=1: SMLAL2 (Vn.8H)
+//	SXTL   Vd.8H, Vn.8B              0 0 0 011110 0001 000 10100 1 Rn Rd      (SSHLL #0)
+func a64Encode(asm string) (uint32, error) {
+	var d, n, m, i uint32
+	switch {
+	case scan(asm, "sdot v%d.4s, v%d.16b, v%d.4b[%d]", &d, &n, &m, &i):
+		if d > 31 || n > 31 || m > 31 || i > 3 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		return 1<<30 | 0b01111<<24 | 0b10<<22 | (i&1)<<21 | m<<16 | 0b1110<<12 | (i>>1)<<11 | n<<5 | d, nil
+	case scan(asm, "smlal v%d.4s, v%d.4h, v%d.h[%d]", &d, &n, &m, &i),
+		scan(asm, "smlal2 v%d.4s, v%d.8h, v%d.h[%d]", &d, &n, &m, &i):
+		if d > 31 || n > 31 || m > 15 || i > 7 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		var q uint32
+		if strings.HasPrefix(asm, "smlal2") {
+			q = 1
+		}
+		return q<<30 | 0b01111<<24 | 0b01<<22 | (i>>1&1)<<21 | (i&1)<<20 | m<<16 | 0b0010<<12 | (i>>2)<<11 | n<<5 | d, nil
+	case scan(asm, "sxtl v%d.8h, v%d.8b", &d, &n):
+		if d > 31 || n > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		return 0b011110<<23 | 0b0001<<19 | 0b101001<<10 | n<<5 | d, nil
+	}
+	return 0, fmt.Errorf("unknown instruction %q", asm)
+}
+
+// scan reports whether s is exactly format with its %d fields filled.
+func scan(s, format string, args ...*uint32) bool {
+	ptrs := make([]any, len(args))
+	for i, a := range args {
+		ptrs[i] = a
+	}
+	k, err := fmt.Sscanf(s, format, ptrs...)
+	if err != nil || k != len(args) {
+		return false
+	}
+	// Sscanf stops at the end of the format: reprint to reject trailing text.
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = *a
+	}
+	return fmt.Sprintf(format, vals...) == s
+}
+
+// TestA64EncoderKnown pins the encoder on encodings printed by LLVM's
+// assembler (llvm-mc -triple=aarch64 -mattr=+dotprod -show-encoding),
+// including the highest register numbers and every index bit.
+func TestA64EncoderKnown(t *testing.T) {
+	for _, c := range []struct {
+		asm  string
+		want uint32
+	}{
+		{"sdot v0.4s, v1.16b, v2.4b[0]", 0x4f82e020},
+		{"sdot v31.4s, v7.16b, v5.4b[3]", 0x4fa5e8ff},
+		{"sdot v8.4s, v6.16b, v20.4b[1]", 0x4fb4e0c8},
+		{"sdot v17.4s, v30.16b, v16.4b[2]", 0x4f90ebd1},
+		{"sxtl v6.8h, v6.8b", 0x0f08a4c6},
+		{"sxtl v29.8h, v3.8b", 0x0f08a47d},
+		{"smlal v16.4s, v6.4h, v0.h[0]", 0x0f4020d0},
+		{"smlal2 v31.4s, v9.8h, v15.h[7]", 0x4f7f293f},
+		{"smlal v20.4s, v7.4h, v5.h[5]", 0x0f5528f4},
+		{"smlal2 v17.4s, v8.8h, v1.h[2]", 0x4f612111},
+	} {
+		got, err := a64Encode(c.asm)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %#08x, %v; want %#08x", c.asm, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"smlal v1.4s, v2.4h, v16.h[0]", "sdot v1.4s, v2.16b, v3.4b[4]", "sdot v1.4s, v2.16b, v3.4b[1] x"} {
+		if _, err := a64Encode(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+type a64Word struct {
+	line int
+	word uint32
+	asm  string
+}
+
+func a64Words(t *testing.T) []a64Word {
+	f, err := os.Open("kernels_arm64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	re := regexp.MustCompile(`^\s*WORD \$0x([0-9a-f]{8}) // (.*)$`)
+	var ws []a64Word
+	sc := bufio.NewScanner(f)
+	for ln := 1; sc.Scan(); ln++ {
+		if !strings.Contains(sc.Text(), "WORD") {
+			continue
+		}
+		m := re.FindStringSubmatch(sc.Text())
+		if m == nil {
+			t.Fatalf("kernels_arm64.s:%d: WORD without its instruction in a comment: %q", ln, sc.Text())
+		}
+		v, _ := strconv.ParseUint(m[1], 16, 32)
+		ws = append(ws, a64Word{ln, uint32(v), m[2]})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// TestA64Words checks every WORD of kernels_arm64.s against the encoder
+// of the instruction its comment names.
+func TestA64Words(t *testing.T) {
+	ws := a64Words(t)
+	if len(ws) < 900 {
+		t.Fatalf("only %d WORDs in kernels_arm64.s", len(ws))
+	}
+	for _, w := range ws {
+		want, err := a64Encode(w.asm)
+		if err != nil {
+			t.Fatalf("kernels_arm64.s:%d: %v", w.line, err)
+		}
+		if w.word != want {
+			t.Errorf("kernels_arm64.s:%d: %s is %#08x, WORD has %#08x", w.line, w.asm, want, w.word)
+		}
+	}
+}
+
+// TestA64WordsLLVM assembles every commented instruction with llvm-mc and
+// compares the whole listing with the WORDs.
+func TestA64WordsLLVM(t *testing.T) {
+	mc, err := exec.LookPath("llvm-mc")
+	if err != nil {
+		t.Skip("llvm-mc not installed")
+	}
+	ws := a64Words(t)
+	var src strings.Builder
+	for _, w := range ws {
+		src.WriteString(w.asm + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "k.s")
+	if err := os.WriteFile(path, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(mc, "-triple=aarch64", "-mattr=+dotprod", "-show-encoding", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("llvm-mc: %v\n%s", err, out)
+	}
+	re := regexp.MustCompile(`encoding: \[0x([0-9a-f]{2}),0x([0-9a-f]{2}),0x([0-9a-f]{2}),0x([0-9a-f]{2})\]`)
+	ms := re.FindAllStringSubmatch(string(out), -1)
+	if len(ms) != len(ws) {
+		t.Fatalf("llvm-mc printed %d encodings for %d instructions", len(ms), len(ws))
+	}
+	for i, m := range ms {
+		var v uint32
+		for b := 4; b >= 1; b-- { // little endian
+			x, _ := strconv.ParseUint(m[b], 16, 8)
+			v = v<<8 | uint32(x)
+		}
+		if v != ws[i].word {
+			t.Errorf("kernels_arm64.s:%d: llvm-mc encodes %s as %#08x, WORD has %#08x", ws[i].line, ws[i].asm, v, ws[i].word)
+		}
+	}
+}
