@@ -142,10 +142,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// ortMedian runs the model in ONNX Runtime (tools/peers/ort.js, npm
-// onnxruntime-node) at 1 thread and returns its median latency in ms, or 0
-// when node or the npm package is not installed.
-func ortMedian(tb testing.TB, modelPath, inputName, inputPath string, runs int) float64 {
+// ortBench runs the model in ONNX Runtime (tools/peers/ort.js, npm
+// onnxruntime-node) at 1 thread and returns its median latency and its CPU
+// time per run in ms (the CPU time of a runs-long process minus that of a
+// one-run process, so start-up and loading cancel), or zeros when node or
+// the npm package is not installed.
+func ortBench(tb testing.TB, modelPath, inputName, inputPath string, runs int) (median, cpu float64) {
 	dir, _ := os.Getwd()
 	var script string
 	for {
@@ -156,32 +158,44 @@ func ortMedian(tb testing.TB, modelPath, inputName, inputPath string, runs int) 
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return 0
+			return 0, 0
 		}
 		dir = parent
 	}
-	cmd := exec.Command("node", script, "bench", modelPath, "--runs", fmt.Sprint(runs), "--warmup", "3", "--threads", "1", inputName+"="+inputPath)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if err := cmd.Run(); err != nil {
+	run := func(n int) (float64, time.Duration, error) {
+		cmd := exec.Command("node", script, "bench", modelPath, "--runs", fmt.Sprint(n), "--warmup", "3", "--threads", "1", inputName+"="+inputPath)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Run(); err != nil {
+			return 0, 0, err
+		}
+		var res struct {
+			P50 float64 `json:"p50_ms"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			return 0, 0, err
+		}
+		return res.P50, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+	}
+	_, cpu1, err := run(1)
+	if err != nil {
 		tb.Logf("ONNX Runtime peer not run: %v", err)
-		return 0
+		return 0, 0
 	}
-	var res struct {
-		P50 float64 `json:"p50_ms"`
+	med, cpuN, err := run(runs + 1)
+	if err != nil {
+		tb.Logf("ONNX Runtime peer not run: %v", err)
+		return 0, 0
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		tb.Logf("ONNX Runtime peer output: %v", err)
-		return 0
-	}
-	return res.P50
+	return med, float64(cpuN-cpu1) / float64(runs) / 1e6
 }
 
 // benchModel times one model at batch 1, 1 thread. Besides ns/op (the mean)
 // it reports the median, the process CPU time per run (the development
 // machine is shared, so wall time also measures the neighbours) and, when
-// the npm peer is installed, ONNX Runtime's median measured right after in
-// the same process run, with the ratio.
+// the npm peer is installed, ONNX Runtime's median and CPU time per run
+// measured right after, with the ratios (x-ort on medians, x-ort-cpu on CPU
+// time, the steadier one on a loaded machine).
 func benchModel(b *testing.B, m tvModel) {
 	s, in, _ := load(b, m, 1)
 	for i := 0; i < 3; i++ { // warm-up: pools, page faults
@@ -200,15 +214,19 @@ func benchModel(b *testing.B, m tvModel) {
 		times = append(times, float64(time.Since(t0))/1e6)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	cpu := float64(cpuTime()-cpu0) / float64(b.N) / 1e6
+	b.ReportMetric(cpu, "cpu-ms/op")
 	sort.Float64s(times)
 	med := times[len(times)/2]
 	b.ReportMetric(med, "median-ms")
 	if b.N >= 5 {
 		dir := tvDir(b)
-		if ort := ortMedian(b, filepath.Join(dir, m.file), s.InputNames()[0], filepath.Join(dir, "input_1x3x224x224.npy"), max(10, b.N)); ort > 0 {
-			b.ReportMetric(ort, "ort-median-ms")
-			b.ReportMetric(med/ort, "x-ort")
+		med2, cpu2 := ortBench(b, filepath.Join(dir, m.file), s.InputNames()[0], filepath.Join(dir, "input_1x3x224x224.npy"), max(10, b.N))
+		if med2 > 0 {
+			b.ReportMetric(med2, "ort-median-ms")
+			b.ReportMetric(med/med2, "x-ort")
+			b.ReportMetric(cpu2, "ort-cpu-ms/op")
+			b.ReportMetric(cpu/cpu2, "x-ort-cpu")
 		}
 	}
 }
