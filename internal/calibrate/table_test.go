@@ -191,3 +191,52 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancelled run: %v", err)
 	}
 }
+
+// Damaged tables give errors, never panics.
+func FuzzParseTable(f *testing.F) {
+	a := &Table{Version: 1, Model: ModelInfo{Path: "m.onnx", SHA256: strings.Repeat("ab", 32)},
+		Dataset: DatasetInfo{Samples: 2, Batches: 1}}
+	for _, k := range []observe.Kind{observe.KindMinMax, observe.KindHistogram, observe.KindPerChannelMinMax, observe.KindNoop} {
+		c := observe.Config{DType: 2, Scheme: 0, Bins: 8}
+		if k == observe.KindPerChannelMinMax {
+			c = observe.Config{DType: 3, Scheme: 3}
+		}
+		if k == observe.KindNoop {
+			c = observe.Config{}
+		}
+		o, err := observe.New(k, c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := o.Observe([]float32{-1, 2, 3, 0.5}, []int{2, 2}); err != nil {
+			f.Fatal(err)
+		}
+		e := &Entry{Name: string(k), Role: RoleActivation}
+		if err := e.fill(o, 2); err != nil {
+			f.Fatal(err)
+		}
+		a.Tensors = append(a.Tensors, e)
+	}
+	b, err := a.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := ParseTable(b); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tab, err := ParseTable(data)
+		if err != nil {
+			return
+		}
+		// What validates merges with itself and writes again.
+		if _, err := Merge(tab, tab); err != nil && !strings.Contains(err.Error(), "tensor") {
+			t.Fatalf("self-merge of a valid table: %v", err)
+		}
+		if _, err := tab.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
