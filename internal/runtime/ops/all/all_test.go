@@ -25,6 +25,8 @@ var floatOps = strings.Fields(`
 	Constant ConstantOfShape Cast CastLike Identity Dropout Range If
 	ReduceMean ReduceMax ReduceMin ReduceSum ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare
 	ArgMax ArgMin TopK
+	DepthToSpace SpaceToDepth GatherElements ScatterElements Scatter GatherND ScatterND Trilu NonZero OneHot
+	CumSum Mod IsNaN IsInf Shrink LRN MeanVarianceNormalization
 	Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool LpPool
 	BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
 	Gemm MatMul Pad Resize Upsample LSTM GRU RNN

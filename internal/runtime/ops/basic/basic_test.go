@@ -226,6 +226,30 @@ func TestShapeOps(t *testing.T) {
 	})
 }
 
+func TestMoreOps(t *testing.T) {
+	x := f32(sh(2, 3), 0, 1, 2, 3, 4, 5)
+	checkCases(t, []opCase{
+		{name: "depthtospace DCR", op: "DepthToSpace", attrs: []*graph.Attribute{in1("blocksize", 2)}, in: []*tensor.Tensor{f32(sh(1, 4, 1, 1), 1, 2, 3, 4)}, want: []*tensor.Tensor{f32(sh(1, 1, 2, 2), 1, 2, 3, 4)}},
+		{name: "spacetodepth", op: "SpaceToDepth", attrs: []*graph.Attribute{in1("blocksize", 2)}, in: []*tensor.Tensor{f32(sh(1, 1, 2, 2), 1, 2, 3, 4)}, want: []*tensor.Tensor{f32(sh(1, 4, 1, 1), 1, 2, 3, 4)}},
+		{name: "depthtospace channels", op: "DepthToSpace", attrs: []*graph.Attribute{in1("blocksize", 2)}, in: []*tensor.Tensor{f32(sh(1, 3, 1, 1), 1, 2, 3)}, err: "divisible"},
+		{name: "gatherelements", op: "GatherElements", attrs: []*graph.Attribute{in1("axis", 1)}, in: []*tensor.Tensor{x, i64(sh(2, 2), 2, -3, 0, 1)}, want: []*tensor.Tensor{f32(sh(2, 2), 2, 0, 3, 4)}},
+		{name: "gatherelements range", op: "GatherElements", in: []*tensor.Tensor{x, i64(sh(1, 1), 2)}, err: "out of range"},
+		{name: "scatterelements add", op: "ScatterElements", attrs: []*graph.Attribute{in1("axis", 1), graph.StringAttr("reduction", "add")}, in: []*tensor.Tensor{x, i64(sh(1, 2), 0, 0), f32(sh(1, 2), 10, 20)}, want: []*tensor.Tensor{f32(sh(2, 3), 30, 1, 2, 3, 4, 5)}},
+		{name: "gathernd", op: "GatherND", in: []*tensor.Tensor{x, i64(sh(2, 2), 1, 2, 0, 0)}, want: []*tensor.Tensor{f32(sh(2), 5, 0)}},
+		{name: "scatternd", op: "ScatterND", in: []*tensor.Tensor{x, i64(sh(1, 1), 1), f32(sh(1, 3), 7, 8, 9)}, want: []*tensor.Tensor{f32(sh(2, 3), 0, 1, 2, 7, 8, 9)}},
+		{name: "scatternd shape", op: "ScatterND", in: []*tensor.Tensor{x, i64(sh(1, 1), 1), f32(sh(1, 2), 7, 8)}, err: "updates shape"},
+		{name: "trilu lower k", op: "Trilu", attrs: []*graph.Attribute{in1("upper", 0)}, in: []*tensor.Tensor{x, i64(sh(), 1)}, want: []*tensor.Tensor{f32(sh(2, 3), 0, 1, 0, 3, 4, 5)}},
+		{name: "nonzero", op: "NonZero", in: []*tensor.Tensor{f32(sh(2, 2), 0, 1, 2, 0)}, want: []*tensor.Tensor{i64(sh(2, 2), 0, 1, 1, 0)}},
+		{name: "onehot", op: "OneHot", in: []*tensor.Tensor{i64(sh(2), 1, -1), f32(sh(), 3), f32(sh(2), 0, 5)}, want: []*tensor.Tensor{f32(sh(2, 3), 0, 5, 0, 0, 0, 5)}},
+		{name: "cumsum excl rev", op: "CumSum", attrs: []*graph.Attribute{in1("exclusive", 1), in1("reverse", 1)}, in: []*tensor.Tensor{f32(sh(3), 1, 2, 3), i64(sh(), 0)}, want: []*tensor.Tensor{f32(sh(3), 5, 3, 0)}},
+		{name: "mod python sign", op: "Mod", in: []*tensor.Tensor{i64(sh(2), -7, 7), i64(sh(1), 3)}, want: []*tensor.Tensor{i64(sh(2), 2, 1)}},
+		{name: "mod fmod", op: "Mod", attrs: []*graph.Attribute{in1("fmod", 1)}, in: []*tensor.Tensor{f32(sh(2), -7, 7), f32(sh(1), 3)}, want: []*tensor.Tensor{f32(sh(2), -1, 1)}},
+		{name: "mod zero", op: "Mod", in: []*tensor.Tensor{i64(sh(1), 1), i64(sh(1), 0)}, err: "by zero"},
+		{name: "isinf neg only", op: "IsInf", attrs: []*graph.Attribute{in1("detect_positive", 0)}, in: []*tensor.Tensor{f32(sh(3), inf, -inf, nan)}, want: []*tensor.Tensor{bools(sh(3), false, true, false)}},
+		{name: "shrink", op: "Shrink", attrs: []*graph.Attribute{graph.FloatAttr("lambd", 1), graph.FloatAttr("bias", 0.5)}, in: []*tensor.Tensor{f32(sh(3), -2, 0.5, 2)}, want: []*tensor.Tensor{f32(sh(3), -1.5, 0, 1.5)}},
+	})
+}
+
 func TestCast(t *testing.T) {
 	h := []float16.Float16{float16.Fromfloat32(1.5), float16.Fromfloat32(-2)}
 	checkCases(t, []opCase{
