@@ -6,7 +6,12 @@ import (
 	"github.com/qtool/qtool/internal/simd/cpu"
 )
 
-var genericKernel = &kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 512, nc: 1024, micro: microGeneric4x4, dw: [3]dwFunc{dwGeneric(1), dwGeneric(2), dwGeneric(4)}, dwLanes: 8, gather2: gather2Generic, copyRows: copyRowsGeneric}
+var genericKernel = &kernel{
+	name: "generic", mr: 4, nr: 4, mc: 128, kc: 512, nc: 1024,
+	micro:   microGeneric4x4,
+	dw:      [3]dwFunc{dwGeneric(1), dwGeneric(2), dwGeneric(4)},
+	dwLanes: 8, gather2: gather2Generic, copyRows: copyRowsGeneric,
+}
 
 // kernels lists the available kernels best first; archKernels (per
 // architecture file) prepends the assembly ones the CPU supports.

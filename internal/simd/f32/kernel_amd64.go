@@ -36,7 +36,7 @@ func dwAVX2r2v2(groups, n int, out []float32, outStride, outGroup int, in []floa
 //go:noescape
 func dwAVX2r4v1(groups, n int, out []float32, outStride, outGroup int, in []float32, inStride, inGroup int, offs []int, w []float32, ep *tileEp)
 
-// gather2AVX512 and gather2AVX2 are gather2 (see gemm.go) in assembly.
+// The plane fills of the depthwise conv (kernel.gather2, kernel.copyRows).
 //
 //go:noescape
 func gather2AVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
@@ -50,8 +50,8 @@ func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, ro
 //go:noescape
 func gather2AVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
-// fmaPeakAVX512 and fmaPeakAVX2 run n iterations of 12 independent
-// register-only FMAs (zmm / ymm): the benchmarks' peak reference.
+// fmaPeakAVX512 and fmaPeakAVX2 run n iterations of 24 (zmm) or 12 (ymm)
+// independent register-only FMAs: the benchmarks' peak reference.
 //
 //go:noescape
 func fmaPeakAVX512(n int)
@@ -60,9 +60,19 @@ func fmaPeakAVX512(n int)
 func fmaPeakAVX2(n int)
 
 var (
-	avx512Kernel = &kernel{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024, micro: sgemmAVX512x8x32, edge: true,
-		narrow: []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}}, dw: [3]dwFunc{dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1}, dwLanes: 16, gather2: gather2AVX512, copyRows: copyRowsAVX512}
-	avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024, micro: sgemmAVX2x6x16, edge: true, dw: [3]dwFunc{dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1}, dwLanes: 8, gather2: gather2AVX2, copyRows: copyRowsAVX2}
+	avx512Kernel = &kernel{
+		name: "avx512", mr: 8, nr: 32, mc: 128, kc: 512, nc: 1024,
+		micro: sgemmAVX512x8x32, edge: true,
+		narrow:  []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}},
+		dw:      [3]dwFunc{dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1},
+		dwLanes: 16, gather2: gather2AVX512, copyRows: copyRowsAVX512,
+	}
+	avx2Kernel = &kernel{
+		name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024,
+		micro: sgemmAVX2x6x16, edge: true,
+		dw:      [3]dwFunc{dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1},
+		dwLanes: 8, gather2: gather2AVX2, copyRows: copyRowsAVX2,
+	}
 )
 
 func archKernels() []*kernel {
