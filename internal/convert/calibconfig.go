@@ -1,8 +1,6 @@
 package convert
 
 import (
-	"path"
-
 	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/graph"
 )
@@ -32,7 +30,7 @@ func CalibrationConfig(cfg Config, g *graph.Graph) calibrate.Config {
 	seen := map[string]bool{}
 	for _, o := range cfg.Nodes {
 		for _, n := range g.Nodes {
-			if ok, _ := path.Match(o.Name, n.Name); !ok {
+			if ok, _ := globMatch(o.Name, n.Name); !ok {
 				continue
 			}
 			a := cfg.Resolve(n).Activation

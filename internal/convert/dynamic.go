@@ -48,6 +48,7 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 			}
 			rep.Quantized[n.OpType]++
 			out = append(out, nodes...)
+			needOpset = max(needOpset, 11) // DynamicQuantizeLinear
 		case "LSTM", "GRU", "RNN":
 			if s.Excluded {
 				rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "excluded by the config"})

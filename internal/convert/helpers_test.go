@@ -181,7 +181,7 @@ func runORT(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []
 	}
 	cmd := exec.Command(node, args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("onnxruntime: %v: %s", err, firstLines(string(b), 4))
+		return nil, fmt.Errorf("onnxruntime: %v: %s", err, lastLines(string(b), 3))
 	}
 	out := map[string]*tensor.Tensor{}
 	for _, name := range outNames {
@@ -194,10 +194,10 @@ func runORT(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []
 	return out, nil
 }
 
-func firstLines(s string, n int) string {
-	l := strings.Split(s, "\n")
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
 	if len(l) > n {
-		l = l[:n]
+		l = l[len(l)-n:]
 	}
 	return strings.Join(l, " | ")
 }

@@ -15,7 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
+	"regexp"
 	"strings"
 
 	"github.com/qtool/qtool/internal/graph"
@@ -275,7 +275,7 @@ func (c Config) Validate() error {
 		if o.Name == "" || o.OpType != "" {
 			return fmt.Errorf("%sneeds name (a glob, and no op_type)", where)
 		}
-		if _, err := path.Match(o.Name, ""); err != nil {
+		if _, err := globMatch(o.Name, ""); err != nil {
 			return fmt.Errorf("%sname %q: %v", where, o.Name, err)
 		}
 		for _, ex := range c.Exclude.Nodes {
@@ -291,7 +291,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, ex := range c.Exclude.Nodes {
-		if _, err := path.Match(ex, ""); err != nil {
+		if _, err := globMatch(ex, ""); err != nil {
 			return fmt.Errorf("exclude.nodes %q: %v", ex, err)
 		}
 	}
@@ -303,7 +303,7 @@ func (c Config) Validate() error {
 func (c Config) CheckGraph(g *graph.Graph) error {
 	has := func(glob string) bool {
 		for _, n := range g.Nodes {
-			if ok, _ := path.Match(glob, n.Name); ok {
+			if ok, _ := globMatch(glob, n.Name); ok {
 				return true
 			}
 		}
@@ -339,7 +339,7 @@ func (c Config) Resolve(n *graph.Node) NodeSpec {
 		}
 	}
 	for _, ex := range c.Exclude.Nodes {
-		if ok, _ := path.Match(ex, n.Name); ok {
+		if ok, _ := globMatch(ex, n.Name); ok {
 			s.Excluded = true
 		}
 	}
@@ -349,7 +349,7 @@ func (c Config) Resolve(n *graph.Node) NodeSpec {
 		}
 	}
 	for _, o := range c.Nodes {
-		if ok, _ := path.Match(o.Name, n.Name); ok {
+		if ok, _ := globMatch(o.Name, n.Name); ok {
 			s.Activation, s.Weight = s.Activation.merge(o.Activation), s.Weight.merge(o.Weight)
 		}
 	}
@@ -398,3 +398,27 @@ func (a ActivationSpec) ActivationQScheme() string {
 }
 
 var errNotQuantizable = errors.New("not quantizable")
+
+// globMatch matches a node name against a glob where * is any run of
+// characters (slashes included: exported node names are paths such as
+// "squeezenet/conv10/BiasAdd") and ? is one character.
+func globMatch(pattern, name string) (bool, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return false, err
+	}
+	return re.MatchString(name), nil
+}

@@ -148,6 +148,9 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 	if p.format == FormatQDQ && p.usesPerChannel() {
 		target = 13
 	}
+	if p.format == FormatQOperator && p.passesMaxPool() {
+		target = max(target, 12) // uint8/int8 MaxPool
+	}
 	if err := raiseOpset(g, target); err != nil {
 		return nil, err
 	}
@@ -170,6 +173,15 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 		return nil, err
 	}
 	return p.rep, nil
+}
+
+func (p *plan) passesMaxPool() bool {
+	for n, k := range p.kind {
+		if k == kPass && n.OpType == "MaxPool" {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *plan) usesPerChannel() bool {
