@@ -158,3 +158,38 @@ func LogisticMLAS(x float32) float32 {
 	r := p/q + 0.5
 	return min(max(r, 0), 1)
 }
+
+// MulU8 computes len(dst) elements of QLinearMul (com.microsoft) in MLAS's
+// x86 order: the exact int32 product (a−za)(b−zb), times the float32 ratio
+// (sa·sb)/sc, plus float32(zc) (separate multiply and add), converted with
+// round half to even and narrowed with saturation. a and b have len(dst)
+// elements or one (broadcast); p.Signed marks int8 data.
+func MulU8(dst, a, b []uint8, p *AddParams) {
+	n := len(dst)
+	if (len(a) != n && len(a) != 1) || (len(b) != n && len(b) != 1) {
+		panic(fmt.Sprintf("q8.MulU8: operands of %d and %d elements for %d", len(a), len(b), n))
+	}
+	val := func(v uint8) int32 {
+		if p.Signed {
+			return int32(int8(v))
+		}
+		return int32(v)
+	}
+	ratio := p.ScaleA * p.ScaleB / p.ScaleC
+	zc := float32(p.ZeroC)
+	for i := range dst {
+		ia, ib := i, i
+		if len(a) == 1 {
+			ia = 0
+		}
+		if len(b) == 1 {
+			ib = 0
+		}
+		prod := (val(a[ia]) - p.ZeroA) * (val(b[ib]) - p.ZeroB)
+		v := float32(prod) * ratio
+		v += zc
+		// PACKSSDW then PACKUSWB/PACKSSWB: saturate through int16.
+		r := min(max(cvtps2dq(v), -32768), 32767)
+		dst[i] = saturate8(r, p.Signed)
+	}
+}

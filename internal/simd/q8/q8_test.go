@@ -397,6 +397,12 @@ func TestQTOOLISA(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestQTOOLISA$")
 		cmd.Env = append(os.Environ(), "QTOOL_ISA="+want, "Q8_PRINT_ISA=1")
 		out, err := cmd.Output()
+		if err != nil && strings.Contains(err.Error(), "exec format error") {
+			// A cross-compiled binary under qemu-user without binfmt
+			// cannot re-execute itself (the arm64 Makefile target runs
+			// TestARM64Forced under each QTOOL_ISA instead).
+			t.Skipf("cannot re-execute the test binary here: %v", err)
+		}
 		if err != nil {
 			t.Fatalf("QTOOL_ISA=%s: %v", want, err)
 		}

@@ -15,19 +15,31 @@ const MicrosoftDomain = "com.microsoft"
 func init() {
 	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
 		runtime.Register(MicrosoftDomain, "QLinearAdd", dt, newQLinearAdd)
+		runtime.Register(MicrosoftDomain, "QLinearMul", dt, newQLinearMul)
 	}
 }
 
-type addKernel struct{ node *graph.Node }
+// addKernel runs the elementwise binary ops QLinearAdd and QLinearMul.
+type addKernel struct {
+	node *graph.Node
+	op   func(dst, a, b []uint8, p *q8.AddParams)
+}
 
 func newQLinearAdd(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if len(n.Inputs) < 7 || len(n.Inputs) > 8 {
 		return nil, fmt.Errorf("%v: QLinearAdd takes 7 or 8 inputs, got %d", n, len(n.Inputs))
 	}
-	return &addKernel{node: n}, nil
+	return &addKernel{node: n, op: q8.AddU8}, nil
 }
 
-// Run is com.microsoft QLinearAdd with numpy broadcasting, computed in
+func newQLinearMul(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if len(n.Inputs) < 7 || len(n.Inputs) > 8 {
+		return nil, fmt.Errorf("%v: QLinearMul takes 7 or 8 inputs, got %d", n, len(n.Inputs))
+	}
+	return &addKernel{node: n, op: q8.MulU8}, nil
+}
+
+// Run is com.microsoft QLinearAdd/QLinearMul with numpy broadcasting, computed in
 // spans the way ONNX Runtime's broadcaster cuts them (the innermost run of
 // dimensions over which each operand is either whole or a single element),
 // because a single-element operand takes a slightly different rounding path
@@ -96,7 +108,7 @@ func (k *addKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 			if sp.bWhole {
 				bv = bb[bo : bo+sp.length]
 			}
-			q8.AddU8(ob[s*sp.length:(s+1)*sp.length], av, bv, p)
+			k.op(ob[s*sp.length:(s+1)*sp.length], av, bv, p)
 		}
 	})
 	return []*tensor.Tensor{out}, nil

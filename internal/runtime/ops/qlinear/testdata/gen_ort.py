@@ -168,7 +168,7 @@ def matmulinteger(name, ashape, bshape, adt=np.uint8, bdt=np.int8, per_column=Fa
     run_case(name, build(name, "MatMulInteger", inputs, consts, np.int32, attrs), inputs, ref)
 
 
-def qlinearadd(name, ashape, bshape, dt=np.uint8, c_scale=0.05):
+def qlinearadd(name, ashape, bshape, dt=np.uint8, c_scale=0.05, op="QLinearAdd"):
     a = rand_q(dt, ashape)
     b = rand_q(dt, bshape)
     consts = [("a_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("a_zero_point", q_zero(dt)),
@@ -176,7 +176,7 @@ def qlinearadd(name, ashape, bshape, dt=np.uint8, c_scale=0.05):
               ("c_scale", np.array(c_scale, np.float32)), ("c_zero_point", q_zero(dt))]
     inputs = [("a", a), ("b", b)]
     attrs = {"_order": ["a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point", "c_scale", "c_zero_point"]}
-    run_case(name, build(name, "QLinearAdd", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+    run_case(name, build(name, op, inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
 
 
 def qgemm(name, m, k, n, adt=np.uint8, bdt=np.int8, ydt=np.uint8, per_column=False, bias_shape=None,
@@ -279,6 +279,9 @@ def main():
     qlinearadd("qlinearadd_channel_bcast", [2, 6, 4, 5], [1, 6, 1, 1])
     qlinearadd("qlinearadd_inner_bcast", [3, 1, 9], [3, 10, 9], dt=np.int8)
     qlinearadd("qlinearadd_both_bcast", [4, 1], [1, 21], c_scale=0.2)
+    qlinearadd("qlinearmul_same_u8", [2, 8, 5, 7], [2, 8, 5, 7], op="QLinearMul", c_scale=0.3)
+    qlinearadd("qlinearmul_scalar_a_s8", [], [5, 19], dt=np.int8, op="QLinearMul", c_scale=0.3)
+    qlinearadd("qlinearmul_channel_bcast", [2, 6, 4, 5], [1, 6, 1, 1], op="QLinearMul", c_scale=0.3)
     qgemm("qgemm_u8s8_bias_n", 7, 50, 70, bias_shape=[70])
     qgemm("qgemm_trans_alpha_percol", 5, 33, 20, trans_a=1, trans_b=1, alpha=0.5, per_column=True, bias_shape=[1, 20])
     qgemm("qgemm_s8s8_scalar_bias", 9, 17, 66, adt=np.int8, ydt=np.int8, bias_shape=[])

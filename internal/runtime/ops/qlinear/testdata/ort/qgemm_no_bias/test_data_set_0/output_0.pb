@@ -1,1 +1,1 @@
-AByJÃš¾­œŠ©Uƒowm£~`˜‹¼lNœs¶gw?”½h®edƒ‰¤wz5’‰µ{rU„ÅZ®œ£™gŸ®”…ÛÝŒ„…X<^|K–ßŸ™±iÀŽÊV–a–©}ˆŸ”“Õ—ÃvŽ”}¨§‹«£Ëgh¨ž¡n´…™FckHS”†fv4×sƒ€µÊ†šg°i±s°Š`ARryu‡ƒ±•7©xu<‰Ž¥j–Ÿe KvŒ§TxU¹£¦V¯s²§¨pJo€bbtj‘­}]š¸
+AByJÃŒ„®±]b•‡RŸud«ÍÜÅ·{†nV›sVsnW“t‘š‹Å;¾Kd8Ìš¯ÀŒQi…ƒU¥„nf`b^{R`·…¢Âá«—´¥mrÎ­HqÙs~NxšÃ‰mwœ‘iŠ”~lX¦XjLŒ¦’q•{W™¡q{]¡cs„”n`“!„‹LßŸsÝ²˜¼¯µ_r­°•al„noz˜¹ªp‚‰QpP‹^[g¥t<¥¦z·ª•jƒÇˆ`KŸ^Ÿ®›u|tk…™

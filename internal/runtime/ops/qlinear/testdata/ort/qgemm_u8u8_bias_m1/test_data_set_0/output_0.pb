@@ -1,2 +1,2 @@
 
-ByJ<ÍáoUšKˆ²‘o`g8¥H?_`mu˜¦i˜…TWPeiPa7PDˆŽkfk2G„K‹o6=/-ƒ
+ByJ<—_z‰€byŠT¶©IŒÂŒ¢~ˆi‹To‹wªˆ|PnŽ¸sßl‰¦Ž´ymƒr€Z‰¥”•³Š‰££²
