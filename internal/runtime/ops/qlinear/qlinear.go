@@ -1,6 +1,13 @@
-// Package qlinear holds the integer-arithmetic kernels of the runtime:
-// QLinearMatMul, MatMulInteger, QLinearConv and ConvInteger, all on the
-// u8×s8 GEMM of internal/simd/q8.
+// Package qlinear holds the integer-arithmetic kernels of the runtime, on
+// internal/simd/q8:
+//
+//   - ONNX: QLinearMatMul, MatMulInteger, QLinearConv and ConvInteger (1-d to
+//     3-d, groups, depthwise, per-channel weights); exact against the ONNX
+//     node tests.
+//   - com.microsoft (ONNX Runtime's contrib ops, in its order of operations so
+//     that results match it bit for bit): QGemm, QLinearAdd, QLinearMul,
+//     QLinearConcat, QLinearGlobalAveragePool, QLinearLeakyRelu and
+//     QLinearSigmoid. QLinearAveragePool is not implemented.
 //
 // Everything is mapped onto q8's one form, uint8 activations times int8
 // weights: int8 activations are shifted by XOR 0x80 (value and zero point
