@@ -13,9 +13,12 @@
 // weights: int8 activations are shifted by XOR 0x80 (value and zero point
 // +128), uint8 weights by −128 (value and zero point), which leaves every
 // (a−a0)(b−b0) product unchanged. Constant weights are packed once when the
-// kernel is built. Convolutions run as im2col over an NHWC copy of the input
-// with the weights reordered to (kernel offset, input channel) so that each
-// patch row is a run of contiguous channel copies.
+// kernel is built. Convolutions work on an NHWC copy of the image with the
+// weights reordered to (kernel offset, input channel): symmetric weights go
+// through q8.GemmIndirect (the GEMM reads input pixels through offsets, no
+// patch matrix), asymmetric ones through an im2col matrix and q8.Gemm,
+// depthwise layers through q8.DWConv; results move back to NCHW with
+// q8.TransposeU8.
 package qlinear
 
 import (
