@@ -113,35 +113,11 @@ func main() {
 		}
 	}
 
-	// res[variant][peer] holds the round medians; errs the first failure.
-	res := make([][][]float64, len(variants))
-	errs := make([][]error, len(variants))
-	for i := range res {
-		res[i] = make([][]float64, len(peers))
-		errs[i] = make([]error, len(peers))
+	var logw io.Writer
+	if c.verbose {
+		logw = os.Stderr
 	}
-	for r := 0; r < c.rounds; r++ {
-		for i, v := range variants {
-			for k := range peers {
-				j := k
-				if r%2 == 1 {
-					j = len(peers) - 1 - k
-				}
-				if errs[i][j] != nil {
-					continue
-				}
-				ms, err := peers[j].Time(v)
-				if err != nil {
-					errs[i][j] = err
-					continue
-				}
-				res[i][j] = append(res[i][j], ms)
-				if c.verbose {
-					fmt.Fprintf(os.Stderr, "round %d %s %s %s: %.3f ms\n", r+1, v.name, v.kind, peers[j].Name(), ms)
-				}
-			}
-		}
-	}
+	res, errs := rounds(variants, peers, c.rounds, logw)
 
 	fmt.Printf("batch 1, %d thread(s), %d rounds x %d runs (warm-up %d) per peer, peers interleaved; figure = median of the round medians, ms\n",
 		c.threads, c.rounds, c.runs, c.warmup)
@@ -179,7 +155,9 @@ func main() {
 					if q/m > *goal {
 						verdict = "MISSES"
 					}
-					goalLines = append(goalLines, fmt.Sprintf("%s float: qtool/ORT %.2fx %s the %.2fx goal", v.name, q/m, verdict, *goal))
+					pr := pairedRatios(res[i][0], res[i][j])
+					goalLines = append(goalLines, fmt.Sprintf("%s float: qtool/ORT %.2fx %s the %.2fx goal (round by round %.2fx..%.2fx)",
+						v.name, q/m, verdict, *goal, pr[0], pr[len(pr)-1]))
 				}
 			} else {
 				line += "-\t"
@@ -206,6 +184,55 @@ func main() {
 	for _, n := range notes {
 		fmt.Println("note:", n)
 	}
+}
+
+// rounds times every variant on every peer, round after round, the peers'
+// order reversed every other round so that none always runs right after
+// another. res[variant][peer] holds the round medians; a peer that fails
+// on a variant is not asked again (errs holds the failure).
+func rounds(variants []variant, peers []peer, n int, log io.Writer) ([][][]float64, [][]error) {
+	res := make([][][]float64, len(variants))
+	errs := make([][]error, len(variants))
+	for i := range res {
+		res[i] = make([][]float64, len(peers))
+		errs[i] = make([]error, len(peers))
+	}
+	for r := 0; r < n; r++ {
+		for i, v := range variants {
+			for k := range peers {
+				j := k
+				if r%2 == 1 {
+					j = len(peers) - 1 - k
+				}
+				if errs[i][j] != nil {
+					continue
+				}
+				ms, err := peers[j].Time(v)
+				if err != nil {
+					errs[i][j] = err
+					continue
+				}
+				res[i][j] = append(res[i][j], ms)
+				if log != nil {
+					fmt.Fprintf(log, "round %d %s %s %s: %.3f ms\n", r+1, v.name, v.kind, peers[j].Name(), ms)
+				}
+			}
+		}
+	}
+	return res, errs
+}
+
+// pairedRatios are a/b round by round: both ran in the same stretch of
+// machine load, so their spread shows how far the load moved the ratio.
+func pairedRatios(a, b []float64) []float64 {
+	var out []float64
+	for r := 0; r < len(a) && r < len(b); r++ {
+		if b[r] > 0 {
+			out = append(out, a[r]/b[r])
+		}
+	}
+	sort.Float64s(out)
+	return out
 }
 
 func fail(code int, format string, a ...any) {
