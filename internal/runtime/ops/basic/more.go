@@ -870,3 +870,144 @@ func newMVN(n *graph.Node, _ int64) (runtime.Kernel, error) {
 		return one(out)
 	}), nil
 }
+
+func init() {
+	regAny("EyeLike", newEyeLike)
+	regAny("Compress", newCompress)
+	reg("BitShift", []tensor.DType{tensor.Uint8, tensor.Uint16, tensor.Uint32, tensor.Uint64}, newBitShift)
+}
+
+func newEyeLike(n *graph.Node, _ int64) (runtime.Kernel, error) {
+	k, err := n.AttrInt("k", 0)
+	if err != nil {
+		return nil, err
+	}
+	dtAttr, err := n.AttrInt("dtype", -1)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if len(x.Shape) != 2 {
+			return nil, fmt.Errorf("input must be 2-D, got %v", x.Shape)
+		}
+		dt := x.DType
+		if dtAttr >= 0 {
+			dt = tensor.DType(dtAttr)
+			if dtAttr > 255 || !dt.Supported() {
+				return nil, fmt.Errorf("dtype %d is not supported", dtAttr)
+			}
+		}
+		rows, cols := x.Shape[0], x.Shape[1]
+		f := make([]float64, rows*cols)
+		for i := 0; i < rows; i++ {
+			if j := int64(i) + k; j >= 0 && j < int64(cols) {
+				f[i*cols+int(j)] = 1
+			}
+		}
+		out, err := cast(&tensor.Tensor{DType: tensor.Float64, Shape: x.Shape, Data: f}, dt)
+		if err != nil {
+			return nil, err
+		}
+		return one(out)
+	}), nil
+}
+
+func newCompress(n *graph.Node, _ int64) (runtime.Kernel, error) {
+	hasAxis := n.Attr("axis") != nil
+	axis, err := n.AttrInt("axis", 0)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x, c := in[0], in[1]
+		if c.DType != tensor.Bool || len(c.Shape) != 1 {
+			return nil, fmt.Errorf("condition must be a 1-D bool tensor, got %v", c)
+		}
+		if !hasAxis {
+			x = view(x, []int{x.Len()})
+		}
+		ax, err := normAxis(axis, len(x.Shape))
+		if !hasAxis {
+			ax, err = 0, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var keep []int
+		for i, b := range c.Bools() {
+			if b && i < x.Shape[ax] {
+				keep = append(keep, i)
+			}
+		}
+		idx := make([]int64, len(keep))
+		for i, v := range keep {
+			idx[i] = int64(v)
+		}
+		g, err := newGather(&graph.Node{Attrs: []*graph.Attribute{graph.IntAttr("axis", int64(ax))}}, 13)
+		if err != nil {
+			return nil, err
+		}
+		return g.Run(ctx, []*tensor.Tensor{x, tensor.FromInt64([]int{len(idx)}, idx)})
+	}), nil
+}
+
+func newBitShift(n *graph.Node, _ int64) (runtime.Kernel, error) {
+	dir, err := n.AttrString("direction", "")
+	if err != nil {
+		return nil, err
+	}
+	if dir != "LEFT" && dir != "RIGHT" {
+		return nil, fmt.Errorf("direction %q, want LEFT or RIGHT", dir)
+	}
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		a, b := in[0], in[1]
+		if a.DType != b.DType {
+			return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
+		}
+		bc, err := newBcast(a.Shape, b.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out, err := tensor.New(a.DType, bc.out)
+		if err != nil {
+			return nil, err
+		}
+		switch x := a.Data.(type) {
+		case []uint8:
+			shift(ctx, bc, out.U8(), x, b.U8(), dir == "LEFT")
+		case []uint16:
+			shift(ctx, bc, out.U16(), x, b.U16(), dir == "LEFT")
+		case []uint32:
+			shift(ctx, bc, out.U32(), x, b.U32(), dir == "LEFT")
+		case []uint64:
+			shift(ctx, bc, out.U64(), x, b.U64(), dir == "LEFT")
+		default:
+			return nil, fmt.Errorf("input type %v, want unsigned", a.DType)
+		}
+		return one(out)
+	}), nil
+}
+
+func shift[T ~uint8 | ~uint16 | ~uint32 | ~uint64](ctx *runtime.Context, bc *bcast, dst, a, b []T, left bool) {
+	sa, sb, k := bc.step(0), bc.step(1), bc.inner
+	bc.rows(ctx, func(off int, offs []int) {
+		for j := 0; j < k; j++ {
+			x, s := a[offs[0]+j*sa], b[offs[1]+j*sb]
+			if left {
+				dst[off+j] = x << s
+			} else {
+				dst[off+j] = x >> s
+			}
+		}
+	})
+}
