@@ -64,8 +64,20 @@ bench-float: build
 bench-peers: build
 	$(GO) run ./tools/benchpeers $(BENCH_FLAGS) --int8 --torch
 
+# arm64 under qemu-user (apt-get install qemu-user-static): max has every
+# extension (SDOT, I8MM), neoverse-n1 SDOT without I8MM, cortex-a53 plain
+# NEON; q8's QTOOL_ISA choice is checked in-process for each forced name
+# (qemu-user cannot re-execute a test binary without binfmt_misc).
+ARM64_CPUS ?= max neoverse-n1 cortex-a53
 arm64-test:
-	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/simd/...
+	set -e; for c in $(ARM64_CPUS); do \
+	  echo "== qemu -cpu $$c"; \
+	  GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" ./internal/simd/...; \
+	  for isa in generic neon sdot dotprod avx2; do \
+	    QTOOL_ISA=$$isa GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" -run '^TestARM64' ./internal/simd/q8; \
+	  done; \
+	done
+	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/runtime/ops/qlinear/
 
 clean:
 	rm -rf bin
