@@ -27,6 +27,7 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 	nm := g.NewNamer()
 	cs := newConsts(g, nm)
 	dql := map[*graph.Value][3]*graph.Value{}
+	ix := g.Index()
 	needOpset := int64(10)
 	var out []*graph.Node
 	for _, n := range g.Nodes {
@@ -34,6 +35,11 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 		if !graph.IsDefaultDomain(n.Domain) {
 			out = append(out, n)
 			continue
+		}
+		for _, sg := range n.Subgraphs() {
+			if err := dynamicSubgraph(sg, nm, cfg, rep, &needOpset); err != nil {
+				return nil, err
+			}
 		}
 		switch n.OpType {
 		case "MatMul", "Gemm":
@@ -50,41 +56,11 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 			out = append(out, nodes...)
 			needOpset = max(needOpset, 11) // DynamicQuantizeLinear
 		case "LSTM", "GRU", "RNN":
-			if s.Excluded {
-				rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "excluded by the config"})
-				out = append(out, n)
-				continue
+			nodes, err := rnnWeights(ix, nm, cs, n, s, rep, &needOpset)
+			if err != nil {
+				return nil, err
 			}
-			done := false
-			for i := 1; i <= 2; i++ {
-				w := n.Input(i)
-				if w == nil || w.Const == nil || w.Const.DType != tensor.Float32 || w.Const.Rank() != 3 {
-					continue
-				}
-				ws := s.Weight
-				if ws.PerChannel() {
-					needOpset = 13
-				}
-				qw, err := quantizeWeight(w.Const, 1, ws)
-				if err != nil {
-					return nil, fmt.Errorf("%v: %v", n, err)
-				}
-				data, sc, zp := cs.weightValues(w.Name, qw)
-				dq := valueLike(nm, w.Name+"_dequantized", w, tensor.Float32)
-				dn := &graph.Node{Name: nm.Name(w.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{data, sc, zp}, Outputs: []*graph.Value{dq}}
-				if qw.axis >= 0 {
-					dn.Attrs = []*graph.Attribute{graph.IntAttr("axis", int64(qw.axis))}
-				}
-				out = append(out, dn)
-				n.Inputs[i] = dq
-				done = true
-			}
-			if done {
-				rep.Quantized[n.OpType+" (weights)"]++
-			} else {
-				rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "weights are not float constants"})
-			}
-			out = append(out, n)
+			out = append(out, nodes...)
 		default:
 			out = append(out, n)
 		}
@@ -187,4 +163,70 @@ func transpose2D(w *tensor.Tensor) *tensor.Tensor {
 		}
 	}
 	return tensor.FromFloat32([]int{c, r}, y)
+}
+
+// rnnWeights puts the constant W and R of an LSTM/GRU/RNN behind
+// DequantizeLinear (per output channel, axis 1, when the config asks for
+// per-channel weights) and returns the nodes that replace n.
+func rnnWeights(ix *graph.Index, nm *graph.Namer, cs *consts, n *graph.Node, s NodeSpec, rep *Report, needOpset *int64) ([]*graph.Node, error) {
+	if s.Excluded {
+		rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "excluded by the config"})
+		return []*graph.Node{n}, nil
+	}
+	var out []*graph.Node
+	for i := 1; i <= 2; i++ {
+		w := n.Input(i)
+		wt := graph.ConstValue(ix, w) // an initializer or a Constant node (in If bodies)
+		if wt == nil || wt.DType != tensor.Float32 || wt.Rank() != 3 {
+			continue
+		}
+		if s.Weight.PerChannel() {
+			*needOpset = max(*needOpset, 13)
+		}
+		qw, err := quantizeWeight(wt, 1, s.Weight)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %v", n, err)
+		}
+		data, sc, zp := cs.weightValues(w.Name, qw)
+		dq := valueLike(nm, w.Name+"_dequantized", w, tensor.Float32)
+		dn := &graph.Node{Name: nm.Name(w.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{data, sc, zp}, Outputs: []*graph.Value{dq}}
+		if qw.axis >= 0 {
+			dn.Attrs = []*graph.Attribute{graph.IntAttr("axis", int64(qw.axis))}
+		}
+		out = append(out, dn)
+		n.Inputs[i] = dq
+	}
+	if len(out) > 0 {
+		rep.Quantized[n.OpType+" (weights)"]++
+	} else {
+		rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "weights are not float constants"})
+	}
+	return append(out, n), nil
+}
+
+// dynamicSubgraph quantizes the RNN weights inside If/Loop bodies (silero's
+// LSTM sits in an If branch); the new initializers belong to the body.
+func dynamicSubgraph(g *graph.Graph, nm *graph.Namer, cfg Config, rep *Report, needOpset *int64) error {
+	cs := newConsts(g, nm)
+	ix := g.Index()
+	var out []*graph.Node
+	for _, n := range g.Nodes {
+		for _, sg := range n.Subgraphs() {
+			if err := dynamicSubgraph(sg, nm, cfg, rep, needOpset); err != nil {
+				return err
+			}
+		}
+		if graph.IsDefaultDomain(n.Domain) && (n.OpType == "LSTM" || n.OpType == "GRU" || n.OpType == "RNN") {
+			nodes, err := rnnWeights(ix, nm, cs, n, cfg.Resolve(n), rep, needOpset)
+			if err != nil {
+				return err
+			}
+			out = append(out, nodes...)
+			continue
+		}
+		out = append(out, n)
+	}
+	g.Nodes = out
+	g.RemoveUnused()
+	return nil
 }

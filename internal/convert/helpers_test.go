@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -171,6 +172,15 @@ func nodeBin(t testing.TB) (string, string) {
 
 // runORT runs a model file in ONNX Runtime and reads its outputs.
 func runORT(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []string) (map[string]*tensor.Tensor, error) {
+	return runORTLevel(t, path, in, outNames, "all")
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// runORTLevel runs with a graph optimization level: "all" is what users
+// get (QDQ fused into integer kernels), "disabled" runs a QDQ graph as
+// written (float ops between Q/DQ), which is what our runtime does.
+func runORTLevel(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []string, level string) (map[string]*tensor.Tensor, error) {
 	node, script := nodeBin(t)
 	dir := t.TempDir()
 	args := []string{script, "run", path, dir}
@@ -180,12 +190,13 @@ func runORT(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []
 		args = append(args, k+"="+f)
 	}
 	cmd := exec.Command(node, args...)
+	cmd.Env = append(os.Environ(), "QTOOL_ORT_OPT_LEVEL="+level)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("onnxruntime: %v: %s", err, lastLines(string(b), 3))
 	}
 	out := map[string]*tensor.Tensor{}
 	for _, name := range outNames {
-		x, err := npy.ReadFile(filepath.Join(dir, name+".npy"))
+		x, err := npy.ReadFile(filepath.Join(dir, unsafeName.ReplaceAllString(name, "_")+".npy"))
 		if err != nil {
 			return nil, err
 		}

@@ -158,6 +158,22 @@ func TestModelsPeers(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					if format == FormatQDQ {
+						// ONNX Runtime fuses QDQ into integer kernels, our
+						// runtime runs the float ops between Q and DQ: the
+						// two round differently, and deep models drift apart
+						// by a few steps. Compare with the graph as written.
+						fused := ort
+						if ort, err = runORTLevel(t, out, in, names, "disabled"); err != nil {
+							t.Fatalf("ONNX Runtime (no optimizations): %v", err)
+						}
+						for name, a := range ours {
+							if s, ok := rep.OutputScales[name]; ok {
+								frac, worst := lsbAgreement(a, fused[name], s)
+								t.Logf("output %q vs ONNX Runtime with QDQ fused: %.4f%% within 1 step, worst %.2f steps", name, 100*frac, worst)
+							}
+						}
+					}
 					compareOutputs(t, ours, ort, rep.OutputScales)
 				})
 			}
@@ -197,6 +213,8 @@ func silero(t testing.TB) []float32 {
 
 // TestDynamicPeers converts the models with --dynamic (silero's LSTM, the
 // MatMul/Gemm of the others) and checks ONNX Runtime against our runtime.
+// (silero_vad_16k_op15 is not here: its LSTM weights are computed inside
+// If branches, not constants, so dynamic quantization leaves them float.)
 func TestDynamicPeers(t *testing.T) {
 	nodeBin(t)
 	dir := t.TempDir()
@@ -209,8 +227,6 @@ func TestDynamicPeers(t *testing.T) {
 		in         map[string]*tensor.Tensor
 	}{
 		{"silero-openvino", shared(t, "models/silero-vad/silero_vad_openvino_16k.onnx"), map[string]*tensor.Tensor{"input": chunk, "state": state}},
-		{"silero-op15", shared(t, "models/silero-vad/silero_vad_16k_op15.onnx"), map[string]*tensor.Tensor{"input": tensor.FromFloat32([]int{1, 512}, chunk.F32()[64:]), "state": state,
-			"sr": {DType: tensor.Int64, Shape: []int{}, Data: []int64{16000}}}},
 		{"mnist-8", shared(t, "models/mnist-8/mnist-8.onnx"), map[string]*tensor.Tensor{"Input3": rows(x, 3, 4)}},
 	}
 	for _, c := range cases {
