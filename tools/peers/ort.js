@@ -92,7 +92,7 @@ async function main() {
   }
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: o.threads, interOpNumThreads: 1, executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: process.env.QTOOL_ORT_OPT_LEVEL || 'all', // 'disabled' runs QDQ graphs literally
   });
   const feeds = {};
   const metas = sess.inputMetadata || [];
