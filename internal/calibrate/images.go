@@ -164,7 +164,7 @@ func openTar(p string) (*tarArchive, error) {
 			f.Close()
 			return nil, fmt.Errorf("%s: not a readable tar archive: %v", p, err)
 		}
-		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+		if h.Typeflag != tar.TypeReg { // archive/tar reports old-style TypeRegA files as TypeReg
 			continue
 		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
