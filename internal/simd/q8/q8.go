@@ -48,6 +48,11 @@
 //	avx2        VPMOVZXBW-widened A and int16 weights with VPMADDWD: exact for
 //	            all uint8/int8 data (VPMADDUBSW would saturate its int16 pair
 //	            sums for values beyond 7 bits, so it is not used)
+//	sdot        arm64 SDOT (by element) on the same int8 layout, R×16 strips;
+//	            A is flipped to int8 (a⊕0x80) and the accumulators start at
+//	            128·colsum(B)
+//	neon        arm64 without dotprod: SXTL/UXTL-widened operands and
+//	            SMLAL/SMLAL2 into int32, R×8 strips, exact for all data
 //	generic     pure Go, the reference every other path is tested against
 //
 // Packed weights remember the path they were packed for, so changing the path
@@ -57,8 +62,10 @@
 // hides AVX-VNNI; the instruction faults), so its tests run the same strip
 // code with the EVEX encoding of VPDPBUSD; the VEX bytes are produced by
 // gen_asm.py from the register numbers and TestAVXVNNIEncoding compares them
-// with what GNU as assembles for the same instructions. The
-// arm64 kernels (NEON, SDOT) are not written yet: arm64 runs the generic path.
+// with what GNU as assembles for the same instructions. The arm64 kernels'
+// WORD-encoded SDOT/SXTL/SMLAL (gen_asm_arm64.py) are checked the same way
+// against llvm-mc on any host (neon_encoding_test.go), and `make arm64-test`
+// runs the package under qemu for each CPU family.
 package q8
 
 import (
