@@ -22,7 +22,7 @@ var floatOps = strings.Fields(`
 	Min Max Sum Mean PRelu
 	Equal Less Greater LessOrEqual GreaterOrEqual Where Not And Or Xor
 	Concat Split Slice Gather Flatten Reshape Squeeze Unsqueeze Transpose Expand Tile Shape Size
-	Constant ConstantOfShape Cast CastLike Identity Dropout Range If Loop
+	Constant ConstantOfShape Cast CastLike Identity Dropout Range If Loop Scan
 	ReduceMean ReduceMax ReduceMin ReduceSum ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare
 	ArgMax ArgMin TopK
 	DepthToSpace SpaceToDepth GatherElements ScatterElements Scatter GatherND ScatterND Trilu NonZero OneHot

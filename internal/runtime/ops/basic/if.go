@@ -190,3 +190,156 @@ func stack(parts []*tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	return out, nil
 }
+
+func init() {
+	regAny("Scan", newScan)
+}
+
+// scanKernel is ONNX Scan from opset 9: N state values threaded through
+// the body, M inputs cut into slices along their scan axes (forward or
+// reverse), K outputs stacked along their scan axes.
+type scanKernel struct {
+	body              *runtime.Subgraph
+	nState, nIn, nOut int
+	inAxes, inDirs    []int64
+	outAxes, outDirs  []int64
+}
+
+func newScan(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if opset < 9 {
+		return nil, fmt.Errorf("opset-%d Scan (batch axis and sequence_lens) is not supported", opset)
+	}
+	g, err := n.AttrGraph("body")
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, fmt.Errorf("attribute body is missing")
+	}
+	m, err := n.AttrInt("num_scan_inputs", -1)
+	if err != nil {
+		return nil, err
+	}
+	k := &scanKernel{nIn: int(m), nState: len(n.Inputs) - int(m)}
+	if m < 1 || k.nState < 0 {
+		return nil, fmt.Errorf("num_scan_inputs %d for %d inputs", m, len(n.Inputs))
+	}
+	k.nOut = len(n.Outputs) - k.nState
+	if k.nOut < 0 {
+		return nil, fmt.Errorf("%d outputs for %d state values", len(n.Outputs), k.nState)
+	}
+	if k.body, err = runtime.CompileSubgraph(g); err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
+	if k.body.NumInputs() != k.nState+k.nIn || k.body.NumOutputs() != k.nState+k.nOut {
+		return nil, fmt.Errorf("body has %d inputs and %d outputs, the node needs %d and %d",
+			k.body.NumInputs(), k.body.NumOutputs(), k.nState+k.nIn, k.nState+k.nOut)
+	}
+	ints := func(name string, count int) ([]int64, error) {
+		v, err := n.AttrInts(name, nil)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			return make([]int64, count), nil
+		}
+		if len(v) != count {
+			return nil, fmt.Errorf("%s has %d entries, want %d", name, len(v), count)
+		}
+		return v, nil
+	}
+	if k.inAxes, err = ints("scan_input_axes", k.nIn); err != nil {
+		return nil, err
+	}
+	if k.inDirs, err = ints("scan_input_directions", k.nIn); err != nil {
+		return nil, err
+	}
+	if k.outAxes, err = ints("scan_output_axes", k.nOut); err != nil {
+		return nil, err
+	}
+	if k.outDirs, err = ints("scan_output_directions", k.nOut); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *scanKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := need(in, k.nState+k.nIn); err != nil {
+		return nil, err
+	}
+	state := append([]*tensor.Tensor(nil), in[:k.nState]...)
+	scanIn := in[k.nState:]
+	steps := -1
+	axes := make([]int, k.nIn)
+	for i, x := range scanIn {
+		ax, err := normAxis(k.inAxes[i], len(x.Shape))
+		if err != nil {
+			return nil, fmt.Errorf("scan input %d: %v", i, err)
+		}
+		axes[i] = ax
+		if steps >= 0 && x.Shape[ax] != steps {
+			return nil, fmt.Errorf("scan inputs have %d and %d steps", steps, x.Shape[ax])
+		}
+		steps = x.Shape[ax]
+	}
+	outs := make([][]*tensor.Tensor, k.nOut)
+	args := make([]*tensor.Tensor, k.nState+k.nIn)
+	for s := 0; s < steps; s++ {
+		copy(args, state)
+		for i, x := range scanIn {
+			j := s
+			if k.inDirs[i] != 0 {
+				j = steps - 1 - s
+			}
+			sl, err := slice(ctx, x, []int64{int64(j)}, []int64{int64(j + 1)}, []int64{int64(axes[i])}, nil)
+			if err != nil {
+				return nil, err
+			}
+			shape := append(append([]int{}, sl.Shape[:axes[i]]...), sl.Shape[axes[i]+1:]...)
+			args[k.nState+i] = view(sl, shape)
+		}
+		res, err := k.body.Run(ctx, args)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", s, err)
+		}
+		copy(state, res[:k.nState])
+		for j := range outs {
+			outs[j] = append(outs[j], res[k.nState+j])
+		}
+	}
+	result := make([]*tensor.Tensor, 0, k.nState+k.nOut)
+	for _, t := range state {
+		result = append(result, t.Clone())
+	}
+	for j, parts := range outs {
+		if k.outDirs[j] != 0 {
+			for a, b := 0, len(parts)-1; a < b; a, b = a+1, b-1 {
+				parts[a], parts[b] = parts[b], parts[a]
+			}
+		}
+		st, err := stack(parts)
+		if err != nil {
+			return nil, fmt.Errorf("scan output %d: %w", j, err)
+		}
+		ax, err := normAxis(k.outAxes[j], len(st.Shape))
+		if err != nil {
+			return nil, fmt.Errorf("scan output %d: %v", j, err)
+		}
+		if ax != 0 {
+			// Move the stacked axis from the front to ax.
+			perm := make([]int, 0, len(st.Shape))
+			for d := 1; d <= ax; d++ {
+				perm = append(perm, d)
+			}
+			perm = append(perm, 0)
+			for d := ax + 1; d < len(st.Shape); d++ {
+				perm = append(perm, d)
+			}
+			if st, err = transpose(nil, st, perm); err != nil {
+				return nil, err
+			}
+		}
+		result = append(result, st)
+	}
+	return result, nil
+}
