@@ -27,48 +27,169 @@ func kernVNNI512R5(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 func kernVNNI512R6(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 
 //go:noescape
-func kernVNNI512F1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+func kernVNNI512F1V1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512F2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+func kernVNNI512I1V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512F3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+func kernVNNI512F1V2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512F4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+func kernVNNI512I1V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512F5(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+func kernVNNI512F1V3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512F6(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+func kernVNNI512I1V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+func kernVNNI512F1V4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+func kernVNNI512I1V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+func kernVNNI512F2V1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+func kernVNNI512I2V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I5(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+func kernVNNI512F2V2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
 //go:noescape
-func kernVNNI512I6(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+func kernVNNI512I2V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 
-// kernVNNI512I holds the R×64 indirect tile kernels.
-var kernVNNI512I = [mr]func(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512){
-	kernVNNI512I1, kernVNNI512I2, kernVNNI512I3, kernVNNI512I4, kernVNNI512I5, kernVNNI512I6}
+//go:noescape
+func kernVNNI512F2V3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
 
-// kernVNNI512F holds the R×64 tile kernels with the fused output stage.
-var kernVNNI512F = [mr]func(k4 int, rows *[mr]*uint8, b *int8, e *epi512){
-	kernVNNI512F1, kernVNNI512F2, kernVNNI512F3, kernVNNI512F4, kernVNNI512F5, kernVNNI512F6}
+//go:noescape
+func kernVNNI512I2V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F2V4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I2V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F3V1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I3V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F3V2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I3V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F3V3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I3V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F3V4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I3V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F4V1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I4V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F4V2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I4V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F4V3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I4V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F4V4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I4V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F5V1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I5V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F5V2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I5V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F5V3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I5V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F5V4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I5V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F6V1(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I6V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F6V2(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I6V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F6V3(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I6V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512F6V4(k4 int, rows *[mr]*uint8, b *int8, e *epi512)
+
+//go:noescape
+func kernVNNI512I6V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+
+// kernVNNI512F[R−1][V−1] is the fused R-row kernel over the first V
+// 16-column vectors of a panel.
+var kernVNNI512F = [mr][4]func(k4 int, rows *[mr]*uint8, b *int8, e *epi512){
+	{kernVNNI512F1V1, kernVNNI512F1V2, kernVNNI512F1V3, kernVNNI512F1V4},
+	{kernVNNI512F2V1, kernVNNI512F2V2, kernVNNI512F2V3, kernVNNI512F2V4},
+	{kernVNNI512F3V1, kernVNNI512F3V2, kernVNNI512F3V3, kernVNNI512F3V4},
+	{kernVNNI512F4V1, kernVNNI512F4V2, kernVNNI512F4V3, kernVNNI512F4V4},
+	{kernVNNI512F5V1, kernVNNI512F5V2, kernVNNI512F5V3, kernVNNI512F5V4},
+	{kernVNNI512F6V1, kernVNNI512F6V2, kernVNNI512F6V3, kernVNNI512F6V4},
+}
+
+// kernVNNI512I[R−1][V−1] is the indirect counterpart.
+var kernVNNI512I = [mr][4]func(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512){
+	{kernVNNI512I1V1, kernVNNI512I1V2, kernVNNI512I1V3, kernVNNI512I1V4},
+	{kernVNNI512I2V1, kernVNNI512I2V2, kernVNNI512I2V3, kernVNNI512I2V4},
+	{kernVNNI512I3V1, kernVNNI512I3V2, kernVNNI512I3V3, kernVNNI512I3V4},
+	{kernVNNI512I4V1, kernVNNI512I4V2, kernVNNI512I4V3, kernVNNI512I4V4},
+	{kernVNNI512I5V1, kernVNNI512I5V2, kernVNNI512I5V3, kernVNNI512I5V4},
+	{kernVNNI512I6V1, kernVNNI512I6V2, kernVNNI512I6V3, kernVNNI512I6V4},
+}
 
 // epi512 is the output stage as the fused kernels read it (offsets fixed in
 // gen_asm.py).
@@ -145,7 +266,7 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 			rowPtrs8(&p, a, lda, i0, rows)
 			e.rowSum = &sc.rowSum[i0]
 			epiDst(&e, out, i0, c0)
-			kernVNNI512F[rows-1](pb.kp/4, &p, panel, &e)
+			kernVNNI512F[rows-1][(c1-p0+15)/16-1](pb.kp/4, &p, panel, &e)
 		}
 	}
 }
@@ -176,7 +297,7 @@ func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, 
 			c0, c1 := max(p0, n0), min(p0+nr, n1)
 			epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
 			epiDst(&e, out, i0, c0)
-			kernVNNI512I[rows-1](kcp/4, nk, &base[0], &tbl[0], &pb.b8[(p0/nr)*pb.kp*nr], &e)
+			kernVNNI512I[rows-1][(c1-p0+15)/16-1](kcp/4, nk, &base[0], &tbl[0], &pb.b8[(p0/nr)*pb.kp*nr], &e)
 		}
 	}
 }

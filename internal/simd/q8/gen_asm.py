@@ -63,8 +63,9 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
 # 68 zp, 72 fmin, 76 fmax.
 
 
-def epilogue(R, lbl):
-    """The fused output stage for an R-row tile; AX holds the *epi512."""
+def epilogue(R, V, lbl):
+    """The fused output stage for an R-row, V-vector tile; AX holds the *epi512."""
+    s = f'{R}v{V}'
     w(f'''	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -77,20 +78,20 @@ def epilogue(R, lbl):
 	VBROADCASTSS 72(AX), Z29
 	VBROADCASTSS 76(AX), Z30
 	TESTL BX, BX
-	JNE {lbl}bytes{R}''')
-    for v in range(4):
+	JNE {lbl}bytes{s}''')
+    for v in range(V):
         w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
         for r in range(R):
-            z = f'Z{4*r+v}'
+            z = f'Z{V*r+v}'
             w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
-    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{R}:')
-    for v in range(4):
+    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{s}:')
+    for v in range(V):
         w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
         for r in range(R):
-            z = f'Z{4*r+v}'
+            z = f'Z{V*r+v}'
             w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
             w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
             w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
@@ -99,32 +100,39 @@ def epilogue(R, lbl):
     w('\tVZEROUPPER\n\tRET\n')
 
 
-def kloop(R, lbl):
-    """One k-group step repeated CX times over the six row pointers."""
+def kloop(R, V, lbl):
+    """One k-group step repeated CX times over the six row pointers, for the
+    first V 16-column vectors of the 64-column panel."""
     w(f'{lbl}:')
-    for v in range(4):
+    for v in range(V):
         w(f'\tVMOVDQU32 {64*v}(BX), Z{24+v}')
     for r in range(R):
         a = 28 + (r % 4)
         w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Z{a}')
-        for v in range(4):
-            w(f'\tVPDPBUSD Z{24+v}, Z{a}, Z{4*r+v}')
+        for v in range(V):
+            w(f'\tVPDPBUSD Z{24+v}, Z{a}, Z{V*r+v}')
     w(f'\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ {lbl}')
 
 
+# R = 1..6 rows × V = 1..4 vectors of 16 columns: a panel only partly
+# written (N not a multiple of 64, narrow layers) computes only its vectors.
+# With one VPDPBUSD zmm per cycle (Zen 4) even 6 accumulators keep the unit
+# busy, so narrow tiles lose little.
 for R in range(1, 7):
-    w(f'''// func kernVNNI512F{R}(k4 int, rows *[6]*uint8, b *int8, e *epi512)
-TEXT ·kernVNNI512F{R}(SB), NOSPLIT, $0-32
+    for V in range(1, 5):
+        s = f'{R}v{V}'
+        w(f'''// func kernVNNI512F{R}V{V}(k4 int, rows *[6]*uint8, b *int8, e *epi512)
+TEXT ·kernVNNI512F{R}V{V}(SB), NOSPLIT, $0-32
 	MOVQ k4+0(FP), CX
 	MOVQ rows+8(FP), AX
 	MOVQ b+16(FP), BX
 	LOADROWS''')
-    for i in range(4*R):
-        w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
-    w(f'\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ fepi{R}')
-    kloop(R, f'floop{R}')
-    w(f'fepi{R}:\n\tMOVQ e+24(FP), AX')
-    epilogue(R, 'f')
+        for i in range(V*R):
+            w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+        w(f'\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ fepi{s}')
+        kloop(R, V, f'floop{s}')
+        w(f'fepi{s}:\n\tMOVQ e+24(FP), AX')
+        epilogue(R, V, 'f')
 
 # Indirect (IGEMM) variant for convolutions: the K loop runs over nk kernel
 # offsets, each reloading the six row addresses from the indirection table
@@ -146,18 +154,20 @@ w('''#define LOADOFFS \\
 	ADDQ DI, R13
 ''')
 for R in range(1, 7):
-    w(f'''// func kernVNNI512I{R}(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
-TEXT ·kernVNNI512I{R}(SB), NOSPLIT, $0-48
+    for V in range(1, 5):
+        s = f'{R}v{V}'
+        w(f'''// func kernVNNI512I{R}V{V}(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
+TEXT ·kernVNNI512I{R}V{V}(SB), NOSPLIT, $0-48
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
 	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX''')
-    for i in range(4*R):
-        w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
-    w(f'iouter{R}:\n\tLOADOFFS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
-    kloop(R, f'iloop{R}')
-    w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{R}\n\tMOVQ e+40(FP), AX')
-    epilogue(R, 'i')
+        for i in range(V*R):
+            w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+        w(f'iouter{s}:\n\tLOADOFFS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
+        kloop(R, V, f'iloop{s}')
+        w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{s}\n\tMOVQ e+40(FP), AX')
+        epilogue(R, V, 'i')
 
 # 16×16 byte transpose in xmm registers (EVEX, so X16..X31 are free to
 # ping-pong between stages): four rounds of "row i interleaved with row i+8"

@@ -19,34 +19,38 @@ func constValue(name string, t *tensor.Tensor) *graph.Value {
 // BenchmarkQLinearConv is the 64→64 3×3 convolution at 56×56 (pad 1, one
 // thread, uint8 activations, per-channel int8 weights, bias), reporting GOPS
 // as 2·Cout·Cin·9·56·56 per run: median and best run.
-func BenchmarkQLinearConv(b *testing.B) { benchConv(b, 64, 1) }
+func BenchmarkQLinearConv(b *testing.B) { benchConv(b, 64, 64, 3, 1) }
 
 // BenchmarkQLinearConvDepthwise is the 3×3 depthwise convolution of 144
 // channels at 56×56 (pad 1), MobileNetV2's widest early layer.
-func BenchmarkQLinearConvDepthwise(b *testing.B) { benchConv(b, 144, 144) }
+func BenchmarkQLinearConvDepthwise(b *testing.B) { benchConv(b, 144, 144, 3, 144) }
 
-func benchConv(b *testing.B, c, group int) {
+// BenchmarkQLinearConvPointwise is a 1×1 convolution 144→24 at 56×56
+// (MobileNetV2's projection layers).
+func BenchmarkQLinearConvPointwise(b *testing.B) { benchConv(b, 144, 24, 1, 1) }
+
+func benchConv(b *testing.B, c, cout, ks, group int) {
 	const h, w = 56, 56
 	rnd := rand.New(rand.NewSource(1))
 	x := tensor.MustNew(tensor.Uint8, []int{1, c, h, w})
 	for i := range x.U8() {
 		x.U8()[i] = uint8(rnd.Intn(256))
 	}
-	wt := tensor.MustNew(tensor.Int8, []int{c, c / group, 3, 3})
+	wt := tensor.MustNew(tensor.Int8, []int{cout, c / group, ks, ks})
 	for i := range wt.I8() {
 		wt.I8()[i] = int8(rnd.Intn(256) - 128)
 	}
-	ws := tensor.MustNew(tensor.Float32, []int{c})
+	ws := tensor.MustNew(tensor.Float32, []int{cout})
 	for i := range ws.F32() {
 		ws.F32()[i] = 0.003 + 0.001*float32(i%5)
 	}
-	bias := tensor.MustNew(tensor.Int32, []int{c})
+	bias := tensor.MustNew(tensor.Int32, []int{cout})
 	u8 := func(v uint8) *tensor.Tensor {
 		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
 	}
-	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{c}), tensor.Scalar(0.5), u8(128), bias}
+	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{cout}), tensor.Scalar(0.5), u8(128), bias}
 	n := &graph.Node{OpType: "QLinearConv", Inputs: make([]*graph.Value, 9), Outputs: []*graph.Value{{Name: "y"}},
-		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}},
+		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{int64(ks / 2), int64(ks / 2), int64(ks / 2), int64(ks / 2)}},
 			{Name: "group", Type: graph.AttrInt, I: int64(group)}}}
 	n.Inputs[0] = &graph.Value{Name: "x"}
 	for i := 1; i < 9; i++ {
@@ -68,7 +72,7 @@ func benchConv(b *testing.B, c, group int) {
 		times = append(times, time.Since(t0))
 	}
 	slices.Sort(times)
-	ops := 2.0 * float64(c*c/group) * 9 * h * w
+	ops := 2.0 * float64(cout*c/group) * float64(ks*ks) * h * w
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median_ms")
 	b.ReportMetric(ops/times[len(times)/2].Seconds()/1e9, "median_GOPS")
 	b.ReportMetric(ops/times[0].Seconds()/1e9, "best_GOPS")
