@@ -289,55 +289,102 @@ func rowsParallel(ctx *runtime.Context, m, n, k int, fn func(m0, m1 int)) {
 // usePaddedGrid switches the padded-grid path (benchmarks compare both).
 var usePaddedGrid = true
 
-// paddedGrid reports whether a 2-D stride-1 convolution runs on the padded
-// grid (convGroupPadded): it computes (KW-1)·dilation junk columns per
-// output row, worth it while that is at most an eighth of the row.
-func (g *geom) paddedGrid() bool {
-	return usePaddedGrid && g.nd == 2 && g.stride[0] == 1 && g.stride[1] == 1 && g.kSize > 1 &&
-		(g.k[1]-1)*g.dil[1]*8 <= g.out[1]
+// gridGeom is the layout of convGroupPadded's phase planes: the zero-padded
+// input plane (Hp×Wp) dealt into sh·sw phase planes by row and column
+// remainder modulo the stride, each Hq×Wq, so that output (oh, ow) with
+// kernel tap (kh, kw) reads phase ((kh·dh)%sh, (kw·dw)%sw) at row
+// oh + kh·dh/sh, column ow + kw·dw/sw: for a fixed tap, consecutive output
+// positions are consecutive elements once the output is computed Wq
+// columns wide.
+type gridGeom struct {
+	sh, sw, Hq, Wq, phase int
 }
 
-// convGroupPadded runs one (image, group) of a stride-1 2-D convolution on
-// the zero-padded input plane. Computed at every position of the padded
-// width Wp (OW real columns and (KW-1)·dw junk ones per row), the im2col
-// row of kernel tap (kh, kw) is one contiguous run of the padded plane
-// starting at kh·dh·Wp + kw·dw, so building it is one memmove instead of a
-// copy and zero fills per output row. The real columns are then compacted
-// into y.
+func (g *geom) grid() gridGeom {
+	sh, sw := g.stride[0], g.stride[1]
+	Hp := g.in[0] + g.padBegin[0] + g.padEnd[0]
+	Wp := g.in[1] + g.padBegin[1] + g.padEnd[1]
+	Wq := (Wp + sw - 1) / sw
+	// Rows read by the last output row's last tap, plus one of slack for
+	// the taps that run past a row's end into the next.
+	Hq := max((Hp+sh-1)/sh, g.out[0]+(g.k[0]-1)*g.dil[0]/sh) + 1
+	return gridGeom{sh: sh, sw: sw, Hq: Hq, Wq: Wq, phase: Hq * Wq}
+}
+
+// paddedGrid reports whether a 2-D convolution runs on the padded grid
+// (convGroupPadded): it computes Wq-OW junk columns per output row, worth
+// it while that is at most an eighth of the row.
+func (g *geom) paddedGrid() bool {
+	// 1×1 kernels read one phase only: dealing the whole input into phases
+	// costs more than im2col's gather.
+	if !usePaddedGrid || g.nd != 2 || g.stride[0] > 4 || g.stride[1] > 4 || g.kSize == 1 {
+		return false
+	}
+	return (g.grid().Wq-g.out[1])*8 <= g.out[1]
+}
+
+// convGroupPadded runs one (image, group) of a 2-D convolution on the
+// zero-padded input, dealt into stride phases (see gridGeom). Computed at
+// every position of a Wq-wide grid (OW real columns and Wq-OW junk ones per
+// row), the im2col row of kernel tap (kh, kw) is one contiguous run of a
+// phase plane, so building it is one memmove instead of copies, gathers and
+// zero fills per output row. The real columns are then compacted into y.
 func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep epilogue, yg []float32, cg, mg int) {
 	H, W := g.in[0], g.in[1]
 	OH, OW := g.out[0], g.out[1]
 	pt, pl := g.padBegin[0], g.padBegin[1]
-	Wp := W + pl + g.padEnd[1]
-	Hp := H + pt + g.padEnd[0]
-	plane := Hp * Wp
-	P, P2 := OH*OW, OH*Wp
+	gg := g.grid()
+	sh, sw, Wq := gg.sh, gg.sw, gg.Wq
+	chanSize := sh * sw * gg.phase // all phase planes of one channel
+	P, P2 := OH*OW, OH*Wq
 	kg := cg * g.kSize
 	offs := make([]int, g.kSize)
 	for kh := 0; kh < g.k[0]; kh++ {
 		for kw := 0; kw < g.k[1]; kw++ {
-			offs[kh*g.k[1]+kw] = kh*g.dil[0]*Wp + kw*g.dil[1]
+			r, c := kh*g.dil[0], kw*g.dil[1]
+			offs[kh*g.k[1]+kw] = ((r%sh)*sw+c%sw)*gg.phase + (r/sh)*Wq + c/sw
 		}
 	}
-	// The last rows' taps run (KW-1)·dw elements past the last plane.
-	padp := getBuf(cg*plane + (g.k[1]-1)*g.dil[1])
+	padp := getBuf(cg * chanSize)
 	pad := *padp
 	clear(pad)
-	ctx.Parallel(cg, max(1, 4096/max(1, plane)), func(c0, c1 int) {
+	ctx.Parallel(cg, max(1, 4096/max(1, chanSize)), func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			for ih := 0; ih < H; ih++ {
-				copy(pad[c*plane+(ih+pt)*Wp+pl:], xg[(c*H+ih)*W:(c*H+ih+1)*W])
+				r := ih + pt
+				src := xg[(c*H+ih)*W : (c*H+ih+1)*W]
+				row := c*chanSize + (r%sh)*sw*gg.phase + (r/sh)*Wq
+				if sw == 1 {
+					copy(pad[row+pl:], src)
+					continue
+				}
+				// Column j = iw+pl goes to phase j%sw at j/sw: deal the
+				// row out phase by phase, each a strided gather.
+				for q := 0; q < sw; q++ {
+					iw0 := (q - pl%sw + sw) % sw // first iw with (iw+pl)%sw == q
+					if iw0 >= W {
+						continue
+					}
+					dst := pad[row+q*gg.phase+(iw0+pl)/sw:]
+					n := (W - iw0 + sw - 1) / sw
+					dst = dst[:n]
+					iw := iw0
+					for t := range dst {
+						dst[t] = src[iw]
+						iw += sw
+					}
+				}
 			}
 		}
 	})
 	ywp := getBuf(mg * P2)
 	yw := *ywp
 	if ep.Accumulate {
-		// The residual already in y, spread onto the padded grid.
+		// The residual already in y, spread onto the grid.
 		clear(yw)
 		for m := 0; m < mg; m++ {
 			for oh := 0; oh < OH; oh++ {
-				copy(yw[m*P2+oh*Wp:m*P2+oh*Wp+OW], yg[m*P+oh*OW:m*P+(oh+1)*OW])
+				copy(yw[m*P2+oh*Wq:m*P2+oh*Wq+OW], yg[m*P+oh*OW:m*P+(oh+1)*OW])
 			}
 		}
 	}
@@ -345,7 +392,7 @@ func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep
 		w := q1 - q0
 		for c := 0; c < cg; c++ {
 			for k, off := range offs {
-				base := c*plane + off + q0
+				base := c*chanSize + off + q0
 				copy(col[(c*g.kSize+k)*w:(c*g.kSize+k+1)*w], pad[base:base+w])
 			}
 		}
@@ -374,7 +421,7 @@ func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep
 	ctx.Parallel(mg, max(1, 4096/max(1, P)), func(m0, m1 int) {
 		for m := m0; m < m1; m++ {
 			for oh := 0; oh < OH; oh++ {
-				copy(yg[m*P+oh*OW:m*P+(oh+1)*OW], yw[m*P2+oh*Wp:m*P2+oh*Wp+OW])
+				copy(yg[m*P+oh*OW:m*P+(oh+1)*OW], yw[m*P2+oh*Wq:m*P2+oh*Wq+OW])
 			}
 		}
 	})

@@ -109,6 +109,12 @@ func TestConvAgainstNaive(t *testing.T) {
 		{x: []int{1, 4, 12, 45}, w: []int{8, 2, 3, 3}, group: 2, strides: []int64{1, 1}, pads: []int64{2, 2, 2, 2}, dil: []int64{2, 2}},
 		{x: []int{1, 3, 9, 60}, w: []int{5, 3, 2, 4}, group: 1},
 		{x: []int{1, 16, 20, 24}, w: []int{32, 16, 3, 3}, group: 1, pads: []int64{1, 1, 1, 1}},
+		// Strided, on the phase planes of the padded grid: a ResNet stem,
+		// a downsampling 3x3 and 1x1, odd sizes, dilation, stride 3.
+		{x: []int{1, 3, 38, 80}, w: []int{8, 3, 7, 7}, group: 1, strides: []int64{2, 2}, pads: []int64{3, 3, 3, 3}},
+		{x: []int{2, 6, 17, 33}, w: []int{4, 6, 3, 3}, group: 1, strides: []int64{2, 2}, pads: []int64{1, 1, 1, 1}},
+		{x: []int{1, 6, 16, 32}, w: []int{5, 6, 1, 1}, group: 1, strides: []int64{2, 2}},
+		{x: []int{1, 4, 15, 61}, w: []int{6, 2, 3, 3}, group: 2, strides: []int64{2, 3}, pads: []int64{0, 2, 1, 1}, dil: []int64{2, 3}},
 	}
 	for i, c := range cases {
 		for _, constW := range []bool{true, false} {
@@ -232,13 +238,13 @@ func BenchmarkPointwise(b *testing.B) {
 // BenchmarkPaddedGrid compares the padded-grid path of stride-1 3x3 convs
 // with plain im2col on ResNet-18's shapes, interleaved in one run.
 func BenchmarkPaddedGrid(b *testing.B) {
-	for _, c := range []struct{ c, m, h int }{{64, 64, 56}, {128, 128, 28}, {256, 256, 14}} {
+	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {128, 128, 28, 3, 1}, {3, 64, 224, 7, 2}, {64, 128, 56, 3, 2}, {64, 128, 56, 1, 2}} {
 		for _, on := range []bool{false, true} {
-			b.Run(fmt.Sprintf("c%d_h%d_padded=%v", c.c, c.h, on), func(b *testing.B) {
+			b.Run(fmt.Sprintf("c%d_h%d_k%d_s%d_padded=%v", c.c, c.h, c.k, c.s, on), func(b *testing.B) {
 				saved := usePaddedGrid
 				usePaddedGrid = on
 				defer func() { usePaddedGrid = saved }()
-				benchConv(b, c.c, c.m, c.h, 3, 1)
+				benchConv(b, c.c, c.m, c.h, c.k, c.s)
 			})
 		}
 	}
