@@ -1,0 +1,72 @@
+package basic
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// scanGraph: state s and input x (scanned along axis 0, reversed when
+// inRev), body s' = s + x_t, y_t = s'; y stacked along outAxis.
+func scanGraph(inRev, outRev, outAxis int64) *graph.Graph {
+	f := func(name string, dims ...int) *graph.Value {
+		return &graph.Value{Name: name, DType: tensor.Float32, Shape: graph.KnownShape(dims...)}
+	}
+	s, xt, s2, y := f("s", 2), f("xt", 2), &graph.Value{Name: "s2"}, &graph.Value{Name: "y"}
+	body := &graph.Graph{
+		Name:   "body",
+		Inputs: []*graph.Value{s, xt},
+		Nodes: []*graph.Node{
+			{OpType: "Add", Inputs: []*graph.Value{s, xt}, Outputs: []*graph.Value{s2}},
+			{OpType: "Identity", Inputs: []*graph.Value{s2}, Outputs: []*graph.Value{y}},
+		},
+		Outputs: []*graph.Value{s2, y},
+	}
+	s0, x, sN, ys := f("s0", 2), f("x", 3, 2), &graph.Value{Name: "sN"}, &graph.Value{Name: "ys"}
+	opsets := map[string]int64{"": 17}
+	body.Opsets = opsets
+	return &graph.Graph{
+		Inputs: []*graph.Value{s0, x},
+		Nodes: []*graph.Node{{OpType: "Scan", Inputs: []*graph.Value{s0, x}, Outputs: []*graph.Value{sN, ys}, Attrs: []*graph.Attribute{
+			{Name: "body", Type: graph.AttrGraph, G: body},
+			graph.IntAttr("num_scan_inputs", 1),
+			graph.IntsAttr("scan_input_directions", []int64{inRev}),
+			graph.IntsAttr("scan_output_directions", []int64{outRev}),
+			graph.IntsAttr("scan_output_axes", []int64{outAxis}),
+		}}},
+		Outputs: []*graph.Value{sN, ys},
+		Opsets:  opsets,
+	}
+}
+
+func TestScanDirectionsAndAxes(t *testing.T) {
+	cases := []struct {
+		inRev, outRev, outAxis int64
+		shape                  []int
+		want                   []float32
+	}{
+		{0, 0, 0, []int{3, 2}, []float32{1, 2, 4, 6, 9, 12}},
+		{1, 0, 0, []int{3, 2}, []float32{5, 6, 8, 10, 9, 12}},
+		{1, 0, 1, []int{2, 3}, []float32{5, 8, 9, 6, 10, 12}},
+		{1, 1, -1, []int{2, 3}, []float32{9, 8, 5, 12, 10, 6}},
+	}
+	for _, c := range cases {
+		s, err := runtime.NewSession(scanGraph(c.inRev, c.outRev, c.outAxis), runtime.Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(map[string]*tensor.Tensor{"s0": f32(sh(2), 0, 0), "x": f32(sh(3, 2), 1, 2, 3, 4, 5, 6)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out["ys"]; !tensor.SameShape(got.Shape, c.shape) || !reflect.DeepEqual(got.F32(), c.want) {
+			t.Errorf("in rev %d out rev %d axis %d: ys %v %v, want %v %v", c.inRev, c.outRev, c.outAxis, got.Shape, got.F32(), c.shape, c.want)
+		}
+		if got := out["sN"].F32(); got[0] != 9 || got[1] != 12 {
+			t.Errorf("final state %v", got)
+		}
+	}
+}
