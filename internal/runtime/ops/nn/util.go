@@ -1,12 +1,24 @@
-// Package nn holds the float32 neural-network kernels of the runtime: Conv,
-// ConvTranspose, the pools, the normalizations, Gemm and MatMul, Pad,
-// Resize/Upsample and the recurrent ops (LSTM, GRU, RNN). Every kernel
-// registers itself in init() through runtime.Register.
+// Package nn holds the float32 neural-network kernels of the runtime: Conv
+// (and com.qtool / com.microsoft FusedConv), ConvTranspose, the pools
+// (Max, Average, Lp, their Global forms, MaxUnpool), the normalizations
+// (Batch, Instance, Layer, Group), Gemm and MatMul, Pad, Resize/Upsample,
+// GridSample and the recurrent ops (LSTM, GRU, RNN). Every kernel registers
+// itself in init() through runtime.Register.
 //
-// The heavy lifting goes through the float SGEMM (see gemm.go): convolutions
-// are lowered to im2col + GEMM with the weights packed once at plan time,
-// bias and activation are applied in the GEMM epilogue, and threads split the
-// work in fixed-size pieces so that results never depend on the thread count.
+// The heavy lifting goes through internal/simd/f32 (see gemm.go):
+//   - convolutions become GEMMs with the weights packed once at plan time:
+//     1×1 stride-1 ones read the input as the B matrix directly; 2-D ones
+//     with wide rows run on the zero-padded input dealt into stride phases,
+//     where every im2col row is one contiguous copy (convGroupPadded); the
+//     rest use im2col in L2-sized column tiles; depthwise ones use f32's
+//     direct kernel;
+//   - bias, activation and FusedConv's residual are applied in the GEMM
+//     epilogue;
+//   - weights that are not initializers are packed on first use and reused
+//     while their data is unchanged (packCache);
+//   - threads split work in pieces whose size depends only on the shapes
+//     (or in GEMM row/column ranges, which f32 computes bit-identically
+//     however they are split), so results never depend on the thread count.
 package nn
 
 import (
