@@ -52,11 +52,10 @@ lint:
 peers:
 	cd $(PEERS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 
-# Benchmarks: the peers take turns (BENCH_ROUNDS rounds of BENCH_RUNS runs
-# each) because the machine is shared; see tools/benchpeers.
-BENCH_ROUNDS ?= 5
-BENCH_RUNS   ?= 21
-BENCH_FLAGS  = --qtool $(BIN) --ort $(PEERS)/ort.js --rounds $(BENCH_ROUNDS) --runs $(BENCH_RUNS) --threads 1
+# Benchmarks: the peers take turns inference by inference because the
+# machine is shared; see tools/benchpeers.
+BENCH_RUNS  ?= 41
+BENCH_FLAGS  = --qtool $(BIN) --runs $(BENCH_RUNS) --threads 1
 
 bench-float: build
 	$(GO) run ./tools/benchpeers $(BENCH_FLAGS) --goal 1.1

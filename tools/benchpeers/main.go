@@ -1,14 +1,16 @@
 // Command benchpeers times ResNet-18 and MobileNetV2 in qtool, ONNX Runtime
-// (npm onnxruntime-node, tools/peers/ort.js) and, where installed,
-// PyTorch, and prints one table of medians and ratios. It is what
-// `make bench-float` (float only, qtool vs ONNX Runtime) and
-// `make bench-peers` (float and int8, all peers) run.
+// (npm onnxruntime-node) and, where installed, PyTorch, and prints one
+// table of medians and ratios. It is what `make bench-float` (float only,
+// qtool vs ONNX Runtime) and `make bench-peers` (float and int8, all
+// peers) run.
 //
-// The machine is shared and noisy, so the peers take turns: each round
-// runs every peer once per model (the order alternates between rounds), a
-// run being a fresh warm-up plus --runs timed inferences whose median is
-// that round's figure. A peer's figure is the median of its round medians,
-// and ratios are of those figures.
+// The machine is shared and noisy, so the peers take turns inference by
+// inference (A, B, C, C, B, A, A, B, C, ...): qtool runs in this process
+// (internal/runtime, as `qtool bench` does), ONNX Runtime and PyTorch in
+// server processes (ort_server.js, torch_bench.py) that time each
+// inference themselves and answer over a pipe, so the pipe is not timed.
+// A slow spell of the machine then hits every peer alike. Each peer's
+// figure is the median of its samples; ratios are of those medians.
 //
 // int8 models are what `qtool quantize` writes for each float model,
 // calibrated on the input tensor stored next to it (one sample: enough to
@@ -29,6 +31,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/qtool/qtool/internal/bench"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/runtime"
+	_ "github.com/qtool/qtool/internal/runtime/ops/all"
+	"github.com/qtool/qtool/internal/tensor"
 )
 
 type variant struct {
@@ -38,46 +46,38 @@ type variant struct {
 
 type peer interface {
 	Name() string
-	// Time returns the median latency in ms of one warm-up + runs session.
-	Time(v variant) (float64, error)
-}
-
-type config struct {
-	runs, warmup, threads, rounds int
-	verbose                       bool
+	// Load prepares v (session, packed weights, inputs).
+	Load(v variant) error
+	// Run makes n inferences of v and returns their latencies in ms.
+	Run(v variant, n int) ([]float64, error)
 }
 
 func main() {
 	var (
-		qtoolBin    = flag.String("qtool", "bin/qtool", "qtool binary")
-		ortScript   = flag.String("ort", "tools/peers/ort.js", "ONNX Runtime peer script")
+		qtoolBin    = flag.String("qtool", "bin/qtool", "qtool binary (for quantize)")
 		nodeBin     = flag.String("node", "node", "Node.js binary")
 		python      = flag.String("python", "/usr/bin/python3", "Python with torch and torchvision for the PyTorch peer")
 		torchScript = flag.String("torch-script", "tools/benchpeers/torch_bench.py", "the PyTorch peer's script")
-		modelsDir   = flag.String("models", "", "folder with resnet18_fp32_opset13.onnx and mobilenet_v2_fp32_bnrecal_opset13.onnx (default: find ../shared/models/torchvision-random)")
+		ortScript   = flag.String("ort-script", "tools/benchpeers/ort_server.js", "the ONNX Runtime peer's script")
+		modelsDir   = flag.String("models", "", "folder with resnet18_fp32_opset13.onnx and mobilenet_v2_fp32_bnrecal_opset13.onnx (default: find shared/models/torchvision-random above the working directory)")
 		work        = flag.String("work", "bin/bench-models", "folder for the int8 models qtool quantize writes")
 		int8        = flag.Bool("int8", false, "also time int8 models")
 		torch       = flag.Bool("torch", false, "also time PyTorch when it is installed")
-		goal        = flag.Float64("goal", 0, "print whether float qtool/ORT is at most this ratio (0: don't)")
-		c           config
+		goal        = flag.Float64("goal", 0, "say whether float qtool/ORT is at most this ratio (0: don't)")
+		runs        = flag.Int("runs", 41, "timed inferences per peer and model, interleaved")
+		warmup      = flag.Int("warmup", 5, "untimed inferences per peer and model first")
+		threads     = flag.Int("threads", 1, "threads for every peer")
+		verbose     = flag.Bool("v", false, "print every sample on stderr")
 	)
-	flag.IntVar(&c.runs, "runs", 21, "timed runs per peer per round (made odd so that every peer's median is one sample)")
-	flag.IntVar(&c.warmup, "warmup", 5, "warm-up runs per peer per round")
-	flag.IntVar(&c.threads, "threads", 1, "threads for every peer")
-	flag.IntVar(&c.rounds, "rounds", 5, "rounds of interleaved peer runs")
-	flag.BoolVar(&c.verbose, "v", false, "print every round's figures on stderr")
 	flag.Parse()
-	if c.runs < 1 || c.rounds < 1 || c.warmup < 0 || c.threads < 1 {
-		fail(2, "benchpeers: --runs, --rounds and --threads must be at least 1, --warmup at least 0")
-	}
-	if c.runs%2 == 0 {
-		c.runs++
+	if *runs < 1 || *warmup < 0 || *threads < 1 {
+		fail("benchpeers: --runs and --threads must be at least 1, --warmup at least 0")
 	}
 	dir := *modelsDir
 	if dir == "" {
 		var err error
 		if dir, err = findUp(filepath.Join("shared", "models", "torchvision-random")); err != nil {
-			fail(2, "benchpeers: %v (give --models)", err)
+			fail("benchpeers: %v (give --models)", err)
 		}
 	}
 	var notes []string
@@ -88,7 +88,7 @@ func main() {
 	} {
 		p := filepath.Join(dir, m.file)
 		if _, err := os.Stat(p); err != nil {
-			fail(2, "benchpeers: %v", err)
+			fail("benchpeers: %v", err)
 		}
 		variants = append(variants, variant{m.name, "float", p})
 		if *int8 {
@@ -101,26 +101,46 @@ func main() {
 		}
 	}
 
-	peers := []peer{&qtoolPeer{bin: *qtoolBin, c: c}, &ortPeer{node: *nodeBin, script: *ortScript, c: c}}
+	peers := []peer{&qtoolPeer{threads: *threads, sess: map[string]*qsess{}}}
+	op, err := startServer("ORT", *nodeBin, *ortScript, fmt.Sprint(*threads))
+	if err != nil {
+		fail("benchpeers: ONNX Runtime: %v (run make peers)", err)
+	}
+	defer op.Close()
+	op.request = func(v variant, op string, n int) map[string]any {
+		return map[string]any{"op": op, "model": v.path, "n": n}
+	}
+	peers = append(peers, op)
+	var tp *server
 	if *torch {
-		tp, err := startTorch(*python, *torchScript, c, dir)
-		if err != nil {
+		if err := exec.Command(*python, "-c", "import torch, torchvision").Run(); err != nil {
+			notes = append(notes, fmt.Sprintf("PyTorch skipped: %s cannot import torch and torchvision", *python))
+		} else if tp, err = startServer("PyTorch", *python, *torchScript, fmt.Sprint(*threads), dir); err != nil {
 			notes = append(notes, "PyTorch skipped: "+err.Error())
 		} else {
 			defer tp.Close()
+			tp.request = func(v variant, op string, n int) map[string]any {
+				return map[string]any{"op": op, "model": v.name, "variant": v.kind, "n": n}
+			}
 			peers = append(peers, tp)
-			notes = append(notes, "PyTorch int8 is its own eager-mode onednn quantization of the same architecture, not qtool's int8 graph")
+			if *int8 {
+				notes = append(notes, "PyTorch int8 is its own eager-mode onednn quantization of the same architecture, not qtool's int8 graph")
+			}
 		}
 	}
 
 	var logw io.Writer
-	if c.verbose {
+	if *verbose {
 		logw = os.Stderr
 	}
-	res, errs := rounds(variants, peers, c.rounds, logw)
+	res := make([][][]float64, len(variants))
+	errs := make([][]error, len(variants))
+	for i, v := range variants {
+		res[i], errs[i] = interleave(v, peers, *warmup, *runs, logw)
+	}
 
-	fmt.Printf("batch 1, %d thread(s), %d rounds x %d runs (warm-up %d) per peer, peers interleaved; figure = median of the round medians, ms\n",
-		c.threads, c.rounds, c.runs, c.warmup)
+	fmt.Printf("batch 1, %d thread(s); per peer and model %d warm-up and %d timed inferences, the peers taking turns; median ms\n",
+		*threads, *warmup, *runs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "model\tvariant\t"
 	for _, p := range peers {
@@ -134,7 +154,7 @@ func main() {
 		if errs[i][j] != nil || len(res[i][j]) == 0 {
 			return 0
 		}
-		return median(res[i][j])
+		return bench.Median(res[i][j])
 	}
 	var goalLines []string
 	for i, v := range variants {
@@ -148,19 +168,19 @@ func main() {
 		}
 		q := med(i, 0)
 		for j := 1; j < len(peers); j++ {
-			if m := med(i, j); m > 0 && q > 0 {
-				line += fmt.Sprintf("%.2fx\t", q/m)
-				if *goal > 0 && j == 1 && v.kind == "float" {
-					verdict := "meets"
-					if q/m > *goal {
-						verdict = "MISSES"
-					}
-					pr := pairedRatios(res[i][0], res[i][j])
-					goalLines = append(goalLines, fmt.Sprintf("%s float: qtool/ORT %.2fx %s the %.2fx goal (round by round %.2fx..%.2fx)",
-						v.name, q/m, verdict, *goal, pr[0], pr[len(pr)-1]))
-				}
-			} else {
+			m := med(i, j)
+			if m <= 0 || q <= 0 {
 				line += "-\t"
+				continue
+			}
+			line += fmt.Sprintf("%.2fx\t", q/m)
+			if *goal > 0 && j == 1 && v.kind == "float" {
+				verdict := "meets"
+				if q/m > *goal {
+					verdict = "MISSES"
+				}
+				goalLines = append(goalLines, fmt.Sprintf("%s float: qtool/ORT %.2fx %s the %.2fx goal (median of the paired per-turn ratios %.2fx)",
+					v.name, q/m, verdict, *goal, bench.Median(pairedRatios(res[i][0], res[i][j]))))
 			}
 		}
 		fmt.Fprintln(tw, line)
@@ -173,10 +193,13 @@ func main() {
 			}
 		}
 	}
-	if tp, ok := peers[len(peers)-1].(*torchPeer); ok && len(tp.diffs) > 0 {
+	if tp != nil {
 		for _, name := range sortedKeys(tp.diffs) {
-			notes = append(notes, fmt.Sprintf("PyTorch %s float output vs the exported model's: max abs diff %.2g (same weights)", name, tp.diffs[name]))
+			notes = append(notes, fmt.Sprintf("PyTorch's %s float output vs the exported ONNX model's reference output: max abs diff %.2g (same weights)", name, tp.diffs[name]))
 		}
+	}
+	if *torch && *int8 && tp == nil {
+		notes = append(notes, "no PyTorch column: see above")
 	}
 	for _, l := range goalLines {
 		fmt.Println(l)
@@ -186,44 +209,52 @@ func main() {
 	}
 }
 
-// rounds times every variant on every peer, round after round, the peers'
-// order reversed every other round so that none always runs right after
-// another. res[variant][peer] holds the round medians; a peer that fails
-// on a variant is not asked again (errs holds the failure).
-func rounds(variants []variant, peers []peer, n int, log io.Writer) ([][][]float64, [][]error) {
-	res := make([][][]float64, len(variants))
-	errs := make([][]error, len(variants))
-	for i := range res {
-		res[i] = make([][]float64, len(peers))
-		errs[i] = make([]error, len(peers))
+// interleave loads v on every peer, warms each up, then takes runs turns:
+// every peer makes one inference per turn, the order reversed every other
+// turn so that none always runs right after another. res[peer] holds the
+// samples; a peer that fails is dropped for this variant (errs[peer]).
+func interleave(v variant, peers []peer, warmup, runs int, log io.Writer) ([][]float64, []error) {
+	res := make([][]float64, len(peers))
+	errs := make([]error, len(peers))
+	for j, p := range peers {
+		if err := p.Load(v); err != nil {
+			errs[j] = err
+			continue
+		}
+		if warmup > 0 {
+			if _, err := p.Run(v, warmup); err != nil {
+				errs[j] = err
+			}
+		}
 	}
-	for r := 0; r < n; r++ {
-		for i, v := range variants {
-			for k := range peers {
-				j := k
-				if r%2 == 1 {
-					j = len(peers) - 1 - k
-				}
-				if errs[i][j] != nil {
-					continue
-				}
-				ms, err := peers[j].Time(v)
-				if err != nil {
-					errs[i][j] = err
-					continue
-				}
-				res[i][j] = append(res[i][j], ms)
-				if log != nil {
-					fmt.Fprintf(log, "round %d %s %s %s: %.3f ms\n", r+1, v.name, v.kind, peers[j].Name(), ms)
-				}
+	for r := 0; r < runs; r++ {
+		for k := range peers {
+			j := k
+			if r%2 == 1 {
+				j = len(peers) - 1 - k
+			}
+			if errs[j] != nil {
+				continue
+			}
+			ms, err := peers[j].Run(v, 1)
+			if err == nil && len(ms) != 1 {
+				err = fmt.Errorf("%d samples for 1 run", len(ms))
+			}
+			if err != nil {
+				errs[j] = err
+				continue
+			}
+			res[j] = append(res[j], ms[0])
+			if log != nil {
+				fmt.Fprintf(log, "%s %s turn %d %s: %.3f ms\n", v.name, v.kind, r+1, peers[j].Name(), ms[0])
 			}
 		}
 	}
 	return res, errs
 }
 
-// pairedRatios are a/b round by round: both ran in the same stretch of
-// machine load, so their spread shows how far the load moved the ratio.
+// pairedRatios are a/b turn by turn: both ran within milliseconds of each
+// other, under the same load.
 func pairedRatios(a, b []float64) []float64 {
 	var out []float64
 	for r := 0; r < len(a) && r < len(b); r++ {
@@ -231,23 +262,12 @@ func pairedRatios(a, b []float64) []float64 {
 			out = append(out, a[r]/b[r])
 		}
 	}
-	sort.Float64s(out)
 	return out
 }
 
-func fail(code int, format string, a ...any) {
+func fail(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", a...)
-	os.Exit(code)
-}
-
-func median(x []float64) float64 {
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	os.Exit(2)
 }
 
 func sortedKeys(m map[string]float64) []string {
@@ -311,83 +331,72 @@ func lastLine(s string) string {
 	return s
 }
 
+// qtoolPeer runs models in this process with the runtime and the inputs
+// `qtool bench` uses.
 type qtoolPeer struct {
-	bin string
-	c   config
+	threads int
+	sess    map[string]*qsess
+}
+
+type qsess struct {
+	s     *runtime.Session
+	feeds map[string]*tensor.Tensor
 }
 
 func (p *qtoolPeer) Name() string { return "qtool" }
 
-func (p *qtoolPeer) Time(v variant) (float64, error) {
-	out, err := run(exec.Command(p.bin, "bench", v.path, "--runs", fmt.Sprint(p.c.runs), "--warmup", fmt.Sprint(p.c.warmup),
-		"--threads", fmt.Sprint(p.c.threads), "--batch", "1", "--json", "--quiet"))
+func (p *qtoolPeer) Load(v variant) error {
+	if p.sess[v.path] != nil {
+		return nil
+	}
+	m, err := model.Load(v.path)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var r struct {
-		Models []struct {
-			Latency struct {
-				P50 float64 `json:"p50"`
-			} `json:"latency_ms"`
-		} `json:"models"`
+	feeds, err := bench.Inputs(m.Graph, nil, 1)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Models) != 1 || r.Models[0].Latency.P50 <= 0 {
-		return 0, fmt.Errorf("qtool bench printed no latency: %q", lastLine(string(out)))
+	s, err := runtime.NewSession(m.Graph, runtime.Options{Threads: p.threads})
+	if err != nil {
+		return err
 	}
-	return r.Models[0].Latency.P50, nil
+	p.sess[v.path] = &qsess{s, feeds}
+	return nil
 }
 
-type ortPeer struct {
-	node, script string
-	c            config
-}
-
-func (p *ortPeer) Name() string { return "ORT" }
-
-func (p *ortPeer) Time(v variant) (float64, error) {
-	out, err := run(exec.Command(p.node, p.script, "bench", v.path, "--runs", fmt.Sprint(p.c.runs), "--warmup", fmt.Sprint(p.c.warmup),
-		"--threads", fmt.Sprint(p.c.threads)))
-	if err != nil {
-		return 0, err
+func (p *qtoolPeer) Run(v variant, n int) ([]float64, error) {
+	q := p.sess[v.path]
+	if q == nil {
+		return nil, errors.New("not loaded")
 	}
-	var r struct {
-		P50 float64 `json:"p50_ms"`
-	}
-	if err := json.Unmarshal([]byte(lastLine(string(out))), &r); err != nil || r.P50 <= 0 {
-		return 0, fmt.Errorf("ort.js printed no latency: %q", lastLine(string(out)))
-	}
-	return r.P50, nil
-}
-
-// run returns stdout, or an error with the last line of stderr.
-func run(cmd *exec.Cmd) ([]byte, error) {
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", filepath.Base(cmd.Path), err, lastLine(stderr.String()))
+	out := make([]float64, 0, n)
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if _, err := q.s.Run(q.feeds); err != nil {
+			return nil, err
+		}
+		out = append(out, float64(time.Since(t0))/float64(time.Millisecond))
 	}
 	return out, nil
 }
 
-// torchPeer talks to torch_bench.py, started once so that torch is
-// imported once.
-type torchPeer struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	c     config
-	diffs map[string]float64
+// server is a peer in another process speaking the line protocol of
+// ort_server.js and torch_bench.py.
+type server struct {
+	name    string
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	out     *bufio.Reader
+	request func(v variant, op string, n int) map[string]any
+	diffs   map[string]float64
 }
 
-func startTorch(python, script string, c config, modelsDir string) (*torchPeer, error) {
-	if err := exec.Command(python, "-c", "import torch, torchvision").Run(); err != nil {
-		return nil, fmt.Errorf("%s cannot import torch and torchvision", python)
-	}
+func startServer(name, bin, script string, args ...string) (*server, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(python, script, fmt.Sprint(c.threads), modelsDir)
+	cmd := exec.Command(bin, append([]string{script}, args...)...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -400,44 +409,63 @@ func startTorch(python, script string, c config, modelsDir string) (*torchPeer, 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &torchPeer{cmd: cmd, in: in, out: bufio.NewReader(out), c: c, diffs: map[string]float64{}}, nil
+	return &server{name: name, cmd: cmd, in: in, out: bufio.NewReader(out), diffs: map[string]float64{}}, nil
 }
 
-func (p *torchPeer) Name() string { return "PyTorch" }
+func (s *server) Name() string { return s.name }
 
-func (p *torchPeer) Time(v variant) (float64, error) {
-	req, _ := json.Marshal(map[string]any{"model": v.name, "variant": v.kind, "runs": p.c.runs, "warmup": p.c.warmup})
-	if _, err := p.in.Write(append(req, '\n')); err != nil {
-		return 0, err
+type reply struct {
+	OK    bool      `json:"ok"`
+	MS    []float64 `json:"ms"`
+	Diff  *float64  `json:"max_abs_diff"`
+	Error string    `json:"error"`
+}
+
+func (s *server) call(req map[string]any) (*reply, error) {
+	b, _ := json.Marshal(req)
+	if _, err := s.in.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("%s peer: %v", s.name, err)
 	}
-	line, err := p.out.ReadString('\n')
+	line, err := s.out.ReadString('\n')
 	if err != nil {
-		return 0, fmt.Errorf("torch_bench.py: %v", err)
+		return nil, fmt.Errorf("%s peer exited: %v", s.name, err)
 	}
-	var r struct {
-		P50   float64  `json:"p50_ms"`
-		Diff  *float64 `json:"max_abs_diff"`
-		Error string   `json:"error"`
-	}
+	var r reply
 	if err := json.Unmarshal([]byte(line), &r); err != nil {
-		return 0, fmt.Errorf("torch_bench.py: %q", strings.TrimSpace(line))
+		return nil, fmt.Errorf("%s peer: %q", s.name, strings.TrimSpace(line))
 	}
 	if r.Error != "" {
-		return 0, errors.New(r.Error)
+		return nil, errors.New(r.Error)
 	}
-	if r.Diff != nil {
-		p.diffs[v.name] = *r.Diff
-	}
-	return r.P50, nil
+	return &r, nil
 }
 
-func (p *torchPeer) Close() {
-	p.in.Close()
+func (s *server) Load(v variant) error {
+	r, err := s.call(s.request(v, "load", 0))
+	if err != nil {
+		return err
+	}
+	if r.Diff != nil {
+		s.diffs[v.name] = *r.Diff
+	}
+	return nil
+}
+
+func (s *server) Run(v variant, n int) ([]float64, error) {
+	r, err := s.call(s.request(v, "run", n))
+	if err != nil {
+		return nil, err
+	}
+	return r.MS, nil
+}
+
+func (s *server) Close() {
+	s.in.Close()
 	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
+	go func() { s.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
+		s.cmd.Process.Kill()
 	}
 }

@@ -7,46 +7,51 @@ import (
 )
 
 type fakePeer struct {
-	name  string
-	ms    []float64 // returned in turn
-	fail  bool
-	calls *[]string
-	n     int
+	name    string
+	ms      []float64 // returned in turn
+	failRun int       // Run call (1-based) that fails; 0 = never
+	calls   *[]string
+	runs    int
 }
 
 func (p *fakePeer) Name() string { return p.name }
 
-func (p *fakePeer) Time(v variant) (float64, error) {
-	*p.calls = append(*p.calls, p.name+":"+v.name)
-	if p.fail {
-		return 0, errors.New("broken")
-	}
-	x := p.ms[p.n%len(p.ms)]
-	p.n++
-	return x, nil
+func (p *fakePeer) Load(v variant) error {
+	*p.calls = append(*p.calls, "load"+p.name)
+	return nil
 }
 
-func TestRoundsInterleaveAndSkipFailures(t *testing.T) {
+func (p *fakePeer) Run(v variant, n int) ([]float64, error) {
+	p.runs++
+	*p.calls = append(*p.calls, p.name)
+	if p.runs == p.failRun {
+		return nil, errors.New("broken")
+	}
+	var out []float64
+	for i := 0; i < n; i++ {
+		out = append(out, p.ms[(p.runs+i)%len(p.ms)])
+	}
+	return out, nil
+}
+
+func TestInterleaveTakesTurnsAndDropsFailures(t *testing.T) {
 	var calls []string
 	a := &fakePeer{name: "A", ms: []float64{10, 30, 20}, calls: &calls}
 	b := &fakePeer{name: "B", ms: []float64{5}, calls: &calls}
-	bad := &fakePeer{name: "C", fail: true, calls: &calls}
-	vs := []variant{{name: "m", kind: "float"}}
-	res, errs := rounds(vs, []peer{a, b, bad}, 3, nil)
-	if got := strings.Join(calls, " "); got != "A:m B:m C:m B:m A:m A:m B:m" {
-		t.Errorf("calls %s: want A B C, then reversed without the failed C, then A B", got)
+	c := &fakePeer{name: "C", ms: []float64{1}, failRun: 2, calls: &calls} // warm-up ok, first turn fails
+	res, errs := interleave(variant{name: "m", kind: "float"}, []peer{a, b, c}, 2, 3, nil)
+	want := "loadA A loadB B loadC C " + // load and warm up
+		"A B C " + // turn 1: C fails
+		"B A " + // turn 2 reversed, C dropped
+		"A B" // turn 3
+	if got := strings.Join(calls, " "); got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
 	}
-	if errs[0][2] == nil || errs[0][0] != nil || len(res[0][0]) != 3 || len(res[0][1]) != 3 {
+	if errs[2] == nil || errs[0] != nil || errs[1] != nil || len(res[0]) != 3 || len(res[1]) != 3 || len(res[2]) != 0 {
 		t.Fatalf("res %v errs %v", res, errs)
 	}
-	if m := median(res[0][0]); m != 20 {
-		t.Errorf("median %v, want 20", m)
-	}
-	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
-		t.Errorf("even median %v", m)
-	}
-	pr := pairedRatios(res[0][0], res[0][1])
-	if len(pr) != 3 || pr[0] != 2 || pr[2] != 6 {
-		t.Errorf("paired ratios %v", pr)
+	pr := pairedRatios(res[0], res[1])
+	if len(pr) != 3 || pr[0] != res[0][0]/5 {
+		t.Errorf("paired ratios %v of %v", pr, res[0])
 	}
 }

@@ -7,13 +7,15 @@ run. int8 is PyTorch's own eager-mode static quantization (onednn engine,
 per-channel weights) of torchvision's quantizable variants, as in that
 script: the same architecture, not the same int8 graph as qtool's.
 
-It is a small server so that torch is imported once: it reads one JSON
-request per line on stdin,
-    {"model": "resnet18"|"mobilenet_v2", "variant": "float"|"int8", "runs": N, "warmup": W}
-and answers one JSON line: {"p50_ms": ..., "runs": N} or {"error": "..."}.
+It is a server so that torch is imported once and the driver can interleave
+single inferences of the peers: it reads one JSON request per line on stdin
+and answers one JSON line:
+    {"op": "load", "model": "resnet18"|"mobilenet_v2", "variant": "float"|"int8"} -> {"ok": true, ...}
+    {"op": "run", "model": ..., "variant": ..., "n": N}                          -> {"ms": [N latencies]}
+Errors answer {"error": "..."}.
 Run: /usr/bin/python3 torch_bench.py THREADS [CHECK_DIR]
 With CHECK_DIR (the folder of the exported .onnx and *_output.npy files),
-the first float request of each model also reports the largest difference
+loading a float model also reports the largest difference
 between this model's output and the exported one's ("max_abs_diff"): a check
 that the weights are the same.
 """
@@ -60,7 +62,7 @@ def build(name, variant):
                 for _ in range(8):
                     m(torch.randn(4, 3, 224, 224, generator=g))
             m.eval()
-        return m, None
+        return m
     torch.backends.quantized.engine = "onednn"
     torch.manual_seed(0)
     qm = qctor(weights=None, quantize=False).eval()
@@ -71,7 +73,7 @@ def build(name, variant):
         for _ in range(4):
             qm(torch.randn(2, 3, 224, 224))
     tq.convert(qm, inplace=True)
-    return qm, None
+    return qm
 
 
 def handle(req):
@@ -79,27 +81,29 @@ def handle(req):
     if name not in CTORS or variant not in ("float", "int8"):
         return {"error": f"unknown model/variant {name}/{variant}"}
     key = (name, variant)
-    out = {}
-    if key not in cache:
-        cache[key] = build(name, variant)[0]
-        if CHECK and variant == "float":
-            ref = os.path.join(CHECK, OUTPUTS[name])
-            if os.path.exists(ref):
-                with torch.no_grad():
-                    y = cache[key](X).numpy()
-                out["max_abs_diff"] = float(np.abs(y - np.load(ref)).max())
-    m = cache[key]
-    runs, warmup = int(req.get("runs", 21)), int(req.get("warmup", 5))
-    with torch.no_grad():
-        for _ in range(warmup):
-            m(X)
+    if req["op"] == "load":
+        out = {"ok": True, "torch": torch.__version__}
+        if key not in cache:
+            cache[key] = build(name, variant)
+            if CHECK and variant == "float":
+                ref = os.path.join(CHECK, OUTPUTS[name])
+                if os.path.exists(ref):
+                    with torch.no_grad():
+                        y = cache[key](X).numpy()
+                    out["max_abs_diff"] = float(np.abs(y - np.load(ref)).max())
+        return out
+    if req["op"] == "run":
+        if key not in cache:
+            return {"error": f"{name} {variant} not loaded"}
+        m = cache[key]
         t = []
-        for _ in range(runs):
-            s = time.perf_counter()
-            m(X)
-            t.append((time.perf_counter() - s) * 1e3)
-    out.update({"p50_ms": float(np.median(t)), "runs": runs, "torch": torch.__version__})
-    return out
+        with torch.no_grad():
+            for _ in range(int(req.get("n", 1))):
+                s = time.perf_counter()
+                m(X)
+                t.append((time.perf_counter() - s) * 1e3)
+        return {"ms": t}
+    return {"error": f"unknown op {req['op']}"}
 
 
 for line in sys.stdin:
