@@ -34,7 +34,8 @@ DATA is one of
                     single-input model
   folder/           .npy files, one sample each, in name order; or images
                     (.jpg, .jpeg, .png), class subfolders sorted by name
-  images.tar        images inside an uncompressed tar, as a folder
+  images.tar        images inside a tar, as a folder (a .tar.gz is expanded
+                    once to a temporary file)
 A model with several inputs takes one --data NAME=DATA per input (or an .npz).
 Each sample must match the model input's dtype and fixed dims; the batch dim
 is added (a model with a fixed batch dim of 1 runs sample by sample).

@@ -43,7 +43,7 @@ type DataSpec struct {
 	// input, or, for an .npz, every input by array name.
 	Input string `json:"input,omitempty"`
 	// Path is a .npy or .npz file, a folder of .npy files, a folder of
-	// images, or a .tar of images.
+	// images, or a .tar (.tar.gz, .tgz) of images.
 	Path string `json:"path"`
 	// Preprocess is the recipe for images (nil: the dataset-wide one).
 	Preprocess *Preprocess `json:"preprocess,omitempty"`
@@ -324,7 +324,7 @@ func openSource(path string, in InputSpec, pp *Preprocess) (source, string, erro
 			return nil, "", err
 		}
 		return rf, "npy", nil
-	case strings.HasSuffix(lower, ".tar"):
+	case strings.HasSuffix(lower, ".tar"), strings.HasSuffix(lower, ".tar.gz"), strings.HasSuffix(lower, ".tgz"):
 		ta, err := openTar(path)
 		if err != nil {
 			return nil, "", err
@@ -334,8 +334,6 @@ func openSource(path string, in InputSpec, pp *Preprocess) (source, string, erro
 			ta.Close()
 		}
 		return s, "image-tar", err
-	case strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz"):
-		return nil, "", fmt.Errorf("%s: compressed tar archives cannot be read sample by sample: decompress it first (gunzip)", path)
 	}
 	return nil, "", fmt.Errorf("%s: unknown data format (want .npy, .npz, .tar, or a folder of .npy files or images)", path)
 }

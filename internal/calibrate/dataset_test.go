@@ -3,6 +3,7 @@ package calibrate
 import (
 	"archive/tar"
 	"archive/zip"
+	"compress/gzip"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -339,7 +340,7 @@ func pngBytes(t *testing.T, w, h int, f func(x, y int) color.NRGBA) []byte {
 
 // Image folders and tars: classes from sorted subfolders, layout from the
 // model, scaling, mean/std, BGR, center crop, and the same samples from a
-// folder and from a tar of it.
+// folder, a tar of it and a gzipped tar.
 func TestImages(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string][]byte{
@@ -360,11 +361,17 @@ func TestImages(t *testing.T) {
 	tw.Close()
 	tarPath := filepath.Join(dir, "imgs.tar")
 	os.WriteFile(tarPath, tb.Bytes(), 0o644)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(tb.Bytes())
+	zw.Close()
+	tgzPath := filepath.Join(dir, "imgs.tar.gz")
+	os.WriteFile(tgzPath, gz.Bytes(), 0o644)
 
 	pp := &Preprocess{Crop: Dims{4, 2}, Mean: []float64{0.5}, Std: []float64{0.5}}
 	nchw := []InputSpec{spec("img", tensor.Float32, -1, 3, 4, 2)}
 	var ref []*Batch
-	for _, src := range []string{filepath.Join(dir, "folder"), tarPath} {
+	for _, src := range []string{filepath.Join(dir, "folder"), tarPath, tgzPath} {
 		d, err := Open([]DataSpec{{Path: src}}, nchw, Options{Batch: 2, Preprocess: pp})
 		if err != nil {
 			t.Fatal(err)
@@ -394,7 +401,7 @@ func TestImages(t *testing.T) {
 			t.Fatalf("dog G[0,0] = %v, want %v", dog[8], want)
 		}
 		if ref != nil && !reflect.DeepEqual(ref[0].Inputs, bs[0].Inputs) {
-			t.Fatal("folder and tar give different samples")
+			t.Fatalf("%s: not the samples of the folder", src)
 		}
 		ref = bs
 	}
@@ -449,6 +456,11 @@ func TestBadImageData(t *testing.T) {
 	os.WriteFile(bad, bytes.Repeat([]byte{0x41}, 1000), 0o644)
 	if _, err := Open([]DataSpec{{Path: bad}}, []InputSpec{spec("img", tensor.Float32, -1, 3, 4, 4)}, Options{}); err == nil {
 		t.Fatal("garbage tar: no error")
+	}
+	badGz := filepath.Join(dir, "bad.tgz")
+	os.WriteFile(badGz, []byte("\x1f\x8b\x08\x00garbage"), 0o644)
+	if _, err := Open([]DataSpec{{Path: badGz}}, []InputSpec{spec("img", tensor.Float32, -1, 3, 4, 4)}, Options{}); err == nil || !strings.Contains(err.Error(), "bad.tgz") {
+		t.Fatalf("garbage tgz: %v", err)
 	}
 	if _, err := Open([]DataSpec{{Path: filepath.Join(dir, "x.tgz")}}, []InputSpec{spec("img", tensor.Float32, -1, 3, 4, 4)}, Options{}); err == nil {
 		t.Fatal("missing file: no error")

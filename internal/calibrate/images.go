@@ -2,7 +2,9 @@ package calibrate
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -144,6 +146,7 @@ const (
 type tarArchive struct {
 	f     *os.File
 	path  string
+	tmp   string // the expanded copy of a .tar.gz
 	names []string
 	at    map[string][2]int64 // offset, size
 }
@@ -153,7 +156,17 @@ func openTar(p string) (*tarArchive, error) {
 	if err != nil {
 		return nil, err
 	}
-	ta := &tarArchive{f: f, path: p, at: map[string][2]int64{}}
+	var tmp string
+	lower := strings.ToLower(p)
+	if strings.HasSuffix(lower, ".gz") || strings.HasSuffix(lower, ".tgz") {
+		// A gzip stream has no random access: expand it once into a
+		// temporary tar, removed on Close.
+		if f, err = gunzipToTemp(f, p); err != nil {
+			return nil, err
+		}
+		tmp = f.Name()
+	}
+	ta := &tarArchive{f: f, path: p, tmp: tmp, at: map[string][2]int64{}}
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
@@ -161,7 +174,7 @@ func openTar(p string) (*tarArchive, error) {
 			break
 		}
 		if err != nil {
-			f.Close()
+			ta.Close()
 			return nil, fmt.Errorf("%s: not a readable tar archive: %v", p, err)
 		}
 		if h.Typeflag != tar.TypeReg { // archive/tar reports old-style TypeRegA files as TypeReg
@@ -172,24 +185,24 @@ func openTar(p string) (*tarArchive, error) {
 			continue
 		}
 		if h.Size > maxImageBytes {
-			f.Close()
+			ta.Close()
 			return nil, fmt.Errorf("%s:%s: %d bytes is too large for an image", p, name, h.Size)
 		}
 		if _, dup := ta.at[name]; dup {
-			f.Close()
+			ta.Close()
 			return nil, fmt.Errorf("%s: %s appears twice", p, name)
 		}
 		// archive/tar reads the file unbuffered: after Next the file
 		// offset is where this member's data starts.
 		off, err := f.Seek(0, io.SeekCurrent)
 		if err != nil {
-			f.Close()
+			ta.Close()
 			return nil, err
 		}
 		ta.at[name] = [2]int64{off, h.Size}
 		ta.names = append(ta.names, name)
 		if len(ta.names) > maxEntries {
-			f.Close()
+			ta.Close()
 			return nil, fmt.Errorf("%s: more than %d images", p, maxEntries)
 		}
 	}
@@ -206,7 +219,43 @@ func (ta *tarArchive) read(name string) ([]byte, error) {
 	return b, nil
 }
 
-func (ta *tarArchive) Close() error { return ta.f.Close() }
+func (ta *tarArchive) Close() error {
+	err := ta.f.Close()
+	if ta.tmp != "" {
+		os.Remove(ta.tmp)
+	}
+	return err
+}
+
+// maxTarBytes bounds what a compressed tar may expand to on disk.
+const maxTarBytes = 64 << 30
+
+func gunzipToTemp(f *os.File, p string) (*os.File, error) {
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a gzip file: %v", p, err)
+	}
+	tmp, err := os.CreateTemp("", "qtool-data-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(tmp, io.LimitReader(zr, maxTarBytes+1))
+	if err == nil && n > maxTarBytes {
+		err = fmt.Errorf("expands to more than %d bytes", int64(maxTarBytes))
+	}
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("%s: %v", p, err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	return tmp, nil
+}
 
 // ---- image source ----
 
