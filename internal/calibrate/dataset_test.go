@@ -3,8 +3,8 @@ package calibrate
 import (
 	"archive/tar"
 	"archive/zip"
-	"compress/gzip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
