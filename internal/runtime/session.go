@@ -136,49 +136,40 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 	}
 	s.peak.Store(peak)
 	out := make(map[string]*tensor.Tensor, len(p.outputs))
-	// An output that is an input, an initializer or another output (an
-	// Identity, a Reshape view) is copied so that the caller owns it.
-	var shared map[uintptr]bool
-	for _, c := range p.consts {
-		shared = markShared(shared, c.t)
-	}
+	// An output whose data overlaps an input, an initializer or another
+	// output (an Identity, a Reshape view) is copied so that the caller
+	// owns it.
+	taken := append([][2]uintptr(nil), p.constRanges...)
 	for _, in := range p.inputs {
-		shared = markShared(shared, env[in.slot])
+		taken = appendRange(taken, env[in.slot])
 	}
 	for _, in := range p.overridable {
-		shared = markShared(shared, env[in.slot])
+		taken = appendRange(taken, env[in.slot])
 	}
 	for i, slot := range p.outputs {
 		t := env[slot]
 		if t == nil {
 			return nil, fmt.Errorf("output %q was not produced", p.g.Outputs[i].Name)
 		}
-		if ptr := dataPtr(t); ptr != 0 {
-			if shared[ptr] {
+		lo, hi := dataRange(t)
+		for _, r := range taken {
+			if lo < r[1] && r[0] < hi {
 				t = t.Clone()
-			} else {
-				if shared == nil {
-					shared = map[uintptr]bool{}
-				}
-				shared[ptr] = true
+				lo, hi = dataRange(t)
+				break
 			}
 		}
+		taken = append(taken, [2]uintptr{lo, hi})
 		out[p.g.Outputs[i].Name] = t
 	}
 	return out, nil
 }
 
-func markShared(m map[uintptr]bool, t *tensor.Tensor) map[uintptr]bool {
-	if t == nil {
-		return m
+func appendRange(rs [][2]uintptr, t *tensor.Tensor) [][2]uintptr {
+	if lo, hi := dataRange(t); lo != hi {
+		rs = append(rs, [2]uintptr{lo, hi})
 	}
-	if ptr := dataPtr(t); ptr != 0 {
-		if m == nil {
-			m = map[uintptr]bool{}
-		}
-		m[ptr] = true
-	}
-	return m
+	return rs
 }
 
 // dataPtr is the address of a tensor's first element (0 when empty), used
@@ -229,7 +220,8 @@ type plan struct {
 	outer       []valueSlot // values of enclosing graphs (subgraphs only)
 	steps       []step
 	outputs     []int
-	keep        []bool // slot must survive to the end of the run
+	keep        []bool       // slot must survive to the end of the run
+	constRanges [][2]uintptr // address ranges of the initializers' data
 }
 
 type constSlot struct {
@@ -305,6 +297,7 @@ func newPlan(g *graph.Graph) (*plan, error) {
 		}
 		s := slot(v)
 		p.consts = append(p.consts, constSlot{s, v.Const})
+		p.constRanges = appendRange(p.constRanges, v.Const)
 		if initInput[v.Name] {
 			p.overridable = append(p.overridable, valueSlot{s, v})
 			p.inputByName[v.Name] = s

@@ -53,6 +53,14 @@ func init() {
 			return []*tensor.Tensor{in[0]}, nil
 		}), nil
 	})
+	// Tail: a view of all but the first element (shares data, different
+	// start address).
+	Register(testDomain, "Tail", tensor.Float32, func(*graph.Node, int64) (Kernel, error) {
+		return KernelFunc(func(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			x := in[0].F32()
+			return []*tensor.Tensor{tensor.FromFloat32([]int{len(x) - 1}, x[1:])}, nil
+		}), nil
+	})
 	Register(testDomain, "Panic", AnyDType, func(*graph.Node, int64) (Kernel, error) {
 		return KernelFunc(func(_ *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			var s []int
@@ -187,16 +195,17 @@ func TestInputChecks(t *testing.T) {
 func TestOutputsOwnedByCaller(t *testing.T) {
 	x := f32Value("x", graph.Dim{Value: 2})
 	w := &graph.Value{Name: "w", DType: tensor.Float32, Shape: graph.KnownShape(2), Const: tensor.FromFloat32([]int{2}, []float32{5, 6})}
-	a, b, c := &graph.Value{Name: "a"}, &graph.Value{Name: "b"}, &graph.Value{Name: "c"}
+	a, b, c, d := &graph.Value{Name: "a"}, &graph.Value{Name: "b"}, &graph.Value{Name: "c"}, &graph.Value{Name: "d"}
 	g := &graph.Graph{
 		Inputs: []*graph.Value{x}, Initializers: []*graph.Value{w},
 		Nodes: []*graph.Node{
 			node("Pass", []*graph.Value{x}, a),
 			node("Pass", []*graph.Value{w}, b),
 			node("AddOne", []*graph.Value{x}, c),
+			node("Tail", []*graph.Value{x}, d),
 		},
 		// c twice and a view of c would share memory; x and w directly too.
-		Outputs: []*graph.Value{a, b, c, x, w},
+		Outputs: []*graph.Value{a, b, c, x, w, d},
 	}
 	s, err := NewSession(g, Options{})
 	if err != nil {
@@ -209,7 +218,7 @@ func TestOutputsOwnedByCaller(t *testing.T) {
 	}
 	for name, o := range out {
 		o.F32()[0] = -100
-		if xin.F32()[0] != 1 || w.Const.F32()[0] != 5 {
+		if xin.F32()[0] != 1 || xin.F32()[1] != 2 || w.Const.F32()[0] != 5 {
 			t.Fatalf("writing output %q changed the input or the initializer", name)
 		}
 	}
