@@ -7,7 +7,7 @@
 //   - com.microsoft (ONNX Runtime's contrib ops, in its order of operations so
 //     that results match it bit for bit): QGemm, QLinearAdd, QLinearMul,
 //     QLinearConcat, QLinearGlobalAveragePool, QLinearLeakyRelu and
-//     QLinearSigmoid. QLinearAveragePool is not implemented.
+//     QLinearSigmoid, QLinearAveragePool (no dilations).
 //
 // Everything is mapped onto q8's one form, uint8 activations times int8
 // weights: int8 activations are shifted by XOR 0x80 (value and zero point

@@ -244,6 +244,15 @@ def qlineargap(name, shape, dt=np.uint8, channels_last=0):
     run_case(name, build(name, "QLinearGlobalAveragePool", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
 
 
+def qlinearavgpool(name, shape, dt=np.uint8, **attrs):
+    x = rand_q(dt, shape)
+    consts = [("x_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("x_zero_point", q_zero(dt)),
+              ("y_scale", np.array(rng.uniform(0.01, 0.1), np.float32)), ("y_zero_point", q_zero(dt))]
+    attrs["_order"] = ["x", "x_scale", "x_zero_point", "y_scale", "y_zero_point"]
+    inputs = [("x", x)]
+    run_case(name, build(name, "QLinearAveragePool", inputs, consts, dt, attrs, domain="com.microsoft"), inputs)
+
+
 def main():
     if not os.path.exists(ORT):
         sys.exit(f"{ORT} not found: run from a qtool checkout with tools/peers installed")
@@ -300,6 +309,14 @@ def main():
     qlineargap("qlinearglobalaveragepool_u8", [2, 5, 7, 7])
     qlineargap("qlinearglobalaveragepool_s8_nhwc", [1, 3, 4, 6], dt=np.int8, channels_last=1)
     qlineargap("qlinearglobalaveragepool_1d", [2, 3, 10])
+    qlinearavgpool("qlinearaveragepool_3x3_pad", [1, 3, 9, 8], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    qlinearavgpool("qlinearaveragepool_s2_include_pad_s8", [2, 2, 9, 9], dt=np.int8, kernel_shape=[3, 3],
+                   strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    qlinearavgpool("qlinearaveragepool_ceil", [1, 2, 8, 8], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    qlinearavgpool("qlinearaveragepool_1d", [2, 3, 11], kernel_shape=[4], strides=[3], pads=[2, 1])
+    qlinearavgpool("qlinearaveragepool_3d", [1, 2, 4, 5, 6], kernel_shape=[2, 3, 2], pads=[0, 1, 1, 1, 0, 0])
+    qlinearavgpool("qlinearaveragepool_nhwc", [1, 7, 6, 5], kernel_shape=[2, 2], strides=[2, 1], channels_last=1)
+    qlinearavgpool("qlinearaveragepool_same_upper", [1, 3, 7, 7], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")
 
 
 if __name__ == "__main__":
