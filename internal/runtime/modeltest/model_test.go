@@ -274,3 +274,40 @@ func TestProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentRuns runs one session from several goroutines at once (a
+// Session may be shared): every result must equal the sequential one bit
+// for bit, which also exercises the kernels' shared pack caches and scratch
+// pools.
+func TestConcurrentRuns(t *testing.T) {
+	s, in, _ := load(t, tvModels[3], 2)
+	ref, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ref[s.OutputNames()[0]].F32()
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 3; i++ {
+				out, err := s.Run(in)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j, v := range out[s.OutputNames()[0]].F32() {
+					if math.Float32bits(v) != math.Float32bits(want[j]) {
+						errs <- fmt.Errorf("run %d: output %d = %v, want %v", i, j, v, want[j])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
