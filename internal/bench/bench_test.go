@@ -110,14 +110,22 @@ func TestMeasureFixedRunsInterleaves(t *testing.T) {
 	}
 }
 
-func TestMeasureStopsAtCapWhenDrifting(t *testing.T) {
+// fakeClock replaces Measure's clock; a simulated run advances it.
+type fakeClock struct{ t time.Time }
+
+func useFakeClock(t *testing.T) *fakeClock {
+	c := &fakeClock{t: time.Unix(0, 0)}
+	now = func() time.Time { return c.t }
+	t.Cleanup(func() { now = time.Now })
+	return c
+}
+
+func TestMeasureStopsAtRunCapWhenDrifting(t *testing.T) {
+	clk := useFakeClock(t)
 	i := 0
 	slower := func() error { // each run longer than the last: never stable
 		i++
-		// Spin rather than sleep: timer slack on a loaded machine would
-		// make every sleep equally long.
-		for t0 := time.Now(); time.Since(t0) < time.Duration(i)*300*time.Microsecond; {
-		}
+		clk.t = clk.t.Add(time.Duration(i) * time.Millisecond)
 		return nil
 	}
 	res, err := Measure([]func() error{slower}, Options{MinRuns: 5, MaxRuns: 25, MinTime: time.Millisecond, Tolerance: 0.01})
@@ -127,16 +135,39 @@ func TestMeasureStopsAtCapWhenDrifting(t *testing.T) {
 	if res.Stable || len(res.Samples[0]) != 25 {
 		t.Errorf("stable %v after %d runs, want the 25-run cap", res.Stable, len(res.Samples[0]))
 	}
+	if res.Samples[0][24] != 25*time.Millisecond || res.Elapsed != 325*time.Millisecond {
+		t.Errorf("last sample %v, elapsed %v", res.Samples[0][24], res.Elapsed)
+	}
 }
 
-func TestMeasureStopsWhenStable(t *testing.T) {
-	steady := func() error { time.Sleep(2 * time.Millisecond); return nil }
-	res, err := Measure([]func() error{steady}, Options{MinRuns: 5, MaxRuns: 500, MinTime: time.Millisecond, MaxTime: 5 * time.Second, Tolerance: 0.5})
+func TestMeasureStopsAtTimeCap(t *testing.T) {
+	clk := useFakeClock(t)
+	i := 0
+	slower := func() error { // 1 ms, 2 ms, ...: never stable
+		i++
+		clk.t = clk.t.Add(time.Duration(i) * time.Millisecond)
+		return nil
+	}
+	res, err := Measure([]func() error{slower}, Options{MinRuns: 4, MaxRuns: 1000, MinTime: time.Millisecond, MaxTime: time.Second, Tolerance: 0.01})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Stable || len(res.Samples[0]) >= 500 {
-		t.Errorf("stable %v after %d runs", res.Stable, len(res.Samples[0]))
+	// 1+2+...+45 ms is the first sum over 1 s.
+	if n := len(res.Samples[0]); res.Stable || n != 45 {
+		t.Errorf("stable %v after %d runs, want the time cap after 45", res.Stable, n)
+	}
+}
+
+func TestMeasureStopsWhenStable(t *testing.T) {
+	clk := useFakeClock(t)
+	steady := func() error { clk.t = clk.t.Add(2 * time.Millisecond); return nil }
+	// Stable from the start, but MinTime asks for 100 ms of samples.
+	res, err := Measure([]func() error{steady}, Options{MinRuns: 5, MaxRuns: 500, MinTime: 100 * time.Millisecond, MaxTime: 5 * time.Second, Tolerance: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Stable || len(res.Samples[0]) != 50 {
+		t.Errorf("stable %v after %d runs, want stable after 50 (MinTime)", res.Stable, len(res.Samples[0]))
 	}
 }
 

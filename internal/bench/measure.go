@@ -63,6 +63,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// now is the clock Measure reads; tests replace it with a simulated one so
+// that the stopping rules are checked without depending on machine load.
+var now = time.Now
+
 // Result holds the timed samples of each function, in run order.
 type Result struct {
 	Samples [][]time.Duration
@@ -102,18 +106,18 @@ func Measure(fns []func() error, o Options) (*Result, error) {
 	if total == 0 {
 		total = -1
 	}
-	start := time.Now()
+	start := now()
 	for round := 0; ; round++ {
 		for k := range fns {
 			j := k
 			if round%2 == 1 {
 				j = len(fns) - 1 - k
 			}
-			t0 := time.Now()
+			t0 := now()
 			if err := fns[j](); err != nil {
 				return nil, fmt.Errorf("run %d of model %d: %w", round+1, j+1, err)
 			}
-			d := time.Since(t0)
+			d := now().Sub(t0)
 			res.Samples[j] = append(res.Samples[j], d)
 			ms[j] = append(ms[j], float64(d)/float64(time.Millisecond))
 		}
@@ -127,7 +131,7 @@ func Measure(fns []func() error, o Options) (*Result, error) {
 			}
 			continue
 		}
-		stable := time.Since(start) >= o.MinTime
+		stable := now().Sub(start) >= o.MinTime
 		for _, s := range ms {
 			if !stable {
 				break
@@ -141,10 +145,10 @@ func Measure(fns []func() error, o Options) (*Result, error) {
 			res.Stable = true
 			break
 		}
-		if done >= o.MaxRuns || (done >= o.MinRuns && time.Since(start) >= o.MaxTime) {
+		if done >= o.MaxRuns || (done >= o.MinRuns && now().Sub(start) >= o.MaxTime) {
 			break
 		}
 	}
-	res.Elapsed = time.Since(start)
+	res.Elapsed = now().Sub(start)
 	return res, nil
 }
