@@ -332,6 +332,9 @@ type outParams struct {
 func outQAVX2(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outParams)
 
 //go:noescape
+func outQAVX512(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outParams)
+
+//go:noescape
 func peakVNNI512(iters int)
 
 // hasPeak reports whether peakVNNI512 can run here.
@@ -389,7 +392,7 @@ func initArch() {
 		kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: tile8AVXVNNI, outI32: outI32x86, outQ: outQx86}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VNNI {
-		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, indirect: gemmVNNI512Indirect, outI32: outI32x86, outQ: outQx86}
+		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, indirect: gemmVNNI512Indirect, outI32: outI32x86, outQ: outQx512}
 	}
 }
 
@@ -459,6 +462,18 @@ func outI32x86(dst, acc, ct, nb []int32, rs int32) {
 		outI32AVX2(&dst[0], &acc[0], &ct[0], &nb[0], rs, n)
 	}
 	outI32Go(dst[n:], acc[n:], ct[n:], nb[n:], rs)
+}
+
+func outQx512(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage) {
+	if len(dst) == 0 {
+		return
+	}
+	_ = acc[len(dst)-1]
+	_ = ct[len(dst)-1]
+	_ = nb[len(dst)-1]
+	_ = scale[len(dst)-1]
+	p := outParams{rs: rs, zp: st.zp, fmin: st.fmin, fmax: st.fmax}
+	outQAVX512(&dst[0], &acc[0], &ct[0], &nb[0], &scale[0], len(dst), &p)
 }
 
 func outQx86(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage) {

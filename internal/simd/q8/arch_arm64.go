@@ -12,8 +12,9 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 //	      k, SXTL/UXTL widen to int16 and SMLAL/SMLAL2 (by element)
 //	      accumulate into int32, R×8 strips; exact for every value
 //
-// Both read the generic path's packing, so PackB needs nothing new; the
-// output stages are the Go ones.
+// Both read the generic path's packing, so PackB needs nothing new. The
+// output stages (outI32NEON, outQNEON) are shared by both: 8 columns at a
+// time with quantize1's float32 operations (SCVTF, FMUL, clamp, FCVTNS).
 
 //go:generate python3 gen_asm_arm64.py
 
@@ -53,6 +54,18 @@ func neon5(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 //go:noescape
 func neon6(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 
+//go:noescape
+func outI32NEON(dst *int32, acc, ct, nb *int32, n int, rs int32)
+
+//go:noescape
+func outQNEON(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outArm)
+
+// outArm is the output stage as outQNEON reads it: one 16-byte vector.
+type outArm struct {
+	rs, zp     int32
+	fmin, fmax float32
+}
+
 // sdotKern and neonKern hold the R-row strip kernels by R−1.
 var (
 	sdotKern = [mr]func(k4 int, rows *[mr]*uint8, b *int8, c *int32, init *int32){
@@ -66,9 +79,9 @@ func initArch() {
 	if !a.ASIMD {
 		return
 	}
-	kernels[isaNEON] = kernelSet{ok: true, tile8: tile8NEON, outI32: outI32Go, outQ: outQGo}
+	kernels[isaNEON] = kernelSet{ok: true, tile8: tile8NEON, outI32: outI32Arm, outQ: outQArm}
 	if a.DotProd {
-		kernels[isaSDOT] = kernelSet{ok: true, tile8: tile8SDOT, outI32: outI32Go, outQ: outQGo}
+		kernels[isaSDOT] = kernelSet{ok: true, tile8: tile8SDOT, outI32: outI32Arm, outQ: outQArm}
 	}
 }
 
@@ -105,6 +118,27 @@ func tile8NEON(sc *scratch, a []uint8, lda int, pb *PackedB, panel, i0, rows, c0
 	for s := c0 &^ 7; s < c1; s += 8 {
 		neonKern[rows-1](k4, &p, &pb.b8[panel+4*s], &sc.tile[s])
 	}
+}
+
+// outI32Arm and outQArm run the NEON output stages over whole groups of 8
+// columns and the Go ones over the rest.
+func outI32Arm(dst, acc, ct, nb []int32, rs int32) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_, _, _ = acc[n-1], ct[n-1], nb[n-1]
+		outI32NEON(&dst[0], &acc[0], &ct[0], &nb[0], n, rs)
+	}
+	outI32Go(dst[n:], acc[n:], ct[n:], nb[n:], rs)
+}
+
+func outQArm(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_, _, _, _ = acc[n-1], ct[n-1], nb[n-1], scale[n-1]
+		p := outArm{rs: rs, zp: st.zp, fmin: st.fmin, fmax: st.fmax}
+		outQNEON(&dst[0], &acc[0], &ct[0], &nb[0], &scale[0], n, &p)
+	}
+	outQGo(dst[n:], acc[n:], ct[n:], nb[n:], rs, scale[n:], st)
 }
 
 func emulateAVXVNNI() bool { return false }

@@ -300,6 +300,59 @@ add{nm}done:
 	RET
 ''')
 
+# The output stage in zmm, sixteen at a time with a masked tail (any n):
+# the avx512vnni path's Requantize, DWConv and unfused tiles.
+w('''// func outQAVX512(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outParams)
+TEXT ·outQAVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ ct+16(FP), DX
+	MOVQ nb+24(FP), R8
+	MOVQ scale+32(FP), R9
+	MOVQ n+40(FP), CX
+	MOVQ p+48(FP), AX
+	VPBROADCASTD 0(AX), Z5
+	VPBROADCASTD 4(AX), Z8
+	VBROADCASTSS 8(AX), Z6
+	VBROADCASTSS 12(AX), Z7
+q5loop:
+	TESTQ CX, CX
+	JLE q5done
+	MOVL $0xffff, BX
+	CMPQ CX, $16
+	JGE q5full
+	MOVL CX, R10
+	MOVL $1, BX
+	SHLXL R10, BX, BX
+	DECL BX
+q5full:
+	KMOVW BX, K1
+	VMOVDQU32.Z (SI), K1, Z0
+	VMOVDQU32.Z (DX), K1, Z2
+	VPADDD Z2, Z0, Z0
+	VMOVDQU32.Z (R8), K1, Z1
+	VPMULLD Z5, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMOVUPS.Z (R9), K1, Z3
+	VMULPS Z3, Z0, Z0
+	VMAXPS Z6, Z0, Z0
+	VMINPS Z7, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD Z8, Z0, Z0
+	VPMOVDB Z0, K1, (DI)
+	ADDQ $16, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, R8
+	ADDQ $64, R9
+	SUBQ $16, CX
+	JMP q5loop
+q5done:
+	VZEROUPPER
+	RET
+''')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

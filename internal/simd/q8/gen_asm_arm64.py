@@ -51,6 +51,43 @@ def smlal_elem(d, n, m, lane, upper):
         (m << 16) | (0b0010 << 12) | (h << 11) | (n << 5) | d
 
 
+def mla_elem(d, n, m, lane):
+    """MLA Vd.4S, Vn.4S, Vm.S[lane]: 0 Q U 01111 size L M Rm 0000 H 0 Rn Rd,
+    Q=1, U=1, size=10, index = H:L, Vm = M:Rm."""
+    assert 0 <= lane < 4 and max(d, n, m) < 32
+    return (1 << 30) | (1 << 29) | (0b01111 << 24) | (0b10 << 22) | ((lane & 1) << 21) | (m << 16) | \
+        ((lane >> 1) << 11) | (n << 5) | d
+
+
+def two_reg_4s(op, d, n):
+    """SCVTF / FCVTNS Vd.4S, Vn.4S (two-register misc, Q=1, sz=0):
+    0 Q U 01110 0 sz 10000 opcode 10 Rn Rd with U=0 and opcode 11101 (SCVTF)
+    or 11010 (FCVTNS)."""
+    opcode = {"scvtf": 0b11101, "fcvtns": 0b11010}[op]
+    return (1 << 30) | (0b01110 << 24) | (0b10000 << 17) | (opcode << 12) | (0b10 << 10) | (n << 5) | d
+
+
+def three_same_4s(op, d, n, m):
+    """FMUL / FMAX / FMIN Vd.4S, Vn.4S, Vm.4S (three same, Q=1, sz=0):
+    0 Q U 01110 a sz 1 Rm opcode 1 Rn Rd; FMUL U=1 a=0 opcode 11011,
+    FMAX U=0 a=0 opcode 11110, FMIN U=0 a=1 opcode 11110."""
+    u, a, opcode = {"fmul": (1, 0, 0b11011), "fmax": (0, 0, 0b11110), "fmin": (0, 1, 0b11110)}[op]
+    return (1 << 30) | (u << 29) | (0b01110 << 24) | (a << 23) | (1 << 21) | (m << 16) | (opcode << 11) | \
+        (1 << 10) | (n << 5) | d
+
+
+def w_mla(d, n, m, lane):
+    return "\tWORD $0x%08x // mla v%d.4s, v%d.4s, v%d.s[%d]" % (mla_elem(d, n, m, lane), d, n, m, lane)
+
+
+def w_two(op, d, n):
+    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s" % (two_reg_4s(op, d, n), op, d, n)
+
+
+def w_three(op, d, n, m):
+    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s, v%d.4s" % (three_same_4s(op, d, n, m), op, d, n, m)
+
+
 def w_sdot(d, n, m, lane):
     return "\tWORD $0x%08x // sdot v%d.4s, v%d.16b, v%d.4b[%d]" % (sdot_elem(d, n, m, lane), d, n, m, lane)
 
@@ -187,6 +224,76 @@ def neon_kernel(R):
     return out
 
 
+def out_kernels():
+    """The output stages over 8 columns at a time (n a multiple of 8):
+    v = acc + ct + nb*rs, then for outQNEON the requantization
+    clamp(fcvtns(fmul(scvtf(v), scale)), fmin, fmax) + zp stored as bytes,
+    the float32 operations of quantize1 (FCVTNS rounds half to even; the
+    clamp comes before rounding there too)."""
+    out = []
+    for q in (False, True):
+        name = "outQNEON" if q else "outI32NEON"
+        args = "dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outArm" if q else \
+            "dst *int32, acc, ct, nb *int32, n int, rs int32"
+        out.append("")
+        out.append("// func %s(%s)" % (name, args))
+        if q:
+            out.append("TEXT ·%s(SB), NOSPLIT, $0-56" % name)
+            out.append("\tMOVD dst+0(FP), R0")
+            out.append("\tMOVD acc+8(FP), R1")
+            out.append("\tMOVD ct+16(FP), R2")
+            out.append("\tMOVD nb+24(FP), R3")
+            out.append("\tMOVD scale+32(FP), R4")
+            out.append("\tMOVD n+40(FP), R5")
+            out.append("\tMOVD p+48(FP), R6")
+            # V31 = {rs, zp, fmin, fmax}; V30 = zp, V29 = fmin, V28 = fmax.
+            out.append("\tVLD1 (R6), [V31.S4]")
+            out.append("\tVDUP V31.S[1], V30.S4")
+            out.append("\tVDUP V31.S[2], V29.S4")
+            out.append("\tVDUP V31.S[3], V28.S4")
+        else:
+            out.append("TEXT ·%s(SB), NOSPLIT, $0-44" % name)
+            out.append("\tMOVD dst+0(FP), R0")
+            out.append("\tMOVD acc+8(FP), R1")
+            out.append("\tMOVD ct+16(FP), R2")
+            out.append("\tMOVD nb+24(FP), R3")
+            out.append("\tMOVD n+32(FP), R5")
+            out.append("\tMOVWU rs+40(FP), R6")
+            out.append("\tVMOV R6, V31.S[0]")
+        out.append("loop:")
+        out.append("\tVLD1.P 32(R1), [V0.S4, V1.S4]")
+        out.append("\tVLD1.P 32(R2), [V2.S4, V3.S4]")
+        out.append("\tVLD1.P 32(R3), [V4.S4, V5.S4]")
+        out.append("\tVADD V2.S4, V0.S4, V0.S4")
+        out.append("\tVADD V3.S4, V1.S4, V1.S4")
+        out.append(w_mla(0, 4, 31, 0))
+        out.append(w_mla(1, 5, 31, 0))
+        if q:
+            out.append("\tVLD1.P 32(R4), [V6.S4, V7.S4]")
+            for v in (0, 1):
+                out.append(w_two("scvtf", v, v))
+            for v in (0, 1):
+                out.append(w_three("fmul", v, v, 6 + v))
+            for v in (0, 1):
+                out.append(w_three("fmax", v, v, 29))
+            for v in (0, 1):
+                out.append(w_three("fmin", v, v, 28))
+            for v in (0, 1):
+                out.append(w_two("fcvtns", v, v))
+            out.append("\tVADD V30.S4, V0.S4, V0.S4")
+            out.append("\tVADD V30.S4, V1.S4, V1.S4")
+            # The low byte of each int32 lane, in order.
+            out.append("\tVUZP1 V1.H8, V0.H8, V2.H8")
+            out.append("\tVUZP1 V2.B16, V2.B16, V2.B16")
+            out.append("\tVST1.P [V2.B8], 8(R0)")
+        else:
+            out.append("\tVST1.P [V0.S4, V1.S4], 32(R0)")
+        out.append("\tSUBS $8, R5")
+        out.append("\tBNE loop")
+        out.append("\tRET")
+    return out
+
+
 def main():
     out = ["// Code generated by gen_asm_arm64.py; DO NOT EDIT.", "",
            '#include "textflag.h"']
@@ -194,6 +301,7 @@ def main():
         out += sdot_kernel(R)
     for R in range(1, 7):
         out += neon_kernel(R)
+    out += out_kernels()
     with open("kernels_arm64.s", "w") as f:
         f.write("\n".join(out) + "\n")
 

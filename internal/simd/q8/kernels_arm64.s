@@ -1777,3 +1777,66 @@ done:
 	ADD $256, R9
 	VST1 [V26.S4, V27.S4], (R9)
 	RET
+
+// func outI32NEON(dst *int32, acc, ct, nb *int32, n int, rs int32)
+TEXT ·outI32NEON(SB), NOSPLIT, $0-44
+	MOVD dst+0(FP), R0
+	MOVD acc+8(FP), R1
+	MOVD ct+16(FP), R2
+	MOVD nb+24(FP), R3
+	MOVD n+32(FP), R5
+	MOVWU rs+40(FP), R6
+	VMOV R6, V31.S[0]
+loop:
+	VLD1.P 32(R1), [V0.S4, V1.S4]
+	VLD1.P 32(R2), [V2.S4, V3.S4]
+	VLD1.P 32(R3), [V4.S4, V5.S4]
+	VADD V2.S4, V0.S4, V0.S4
+	VADD V3.S4, V1.S4, V1.S4
+	WORD $0x6f9f0080 // mla v0.4s, v4.4s, v31.s[0]
+	WORD $0x6f9f00a1 // mla v1.4s, v5.4s, v31.s[0]
+	VST1.P [V0.S4, V1.S4], 32(R0)
+	SUBS $8, R5
+	BNE loop
+	RET
+
+// func outQNEON(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outArm)
+TEXT ·outQNEON(SB), NOSPLIT, $0-56
+	MOVD dst+0(FP), R0
+	MOVD acc+8(FP), R1
+	MOVD ct+16(FP), R2
+	MOVD nb+24(FP), R3
+	MOVD scale+32(FP), R4
+	MOVD n+40(FP), R5
+	MOVD p+48(FP), R6
+	VLD1 (R6), [V31.S4]
+	VDUP V31.S[1], V30.S4
+	VDUP V31.S[2], V29.S4
+	VDUP V31.S[3], V28.S4
+loop:
+	VLD1.P 32(R1), [V0.S4, V1.S4]
+	VLD1.P 32(R2), [V2.S4, V3.S4]
+	VLD1.P 32(R3), [V4.S4, V5.S4]
+	VADD V2.S4, V0.S4, V0.S4
+	VADD V3.S4, V1.S4, V1.S4
+	WORD $0x6f9f0080 // mla v0.4s, v4.4s, v31.s[0]
+	WORD $0x6f9f00a1 // mla v1.4s, v5.4s, v31.s[0]
+	VLD1.P 32(R4), [V6.S4, V7.S4]
+	WORD $0x4e21d800 // scvtf v0.4s, v0.4s
+	WORD $0x4e21d821 // scvtf v1.4s, v1.4s
+	WORD $0x6e26dc00 // fmul v0.4s, v0.4s, v6.4s
+	WORD $0x6e27dc21 // fmul v1.4s, v1.4s, v7.4s
+	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
+	WORD $0x4ebcf400 // fmin v0.4s, v0.4s, v28.4s
+	WORD $0x4ebcf421 // fmin v1.4s, v1.4s, v28.4s
+	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
+	WORD $0x4e21a821 // fcvtns v1.4s, v1.4s
+	VADD V30.S4, V0.S4, V0.S4
+	VADD V30.S4, V1.S4, V1.S4
+	VUZP1 V1.H8, V0.H8, V2.H8
+	VUZP1 V2.B16, V2.B16, V2.B16
+	VST1.P [V2.B8], 8(R0)
+	SUBS $8, R5
+	BNE loop
+	RET
