@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/npy"
 	"github.com/qtool/qtool/internal/runtime"
 	"github.com/qtool/qtool/internal/tensor"
 	"github.com/spf13/viper"
@@ -103,13 +105,34 @@ func accuracyCase(t *testing.T, modelPath string, calib string, evalX *tensor.Te
 	evalPath := filepath.Join(dir, "eval.npy")
 	writeNpy(t, evalPath, evalX)
 	var out []accRow
-	for _, preset := range []string{"x86", "ort-default"} {
-		cfg := loadPreset(t, preset)
+	for _, preset := range []string{"x86", "x86+biascorr", "ort-default"} {
+		cfg := loadPreset(t, strings.TrimSuffix(preset, "+biascorr"))
 		m := loadFused(t, modelPath)
+		fb, err := model.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
 		tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
 		rep, err := Static(m.Graph, tab, cfg, StaticOptions{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if strings.HasSuffix(preset, "+biascorr") {
+			f, err := model.LoadBytes(fb, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cx, err := npy.ReadFile(calib)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var batches []map[string]*tensor.Tensor
+			for lo := 0; lo < cx.Shape[0]; lo += batch {
+				batches = append(batches, map[string]*tensor.Tensor{input: rows(cx, lo, min(lo+batch, cx.Shape[0]))})
+			}
+			if _, err := CorrectBias(m.Graph, f.Graph, batches, 2); err != nil {
+				t.Fatal(err)
+			}
 		}
 		qpath := filepath.Join(dir, preset+".onnx")
 		if err := model.Save(m, qpath); err != nil {
