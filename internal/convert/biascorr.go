@@ -19,7 +19,7 @@ import (
 // It returns how many convolutions were corrected.
 func CorrectBias(q, f *graph.Graph, batches []map[string]*tensor.Tensor, threads int) (int, error) {
 	type pair struct {
-		qout, fout *graph.Value // the output after the Q/DQ pair, and f's
+		qout, fout *graph.Value   // the output after the Q/DQ pair, and f's
 		bias       *tensor.Tensor // int32 initializer data
 		scales     []float32
 	}
