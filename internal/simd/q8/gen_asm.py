@@ -241,7 +241,10 @@ TEXT ·dwAccAVX512B{NB}(SB), NOSPLIT, $0-50
             w(f'\tVPMOVZXBD {16*b}(AX), Z{16+b}')
         else:
             w(f'\tVPMOVZXBD {16*b}(AX), K1, Z{16+b}')
-        w(f'\tVPMULLD {64*b}(DX), Z{16+b}, Z{16+b}\n\tVPADDD Z{16+b}, Z{b}, Z{b}')
+        # x is zero-extended into the low half of each dword and |w| < 2^15
+        # sits sign-extended in the dword, so the word-pair dot product
+        # x·w_lo + 0·w_hi is the exact product, accumulated in one step.
+        w(f'\tVPDPWSSD {64*b}(DX), Z{16+b}, Z{b}')
     w(f'\tADDQ $8, SI\n\tADDQ R9, DX\n\tDECQ CX\n\tJNZ dwtap{NB}')
     for b in range(NB):
         if b < NB - 1:
