@@ -21,7 +21,9 @@ type Options struct {
 	// run and with every value a node produces (including those inside If
 	// branches), right after the node ran. Calibration and per-layer
 	// evaluation hook in here. It must not modify or keep the tensor
-	// beyond the call unless it copies it: the executor may drop it.
+	// beyond the call unless it copies it: the executor may recycle its
+	// buffer. With Observe set, nodes fed only by constants are not
+	// folded at plan time, so that every node output is observed.
 	Observe func(v *graph.Value, t *tensor.Tensor)
 	// NodeTime, when set, receives each node's wall time after it ran
 	// (profiling). Nodes inside subgraphs are reported too.
@@ -39,9 +41,10 @@ type Session struct {
 }
 
 // NewSession plans g: it orders the nodes, finds and prepares a kernel for
-// every node (recursively for subgraphs) and computes when each
-// intermediate value can be dropped. g must not be modified while the
-// session is in use.
+// every node (recursively for subgraphs), evaluates once the nodes fed only
+// by constants (Constant and the shape arithmetic on it; ai.onnx ops only,
+// never random ones) and computes when each intermediate value can be
+// dropped. g is not modified, and must not be while the session is in use.
 func NewSession(g *graph.Graph, opts Options) (*Session, error) {
 	if g == nil {
 		return nil, errors.New("runtime: nil graph")
@@ -49,7 +52,7 @@ func NewSession(g *graph.Graph, opts Options) (*Session, error) {
 	if opts.Threads < 1 {
 		opts.Threads = 1
 	}
-	p, err := newPlan(g)
+	p, err := newPlan(g, opts.Observe == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +279,7 @@ func (l *lazyKernel) get(dt tensor.DType) (Kernel, error) {
 	return k, nil
 }
 
-func newPlan(g *graph.Graph) (*plan, error) {
+func newPlan(g *graph.Graph, fold bool) (*plan, error) {
 	p := &plan{g: g, slots: map[*graph.Value]int{}, inputByName: map[string]int{}}
 	slot := func(v *graph.Value) int {
 		if s, ok := p.slots[v]; ok {
@@ -326,10 +329,35 @@ func newPlan(g *graph.Graph) (*plan, error) {
 	for _, v := range g.OuterValues() {
 		p.outer = append(p.outer, valueSlot{slot(v), v})
 	}
-	lastUse := make([]int, p.nslots)
-	for i := range lastUse {
-		lastUse[i] = -1
+	steps := make([]step, len(order.Nodes))
+	for i, n := range order.Nodes {
+		st := &steps[i]
+		st.node = n
+		st.in = make([]int, len(n.Inputs))
+		for j, v := range n.Inputs {
+			st.in[j] = -1
+			if v != nil {
+				st.in[j] = p.slots[v]
+			}
+		}
+		for _, v := range n.SubgraphInputs() {
+			st.outer = append(st.outer, p.slots[v])
+		}
+		st.out = make([]int, len(n.Outputs))
+		for j, v := range n.Outputs {
+			st.out[j] = -1
+			if v != nil {
+				st.out[j] = p.slots[v]
+			}
+		}
+		if err := p.prepare(st, g.Opset(n.Domain)); err != nil {
+			return nil, err
+		}
 	}
+	if fold {
+		steps = p.fold(steps)
+	}
+	p.steps = steps
 	p.keep = make([]bool, p.nslots)
 	for _, v := range g.Outputs {
 		s := p.slots[v]
@@ -345,34 +373,24 @@ func newPlan(g *graph.Graph) (*plan, error) {
 	for _, o := range p.outer {
 		p.keep[o.slot] = true
 	}
-	p.steps = make([]step, len(order.Nodes))
-	for i, n := range order.Nodes {
+	lastUse := make([]int, p.nslots)
+	for i := range lastUse {
+		lastUse[i] = -1
+	}
+	for i := range p.steps {
 		st := &p.steps[i]
-		st.node = n
-		st.in = make([]int, len(n.Inputs))
-		for j, v := range n.Inputs {
-			st.in[j] = -1
-			if v != nil {
-				st.in[j] = p.slots[v]
-				lastUse[st.in[j]] = i
+		for _, s := range st.in {
+			if s >= 0 {
+				lastUse[s] = i
 			}
 		}
-		for _, v := range n.SubgraphInputs() {
-			lastUse[p.slots[v]] = i
-			st.outer = append(st.outer, p.slots[v])
+		for _, s := range st.outer {
+			lastUse[s] = i
 		}
-		st.out = make([]int, len(n.Outputs))
-		for j, v := range n.Outputs {
-			st.out[j] = -1
-			if v != nil {
-				st.out[j] = p.slots[v]
-				if lastUse[st.out[j]] < i {
-					lastUse[st.out[j]] = i // unused outputs are dropped at once
-				}
+		for _, s := range st.out {
+			if s >= 0 && lastUse[s] < i {
+				lastUse[s] = i // unused outputs are dropped at once
 			}
-		}
-		if err := p.prepare(st, g.Opset(n.Domain)); err != nil {
-			return nil, err
 		}
 	}
 	for s, i := range lastUse {
@@ -403,6 +421,95 @@ func newPlan(g *graph.Graph) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// nondeterministic ops are never evaluated at plan time.
+var nondeterministic = map[string]bool{
+	"RandomNormal": true, "RandomUniform": true, "RandomNormalLike": true, "RandomUniformLike": true,
+	"Bernoulli": true, "Multinomial": true,
+}
+
+// fold evaluates, once, the nodes whose inputs are all constants (Constant
+// nodes and the shape arithmetic hanging off them) and keeps their
+// outputs as constants of the plan, so that runs skip them. A node that
+// fails here is left in place to report its error at run time. It is only
+// done without an Observe hook, which must see every node's output.
+func (p *plan) fold(steps []step) []step {
+	isConst := make([]bool, p.nslots)
+	for _, c := range p.consts {
+		isConst[c.slot] = true
+	}
+	kept := steps[:0]
+	for _, st := range steps {
+		if p.tryFold(&st, isConst) {
+			continue
+		}
+		kept = append(kept, st)
+	}
+	return kept
+}
+
+func (p *plan) tryFold(st *step, isConst []bool) (ok bool) {
+	n := st.node
+	if (st.kernel == nil && st.lazy == nil) || len(st.outer) > 0 || len(n.Subgraphs()) > 0 || nondeterministic[n.OpType] || !graph.IsDefaultDomain(n.Domain) {
+		return false
+	}
+	in := make([]*tensor.Tensor, len(st.in))
+	for j, s := range st.in {
+		if s < 0 {
+			continue
+		}
+		if !isConst[s] {
+			return false
+		}
+		in[j] = p.constOf(s)
+	}
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	k := st.kernel
+	if k == nil {
+		// The input types are known now: resolve the lazy kernel.
+		dt := AnyDType
+		if len(in) > 0 && in[0] != nil {
+			dt = in[0].DType
+		}
+		var err error
+		if k, err = st.lazy.get(dt); err != nil {
+			return false
+		}
+	}
+	outs, err := k.Run(&Context{Threads: 1}, in)
+	if err != nil {
+		return false
+	}
+	for j, s := range st.out {
+		if s < 0 {
+			continue
+		}
+		if j >= len(outs) || outs[j] == nil {
+			return false
+		}
+	}
+	for j, s := range st.out {
+		if s >= 0 {
+			p.consts = append(p.consts, constSlot{s, outs[j]})
+			p.constRanges = appendRange(p.constRanges, outs[j])
+			isConst[s] = true
+		}
+	}
+	return true
+}
+
+func (p *plan) constOf(s int) *tensor.Tensor {
+	for _, c := range p.consts {
+		if c.slot == s {
+			return c.t
+		}
+	}
+	return nil
 }
 
 // inputDType is the dtype of a node's first input as known before running.
@@ -671,7 +778,9 @@ func CompileSubgraph(g *graph.Graph) (*Subgraph, error) {
 	if g == nil {
 		return nil, errors.New("nil subgraph")
 	}
-	p, err := newPlan(g)
+	// Subgraphs are not folded: their constant-only nodes are cheap, and
+	// the session's Observe setting is not known here.
+	p, err := newPlan(g, false)
 	if err != nil {
 		return nil, fmt.Errorf("subgraph %q: %w", g.Name, err)
 	}

@@ -3,6 +3,7 @@ package basic
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -67,6 +68,56 @@ func TestScanDirectionsAndAxes(t *testing.T) {
 		}
 		if got := out["sN"].F32(); got[0] != 9 || got[1] != 12 {
 			t.Errorf("final state %v", got)
+		}
+	}
+}
+
+// Nodes fed only by constants run once at plan time, unless an Observe
+// hook wants to see every value.
+func TestConstantFolding(t *testing.T) {
+	c, d, y := &graph.Value{Name: "c"}, &graph.Value{Name: "d"}, &graph.Value{Name: "y"}
+	x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(2)}
+	g := &graph.Graph{
+		Inputs: []*graph.Value{x},
+		Nodes: []*graph.Node{
+			{OpType: "Constant", Outputs: []*graph.Value{c}, Attrs: []*graph.Attribute{graph.TensorAttr("value", f32(sh(2), 1, 2))}},
+			{OpType: "Add", Inputs: []*graph.Value{c, c}, Outputs: []*graph.Value{d}},
+			{OpType: "Mul", Inputs: []*graph.Value{d, x}, Outputs: []*graph.Value{y}},
+		},
+		Outputs: []*graph.Value{y, d},
+		Opsets:  map[string]int64{"": 17},
+	}
+	for _, observe := range []bool{false, true} {
+		var ran, seen []string
+		opts := runtime.Options{NodeTime: func(n *graph.Node, _ time.Duration) { ran = append(ran, n.OpType) }}
+		if observe {
+			opts.Observe = func(v *graph.Value, _ *tensor.Tensor) { seen = append(seen, v.Name) }
+		}
+		s, err := runtime.NewSession(g, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := 0; run < 2; run++ {
+			ran, seen = nil, nil
+			out, err := s.Run(map[string]*tensor.Tensor{"x": f32(sh(2), 3, 4)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out["y"].F32(); got[0] != 6 || got[1] != 16 {
+				t.Fatalf("y = %v", got)
+			}
+			// The folded d is an output: the caller gets its own copy.
+			out["d"].F32()[0] = 100
+		}
+		want := []string{"Mul"}
+		if observe {
+			want = []string{"Constant", "Add", "Mul"}
+			if len(seen) != 4 {
+				t.Errorf("observed %v", seen)
+			}
+		}
+		if !reflect.DeepEqual(ran, want) {
+			t.Errorf("observe=%v: nodes run %v, want %v", observe, ran, want)
 		}
 	}
 }
