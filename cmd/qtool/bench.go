@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,9 +27,10 @@ the median), the runtime's peak activation memory and the process's peak
 RSS (VmHWM: it covers everything the process loaded, both models with two).
 
 Inputs are synthesized from the model's declared shapes (a symbolic first
-dim becomes --batch, other symbolic dims 1; floats get a fixed
-pseudo-random pattern, the one tools/peers/ort.js uses, integer inputs 0)
-unless given with --input NAME=FILE (.npy or .pb).
+dim becomes --batch, other symbolic dims 1, or what --dim NAME=N says;
+floats get a fixed pseudo-random pattern, the one tools/peers/ort.js uses,
+integer inputs 0, or the number --value NAME=X says) unless given with
+--input NAME=FILE (.npy or .pb).
 
 With MODEL2 (for example the int8 version of MODEL), the runs of the two
 models are interleaved so that a noisy machine slows both alike, and the
@@ -36,7 +38,8 @@ latency ratio MODEL2/MODEL and the speed-up are printed. --profile adds the
 time per op type and the slowest nodes.`,
 		Example: `  qtool bench resnet18.onnx --threads 1
   qtool bench resnet18.onnx resnet18.int8.onnx --threads 1 --runs 50
-  qtool bench model.onnx --input input=x.npy --profile --json`,
+  qtool bench model.onnx --input input=x.npy --profile --json
+  qtool bench silero_vad.onnx --dim sequence=512 --value sr=16000`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return benchModels(cmd, s, args)
@@ -47,6 +50,8 @@ time per op type and the slowest nodes.`,
 	f.Int("warmup", 5, "untimed warm-up runs per model")
 	f.Int("batch", 1, "size of a symbolic first input dim of synthesized inputs")
 	f.StringArrayP("input", "i", nil, "input tensor as NAME=FILE (.npy or .pb), for both models; repeat for several")
+	f.StringArray("dim", nil, "size of a symbolic input dim as NAME=N (e.g. sequence=512); repeat for several")
+	f.StringArray("value", nil, "fill a synthesized input with one number as NAME=X (e.g. sr=16000); repeat for several")
 	f.Bool("profile", false, "time every node and print the time per op type and the slowest nodes")
 	f.Bool("json", false, "print the report as JSON")
 	f.Int("min-runs", 10, "until-stable mode: fewest timed runs")
@@ -88,6 +93,26 @@ func benchModels(cmd *cobra.Command, s *settings, paths []string) error {
 		}
 		given[name], sources[name] = t, file
 	}
+	dims := map[string]int{}
+	dimSpecs, _ := cmd.Flags().GetStringArray("dim")
+	for _, spec := range dimSpecs {
+		name, val, ok := strings.Cut(spec, "=")
+		n, err := strconv.Atoi(val)
+		if !ok || name == "" || err != nil || n < 0 || n > 1<<30 {
+			return badInputf("--dim %q: want NAME=N with N a size", spec)
+		}
+		dims[name] = n
+	}
+	values := map[string]float64{}
+	valueSpecs, _ := cmd.Flags().GetStringArray("value")
+	for _, spec := range valueSpecs {
+		name, val, ok := strings.Cut(spec, "=")
+		x, err := strconv.ParseFloat(val, 64)
+		if !ok || name == "" || err != nil {
+			return badInputf("--value %q: want NAME=NUMBER", spec)
+		}
+		values[name] = x
+	}
 	var models []bench.Model
 	for _, p := range paths {
 		m, err := model.Load(p)
@@ -99,6 +124,8 @@ func benchModels(cmd *cobra.Command, s *settings, paths []string) error {
 	c := bench.Config{
 		Threads: s.threads(),
 		Batch:   batch,
+		Dims:    dims,
+		Values:  values,
 		Profile: v.GetBool("profile"),
 		Timing: bench.Options{
 			Warmup: warmup, Runs: runs,

@@ -257,7 +257,7 @@ func TestProfilerAggregates(t *testing.T) {
 // Runtime time identical inputs; the values are what node printed for it.
 func TestSynthInputMatchesOrtFiller(t *testing.T) {
 	v := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.Shape{{Param: "N"}, {Value: 2}, {Param: "H"}, {Value: 2}}}
-	x, err := SynthInput(v, 3)
+	x, err := SynthInput(v, Synth{Batch: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,18 +270,18 @@ func TestSynthInputMatchesOrtFiller(t *testing.T) {
 			t.Errorf("float %d: %v, want %v", i, x.F32()[i], w)
 		}
 	}
-	u, err := SynthInput(&graph.Value{Name: "u", DType: tensor.Uint8, Shape: graph.KnownShape(4)}, 1)
+	u, err := SynthInput(&graph.Value{Name: "u", DType: tensor.Uint8, Shape: graph.KnownShape(4)}, Synth{Batch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := u.U8(); got[0] != 211 || got[1] != 166 || got[2] != 80 || got[3] != 126 {
 		t.Errorf("uint8 %v", got)
 	}
-	i8, _ := SynthInput(&graph.Value{Name: "s", DType: tensor.Int8, Shape: graph.KnownShape(2)}, 1)
+	i8, _ := SynthInput(&graph.Value{Name: "s", DType: tensor.Int8, Shape: graph.KnownShape(2)}, Synth{Batch: 1})
 	if got := i8.I8(); got[0] != int8(-45) || got[1] != int8(-90) {
 		t.Errorf("int8 %v (ort.js's Int8Array wraps 211 to -45)", got)
 	}
-	ids, _ := SynthInput(&graph.Value{Name: "ids", DType: tensor.Int64, Shape: graph.Shape{{Param: "B"}, {Param: "T"}}}, 2)
+	ids, _ := SynthInput(&graph.Value{Name: "ids", DType: tensor.Int64, Shape: graph.Shape{{Param: "B"}, {Param: "T"}}}, Synth{Batch: 2})
 	if !tensor.SameShape(ids.Shape, []int{2, 1}) || ids.I64()[0] != 0 || ids.I64()[1] != 0 {
 		t.Errorf("int64 %v %v", ids.Shape, ids.I64())
 	}
@@ -294,9 +294,58 @@ func TestSynthInputRejects(t *testing.T) {
 		{Name: "nodtype", Shape: graph.KnownShape(1)},
 		{Name: "huge", DType: tensor.Float32, Shape: graph.KnownShape(1<<20, 1<<20)},
 	} {
-		if _, err := SynthInput(v, 1); err == nil || !strings.Contains(err.Error(), v.Name) {
+		if _, err := SynthInput(v, Synth{Batch: 1}); err == nil || !strings.Contains(err.Error(), v.Name) {
 			t.Errorf("%s: err %v", v.Name, err)
 		}
+	}
+}
+
+func TestSynthDimsAndValues(t *testing.T) {
+	s := Synth{Batch: 4, Dims: map[string]int{"sequence": 512, "batch": 2}, Values: map[string]float64{"sr": 16000, "x": 0.5}}
+	in, err := SynthInput(&graph.Value{Name: "input", DType: tensor.Float32, Shape: graph.Shape{{Param: "batch"}, {Param: "sequence"}, {Param: "other"}, {Value: -1}}}, s)
+	if err != nil || !tensor.SameShape(in.Shape, []int{2, 512, 1, 1}) {
+		t.Fatalf("%v %v", in, err)
+	}
+	in, err = SynthInput(&graph.Value{Name: "input", DType: tensor.Float32, Shape: graph.Shape{{Param: "N"}, {Param: "sequence"}}}, s)
+	if err != nil || !tensor.SameShape(in.Shape, []int{4, 512}) {
+		t.Fatalf("an unnamed first dim takes Batch: %v %v", in, err)
+	}
+	sr, err := SynthInput(&graph.Value{Name: "sr", DType: tensor.Int64, Shape: graph.Shape{}}, s)
+	if err != nil || len(sr.Shape) != 0 || sr.I64()[0] != 16000 {
+		t.Fatalf("sr %v %v", sr, err)
+	}
+	x, err := SynthInput(&graph.Value{Name: "x", DType: tensor.Float16, Shape: graph.KnownShape(3)}, s)
+	if err != nil || x.F16()[2].Float32() != 0.5 {
+		t.Fatalf("x %v %v", x, err)
+	}
+	for _, c := range []struct {
+		dt tensor.DType
+		x  float64
+	}{{tensor.Uint8, 256}, {tensor.Int8, -129}, {tensor.Int32, 1.5}, {tensor.Int64, math.NaN()}, {tensor.Bool, 2}} {
+		_, err := SynthInput(&graph.Value{Name: "v", DType: c.dt, Shape: graph.KnownShape(1)}, Synth{Batch: 1, Values: map[string]float64{"v": c.x}})
+		if err == nil {
+			t.Errorf("%v = %g: no error", c.dt, c.x)
+		}
+	}
+	b, err := SynthInput(&graph.Value{Name: "v", DType: tensor.Bool, Shape: graph.KnownShape(1)}, Synth{Batch: 1, Values: map[string]float64{"v": 1}})
+	if err != nil || !b.Bools()[0] {
+		t.Errorf("bool %v %v", b, err)
+	}
+	// "batch" leads the first input, so the state's "batch" in position 1
+	// takes --batch too.
+	g := &graph.Graph{Inputs: []*graph.Value{
+		{Name: "input", DType: tensor.Float32, Shape: graph.Shape{{Param: "batch"}, {Param: "sequence"}}},
+		{Name: "state", DType: tensor.Float32, Shape: graph.Shape{{Value: 2}, {Param: "batch"}, {Value: 128}}},
+	}}
+	feeds, err := Inputs(g, nil, Synth{Batch: 3, Dims: map[string]int{"sequence": 64}})
+	if err != nil || !tensor.SameShape(feeds["input"].Shape, []int{3, 64}) || !tensor.SameShape(feeds["state"].Shape, []int{2, 3, 128}) {
+		t.Fatalf("%v %v", feeds, err)
+	}
+	if g := guessedDims(g, nil, Synth{Batch: 3, Dims: map[string]int{"sequence": 64}}); len(g) != 2 || g[1] != "state dim 1 (batch) = 3" {
+		t.Errorf("guessed %q", g)
+	}
+	if _, err := Inputs(&graph.Graph{}, nil, Synth{Batch: 1, Dims: map[string]int{"n": -1}}); err == nil {
+		t.Error("negative dim accepted")
 	}
 }
 

@@ -13,19 +13,35 @@ import (
 // input shape must not make bench allocate without limit.
 const MaxSynthBytes = 1 << 30
 
+// Synth says how to make the inputs that are not given.
+type Synth struct {
+	// Batch is the size of a symbolic or unknown first dim not in Dims.
+	Batch int
+	// Dims sizes symbolic dims by name (e.g. "sequence": 512); other
+	// symbolic dims after the first are 1.
+	Dims map[string]int
+	// Values fills an input with one number instead of the pattern (an
+	// int64 sample rate, a sequence length).
+	Values map[string]float64
+}
+
 // InputShape is the concrete shape bench feeds for a declared one: a
-// symbolic or unknown first dim becomes batch, any other becomes 1.
-func InputShape(v *graph.Value, batch int) ([]int, error) {
+// symbolic dim named in s.Dims takes that size, else a symbolic or unknown
+// first dim becomes s.Batch and any other becomes 1.
+func InputShape(v *graph.Value, s Synth) ([]int, error) {
 	if v.Shape == nil {
 		return nil, fmt.Errorf("input %q has no declared shape; give it with --input %s=FILE.npy", v.Name, v.Name)
 	}
 	shape := make([]int, len(v.Shape))
 	for i, d := range v.Shape {
+		n, named := s.Dims[d.Param]
 		switch {
 		case d.Known():
 			shape[i] = int(d.Value)
+		case d.Param != "" && named:
+			shape[i] = n
 		case i == 0:
-			shape[i] = batch
+			shape[i] = s.Batch
 		default:
 			shape[i] = 1
 		}
@@ -39,8 +55,9 @@ func InputShape(v *graph.Value, batch int) ([]int, error) {
 // same pattern scaled to 0..254 (wrapped for int8, as ort.js's Int8Array
 // does). Integer inputs of other types and bools are zero: they are
 // usually indices, lengths or token ids, for which 0 is always in range.
-func SynthInput(v *graph.Value, batch int) (*tensor.Tensor, error) {
-	shape, err := InputShape(v, batch)
+// An input named in s.Values is filled with that number instead.
+func SynthInput(v *graph.Value, s Synth) (*tensor.Tensor, error) {
+	shape, err := InputShape(v, s)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +75,12 @@ func SynthInput(v *graph.Value, batch int) (*tensor.Tensor, error) {
 	t, err := tensor.New(dt, shape)
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %v", v.Name, err)
+	}
+	if x, ok := s.Values[v.Name]; ok {
+		if err := fill(t, x); err != nil {
+			return nil, fmt.Errorf("input %q: %v", v.Name, err)
+		}
+		return t, nil
 	}
 	next := ortPattern()
 	switch dt {
@@ -92,10 +115,16 @@ func SynthInput(v *graph.Value, batch int) (*tensor.Tensor, error) {
 
 // Inputs completes given with synthesized tensors for every graph input it
 // lacks, and rejects names the graph does not have.
-func Inputs(g *graph.Graph, given map[string]*tensor.Tensor, batch int) (map[string]*tensor.Tensor, error) {
-	if batch < 1 {
-		return nil, fmt.Errorf("batch must be at least 1, got %d", batch)
+func Inputs(g *graph.Graph, given map[string]*tensor.Tensor, s Synth) (map[string]*tensor.Tensor, error) {
+	if s.Batch < 1 {
+		return nil, fmt.Errorf("batch must be at least 1, got %d", s.Batch)
 	}
+	for name, n := range s.Dims {
+		if n < 0 {
+			return nil, fmt.Errorf("dim %s: size %d is negative", name, n)
+		}
+	}
+	s.Dims = resolveDims(g, s)
 	known := map[string]bool{}
 	out := map[string]*tensor.Tensor{}
 	for _, v := range g.Inputs {
@@ -104,7 +133,7 @@ func Inputs(g *graph.Graph, given map[string]*tensor.Tensor, batch int) (map[str
 			out[v.Name] = t
 			continue
 		}
-		t, err := SynthInput(v, batch)
+		t, err := SynthInput(v, s)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +149,24 @@ func Inputs(g *graph.Graph, given map[string]*tensor.Tensor, batch int) (map[str
 		}
 	}
 	return out, nil
+}
+
+// resolveDims adds to s.Dims every symbolic name that is the first dim of
+// some input, sized s.Batch: a name is one size wherever it appears (an RNN
+// state's "batch" in position 1 must match the input's "batch" in 0).
+func resolveDims(g *graph.Graph, s Synth) map[string]int {
+	dims := make(map[string]int, len(s.Dims))
+	for k, v := range s.Dims {
+		dims[k] = v
+	}
+	for _, v := range g.Inputs {
+		if len(v.Shape) > 0 && v.Shape[0].Param != "" {
+			if _, ok := dims[v.Shape[0].Param]; !ok {
+				dims[v.Shape[0].Param] = s.Batch
+			}
+		}
+	}
+	return dims
 }
 
 func contains(list []string, s string) bool {
@@ -143,4 +190,98 @@ func ortPattern() func() float64 {
 		s = uint32(math.Mod(x, 1<<32))
 		return float64(s>>8) / (1 << 24)
 	}
+}
+
+// fill sets every element of t to x, which must be representable in its
+// dtype (an integer within range for integer types, 0 or 1 for bool).
+func fill(t *tensor.Tensor, x float64) error {
+	if math.IsNaN(x) && !t.DType.IsFloat() {
+		return fmt.Errorf("value NaN for %v", t.DType)
+	}
+	if !t.DType.IsFloat() {
+		lo, hi := intRange(t.DType)
+		if x != math.Trunc(x) || x < lo || x > hi {
+			return fmt.Errorf("value %g does not fit %v", x, t.DType)
+		}
+	}
+	switch t.DType {
+	case tensor.Float32:
+		for i := range t.F32() {
+			t.F32()[i] = float32(x)
+		}
+	case tensor.Float64:
+		for i := range t.F64() {
+			t.F64()[i] = x
+		}
+	case tensor.Float16:
+		h := float16.Fromfloat32(float32(x))
+		for i := range t.F16() {
+			t.F16()[i] = h
+		}
+	case tensor.Uint8:
+		for i := range t.U8() {
+			t.U8()[i] = uint8(x)
+		}
+	case tensor.Int8:
+		for i := range t.I8() {
+			t.I8()[i] = int8(x)
+		}
+	case tensor.Uint16:
+		for i := range t.U16() {
+			t.U16()[i] = uint16(x)
+		}
+	case tensor.Int16:
+		for i := range t.I16() {
+			t.I16()[i] = int16(x)
+		}
+	case tensor.Int32:
+		for i := range t.I32() {
+			t.I32()[i] = int32(x)
+		}
+	case tensor.Uint32:
+		for i := range t.U32() {
+			t.U32()[i] = uint32(x)
+		}
+	case tensor.Int64:
+		for i := range t.I64() {
+			t.I64()[i] = int64(x)
+		}
+	case tensor.Uint64:
+		for i := range t.U64() {
+			t.U64()[i] = uint64(x)
+		}
+	case tensor.Bool:
+		for i := range t.Bools() {
+			t.Bools()[i] = x != 0
+		}
+	default:
+		return fmt.Errorf("cannot fill dtype %v", t.DType)
+	}
+	return nil
+}
+
+// intRange is the range of integers an integer dtype holds exactly as a
+// float64 (int64/uint64 limited to 2^53, beyond which float64 skips).
+func intRange(dt tensor.DType) (float64, float64) {
+	switch dt {
+	case tensor.Uint8:
+		return 0, math.MaxUint8
+	case tensor.Int8:
+		return math.MinInt8, math.MaxInt8
+	case tensor.Uint16:
+		return 0, math.MaxUint16
+	case tensor.Int16:
+		return math.MinInt16, math.MaxInt16
+	case tensor.Int32:
+		return math.MinInt32, math.MaxInt32
+	case tensor.Uint32:
+		return 0, math.MaxUint32
+	case tensor.Int64:
+		return -(1 << 53), 1 << 53
+	case tensor.Uint64:
+		return 0, 1 << 53
+	case tensor.Bool:
+		return 0, 1
+	}
+	return 0, 0
 }

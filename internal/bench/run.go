@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"strings"
 
 	"github.com/klauspost/cpuid/v2"
 	"github.com/qtool/qtool/internal/graph"
@@ -27,6 +28,9 @@ type Config struct {
 	// Batch is the size of a symbolic first dim of synthesized inputs and
 	// the samples per run for throughput.
 	Batch int
+	// Dims and Values shape and fill synthesized inputs (see Synth).
+	Dims   map[string]int
+	Values map[string]float64
 	// Profile collects per-op times during the timed runs.
 	Profile  bool
 	TopNodes int // nodes listed in the profile (default 10)
@@ -87,7 +91,7 @@ func Run(models []Model, c Config) (*Report, error) {
 				return nil, inputErr("%s: %v", m.Path, err)
 			}
 		}
-		feeds, err := Inputs(m.Graph, m.Given, c.Batch)
+		feeds, err := Inputs(m.Graph, m.Given, Synth{Batch: c.Batch, Dims: c.Dims, Values: c.Values})
 		if err != nil {
 			return nil, inputErr("%s: %v", m.Path, err)
 		}
@@ -135,6 +139,10 @@ func Run(models []Model, c Config) (*Report, error) {
 	// any timing and names itself.
 	for i, f := range fns {
 		if err := f(); err != nil {
+			if g := guessedDims(models[i].Graph, models[i].Given, Synth{Batch: c.Batch, Dims: c.Dims}); len(g) > 0 {
+				return nil, fmt.Errorf("%s: %v (inputs were synthesized with %s: size symbolic dims with --dim NAME=N or give --input)",
+					models[i].Path, err, strings.Join(g, ", "))
+			}
 			return nil, fmt.Errorf("%s: %v", models[i].Path, err)
 		}
 	}
@@ -212,6 +220,35 @@ func checkGiven(g *graph.Graph, name string, t *tensor.Tensor) error {
 		names[i] = v.Name
 	}
 	return fmt.Errorf("the model has no input %q (inputs: %v)", name, names)
+}
+
+// guessedDims lists the symbolic dims of synthesized inputs that no --dim
+// sized, with the size used, which is the likeliest reason such a model
+// fails.
+func guessedDims(g *graph.Graph, given map[string]*tensor.Tensor, s Synth) []string {
+	dims := resolveDims(g, s)
+	var out []string
+	for _, v := range g.Inputs {
+		if _, ok := given[v.Name]; ok {
+			continue
+		}
+		for i, d := range v.Shape {
+			if d.Known() {
+				continue
+			}
+			if _, ok := s.Dims[d.Param]; ok && d.Param != "" {
+				continue
+			}
+			n := 1
+			if m, ok := dims[d.Param]; ok && d.Param != "" {
+				n = m
+			} else if i == 0 {
+				n = s.Batch
+			}
+			out = append(out, fmt.Sprintf("%s dim %d (%s) = %d", v.Name, i, d, n))
+		}
+	}
+	return out
 }
 
 func host() Host {

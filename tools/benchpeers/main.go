@@ -353,7 +353,7 @@ func (p *qtoolPeer) Load(v variant) error {
 	if err != nil {
 		return err
 	}
-	feeds, err := bench.Inputs(m.Graph, nil, 1)
+	feeds, err := bench.Inputs(m.Graph, nil, bench.Synth{Batch: 1})
 	if err != nil {
 		return err
 	}
