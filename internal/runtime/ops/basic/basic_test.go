@@ -467,3 +467,46 @@ func TestNoPanicOnBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeRandom checks Transpose (strided copy with merged dims)
+// against the index definition on random shapes and permutations.
+func TestTransposeRandom(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	for it := 0; it < 200; it++ {
+		rank := 1 + r.Intn(5)
+		shape := make([]int, rank)
+		for i := range shape {
+			shape[i] = 1 + r.Intn(4)
+		}
+		perm := r.Perm(rank)
+		n := prod(shape)
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i)
+		}
+		p64 := make([]int64, rank)
+		for i, p := range perm {
+			p64[i] = int64(p)
+		}
+		got, err := run("Transpose", 13, []*graph.Attribute{ia("perm", p64...)}, f32(shape, x...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ist := stridesOf(shape)
+		oshape := make([]int, rank)
+		for i, p := range perm {
+			oshape[i] = shape[p]
+		}
+		ost := stridesOf(oshape)
+		g := got[0].F32()
+		for o := 0; o < n; o++ {
+			src := 0
+			for i := range oshape {
+				src += (o / ost[i] % oshape[i]) * ist[perm[i]]
+			}
+			if g[o] != x[src] {
+				t.Fatalf("shape %v perm %v: out[%d] = %v, want %v", shape, perm, o, g[o], x[src])
+			}
+		}
+	}
+}

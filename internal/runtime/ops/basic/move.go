@@ -51,8 +51,37 @@ func stridedCopy[T any](dst, src []T, base int, shape, strides []int) {
 	}
 }
 
+// mergeDims joins adjacent dims that the source walks contiguously (the
+// outer stride is the inner one times the inner size) and drops size-1
+// dims, so that the inner loop of stridedCopy is as long as possible.
+func mergeDims(shape, strides []int) ([]int, []int) {
+	var sh, st []int
+	for i, d := range shape {
+		if d == 1 {
+			continue
+		}
+		if k := len(sh) - 1; k >= 0 && st[k] == strides[i]*d {
+			sh[k] *= d
+			st[k] = strides[i]
+			continue
+		}
+		sh = append(sh, d)
+		st = append(st, strides[i])
+	}
+	if len(sh) == 0 {
+		return []int{1}, []int{0}
+	}
+	return sh, st
+}
+
 // stridedBytes runs stridedCopy on raw bytes of element size es.
 func stridedBytes(dst, src []byte, es, base int, shape, strides []int) error {
+	for _, d := range shape {
+		if d == 0 {
+			return nil
+		}
+	}
+	shape, strides = mergeDims(shape, strides)
 	switch es {
 	case 1:
 		stridedCopy(dst, src, base, shape, strides)
