@@ -55,7 +55,7 @@ time per op type and the slowest nodes.`,
 	f.Bool("profile", false, "time every node and print the time per op type and the slowest nodes")
 	f.Bool("json", false, "print the report as JSON")
 	f.Int("min-runs", 10, "until-stable mode: fewest timed runs")
-	f.Int("max-runs", 1000, "until-stable mode: most timed runs")
+	f.Int("max-runs", 100000, "until-stable mode: most timed runs")
 	f.Duration("min-time", time.Second, "until-stable mode: shortest timed phase")
 	f.Duration("max-time", 10*time.Second, "until-stable mode: time cap of the timed runs")
 	f.Float64("tolerance", 0.01, "until-stable mode: relative tolerance of the median")
@@ -150,7 +150,9 @@ func benchModels(cmd *cobra.Command, s *settings, paths []string) error {
 	}
 	rep, err := bench.Run(models, c)
 	if bar != nil {
+		// A spinner (until-stable mode) is not cleared by Finish.
 		bar.Finish()
+		bar.Clear()
 	}
 	if err != nil {
 		if bench.IsInputError(err) {
