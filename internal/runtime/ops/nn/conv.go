@@ -381,16 +381,18 @@ func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep
 	yw := *ywp
 	if ep.Accumulate {
 		// The residual already in y, spread onto the grid.
-		clear(yw)
-		for m := 0; m < mg; m++ {
-			for oh := 0; oh < OH; oh++ {
-				copy(yw[m*P2+oh*Wq:m*P2+oh*Wq+OW], yg[m*P+oh*OW:m*P+(oh+1)*OW])
+		ctx.Parallel(mg, max(1, 4096/max(1, P2)), func(m0, m1 int) {
+			clear(yw[m0*P2 : m1*P2])
+			for m := m0; m < m1; m++ {
+				for oh := 0; oh < OH; oh++ {
+					copy(yw[m*P2+oh*Wq:m*P2+oh*Wq+OW], yg[m*P+oh*OW:m*P+(oh+1)*OW])
+				}
 			}
-		}
+		})
 	}
-	buildCol := func(col []float32, q0, q1 int) {
+	buildCol := func(col []float32, c0, c1, q0, q1 int) {
 		w := q1 - q0
-		for c := 0; c < cg; c++ {
+		for c := c0; c < c1; c++ {
 			for k, off := range offs {
 				base := c*chanSize + off + q0
 				copy(col[(c*g.kSize+k)*w:(c*g.kSize+k+1)*w], pad[base:base+w])
@@ -404,7 +406,9 @@ func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep
 	if tile >= P2 {
 		colp := getBuf(kg * P2)
 		col := *colp
-		buildCol(col, 0, P2)
+		ctx.Parallel(cg, max(1, 4096/max(1, g.kSize*P2)), func(c0, c1 int) {
+			buildCol(col, c0, c1, 0, P2)
+		})
 		rowsParallel(ctx, mg, P2, kg, func(m0, m1 int) {
 			gemmPackedA(p, m0, m1, P2, col, P2, yw, P2, ep)
 		})
@@ -413,7 +417,7 @@ func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep
 		parallelFixed(ctx, P2, tile, func(q0, q1 int) {
 			colp := getBuf(kg * (q1 - q0))
 			col := *colp
-			buildCol(col, q0, q1)
+			buildCol(col, 0, cg, q0, q1)
 			gemmPackedA(p, 0, mg, q1-q0, col, q1-q0, yw[q0:], P2, ep)
 			putBuf(colp)
 		})
