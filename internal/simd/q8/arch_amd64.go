@@ -365,6 +365,54 @@ func dwAccAVX512B7(acc *int32, base *uint8, offs *int, taps int, w *int32, wstri
 func dwAccAVX512B8(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
 
 //go:noescape
+func dwRowQAVX512B1(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B2(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B3(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B4(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B5(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B6(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B7(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowQAVX512B8(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B1(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B2(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B3(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B4(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B5(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B6(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B7(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRowIAVX512B8(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -383,6 +431,12 @@ func initArch() {
 		dwAcc = [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16){
 			dwAccAVX512B1, dwAccAVX512B2, dwAccAVX512B3, dwAccAVX512B4,
 			dwAccAVX512B5, dwAccAVX512B6, dwAccAVX512B7, dwAccAVX512B8}
+		dwRowQ = [8]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
+			dwRowQAVX512B1, dwRowQAVX512B2, dwRowQAVX512B3, dwRowQAVX512B4,
+			dwRowQAVX512B5, dwRowQAVX512B6, dwRowQAVX512B7, dwRowQAVX512B8}
+		dwRowI = [8]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
+			dwRowIAVX512B1, dwRowIAVX512B2, dwRowIAVX512B3, dwRowIAVX512B4,
+			dwRowIAVX512B5, dwRowIAVX512B6, dwRowIAVX512B7, dwRowIAVX512B8}
 	}
 	if !x.AVX2 {
 		return

@@ -1,6 +1,21 @@
 package q8
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
+
+// dwEpi is the fused depthwise output stage as the row kernels read it
+// (offsets fixed in gen_asm.py).
+type dwEpi struct {
+	colTerm *int32         // 0: at the chunk's first channel
+	scale   *float32       // 8
+	dst     unsafe.Pointer // 16: output row 0, chunk's first channel
+	ldc     int            // 24: output row stride in bytes
+	zp      int32          // 32
+	fmin    float32        // 36
+	fmax    float32        // 40
+}
 
 // DWWeights are the weights of a depthwise convolution with one output
 // channel per input channel, prepared for DWConv: w[t][c] = W[c][t] − W0[c]
@@ -63,6 +78,31 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.columns(xZero, pb, []int32{0}, 0, c, out)
+	if dwRowQ[0] != nil && active == isaAVX512VNNI && taps > 0 {
+		// The whole block in one call per 128 channels, output stage fused.
+		for c0 := 0; c0 < c; c0 += 128 {
+			n := min(128, c-c0)
+			mask := uint16(0xffff)
+			if r := n % 16; r != 0 {
+				mask = uint16(1)<<r - 1
+			}
+			e := dwEpi{colTerm: &sc.colTerm[c0], scale: (*float32)(unsafe.Pointer(&sc.colTerm[c0]))}
+			if out.Q == nil {
+				e.dst, e.ldc = unsafe.Pointer(&out.C32[c0]), 4*out.Ldc
+				dwRowI[(n+15)/16-1](rows, &base[c0], &offs[0], taps, &d.w[c0], 4*c, mask, &e)
+				continue
+			}
+			e.scale, e.ldc = &sc.scale[c0], out.Q.Ldc
+			e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
+			if out.Q.OutU8 != nil {
+				e.dst = unsafe.Pointer(&out.Q.OutU8[c0])
+			} else {
+				e.dst = unsafe.Pointer(&out.Q.OutS8[c0])
+			}
+			dwRowQ[(n+15)/16-1](rows, &base[c0], &offs[0], taps, &d.w[c0], 4*c, mask, &e)
+		}
+		return
+	}
 	acc := grow32p(&sc.dwAcc, c)
 	ker := kernels[active]
 	simd := dwAcc[0] != nil && active == isaAVX512VNNI && taps > 0

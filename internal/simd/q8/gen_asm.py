@@ -356,6 +356,55 @@ q5done:
 	RET
 ''')
 
+# Depthwise rows with the output stage fused: rows output pixels per call
+# (their tap offsets consecutive in offs), up to 128 channels, each pixel's
+# accumulators finished in registers (column term, then either the int32
+# store or the requantization and a narrowing store) and written to dst,
+# ldc bytes apart. struct dwEpi (depthwise.go): 0 colTerm, 8 scale, 16 dst,
+# 24 ldc, 32 zp, 36 fmin, 40 fmax.
+for mode in ('Q', 'I'):
+    for NB in range(1, 9):
+        lbl = f'dwr{mode}{NB}'
+        w(f'''// func dwRow{mode}AVX512B{NB}(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+TEXT ·dwRow{mode}AVX512B{NB}(SB), NOSPLIT, $0-64
+	MOVQ rows+0(FP), R8
+	MOVQ base+8(FP), BX
+	MOVQ offs+16(FP), SI
+	MOVQ wstride+40(FP), R9
+	MOVWLZX mask+48(FP), AX
+	KMOVW AX, K1
+	MOVQ e+56(FP), AX
+	MOVQ 0(AX), R10
+	MOVQ 8(AX), R11
+	MOVQ 16(AX), DI
+	MOVQ 24(AX), R12
+	VPBROADCASTD 32(AX), Z28
+	VBROADCASTSS 36(AX), Z29
+	VBROADCASTSS 40(AX), Z30
+	TESTQ R8, R8
+	JEQ {lbl}done
+{lbl}row:''')
+        for b in range(NB):
+            w(f'\tVPXORD Z{b}, Z{b}, Z{b}')
+        w(f'\tMOVQ taps+24(FP), CX\n\tMOVQ w+32(FP), DX\n{lbl}tap:\n\tMOVQ (SI), AX\n\tADDQ BX, AX')
+        for b in range(NB):
+            if b < NB - 1:
+                w(f'\tVPMOVZXBD {16*b}(AX), Z{16+b}')
+            else:
+                w(f'\tVPMOVZXBD {16*b}(AX), K1, Z{16+b}')
+            w(f'\tVPDPWSSD {64*b}(DX), Z{16+b}, Z{b}')
+        w(f'\tADDQ $8, SI\n\tADDQ R9, DX\n\tDECQ CX\n\tJNZ {lbl}tap')
+        for b in range(NB):
+            z = f'Z{b}'
+            k = ', K1' if b == NB - 1 else ''
+            w(f'\tVPADDD {64*b}(R10), {z}, {z}')
+            if mode == 'I':
+                w(f'\tVMOVDQU32 {z}{k}, {64*b}(DI)')
+            else:
+                w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*b}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+                w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}{k}, {16*b}(DI)')
+        w(f'\tADDQ R12, DI\n\tDECQ R8\n\tJNZ {lbl}row\n{lbl}done:\n\tVZEROUPPER\n\tRET\n')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

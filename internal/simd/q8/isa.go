@@ -46,6 +46,9 @@ var (
 	// dwAcc[nb−1], when set, is DWConv's per-pixel accumulation over nb
 	// blocks of 16 channels.
 	dwAcc [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16)
+	// dwRowQ/dwRowI[nb−1], when set, run DWConv over many pixels with the
+	// requantizing or the int32 output stage fused.
+	dwRowQ, dwRowI [8]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
