@@ -477,6 +477,9 @@ func TestTransposeRandom(t *testing.T) {
 		shape := make([]int, rank)
 		for i := range shape {
 			shape[i] = 1 + r.Intn(4)
+			if it%2 == 1 && r.Intn(2) == 0 {
+				shape[i] = 8 + r.Intn(30) // reaches the tiled path
+			}
 		}
 		perm := r.Perm(rank)
 		n := prod(shape)

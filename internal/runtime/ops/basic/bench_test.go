@@ -48,3 +48,22 @@ func BenchmarkSoftmax(b *testing.B) {
 func BenchmarkTranspose(b *testing.B) {
 	benchOp(b, "Transpose", 13, []*graph.Attribute{graph.IntsAttr("perm", []int64{0, 2, 3, 1})})
 }
+
+// BenchmarkTransposeNCHWToNHWC compares the tiled and the row-by-row
+// strided copy on [1,32,112,112] -> [1,112,112,32].
+func BenchmarkTransposeNCHWToNHWC(b *testing.B) {
+	src := make([]float32, 32*112*112)
+	dst := make([]float32, len(src))
+	shape, strides := mergeDims([]int{1, 112, 112, 32}, []int{0, 112, 1, 112 * 112})
+	for _, c := range []struct {
+		name string
+		f    func(dst, src []float32, base int, shape, strides []int)
+	}{{"rows", rowCopy[float32]}, {"tiled", tiledCopy[float32]}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(src)))
+			for i := 0; i < b.N; i++ {
+				c.f(dst, src, 0, shape, strides)
+			}
+		})
+	}
+}

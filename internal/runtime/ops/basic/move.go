@@ -18,6 +18,17 @@ func stridedCopy[T any](dst, src []T, base int, shape, strides []int) {
 		dst[0] = src[base]
 		return
 	}
+	if r >= 2 && strides[r-2] == 1 && strides[r-1] > 1 && shape[r-1] >= 8 && shape[r-2] >= 8 {
+		tiledCopy(dst, src, base, shape, strides)
+		return
+	}
+	rowCopy(dst, src, base, shape, strides)
+}
+
+// rowCopy is stridedCopy one output row at a time.
+func rowCopy[T any](dst, src []T, base int, shape, strides []int) {
+	n := len(dst)
+	r := len(shape)
 	inner := shape[r-1]
 	is := strides[r-1]
 	idx := make([]int, r-1)
@@ -150,4 +161,42 @@ func tileBytes(dst, src []byte, es int, in, out []int) error {
 		return fmt.Errorf("element size %d not supported", es)
 	}
 	return nil
+}
+
+// tiledCopy handles the transposing case of stridedCopy, where the last two
+// output dims are swapped in the source (NCHW <-> NHWC and the like): it
+// moves blocks of tile×tile elements so that both sides stay in cache.
+func tiledCopy[T any](dst, src []T, base int, shape, strides []int) {
+	const tile = 16
+	r := len(shape)
+	rows, cols := shape[r-2], shape[r-1]
+	cs := strides[r-1] // source stride between output columns
+	outer := shape[:r-2]
+	idx := make([]int, len(outer))
+	off := base
+	for o := 0; o < len(dst); o += rows * cols {
+		for i0 := 0; i0 < rows; i0 += tile {
+			i1 := min(i0+tile, rows)
+			for j0 := 0; j0 < cols; j0 += tile {
+				j1 := min(j0+tile, cols)
+				for i := i0; i < i1; i++ {
+					d := dst[o+i*cols+j0 : o+i*cols+j1]
+					p := off + i + j0*cs
+					for j := range d {
+						d[j] = src[p]
+						p += cs
+					}
+				}
+			}
+		}
+		for d := len(outer) - 1; d >= 0; d-- {
+			idx[d]++
+			off += strides[d]
+			if idx[d] < outer[d] {
+				break
+			}
+			off -= idx[d] * strides[d]
+			idx[d] = 0
+		}
+	}
 }
