@@ -18,6 +18,8 @@
 //	q8.Requantize(rows, cols, src, lds, r)  // the output stage alone, int32 → uint8/int8
 //	q8.LookupU8(dst, src, table)            // 256-entry table activations
 //	q8.TransposeU8(dst, ldd, src, lds, rows, cols, flip)  // NCHW ↔ NHWC
+//	q8.PackDW / q8.DWConv                   // depthwise convolution over NHWC pixels
+//	q8.AddU8, q8.MulU8, q8.BuildTable, q8.LogisticMLAS  // ONNX Runtime's QLinearAdd/Mul and table ops, bit for bit
 //	q8.ISA(), q8.ISAs(), q8.SetISA(name)    // the path in use, the runnable ones, switching (tests)
 //
 // Gemm computes columns n0..n1 of the m×N product; the caller splits columns
