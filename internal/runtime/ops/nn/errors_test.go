@@ -205,3 +205,38 @@ func TestOverriddenInitializer(t *testing.T) {
 		t.Fatal("a [1 4] B with K=2 must be refused, not served from the cache")
 	}
 }
+
+// TestResizeInt8Nearest: uint8/int8 Resize (QOperator graphs) is the float
+// result exactly for nearest, and refused for linear.
+func TestResizeInt8Nearest(t *testing.T) {
+	ctx := &runtime.Context{Threads: 1}
+	scales := tensor.FromFloat32([]int{4}, []float32{1, 1, 2, 1.5})
+	n := &graph.Node{OpType: "Resize", Inputs: []*graph.Value{{}, {}, {}}, Outputs: []*graph.Value{{}}, Attrs: []*graph.Attribute{strAttr("mode", "nearest")}}
+	k, err := newResize(n, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &tensor.Tensor{DType: tensor.Uint8, Shape: []int{1, 1, 2, 3}, Data: []uint8{0, 50, 100, 150, 200, 255}}
+	f := tensor.FromFloat32([]int{1, 1, 2, 3}, []float32{0, 50, 100, 150, 200, 255})
+	uo, err := k.Run(ctx, []*tensor.Tensor{u, nil, scales})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo, err := k.Run(ctx, []*tensor.Tensor{f, nil, scales})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uo[0].DType != tensor.Uint8 || !tensor.SameShape(uo[0].Shape, fo[0].Shape) {
+		t.Fatalf("got %v, want uint8%v", uo[0], fo[0].Shape)
+	}
+	for i, v := range fo[0].F32() {
+		if float32(uo[0].U8()[i]) != v {
+			t.Fatalf("[%d] = %d, want %v", i, uo[0].U8()[i], v)
+		}
+	}
+	n.Attrs[0] = strAttr("mode", "linear")
+	k, _ = newResize(n, 13)
+	if _, err := k.Run(ctx, []*tensor.Tensor{u, nil, scales}); err == nil {
+		t.Fatal("linear uint8 resize must be refused")
+	}
+}

@@ -11,6 +11,10 @@ import (
 
 func init() {
 	register("", "Resize", newResize)
+	// Quantized (QOperator) graphs resize uint8/int8 tensors directly; only
+	// nearest is exact there, so only nearest is accepted (see Run).
+	runtime.Register("", "Resize", tensor.Uint8, newResize)
+	runtime.Register("", "Resize", tensor.Int8, newResize)
 	register("", "Upsample", newUpsample)
 }
 
@@ -131,6 +135,9 @@ func newUpsample(n *graph.Node, opset int64) (runtime.Kernel, error) {
 }
 
 func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if x := input(in, 0); x != nil && (x.DType == tensor.Uint8 || x.DType == tensor.Int8) {
+		return r.runInt8(ctx, in)
+	}
 	n := r.n
 	x, err := f32In(n, in, 0)
 	if err != nil {
@@ -522,4 +529,47 @@ func (r *resize) axisTaps(in, out int, scale, roiStart, roiEnd float64) *resizeT
 		}
 	}
 	return t
+}
+
+// runInt8 resizes a uint8/int8 tensor with mode nearest: every output is a
+// copy of one input, so going through float32 is exact.
+func (r *resize) runInt8(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if r.mode != "nearest" {
+		return nil, fmt.Errorf("%v: %s mode on %v input is not supported (only nearest)", r.n, r.mode, x.DType)
+	}
+	if err := x.Validate(); err != nil {
+		return nil, fmt.Errorf("%v: %v", r.n, err)
+	}
+	f := make([]float32, x.Len())
+	switch d := x.Data.(type) {
+	case []uint8:
+		for i, v := range d {
+			f[i] = float32(v)
+		}
+	case []int8:
+		for i, v := range d {
+			f[i] = float32(v)
+		}
+	}
+	fin := append([]*tensor.Tensor{tensor.FromFloat32(x.Shape, f)}, in[1:]...)
+	out, err := r.Run(ctx, fin)
+	if err != nil {
+		return nil, err
+	}
+	y, err := ctx.New(x.DType, out[0].Shape)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %v", r.n, err)
+	}
+	switch d := y.Data.(type) {
+	case []uint8:
+		for i, v := range out[0].F32() {
+			d[i] = uint8(v)
+		}
+	case []int8:
+		for i, v := range out[0].F32() {
+			d[i] = int8(v)
+		}
+	}
+	return []*tensor.Tensor{y}, nil
 }
