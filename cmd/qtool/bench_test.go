@@ -110,6 +110,8 @@ func TestBenchBadInputs(t *testing.T) {
 		{"bench", mnistModel, "--dim", "sequence=-3"},
 		{"bench", mnistModel, "--value", "sr=abc"},
 		{"bench", mnistModel, "--value", "Input3=1e999"},
+		{"bench", mnistModel, "--value", "sr=16000"}, // mnist has no input sr
+		{"bench", mnistModel, "--dim", "sequence=512"},
 		{"bench", mnistModel, "--input", "Input3=" + filepath.Join(dir, "missing.npy")},
 		{"bench", mnistModel, "--input", "Input3=" + wrong, "--runs", "1"},
 		{"bench", mnistModel, "--input", "nosuch=" + wrong, "--runs", "1"},

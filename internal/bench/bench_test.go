@@ -344,6 +344,17 @@ func TestSynthDimsAndValues(t *testing.T) {
 	if g := guessedDims(g, nil, Synth{Batch: 3, Dims: map[string]int{"sequence": 64}}); len(g) != 2 || g[1] != "state dim 1 (batch) = 3" {
 		t.Errorf("guessed %q", g)
 	}
+	for _, bad := range []Synth{
+		{Batch: 1, Dims: map[string]int{"seqence": 5}},
+		{Batch: 1, Values: map[string]float64{"nosuch": 1}},
+	} {
+		if _, err := Inputs(g, nil, bad); err == nil {
+			t.Errorf("%+v: unknown name accepted", bad)
+		}
+	}
+	if _, err := Inputs(g, map[string]*tensor.Tensor{"state": tensor.MustNew(tensor.Float32, []int{2, 1, 128})}, Synth{Batch: 1, Values: map[string]float64{"state": 1}}); err == nil {
+		t.Error("an input both given and filled was accepted")
+	}
 	if _, err := Inputs(&graph.Graph{}, nil, Synth{Batch: 1, Dims: map[string]int{"n": -1}}); err == nil {
 		t.Error("negative dim accepted")
 	}

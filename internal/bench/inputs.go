@@ -124,6 +124,30 @@ func Inputs(g *graph.Graph, given map[string]*tensor.Tensor, s Synth) (map[strin
 			return nil, fmt.Errorf("dim %s: size %d is negative", name, n)
 		}
 	}
+	params := map[string]bool{}
+	inputs := map[string]bool{}
+	for _, v := range g.Inputs {
+		inputs[v.Name] = true
+		for _, d := range v.Shape {
+			if d.Param != "" {
+				params[d.Param] = true
+			}
+		}
+	}
+	// A misspelt name would otherwise be ignored without a word.
+	for name := range s.Dims {
+		if !params[name] {
+			return nil, fmt.Errorf("no input has a symbolic dim %q", name)
+		}
+	}
+	for name := range s.Values {
+		if !inputs[name] {
+			return nil, fmt.Errorf("the model has no input %q to fill", name)
+		}
+		if _, ok := given[name]; ok {
+			return nil, fmt.Errorf("input %q is both given and filled with a value", name)
+		}
+	}
 	s.Dims = resolveDims(g, s)
 	known := map[string]bool{}
 	out := map[string]*tensor.Tensor{}
