@@ -179,9 +179,13 @@ func runCalibrate(cmd *cobra.Command, s *settings, modelPath string) error {
 	if out == "" {
 		return badInputf("calibrate: -o TABLE.json is required")
 	}
+	cfgName := v.ConfigFileUsed()
+	if cfgName == "" {
+		cfgName = "config"
+	}
 	cfg, err := calibrate.DecodeConfig(v.Get("calibration"))
 	if err != nil {
-		return badInput(err)
+		return badInputf("%s: %v", cfgName, err)
 	}
 	specs, err := dataSpecs(cmd, s, cfg)
 	if err != nil {
@@ -206,6 +210,12 @@ func runCalibrate(cmd *cobra.Command, s *settings, modelPath string) error {
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
+	}
+	// Observer settings are only resolved against the graph; doing it now
+	// makes a mistake in them bad input named by the config file, before
+	// any data is read, rather than a failure of the run.
+	if _, err := calibrate.NewPlan(m.Graph, cfg, kind); err != nil {
+		return badInputf("%s: %v", cfgName, err)
 	}
 	sum, err := calibrate.FileSHA256(modelPath)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/qtool/qtool/internal/atomicfile"
+	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
 	"github.com/qtool/qtool/internal/runtime"
@@ -96,6 +97,11 @@ func runModel(cmd *cobra.Command, modelPath string, inputSpecs []string, o runOp
 		if err != nil {
 			return badInput(err)
 		}
+		// The session checks this too, but only the command knows which
+		// file the tensor came from, and that is what the user must fix.
+		if err := checkFeed(m.Graph, name, t); err != nil {
+			return badInputf("%s: %v", file, err)
+		}
 		feeds[name] = t
 		inputFiles = append(inputFiles, file)
 	}
@@ -110,7 +116,9 @@ func runModel(cmd *cobra.Command, modelPath string, inputSpecs []string, o runOp
 	}
 	outs, err := sess.Run(feeds)
 	if err != nil {
-		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+		// The inputs were checked above, so what fails now is the model:
+		// an attribute or input its op cannot take (bad input, exit 2).
+		return badInputf("%s: %v", modelPath, err)
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return badInput(err)
@@ -132,6 +140,31 @@ func runModel(cmd *cobra.Command, modelPath string, inputSpecs []string, o runOp
 		}
 		if o.print {
 			printTensor(cmd.OutOrStdout(), name, t)
+		}
+	}
+	return nil
+}
+
+// checkFeed compares a tensor with the dtype and dims the model declares
+// for its input.
+func checkFeed(g *graph.Graph, name string, t *tensor.Tensor) error {
+	for _, v := range g.Inputs {
+		if v.Name != name {
+			continue
+		}
+		if v.DType != tensor.Undefined && t.DType != v.DType {
+			return fmt.Errorf("input %q: dtype %v, the model declares %v", name, t.DType, v.DType)
+		}
+		if v.Shape == nil {
+			return nil
+		}
+		if len(t.Shape) != len(v.Shape) {
+			return fmt.Errorf("input %q: shape %v has rank %d, the model declares %v (rank %d)", name, t.Shape, len(t.Shape), v.Shape, len(v.Shape))
+		}
+		for i, d := range v.Shape {
+			if d.Known() && int64(t.Shape[i]) != d.Value {
+				return fmt.Errorf("input %q: shape %v, the model declares %v (dim %d must be %d)", name, t.Shape, v.Shape, i, d.Value)
+			}
 		}
 	}
 	return nil

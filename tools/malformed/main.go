@@ -44,5 +44,8 @@ func run(out string) error {
 		}
 		fmt.Fprintf(&manifest, "%s\t%s\n", name, c.Want)
 	}
-	return os.WriteFile(filepath.Join(out, "MANIFEST.tsv"), []byte(manifest.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(out, "MANIFEST.tsv"), []byte(manifest.String()), 0o644); err != nil {
+		return err
+	}
+	return writeCLI(out)
 }
