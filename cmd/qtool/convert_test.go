@@ -76,6 +76,9 @@ func TestQuantizeAndConvert(t *testing.T) {
 		}
 	}
 	check("q-qop", "quantize", mp, "--data", exampleMNIST, "--format", "qoperator")
+	if out := check("q-bc", "quantize", mp, "--data", exampleMNIST, "--bias-correction", "4"); !strings.Contains(out, "bias correction: 2 convolutions on 4 samples") {
+		t.Errorf("bias correction: %q", out)
+	}
 	table := filepath.Join(dir, "t.json")
 	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "-o", table, "--quiet"); code != 0 {
 		t.Fatalf("calibrate: %s", errOut)

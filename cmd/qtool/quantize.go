@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,7 +13,9 @@ import (
 	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/convert"
 	"github.com/qtool/qtool/internal/fuse"
+	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/tensor"
 	"github.com/spf13/cobra"
 )
 
@@ -46,6 +49,7 @@ reads; with mode: dynamic or fp16 no data is needed.`,
 	f.Uint64("seed", 0, "seed for --shuffle")
 	f.Int("batch", 0, "samples per model run (0: the model's fixed batch, else 1)")
 	f.Bool("no-fuse", false, "do not fuse BatchNorm and constants first")
+	f.Int("bias-correction", 0, "correct conv biases for the mean shift quantization causes, measured on this many calibration samples (0 = off; QDQ only)")
 	return cmd
 }
 
@@ -126,9 +130,37 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	} else if err := atomicfile.CheckNotInput(out, modelPath); err != nil {
 		return badInput(err)
 	}
+	nbc := v.GetInt("bias-correction")
+	if nbc < 0 || (nbc > 0 && (cfg.Mode != convert.ModeStatic || cfg.Format == convert.FormatQOperator)) {
+		return badInputf("--bias-correction N needs N >= 0 and static QDQ output")
+	}
+	var float *model.Model
+	if nbc > 0 {
+		// A copy of the fused float graph to measure the shift against.
+		b, err := model.Marshal(m)
+		if err != nil {
+			return workFailed(err)
+		}
+		if float, err = model.LoadBytes(b, ""); err != nil {
+			return workFailed(err)
+		}
+	}
 	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab)
 	if err != nil {
 		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+	}
+	if nbc > 0 {
+		batches, err := firstBatches(cmd, s, m.Graph, ccfg, nbc)
+		if err != nil {
+			return badInput(err)
+		}
+		n, err := convert.CorrectBias(m.Graph, float.Graph, batches, s.threads())
+		if err != nil {
+			return workFailed(err)
+		}
+		if !s.quiet() {
+			fmt.Fprintf(cmd.OutOrStdout(), "bias correction: %d convolutions on %d samples\n", n, nbc)
+		}
 	}
 	if err := model.Save(m, out); err != nil {
 		return workFailed(err)
@@ -137,4 +169,32 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 		printSummary(cmd.OutOrStdout(), modelPath, out, cfg.Mode, cfg.Format, rep)
 	}
 	return nil
+}
+
+// firstBatches reads up to n samples of the calibration data into memory.
+func firstBatches(cmd *cobra.Command, s *settings, g *graph.Graph, ccfg calibrate.Config, n int) ([]map[string]*tensor.Tensor, error) {
+	specs, err := dataSpecs(cmd, s, ccfg)
+	if err != nil {
+		return nil, err
+	}
+	v := s.v
+	ds, err := calibrate.Open(specs, calibrate.InputSpecs(g), calibrate.Options{
+		Limit: n, Offset: v.GetInt("offset"), Shuffle: v.GetBool("shuffle"), Seed: v.GetUint64("seed"),
+		Batch: v.GetInt("batch"), SkipNonFinite: ccfg.SkipNonFinite, Preprocess: ccfg.Preprocess})
+	if err != nil {
+		return nil, err
+	}
+	defer ds.Close()
+	var out []map[string]*tensor.Tensor
+	it := ds.Iter()
+	for {
+		b, err := it.Next(cmd.Context())
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b.Inputs)
+	}
 }
