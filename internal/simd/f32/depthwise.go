@@ -345,39 +345,46 @@ func dwGeneric(R int) dwFunc {
 					clear(a)
 					for t, off := range offs {
 						wt := w[t*R+r]
-						s := src[off/4+i0 : off/4+i0+len(a)]
+						s := src[off/4+i0:]
+						s = s[:len(a)]
 						for i := range a {
 							a[i] += wt * s[i]
 						}
 					}
+					// The stages as whole-chunk passes, in the kernels' order.
 					oc := o[i0 : i0+len(a)]
-					for i, v := range a {
-						oc[i] = dwStages(ep, v, oc[i], bias)
+					if ep.flags&epLoad != 0 {
+						for i := range a {
+							a[i] += oc[i]
+						}
 					}
+					if ep.flags&epRowBias != 0 {
+						for i := range a {
+							a[i] += bias
+						}
+					}
+					if ep.flags&epClamp != 0 {
+						lo, hi := ep.lo, ep.hi
+						for i, v := range a {
+							if v < lo {
+								v = lo
+							}
+							if v > hi {
+								v = hi
+							}
+							a[i] = v
+						}
+					}
+					if ep.flags&epLeaky != 0 {
+						for i, v := range a {
+							if v < 0 {
+								a[i] = v * ep.alpha
+							}
+						}
+					}
+					copy(oc, a)
 				}
 			}
 		}
 	}
-}
-
-// dwStages applies the tileEp stages to one value, in the kernels' order.
-func dwStages(ep *tileEp, v, old, bias float32) float32 {
-	if ep.flags&epLoad != 0 {
-		v += old
-	}
-	if ep.flags&epRowBias != 0 {
-		v += bias
-	}
-	if ep.flags&epClamp != 0 {
-		if v < ep.lo {
-			v = ep.lo
-		}
-		if v > ep.hi {
-			v = ep.hi
-		}
-	}
-	if ep.flags&epLeaky != 0 && v < 0 {
-		v *= ep.alpha
-	}
-	return v
 }
