@@ -23,9 +23,42 @@ import (
 //	SDOT   Vd.4S, Vn.16B, Vm.4B[i]   0 1 0 01111 10 L M Rm(4) 1110 H 0 Rn Rd   i = H:L, m = M:Rm
 //	SMLAL  Vd.4S, Vn.4H, Vm.H[i]     0 Q 0 01111 01 L M Rm(4) 0010 H 0 Rn Rd   i = H:L:M, m = Rm < 16; Q=1: SMLAL2 (Vn.8H)
 //	SXTL   Vd.8H, Vn.8B              0 0 0 011110 0001 000 10100 1 Rn Rd      (SSHLL #0)
+//	MLA    Vd.4S, Vn.4S, Vm.S[i]     0 1 1 01111 10 L M Rm(4) 0000 H 0 Rn Rd   i = H:L, m = M:Rm
+//	SCVTF  Vd.4S, Vn.4S              0 1 0 01110 0 0 10000 11101 10 Rn Rd
+//	FCVTNS Vd.4S, Vn.4S              0 1 0 01110 0 0 10000 11010 10 Rn Rd
+//	FMUL   Vd.4S, Vn.4S, Vm.4S       0 1 1 01110 0 0 1 Rm 11011 1 Rn Rd
+//	FMAX   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 0 0 1 Rm 11110 1 Rn Rd
+//	FMIN   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 1 0 1 Rm 11110 1 Rn Rd
 func a64Encode(asm string) (uint32, error) {
 	var d, n, m, i uint32
+	op, _, _ := strings.Cut(asm, " ")
 	switch {
+	case scan(asm, "mla v%d.4s, v%d.4s, v%d.s[%d]", &d, &n, &m, &i):
+		if d > 31 || n > 31 || m > 31 || i > 3 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		return 1<<30 | 1<<29 | 0b01111<<24 | 0b10<<22 | (i&1)<<21 | m<<16 | (i>>1)<<11 | n<<5 | d, nil
+	case (op == "scvtf" || op == "fcvtns") && scan(asm, op+" v%d.4s, v%d.4s", &d, &n):
+		if d > 31 || n > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		code := uint32(0b11101)
+		if op == "fcvtns" {
+			code = 0b11010
+		}
+		return 1<<30 | 0b01110<<24 | 0b10000<<17 | code<<12 | 0b10<<10 | n<<5 | d, nil
+	case (op == "fmul" || op == "fmax" || op == "fmin") && scan(asm, op+" v%d.4s, v%d.4s, v%d.4s", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		u, a, code := uint32(0), uint32(0), uint32(0b11110)
+		switch op {
+		case "fmul":
+			u, code = 1, 0b11011
+		case "fmin":
+			a = 1
+		}
+		return 1<<30 | u<<29 | 0b01110<<24 | a<<23 | 1<<21 | m<<16 | code<<11 | 1<<10 | n<<5 | d, nil
 	case scan(asm, "sdot v%d.4s, v%d.16b, v%d.4b[%d]", &d, &n, &m, &i):
 		if d > 31 || n > 31 || m > 31 || i > 3 {
 			return 0, fmt.Errorf("bad operands in %q", asm)
@@ -69,7 +102,7 @@ func scan(s, format string, args ...*uint32) bool {
 }
 
 // TestA64EncoderKnown pins the encoder on encodings printed by LLVM's
-// assembler (llvm-mc -triple=aarch64 -mattr=+dotprod -show-encoding),
+// assembler (llvm-mc -triple=aarch64 -mattr=+dotprod -show-encoding, LLVM 14),
 // including the highest register numbers and every index bit.
 func TestA64EncoderKnown(t *testing.T) {
 	for _, c := range []struct {
@@ -86,6 +119,18 @@ func TestA64EncoderKnown(t *testing.T) {
 		{"smlal2 v31.4s, v9.8h, v15.h[7]", 0x4f7f293f},
 		{"smlal v20.4s, v7.4h, v5.h[5]", 0x0f5528f4},
 		{"smlal2 v17.4s, v8.8h, v1.h[2]", 0x4f612111},
+		{"mla v4.4s, v2.4s, v31.s[0]", 0x6f9f0044},
+		{"mla v5.4s, v3.4s, v17.s[3]", 0x6fb10865},
+		{"scvtf v4.4s, v4.4s", 0x4e21d884},
+		{"scvtf v21.4s, v9.4s", 0x4e21d935},
+		{"fmul v4.4s, v4.4s, v6.4s", 0x6e26dc84},
+		{"fmul v30.4s, v1.4s, v19.4s", 0x6e33dc3e},
+		{"fmax v4.4s, v4.4s, v29.4s", 0x4e3df484},
+		{"fmax v17.4s, v2.4s, v8.4s", 0x4e28f451},
+		{"fmin v4.4s, v4.4s, v30.4s", 0x4ebef484},
+		{"fmin v1.4s, v22.4s, v3.4s", 0x4ea3f6c1},
+		{"fcvtns v4.4s, v4.4s", 0x4e21a884},
+		{"fcvtns v19.4s, v2.4s", 0x4e21a853},
 	} {
 		got, err := a64Encode(c.asm)
 		if err != nil || got != c.want {
