@@ -40,9 +40,15 @@ demo: build
 proto:
 	cd internal/model/onnxpb && protoc --go_out=. --go_opt=paths=source_relative onnx.proto
 
+# Every fuzz target of the repo, one after the other (go test -fuzz takes one
+# target per run), each for FUZZTIME; found by name so new targets join.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./internal/npy
-	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=$(FUZZTIME) ./internal/model
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | sort); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$t ./$$(dirname $$f) for $(FUZZTIME)"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -32,3 +32,36 @@ for path in seeds:
     with open(os.path.join(out, name), "w") as f:
         f.write("go test fuzz v1\n" + lit + "\n")
     print("wrote", name, len(data), "bytes")
+
+# The command-line corpus (testdata/malformed/cli, written by
+# go run ./tools/malformed) seeds the other readers' fuzzers: its npy/npz
+# files the npy reader, its tables the table reader, its images the image
+# decoder (with each preprocessing recipe of FuzzDecodeImage).
+cli = "testdata/malformed/cli"
+
+
+def lit(data):
+    return '[]byte("' + "".join("\\x%02x" % b for b in data) + '")'
+
+
+def seed(target_dir, name, *args):
+    os.makedirs(target_dir, exist_ok=True)
+    with open(os.path.join(target_dir, name), "w") as f:
+        f.write("go test fuzz v1\n" + "\n".join(args) + "\n")
+
+
+for root, _, files in os.walk(cli):
+    for fn in sorted(files):
+        path = os.path.join(root, fn)
+        data = open(path, "rb").read()
+        rel = os.path.relpath(path, cli).replace(os.sep, "_")
+        if len(data) > 64 << 10:
+            continue
+        if fn.endswith((".npy", ".npz")):
+            seed("internal/npy/testdata/fuzz/FuzzRead", rel, lit(data))
+        elif fn.endswith(".json"):
+            seed("internal/calibrate/testdata/fuzz/FuzzParseTable", rel, lit(data))
+        elif fn.endswith((".png", ".jpg")):
+            for recipe in range(4):
+                seed("internal/calibrate/testdata/fuzz/FuzzDecodeImage", "%s_%d" % (rel, recipe), lit(data), "byte('\\x%02x')" % recipe)
+print("wrote seeds from", cli)
