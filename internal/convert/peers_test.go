@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
@@ -123,62 +124,74 @@ func TestModelsPeers(t *testing.T) {
 			}
 			calib := filepath.Join(dir, pc.name+".calib.npy")
 			writeNpy(t, calib, pc.calib)
-			cfg := loadPreset(t, "x86")
+			presets := []string{"x86", "ort-default"} // ort-default quantizes GlobalAveragePool and Softmax too
 			if pc.heavy {
-				cfg.Activation.Observer = "minmax" // histograms of 224x224 maps are slow here
+				presets = presets[:1]
 			}
-			m := loadFused(t, pc.path)
-			tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
-			for _, format := range []string{FormatQDQ, FormatQOperator} {
-				t.Run(format, func(t *testing.T) {
+			for _, preset := range presets {
+				t.Run(preset, func(t *testing.T) {
+					cfg := loadPreset(t, preset)
+					if pc.heavy {
+						cfg.Activation.Observer = "minmax" // histograms of 224x224 maps are slow here
+					}
 					m := loadFused(t, pc.path)
-					rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: format})
-					if err != nil {
-						t.Fatal(err)
+					tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+					for _, format := range []string{FormatQDQ, FormatQOperator} {
+						t.Run(format, func(t *testing.T) {
+							peerFormat(t, dir, pc, preset, format, cfg, tab)
+						})
 					}
-					t.Logf("quantized %v; float %d", rep.Quantized, len(rep.Float))
-					out := filepath.Join(dir, pc.name+"."+format+".onnx")
-					if err := model.Save(m, out); err != nil {
-						t.Fatal(err)
-					}
-					in := map[string]*tensor.Tensor{m.Graph.Inputs[0].Name: pc.eval}
-					var names []string
-					for _, v := range m.Graph.Outputs {
-						names = append(names, v.Name)
-					}
-					ort, err := runORT(t, out, in, names)
-					if err != nil {
-						t.Fatalf("ONNX Runtime: %v", err)
-					}
-					ours, err := tryOurs(out, in)
-					if msg, ok := missingKernel(err); ok {
-						t.Logf("our runtime cannot run it yet (ONNX Runtime ran it): %s", msg)
-						return
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					if format == FormatQDQ {
-						// ONNX Runtime fuses QDQ into integer kernels, our
-						// runtime runs the float ops between Q and DQ: the
-						// two round differently, and deep models drift apart
-						// by a few steps. Compare with the graph as written.
-						fused := ort
-						if ort, err = runORTLevel(t, out, in, names, "disabled"); err != nil {
-							t.Fatalf("ONNX Runtime (no optimizations): %v", err)
-						}
-						for name, a := range ours {
-							if s, ok := rep.OutputScales[name]; ok {
-								frac, worst := lsbAgreement(a, fused[name], s)
-								t.Logf("output %q vs ONNX Runtime with QDQ fused: %.4f%% within 1 step, worst %.2f steps", name, 100*frac, worst)
-							}
-						}
-					}
-					compareOutputs(t, ours, ort, rep.OutputScales)
 				})
 			}
 		})
 	}
+}
+
+func peerFormat(t *testing.T, dir string, pc peerCase, preset, format string, cfg Config, tab *calibrate.Table) {
+	m := loadFused(t, pc.path)
+	rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: format})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("quantized %v; left float %v", rep.Quantized, rep.Float)
+	out := filepath.Join(dir, pc.name+"."+preset+"."+format+".onnx")
+	if err := model.Save(m, out); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{m.Graph.Inputs[0].Name: pc.eval}
+	var names []string
+	for _, v := range m.Graph.Outputs {
+		names = append(names, v.Name)
+	}
+	ort, err := runORT(t, out, in, names)
+	if err != nil {
+		t.Fatalf("ONNX Runtime: %v", err)
+	}
+	ours, err := tryOurs(out, in)
+	if msg, ok := missingKernel(err); ok {
+		t.Logf("our runtime cannot run it yet (ONNX Runtime ran it): %s", msg)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if format == FormatQDQ {
+		// ONNX Runtime fuses QDQ into integer kernels, our
+		// runtime runs the float ops between Q and DQ: the
+		// two round differently, and deep models drift apart
+		// by a few steps. Compare with the graph as written.
+		fused := ort
+		if ort, err = runORTLevel(t, out, in, names, "disabled"); err != nil {
+			t.Fatalf("ONNX Runtime (no optimizations): %v", err)
+		}
+		for name, a := range ours {
+			if s, ok := rep.OutputScales[name]; ok {
+				frac, worst := lsbAgreement(a, fused[name], s)
+				t.Logf("output %q vs ONNX Runtime with QDQ fused: %.4f%% within 1 step, worst %.2f steps", name, 100*frac, worst)
+			}
+		}
+	}
+	compareOutputs(t, ours, ort, rep.OutputScales)
 }
 
 func tryOurs(path string, in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
