@@ -69,6 +69,11 @@ func init() {
 	regAny("Loop", newLoop)
 }
 
+// maxLoopIterations bounds a Loop whose trip count and condition come from
+// the model or its data, so that a malformed model fails instead of
+// hanging (real models loop over sequence steps or detections: far fewer).
+const maxLoopIterations = 1 << 24
+
 // loopKernel is ONNX Loop on tensors: the body runs with (iteration
 // number, condition, loop-carried values...) and returns (condition,
 // loop-carried values..., scan outputs...); scan outputs of every
@@ -131,6 +136,9 @@ func (k *loopKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	scans := make([][]*tensor.Tensor, k.scans)
 	args := make([]*tensor.Tensor, 2+k.carried)
 	for it := int64(0); it < maxIter && cond; it++ {
+		if it >= maxLoopIterations {
+			return nil, fmt.Errorf("more than %d iterations: refusing what is most likely a runaway loop", maxLoopIterations)
+		}
 		args[0] = tensor.FromInt64([]int{}, []int64{it})
 		args[1] = &tensor.Tensor{DType: tensor.Bool, Shape: []int{}, Data: []bool{cond}}
 		copy(args[2:], state)
