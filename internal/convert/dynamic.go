@@ -22,6 +22,7 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 	if err := cfg.CheckGraph(g); err != nil {
 		return nil, err
 	}
+	constantsToInitializers(g)
 	_ = graph.InferShapes(g)
 	rep := newReport()
 	nm := g.NewNamer()

@@ -117,6 +117,7 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 	if format != FormatQDQ && format != FormatQOperator {
 		return nil, fmt.Errorf("unknown format %q (want qdq or qoperator)", format)
 	}
+	constantsToInitializers(g)
 	_ = graph.InferShapes(g)
 	p := &plan{g: g, cfg: cfg, table: table, format: format, qp: map[*graph.Value]qparam{},
 		kind: map[*graph.Node]nodeKind{}, spec: map[*graph.Node]NodeSpec{}, rep: newReport()}
@@ -582,4 +583,42 @@ func quantizeBias(b *tensor.Tensor, sa float32, sw []float32) (*tensor.Tensor, [
 		out[i] = int32(r)
 	}
 	return &tensor.Tensor{DType: tensor.Int32, Shape: []int{len(x)}, Data: out}, scales
+}
+
+// constantsToInitializers turns Constant nodes that feed a weight or bias
+// input of Conv/Gemm/MatMul into initializers, so that old exports (which
+// write weights as Constant nodes) quantize like any other model.
+func constantsToInitializers(g *graph.Graph) {
+	ix := g.Index()
+	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
+		if n.OpType != "Constant" || !graph.IsDefaultDomain(n.Domain) || len(n.Outputs) != 1 || n.Outputs[0] == nil {
+			continue
+		}
+		v := n.Outputs[0]
+		t, err := n.AttrTensor("value")
+		if err != nil || t == nil || t.DType != tensor.Float32 || ix.Outputs[v] {
+			continue
+		}
+		weightOnly := len(ix.Consumers[v]) > 0
+		for _, c := range ix.Consumers[v] {
+			isW := false
+			switch c.OpType {
+			case "Conv", "Gemm", "MatMul", "LSTM", "GRU", "RNN":
+				for i, in := range c.Inputs {
+					if in == v && i > 0 {
+						isW = true
+					}
+				}
+			}
+			if !isW || !graph.IsDefaultDomain(c.Domain) {
+				weightOnly = false
+			}
+		}
+		if !weightOnly {
+			continue
+		}
+		v.Const, v.DType, v.Shape = t, t.DType, graph.KnownShape(t.Shape...)
+		g.Initializers = append(g.Initializers, v)
+		g.RemoveNode(n)
+	}
 }
