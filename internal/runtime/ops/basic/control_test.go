@@ -2,6 +2,7 @@ package basic
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +120,44 @@ func TestConstantFolding(t *testing.T) {
 		if !reflect.DeepEqual(ran, want) {
 			t.Errorf("observe=%v: nodes run %v, want %v", observe, ran, want)
 		}
+	}
+}
+
+// A Loop whose condition never turns false stops with an error.
+func TestLoopRunaway(t *testing.T) {
+	defer func(v int64) { maxLoopIterations = v }(maxLoopIterations)
+	maxLoopIterations = 1000
+	it := &graph.Value{Name: "it", DType: tensor.Int64, Shape: graph.Shape{}}
+	cin := &graph.Value{Name: "cin", DType: tensor.Bool, Shape: graph.Shape{}}
+	cout := &graph.Value{Name: "cout"}
+	body := &graph.Graph{
+		Name: "body", Inputs: []*graph.Value{it, cin},
+		Nodes:   []*graph.Node{{OpType: "Identity", Inputs: []*graph.Value{cin}, Outputs: []*graph.Value{cout}}},
+		Outputs: []*graph.Value{cout},
+	}
+	cond := &graph.Value{Name: "cond", DType: tensor.Bool, Shape: graph.Shape{}}
+	y := &graph.Value{Name: "y"}
+	// No loop-carried values, one scan output: the iteration count.
+	body.Nodes = append(body.Nodes, &graph.Node{OpType: "Identity", Inputs: []*graph.Value{it}, Outputs: []*graph.Value{y}})
+	body.Outputs = append(body.Outputs, y)
+	ys := &graph.Value{Name: "ys"}
+	g := &graph.Graph{
+		Inputs:  []*graph.Value{cond},
+		Nodes:   []*graph.Node{{OpType: "Loop", Inputs: []*graph.Value{nil, cond}, Outputs: []*graph.Value{ys}, Attrs: []*graph.Attribute{{Name: "body", Type: graph.AttrGraph, G: body}}}},
+		Outputs: []*graph.Value{ys},
+		Opsets:  map[string]int64{"": 17},
+	}
+	s, err := runtime.NewSession(g, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Run(map[string]*tensor.Tensor{"cond": bools(sh(), true)})
+	if err == nil || !strings.Contains(err.Error(), "runaway") {
+		t.Fatalf("error %v, want a runaway-loop error", err)
+	}
+	// A false condition runs no iteration.
+	out, err := s.Run(map[string]*tensor.Tensor{"cond": bools(sh(), false)})
+	if err != nil || out["ys"].Len() != 0 {
+		t.Fatalf("out %v err %v", out, err)
 	}
 }

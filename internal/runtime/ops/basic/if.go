@@ -72,7 +72,7 @@ func init() {
 // maxLoopIterations bounds a Loop whose trip count and condition come from
 // the model or its data, so that a malformed model fails instead of
 // hanging (real models loop over sequence steps or detections: far fewer).
-const maxLoopIterations = 1 << 24
+var maxLoopIterations int64 = 1 << 24
 
 // loopKernel is ONNX Loop on tensors: the body runs with (iteration
 // number, condition, loop-carried values...) and returns (condition,
