@@ -113,9 +113,11 @@ func elemIndex(i int64, dim int) (int, error) {
 	return int(i), nil
 }
 
-// forEachIndex walks the row-major indices of shape and, for each, gives
-// the flat position and the position in a tensor with strides st where
-// dim axis takes value sub(flat) instead.
+// axisOffsets walks the row-major positions of an index tensor of the
+// given shape and calls fn with each flat position and the matching data
+// offset: the same coordinates, except along axis where the index value
+// (checked against dataDim) is used. GatherElements and ScatterElements
+// share it.
 func axisOffsets(shape []int, axis int, dataStrides []int, idx []int64, dataDim int, fn func(flat, dataOff int)) error {
 	r := len(shape)
 	pos := make([]int, r)

@@ -203,7 +203,8 @@ func as[T any](b []byte) []T {
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/sz)
 }
 
-// newLike allocates a tensor of dt and shape and returns its bytes.
+// newRaw allocates a zeroed tensor (through ctx, so possibly a recycled
+// buffer) and returns it with its bytes.
 func newRaw(ctx *runtime.Context, dt tensor.DType, shape []int) (*tensor.Tensor, []byte, error) {
 	if dt == tensor.String {
 		return nil, nil, fmt.Errorf("string tensors are not supported here")
