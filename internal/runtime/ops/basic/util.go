@@ -213,9 +213,6 @@ func newRaw(ctx *runtime.Context, dt tensor.DType, shape []int) (*tensor.Tensor,
 	if err != nil {
 		return nil, nil, err
 	}
-	if dt == tensor.String {
-		return nil, nil, fmt.Errorf("string tensors are not supported here")
-	}
 	b, _, err := raw(t)
 	return t, b, err
 }
