@@ -71,7 +71,7 @@ func TestDepthwiseConv2D(t *testing.T) {
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewSource(6))
 		for _, cs := range dwCases {
-			for _, hw := range [][2]int{{1, 1}, {5, 7}, {14, 14}, {17, 40}, {33, 3}, {3, 131}, {2, 70}} {
+			for _, hw := range [][2]int{{1, 1}, {5, 7}, {14, 14}, {17, 40}, {33, 3}, {3, 131}, {2, 70}, {9, 16}, {6, 32}, {7, 8}, {5, 64}} {
 				s := dwShape(cs, 6, hw[0], hw[1])
 				if s.OutH <= 0 || s.OutW <= 0 {
 					continue

@@ -364,6 +364,125 @@ func dwRows(name, reg string, lanes, R, V int) {
 	p("%s_blk:", name)
 	p("\tTESTQ CX, CX")
 	p("\tJLE %s_next", name)
+	// body emits one block of V vectors per member: plain loads and stores
+	// when the block is full, masked ones for the ragged end.
+	body := func(masked bool, sfx string) {
+		if R == 4 {
+			p("\tLEAQ (DX)(DX*2), R11")
+			p("\tADDQ DI, R11")
+		}
+		for i := 0; i < R*V; i++ {
+			if z {
+				p("\tVPXORD %s, %s, %s", r(i), r(i), r(i))
+			} else {
+				p("\tVXORPS %s, %s, %s", r(i), r(i), r(i))
+			}
+		}
+		p("\tMOVQ w_base+120(FP), R10")
+		p("\tXORQ R12, R12")
+		p("%s_tap%s:", name, sfx)
+		p("\tMOVQ (R8)(R12*8), R13")
+		p("\tADDQ SI, R13")
+		for row := 0; row < R; row++ {
+			p("\tVBROADCASTSS %d(R10), %s", 4*row, r(8+row))
+		}
+		p("\tADDQ $%d, R10", 4*R)
+		for row := 0; row < R; row++ {
+			for v := 0; v < V; v++ {
+				if !masked {
+					p("\tVFMADD231PS %s, %s, %s", inAddr(row, v*vb), r(8+row), acc(row, v))
+				} else if z {
+					// Zero-masked load (masked-off lanes never fault past the
+					// buffer), then a register FMA: a masked FMA with a memory
+					// operand runs several times slower on Zen 4.
+					t := fmt.Sprintf("Z%d", 4+(row*V+v)%4)
+					p("\tVMOVUPS.Z %s, K%d, %s", inAddr(row, v*vb), 1+v, t)
+					p("\tVFMADD231PS %s, %s, %s", t, r(8+row), acc(row, v))
+				} else {
+					p("\tVMASKMOVPS %s, Y%d, Y4", inAddr(row, v*vb), 12+v)
+					p("\tVFMADD231PS Y4, %s, %s", r(8+row), acc(row, v))
+				}
+			}
+		}
+		p("\tINCQ R12")
+		p("\tCMPQ R12, R9")
+		p("\tJLT %s_tap%s", name, sfx)
+		// Stages, as in the GEMM kernels.
+		p("\tTESTQ $1, AX")
+		p("\tJZ %s_nl%s", name, sfx)
+		for row := 0; row < R; row++ {
+			for v := 0; v < V; v++ {
+				switch {
+				case !masked:
+					p("\tVADDPS %s, %s, %s", outAddr(row, v*vb), acc(row, v), acc(row, v))
+					continue
+				case z:
+					p("\tVMOVUPS.Z %s, K%d, Z4", outAddr(row, v*vb), 1+v)
+				default:
+					p("\tVMASKMOVPS %s, Y%d, Y4", outAddr(row, v*vb), 12+v)
+				}
+				p("\tVADDPS %s, %s, %s", r(4), acc(row, v), acc(row, v))
+			}
+		}
+		p("%s_nl%s:", name, sfx)
+		p("\tTESTQ $2, AX")
+		p("\tJZ %s_nb%s", name, sfx)
+		p("\tMOVQ 8(BX), R12")
+		for row := 0; row < R; row++ {
+			if row > 0 {
+				p("\tADDQ 128(BX), R12")
+			}
+			p("\tVBROADCASTSS (R12), %s", r(9))
+			for v := 0; v < V; v++ {
+				p("\tVADDPS %s, %s, %s", r(9), acc(row, v), acc(row, v))
+			}
+		}
+		p("%s_nb%s:", name, sfx)
+		p("\tTESTQ $8, AX")
+		p("\tJZ %s_nc%s", name, sfx)
+		p("\tVBROADCASTSS 24(BX), %s", r(9))
+		p("\tVBROADCASTSS 28(BX), %s", r(10))
+		for i := 0; i < R*V; i++ {
+			p("\tVMAXPS %s, %s, %s", r(i), r(9), r(i))
+			p("\tVMINPS %s, %s, %s", r(i), r(10), r(i))
+		}
+		p("%s_nc%s:", name, sfx)
+		p("\tTESTQ $16, AX")
+		p("\tJZ %s_nk%s", name, sfx)
+		p("\tVBROADCASTSS 32(BX), %s", r(9))
+		p("\tVXORPS %s, %s, %s", r(10), r(10), r(10))
+		for i := 0; i < R*V; i++ {
+			if z {
+				p("\tVCMPPS $1, Z10, %s, K5", r(i))
+				p("\tVMULPS Z9, %s, K5, %s", r(i), r(i))
+			} else {
+				p("\tVCMPPS $1, Y10, %s, Y11", r(i))
+				p("\tVMULPS Y9, %s, Y4", r(i))
+				p("\tVBLENDVPS Y11, Y4, %s, %s", r(i), r(i))
+			}
+		}
+		p("%s_nk%s:", name, sfx)
+		for row := 0; row < R; row++ {
+			for v := 0; v < V; v++ {
+				switch {
+				case !masked:
+					p("\tVMOVUPS %s, %s", acc(row, v), outAddr(row, v*vb))
+				case z:
+					p("\tVMOVUPS %s, K%d, %s", acc(row, v), 1+v, outAddr(row, v*vb))
+				default:
+					p("\tVMASKMOVPS %s, Y%d, %s", acc(row, v), 12+v, outAddr(row, v*vb))
+				}
+			}
+		}
+		p("\tADDQ $%d, DI", V*vb)
+		p("\tADDQ $%d, SI", V*vb)
+		p("\tSUBQ $%d, CX", V*lanes)
+		p("\tJMP %s_blk", name)
+	}
+	p("\tCMPQ CX, $%d", V*lanes)
+	p("\tJLT %s_mblk", name)
+	body(false, "f")
+	p("%s_mblk:", name)
 	// Masks: vector v holds clamp(n − v·lanes, 0, lanes) live lanes.
 	for v := 0; v < V; v++ {
 		p("\tMOVQ CX, R11")
@@ -388,108 +507,7 @@ func dwRows(name, reg string, lanes, R, V int) {
 			p("\tVMOVDQU (R12), Y%d", 12+v)
 		}
 	}
-	if R == 4 {
-		p("\tLEAQ (DX)(DX*2), R11")
-		p("\tADDQ DI, R11")
-	}
-	for i := 0; i < R*V; i++ {
-		if z {
-			p("\tVPXORD %s, %s, %s", r(i), r(i), r(i))
-		} else {
-			p("\tVXORPS %s, %s, %s", r(i), r(i), r(i))
-		}
-	}
-	p("\tMOVQ w_base+120(FP), R10")
-	p("\tXORQ R12, R12")
-	p("%s_tap:", name)
-	p("\tMOVQ (R8)(R12*8), R13")
-	p("\tADDQ SI, R13")
-	for row := 0; row < R; row++ {
-		p("\tVBROADCASTSS %d(R10), %s", 4*row, r(8+row))
-	}
-	p("\tADDQ $%d, R10", 4*R)
-	for row := 0; row < R; row++ {
-		for v := 0; v < V; v++ {
-			if z {
-				// Zero-masked load (masked-off lanes never fault past the
-				// buffer), then a register FMA: a masked FMA with a memory
-				// operand runs several times slower on Zen 4.
-				t := fmt.Sprintf("Z%d", 4+(row*V+v)%4)
-				p("\tVMOVUPS.Z %s, K%d, %s", inAddr(row, v*vb), 1+v, t)
-				p("\tVFMADD231PS %s, %s, %s", t, r(8+row), acc(row, v))
-			} else {
-				p("\tVMASKMOVPS %s, Y%d, Y4", inAddr(row, v*vb), 12+v)
-				p("\tVFMADD231PS Y4, %s, %s", r(8+row), acc(row, v))
-			}
-		}
-	}
-	p("\tINCQ R12")
-	p("\tCMPQ R12, R9")
-	p("\tJLT %s_tap", name)
-	// Stages, as in the GEMM kernels.
-	p("\tTESTQ $1, AX")
-	p("\tJZ %s_nl", name)
-	for row := 0; row < R; row++ {
-		for v := 0; v < V; v++ {
-			if z {
-				p("\tVMOVUPS.Z %s, K%d, Z4", outAddr(row, v*vb), 1+v)
-			} else {
-				p("\tVMASKMOVPS %s, Y%d, Y4", outAddr(row, v*vb), 12+v)
-			}
-			p("\tVADDPS %s, %s, %s", r(4), acc(row, v), acc(row, v))
-		}
-	}
-	p("%s_nl:", name)
-	p("\tTESTQ $2, AX")
-	p("\tJZ %s_nb", name)
-	p("\tMOVQ 8(BX), R12")
-	for row := 0; row < R; row++ {
-		if row > 0 {
-			p("\tADDQ 128(BX), R12")
-		}
-		p("\tVBROADCASTSS (R12), %s", r(9))
-		for v := 0; v < V; v++ {
-			p("\tVADDPS %s, %s, %s", r(9), acc(row, v), acc(row, v))
-		}
-	}
-	p("%s_nb:", name)
-	p("\tTESTQ $8, AX")
-	p("\tJZ %s_nc", name)
-	p("\tVBROADCASTSS 24(BX), %s", r(9))
-	p("\tVBROADCASTSS 28(BX), %s", r(10))
-	for i := 0; i < R*V; i++ {
-		p("\tVMAXPS %s, %s, %s", r(i), r(9), r(i))
-		p("\tVMINPS %s, %s, %s", r(i), r(10), r(i))
-	}
-	p("%s_nc:", name)
-	p("\tTESTQ $16, AX")
-	p("\tJZ %s_nk", name)
-	p("\tVBROADCASTSS 32(BX), %s", r(9))
-	p("\tVXORPS %s, %s, %s", r(10), r(10), r(10))
-	for i := 0; i < R*V; i++ {
-		if z {
-			p("\tVCMPPS $1, Z10, %s, K5", r(i))
-			p("\tVMULPS Z9, %s, K5, %s", r(i), r(i))
-		} else {
-			p("\tVCMPPS $1, Y10, %s, Y11", r(i))
-			p("\tVMULPS Y9, %s, Y4", r(i))
-			p("\tVBLENDVPS Y11, Y4, %s, %s", r(i), r(i))
-		}
-	}
-	p("%s_nk:", name)
-	for row := 0; row < R; row++ {
-		for v := 0; v < V; v++ {
-			if z {
-				p("\tVMOVUPS %s, K%d, %s", acc(row, v), 1+v, outAddr(row, v*vb))
-			} else {
-				p("\tVMASKMOVPS %s, Y%d, %s", acc(row, v), 12+v, outAddr(row, v*vb))
-			}
-		}
-	}
-	p("\tADDQ $%d, DI", V*vb)
-	p("\tADDQ $%d, SI", V*vb)
-	p("\tSUBQ $%d, CX", V*lanes)
-	p("\tJMP %s_blk", name)
+	body(true, "p")
 	p("%s_next:", name)
 	p("\tDECQ left-8(SP)")
 	p("\tMOVQ orow-16(SP), R11")
