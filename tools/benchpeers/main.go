@@ -12,9 +12,11 @@
 // A slow spell of the machine then hits every peer alike. Each peer's
 // figure is the median of its samples; ratios are of those medians.
 //
-// int8 models are what `qtool quantize` writes for each float model,
+// int8 models are what `qtool quantize` writes for each float model, in
+// both of its formats (QDQ, and QOperator: QLinearConv and friends),
 // calibrated on the input tensor stored next to it (one sample: enough to
-// time, not to judge accuracy), cached under --work.
+// time, not to judge accuracy), cached under --work. ONNX Runtime runs the
+// same files; PyTorch runs its own int8 model on both rows.
 package main
 
 import (
@@ -40,7 +42,7 @@ import (
 )
 
 type variant struct {
-	name, kind string // "resnet18", "float"|"int8"
+	name, kind string // "resnet18", "float"|"int8 qdq"|"int8 qop"
 	path       string // ONNX file
 }
 
@@ -92,12 +94,15 @@ func main() {
 		}
 		variants = append(variants, variant{m.name, "float", p})
 		if *int8 {
-			q, err := quantized(*qtoolBin, p, filepath.Join(dir, "input_1x3x224x224.npy"), filepath.Join(*work, m.name+".int8.onnx"))
-			if err != nil {
-				notes = append(notes, fmt.Sprintf("%s int8 skipped: qtool quantize failed: %v", m.name, err))
-				continue
+			for _, f := range []struct{ kind, format string }{{"int8 qdq", "qdq"}, {"int8 qop", "qoperator"}} {
+				q, err := quantized(*qtoolBin, p, filepath.Join(dir, "input_1x3x224x224.npy"), f.format,
+					filepath.Join(*work, m.name+".int8."+f.format+".onnx"))
+				if err != nil {
+					notes = append(notes, fmt.Sprintf("%s %s skipped: qtool quantize failed: %v", m.name, f.kind, err))
+					continue
+				}
+				variants = append(variants, variant{m.name, f.kind, q})
 			}
-			variants = append(variants, variant{m.name, "int8", q})
 		}
 	}
 
@@ -120,11 +125,15 @@ func main() {
 		} else {
 			defer tp.Close()
 			tp.request = func(v variant, op string, n int) map[string]any {
-				return map[string]any{"op": op, "model": v.name, "variant": v.kind, "n": n}
+				kind := v.kind
+				if strings.HasPrefix(kind, "int8") {
+					kind = "int8"
+				}
+				return map[string]any{"op": op, "model": v.name, "variant": kind, "n": n}
 			}
 			peers = append(peers, tp)
 			if *int8 {
-				notes = append(notes, "PyTorch int8 is its own eager-mode onednn quantization of the same architecture, not qtool's int8 graph")
+				notes = append(notes, "PyTorch int8 (both int8 rows) is its own eager-mode onednn quantization of the same architecture, not qtool's int8 file")
 			}
 		}
 	}
@@ -301,7 +310,7 @@ func findUp(rel string) (string, error) {
 // quantized returns out, written by `qtool quantize` unless it is newer
 // than both the float model and the qtool binary (a rebuilt quantizer
 // may write a different model).
-func quantized(qtool, model, data, out string) (string, error) {
+func quantized(qtool, model, data, format, out string) (string, error) {
 	if st, err := os.Stat(out); err == nil {
 		fresh := true
 		for _, dep := range []string{model, qtool} {
@@ -316,7 +325,7 @@ func quantized(qtool, model, data, out string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.Command(qtool, "quantize", model, "--data", data, "-o", out, "--quiet")
+	cmd := exec.Command(qtool, "quantize", model, "--data", data, "--format", format, "-o", out, "--quiet")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%v: %s", err, lastLine(string(b)))
 	}
