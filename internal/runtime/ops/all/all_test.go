@@ -26,7 +26,7 @@ var floatOps = strings.Fields(`
 	ReduceMean ReduceMax ReduceMin ReduceSum ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare
 	ArgMax ArgMin TopK
 	DepthToSpace SpaceToDepth GatherElements ScatterElements Scatter GatherND ScatterND Trilu NonZero OneHot
-	CumSum Mod IsNaN IsInf Shrink LRN MeanVarianceNormalization EyeLike Compress BitShift
+	CumSum Mod IsNaN IsInf Shrink LRN MeanVarianceNormalization EyeLike Compress BitShift NonMaxSuppression
 	Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool LpPool
 	BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
 	Gemm MatMul Pad Resize Upsample LSTM GRU RNN

@@ -3,6 +3,7 @@ package basic
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -1012,4 +1013,107 @@ func shift[T ~uint8 | ~uint16 | ~uint32 | ~uint64](ctx *runtime.Context, bc *bca
 			}
 		}
 	})
+}
+
+func init() {
+	reg("NonMaxSuppression", []tensor.DType{tensor.Float32}, newNMS)
+}
+
+// newNMS is greedy non-maximum suppression per batch and class: boxes in
+// descending score order (ties: lower index first) are kept unless their
+// IoU with a kept box exceeds iou_threshold; output rows are
+// [batch, class, box].
+func newNMS(n *graph.Node, _ int64) (runtime.Kernel, error) {
+	center, err := n.AttrInt("center_point_box", 0)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		boxes, scores := in[0], in[1]
+		if boxes.DType != tensor.Float32 || scores.DType != tensor.Float32 || len(boxes.Shape) != 3 || boxes.Shape[2] != 4 ||
+			len(scores.Shape) != 3 || scores.Shape[0] != boxes.Shape[0] || scores.Shape[2] != boxes.Shape[1] {
+			return nil, fmt.Errorf("boxes %v and scores %v: want float32 [B,N,4] and [B,C,N]", boxes, scores)
+		}
+		maxOut := int64(0)
+		iouTh, scoreTh := float32(0), float32(math.Inf(-1))
+		if t, err := optional(in, 2); err != nil {
+			return nil, err
+		} else if t != nil && t.Len() > 0 {
+			v, err := ints(t)
+			if err != nil {
+				return nil, err
+			}
+			maxOut = v[0]
+		}
+		for i, p := range []*float32{&iouTh, &scoreTh} {
+			if t, err := optional(in, 3+i); err != nil {
+				return nil, err
+			} else if t != nil && t.Len() > 0 {
+				if t.DType != tensor.Float32 {
+					return nil, fmt.Errorf("input %d is %v, want float32", 3+i, t.DType)
+				}
+				*p = t.F32()[0]
+			}
+		}
+		B, N, C := boxes.Shape[0], boxes.Shape[1], scores.Shape[1]
+		bx, sc := boxes.F32(), scores.F32()
+		corners := func(b, i int) (y1, x1, y2, x2 float32) {
+			p := bx[(b*N+i)*4 : (b*N+i)*4+4]
+			if center != 0 {
+				xc, yc, w, h := p[0], p[1], p[2], p[3]
+				return yc - h/2, xc - w/2, yc + h/2, xc + w/2
+			}
+			return min(p[0], p[2]), min(p[1], p[3]), max(p[0], p[2]), max(p[1], p[3])
+		}
+		iou := func(b, i, j int) float32 {
+			ay1, ax1, ay2, ax2 := corners(b, i)
+			by1, bx1, by2, bx2 := corners(b, j)
+			ih := min(ay2, by2) - max(ay1, by1)
+			iw := min(ax2, bx2) - max(ax1, bx1)
+			if ih <= 0 || iw <= 0 {
+				return 0
+			}
+			inter := ih * iw
+			union := (ay2-ay1)*(ax2-ax1) + (by2-by1)*(bx2-bx1) - inter
+			if union <= 0 {
+				return 0
+			}
+			return inter / union
+		}
+		var rows []int64
+		order := make([]int, 0, N)
+		for b := 0; b < B; b++ {
+			for c := 0; c < C; c++ {
+				s := sc[(b*C+c)*N : (b*C+c+1)*N]
+				order = order[:0]
+				for i, v := range s {
+					if v > scoreTh {
+						order = append(order, i)
+					}
+				}
+				sort.SliceStable(order, func(p, q int) bool { return s[order[p]] > s[order[q]] })
+				var kept []int
+				for _, i := range order {
+					if int64(len(kept)) >= maxOut {
+						break
+					}
+					ok := true
+					for _, k := range kept {
+						if iou(b, i, k) > iouTh {
+							ok = false
+							break
+						}
+					}
+					if ok {
+						kept = append(kept, i)
+						rows = append(rows, int64(b), int64(c), int64(i))
+					}
+				}
+			}
+		}
+		return one(tensor.FromInt64([]int{len(rows) / 3, 3}, rows))
+	}), nil
 }
