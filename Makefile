@@ -72,7 +72,9 @@ bench-peers: build
 # arm64 under qemu-user (apt-get install qemu-user-static): max has every
 # extension (SDOT, I8MM), neoverse-n1 SDOT without I8MM, cortex-a53 plain
 # NEON; q8's QTOOL_ISA choice is checked in-process for each forced name
-# (qemu-user cannot re-execute a test binary without binfmt_misc).
+# (qemu-user cannot re-execute a test binary without binfmt_misc). Then the
+# quantized ops (every q8 path) and the ONNX node tests (the f32 asimd
+# kernel) under -cpu max. About 3 minutes here.
 ARM64_CPUS ?= max neoverse-n1 cortex-a53
 arm64-test:
 	set -e; for c in $(ARM64_CPUS); do \
@@ -83,6 +85,7 @@ arm64-test:
 	  done; \
 	done
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/runtime/ops/qlinear/
+	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" -run 'TestONNXNodeTests|TestLibONNX' ./internal/runtime/ops/all/
 
 clean:
 	rm -rf bin
