@@ -1,0 +1,314 @@
+package qdq
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/runtime"
+	_ "github.com/qtool/qtool/internal/runtime/ops/all"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// The committed model is made by tools/golden/torch_qdq_models.py --small:
+// PyTorch 1.13 eager static quantization (qnnpack qconfig), exported at
+// opset 13 in QDQ form.
+const miniModel = "testdata/mini_resnet_qdq.onnx"
+
+// ortScript finds tools/peers/ort.js with its npm package installed.
+func ortScript() string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "tools", "peers", "node_modules", "onnxruntime-node")); err == nil {
+			if _, err := exec.LookPath("node"); err == nil {
+				return filepath.Join(dir, "tools", "peers", "ort.js")
+			}
+			return ""
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// withQOutputs loads the model and makes every QuantizeLinear output (and
+// the original outputs) a graph output, so the comparison covers every
+// quantized activation of the network, not only the final logits.
+func withQOutputs(t testing.TB, path string) *model.Model {
+	m, err := model.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph
+	seen := map[*graph.Value]bool{}
+	for _, v := range g.Outputs {
+		seen[v] = true
+	}
+	for _, n := range g.Nodes {
+		if isOp(n, "QuantizeLinear") && !seen[n.Outputs[0]] {
+			v := n.Outputs[0]
+			v.DType = tensor.Uint8
+			if z := n.Input(2); z != nil && z.Const != nil {
+				v.DType = z.Const.DType
+			} else if z != nil {
+				// A Constant node: model.Load keeps it as a node.
+				ix := g.Index()
+				if c := graph.ConstValue(ix, z); c != nil {
+					v.DType = c.DType
+				}
+			}
+			seen[v] = true
+			g.Outputs = append(g.Outputs, v)
+		}
+	}
+	return m
+}
+
+func runOurs(t testing.TB, g *graph.Graph, in *tensor.Tensor) map[string]*tensor.Tensor {
+	s, err := runtime.NewSession(g, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*tensor.Tensor{s.InputNames()[0]: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func runORT(t testing.TB, script string, m *model.Model, inPath string) map[string]*tensor.Tensor {
+	dir := t.TempDir()
+	mp := filepath.Join(dir, "model.onnx")
+	if err := model.Save(m, mp); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", script, "run", mp, dir, m.Graph.Inputs[0].Name+"="+inPath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ONNX Runtime: %v\n%s", err, out)
+	}
+	res := map[string]*tensor.Tensor{}
+	for _, v := range m.Graph.Outputs {
+		x, err := npy.ReadFile(filepath.Join(dir, unsafeName.ReplaceAllString(v.Name, "_")+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res[v.Name] = x
+	}
+	return res
+}
+
+// agreement counts the elements of the quantized outputs of a and b that
+// differ by at most 1 (and how many in all), and the largest difference.
+// Float outputs are compared in units of the scale of the DequantizeLinear
+// that makes them (the model's last op).
+func agreement(t testing.TB, g *graph.Graph, a, b map[string]*tensor.Tensor) (within, total, maxd int) {
+	ix := g.Index()
+	for _, v := range g.Outputs {
+		x, y := a[v.Name], b[v.Name]
+		if x == nil || y == nil {
+			t.Fatalf("output %s missing (%v, %v)", v.Name, x != nil, y != nil)
+		}
+		if x.DType != y.DType || !tensor.SameShape(x.Shape, y.Shape) {
+			t.Fatalf("output %s: %v%v vs %v%v", v.Name, x.DType, x.Shape, y.DType, y.Shape)
+		}
+		xf, err1 := x.AsFloat64()
+		yf, err2 := y.AsFloat64()
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		unit := 1.0
+		if x.DType == tensor.Float32 {
+			p := ix.Producer[v]
+			if !isOp(p, "DequantizeLinear") {
+				t.Fatalf("float output %s is not made by DequantizeLinear", v.Name)
+			}
+			s := graph.ConstValue(ix, p.Inputs[1])
+			if s == nil || s.Len() != 1 {
+				t.Fatalf("output %s: scale not a per-tensor constant", v.Name)
+			}
+			unit = float64(s.F32()[0])
+		}
+		for i := range xf {
+			d := int(math.Round(math.Abs(xf[i]-yf[i]) / unit))
+			if d <= 1 {
+				within++
+			}
+			maxd = max(maxd, d)
+			total++
+		}
+	}
+	return within, total, maxd
+}
+
+// checkModel runs one QDQ model three ways (rewritten, un-rewritten,
+// ONNX Runtime) and asserts the rewritten run is within 1 LSB of both for
+// at least 99.9% of the quantized activations.
+func checkModel(t *testing.T, path, inPath string, minConvs int) {
+	in, err := npy.ReadFile(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := withQOutputs(t, path)
+	ref := runOurs(t, plain.Graph, in)
+
+	rw := withQOutputs(t, path)
+	rep, err := Rewrite(rw.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %v", filepath.Base(path), rep)
+	if rep.Fused["QLinearConv"] < minConvs {
+		t.Errorf("%d convs went integer, want at least %d", rep.Fused["QLinearConv"], minConvs)
+	}
+	if rep.Float["Conv"] > 0 {
+		t.Errorf("%d Conv nodes left in float", rep.Float["Conv"])
+	}
+	got := runOurs(t, rw.Graph, in)
+
+	// The two graphs share output names (fused nodes take over the Q
+	// outputs), so the plain graph's outputs index both.
+	w, n, md := agreement(t, plain.Graph, got, ref)
+	t.Logf("rewritten vs DQ->float->Q: %d/%d within 1 LSB (%.4f%%), max %d LSB", w, n, 100*float64(w)/float64(n), md)
+	if float64(w) < 0.999*float64(n) {
+		t.Errorf("rewritten vs un-rewritten: only %d of %d within 1 LSB", w, n)
+	}
+	script := ortScript()
+	if script == "" {
+		t.Log("ONNX Runtime peer (tools/peers, npm onnxruntime-node) not installed: ORT comparison skipped")
+		return
+	}
+	ort := runORT(t, script, plain, inPath)
+	w, n, md = agreement(t, plain.Graph, got, ort)
+	t.Logf("rewritten vs ONNX Runtime: %d/%d within 1 LSB (%.4f%%), max %d LSB", w, n, 100*float64(w)/float64(n), md)
+	if float64(w) < 0.999*float64(n) {
+		t.Errorf("rewritten vs ONNX Runtime: only %d of %d within 1 LSB", w, n)
+	}
+}
+
+func TestMiniResNetQDQ(t *testing.T) {
+	checkModel(t, miniModel, "testdata/mini_resnet_qdq.input.npy", 7)
+}
+
+func bigModels(tb testing.TB) string {
+	dir := os.Getenv("QTOOL_QDQ_MODELS")
+	if dir == "" {
+		tb.Skip("QTOOL_QDQ_MODELS not set (make the models with tools/golden/torch_qdq_models.py DIR)")
+	}
+	return dir
+}
+
+var big = []struct {
+	name  string
+	convs int
+}{{"resnet18", 20}, {"mobilenet_v2", 52}}
+
+func TestBigQDQModels(t *testing.T) {
+	dir := bigModels(t)
+	for _, m := range big {
+		t.Run(m.name, func(t *testing.T) {
+			checkModel(t, filepath.Join(dir, m.name+"_qdq.onnx"), filepath.Join(dir, m.name+"_qdq.input.npy"), m.convs)
+		})
+	}
+}
+
+// BenchmarkQDQModels times the rewritten model at batch 1, 1 thread, and
+// ONNX Runtime on the same file, alternating rounds (the machine is shared,
+// so interleaving keeps the neighbours' load about equal for both), and
+// reports the medians and their ratio.
+func BenchmarkQDQModels(b *testing.B) {
+	dir := bigModels(b)
+	script := ortScript()
+	for _, m := range big {
+		b.Run(m.name, func(b *testing.B) {
+			path := filepath.Join(dir, m.name+"_qdq.onnx")
+			inPath := filepath.Join(dir, m.name+"_qdq.input.npy")
+			md, err := model.Load(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Rewrite(md.Graph); err != nil {
+				b.Fatal(err)
+			}
+			in, err := npy.ReadFile(inPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := runtime.NewSession(md.Graph, runtime.Options{Threads: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			feed := map[string]*tensor.Tensor{s.InputNames()[0]: in}
+			for i := 0; i < 3; i++ {
+				if _, err := s.Run(feed); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var ours, theirs []float64
+			rounds := max(1, b.N/10)
+			per := max(1, b.N/rounds)
+			b.ResetTimer()
+			for r := 0; r < rounds; r++ {
+				for i := 0; i < per; i++ {
+					t0 := time.Now()
+					if _, err := s.Run(feed); err != nil {
+						b.Fatal(err)
+					}
+					ours = append(ours, float64(time.Since(t0))/1e6)
+				}
+				if script != "" && b.N >= 5 {
+					b.StopTimer()
+					if med, err := ortMedian(script, path, md.Graph.Inputs[0].Name, inPath, max(per, 5)); err == nil {
+						theirs = append(theirs, med)
+					} else {
+						b.Logf("ONNX Runtime: %v", err)
+					}
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			med := median(ours)
+			b.ReportMetric(med, "median-ms")
+			if len(theirs) > 0 {
+				om := median(theirs)
+				b.ReportMetric(om, "ort-median-ms")
+				b.ReportMetric(med/om, "x-ort")
+			}
+		})
+	}
+}
+
+func median(x []float64) float64 {
+	sort.Float64s(x)
+	return x[len(x)/2]
+}
+
+func ortMedian(script, modelPath, inName, inPath string, runs int) (float64, error) {
+	cmd := exec.Command("node", script, "bench", modelPath, "--runs", fmt.Sprint(runs), "--warmup", "3", "--threads", "1", inName+"="+inPath)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		return 0, err
+	}
+	var res struct {
+		P50 float64 `json:"p50_ms"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return 0, err
+	}
+	return res.P50, nil
+}
