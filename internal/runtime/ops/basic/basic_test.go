@@ -246,6 +246,11 @@ func TestMoreOps(t *testing.T) {
 		{name: "mod fmod", op: "Mod", attrs: []*graph.Attribute{in1("fmod", 1)}, in: []*tensor.Tensor{f32(sh(2), -7, 7), f32(sh(1), 3)}, want: []*tensor.Tensor{f32(sh(2), -1, 1)}},
 		{name: "mod zero", op: "Mod", in: []*tensor.Tensor{i64(sh(1), 1), i64(sh(1), 0)}, err: "by zero"},
 		{name: "isinf neg only", op: "IsInf", attrs: []*graph.Attribute{in1("detect_positive", 0)}, in: []*tensor.Tensor{f32(sh(3), inf, -inf, nan)}, want: []*tensor.Tensor{bools(sh(3), false, true, false)}},
+		{name: "einsum matmul implicit", op: "Einsum", attrs: []*graph.Attribute{graph.StringAttr("equation", "ij,jk")}, in: []*tensor.Tensor{f32(sh(1, 2), 1, 2), f32(sh(2, 2), 1, 2, 3, 4)}, want: []*tensor.Tensor{f32(sh(1, 2), 7, 10)}},
+		{name: "einsum diagonal", op: "Einsum", attrs: []*graph.Attribute{graph.StringAttr("equation", "ii->i")}, in: []*tensor.Tensor{f32(sh(2, 2), 1, 2, 3, 4)}, want: []*tensor.Tensor{f32(sh(2), 1, 4)}},
+		{name: "einsum ellipsis transpose", op: "Einsum", attrs: []*graph.Attribute{graph.StringAttr("equation", "...ij->...ji")}, in: []*tensor.Tensor{f32(sh(1, 2, 2), 1, 2, 3, 4)}, want: []*tensor.Tensor{f32(sh(1, 2, 2), 1, 3, 2, 4)}},
+		{name: "einsum broadcast", op: "Einsum", attrs: []*graph.Attribute{graph.StringAttr("equation", "...i,...i->...")}, in: []*tensor.Tensor{f32(sh(2, 2), 1, 2, 3, 4), f32(sh(1, 2), 1, 1)}, want: []*tensor.Tensor{f32(sh(2), 3, 7)}},
+		{name: "einsum sizes", op: "Einsum", attrs: []*graph.Attribute{graph.StringAttr("equation", "ij,jk->ik")}, in: []*tensor.Tensor{f32(sh(1, 2), 1, 2), f32(sh(3, 2), 1, 2, 3, 4, 5, 6)}, err: "sizes"},
 		{name: "shrink", op: "Shrink", attrs: []*graph.Attribute{graph.FloatAttr("lambd", 1), graph.FloatAttr("bias", 0.5)}, in: []*tensor.Tensor{f32(sh(3), -2, 0.5, 2)}, want: []*tensor.Tensor{f32(sh(3), -1.5, 0, 1.5)}},
 	})
 }
