@@ -169,6 +169,8 @@ var knownGaps = map[string]string{
 	"config_quant_unknown_key": "convert's quantConfig does not name the config file",
 	"config_quant_bad_format":  "convert's quantConfig does not name the config file",
 	"config_quant_wrong_type":  "convert's quantConfig does not name the config file",
+	"bench_wrong_shape":        "bench names the model, not the .npy file, for an input of the wrong shape",
+	"calib_offset_beyond_data": "calibrate.Open's offset error names no data file",
 	"config_mean_std_channels": "the error names the image folder, not the config holding the recipe",
 }
 

@@ -132,6 +132,9 @@ func (s *settings) load(cmd *cobra.Command) error {
 			}
 			return badInputf("%s: %v", cfg, oneLine(err.Error()))
 		}
+		if err := checkConfigKeys(cmd.Root(), cfg, readConfigOnly(cfg)); err != nil {
+			return badInput(err)
+		}
 	}
 	return nil
 }
