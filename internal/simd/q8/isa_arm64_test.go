@@ -65,3 +65,47 @@ func TestARM64Forced(t *testing.T) {
 		t.Errorf("lowerTo(avx512vnni) = %v on arm64", got)
 	}
 }
+
+// TestARM64Wrap runs a K long enough for the int32 accumulators to wrap
+// (|Σ| up to 90001·255·128 > 2³¹, checked below): the SDOT path's 128·colsum start and flipped A,
+// and the NEON path's SMLAL chains, must wrap exactly as the definition's
+// int32 sums do. Odd K and N exercise the k-group and strip tails.
+func TestARM64Wrap(t *testing.T) {
+	const m, k, n = 3, 90001, 19
+	a := make([]uint8, m*k)
+	b := make([]int8, k*n)
+	for i := range a {
+		a[i] = 255
+		if i%7 == 3 {
+			a[i] = uint8(i)
+		}
+	}
+	for i := range b {
+		b[i] = -128
+		if i%101 == 1 {
+			b[i] = 127
+		}
+	}
+	var s64 int64
+	for l := 0; l < k; l++ {
+		s64 += int64(a[l]) * int64(b[l*n])
+	}
+	if s64 >= -1<<31 {
+		t.Fatalf("C[0][0] = %d does not overflow int32: the test lost its point", s64)
+	}
+	for _, a0 := range []int32{0, 255} {
+		want := refGemm(m, k, n, a, k, a0, b, n, false, []int32{0})
+		for _, p := range paths(t) {
+			withISA(t, p, func() {
+				pb := PackB(k, n, b, n, false)
+				got := make([]int32, m*n)
+				Gemm(m, a, k, a0, pb, []int32{0}, 0, n, Int32(got, n))
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%v a0=%d: C[%d] = %d, want %d", p, a0, i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
