@@ -222,45 +222,32 @@ func (r *rewriter) fuseAt(q *graph.Node) error {
 	if !ok || !qp.perTensor() {
 		return nil
 	}
-	var op, act *graph.Node
-	if p := r.ix.Producer[qp.x]; p != nil && r.ix.SingleUse(qp.x) && !r.dead[p] {
-		op = p
-		if (isOp(p, "Relu") || isOp(p, "Clip")) && len(p.Inputs) > 0 {
-			if pp := r.ix.Producer[p.Inputs[0]]; pp != nil && r.ix.SingleUse(p.Inputs[0]) && (isOp(pp, "Conv") || isOp(pp, "Gemm") || isOp(pp, "MatMul")) {
+	p := r.ix.Producer[qp.x]
+	if p == nil || !r.ix.SingleUse(qp.x) || r.dead[p] || !graph.IsDefaultDomain(p.Domain) || len(p.Outputs) < 1 {
+		return nil
+	}
+	// Relu/Clip before Q that is exactly Q's clamp is looked through
+	// whatever produces it (ONNX Runtime's ReluQuantFusion and
+	// ClipQuantFusion run before its QDQ selectors); when the op before it
+	// does not fuse, the activation itself is tried as the op.
+	var n, op, act *graph.Node
+	var err error
+	if (isOp(p, "Relu") || isOp(p, "Clip")) && len(p.Inputs) > 0 && r.activationFolds(p, qp) {
+		if pp := r.ix.Producer[p.Inputs[0]]; pp != nil && r.ix.SingleUse(p.Inputs[0]) && !r.dead[pp] &&
+			graph.IsDefaultDomain(pp.Domain) && len(pp.Outputs) == 1 {
+			if n, err = r.fuseOp(pp, qp); err != nil {
+				return err
+			}
+			if n != nil {
 				op, act = pp, p
 			}
 		}
 	}
-	if op == nil || !graph.IsDefaultDomain(op.Domain) || len(op.Outputs) < 1 {
-		return nil
-	}
-	if act != nil && !r.activationFolds(act, qp) {
-		// Keep the activation in float: treat it as the fused op instead
-		// (Relu between DQ and Q is handled below).
-		op, act = act, nil
-	}
-	var n *graph.Node
-	var err error
-	switch op.OpType {
-	case "Conv":
-		n, err = r.conv(op, qp)
-	case "Gemm":
-		n = r.gemm(op, qp)
-	case "MatMul":
-		n = r.matmul(op, qp)
-	case "Add", "Mul":
-		n = r.binary(op, qp)
-	case "GlobalAveragePool", "AveragePool", "LeakyRelu", "Sigmoid":
-		n = r.unary(op, qp)
-	case "Relu":
-		n = r.relu(op, qp)
-	case "Concat":
-		n = r.concat(op, qp)
-	case "MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity":
-		n = r.passthrough(op, qp)
-	}
-	if err != nil || n == nil {
-		return err
+	if n == nil {
+		if n, err = r.fuseOp(p, qp); err != nil || n == nil {
+			return err
+		}
+		op = p
 	}
 	// The new node takes over Q's output value, so graph output names and
 	// every reader stay as they were.
@@ -272,6 +259,28 @@ func (r *rewriter) fuseAt(q *graph.Node) error {
 		r.rep.FoldedActivations++
 	}
 	return nil
+}
+
+func (r *rewriter) fuseOp(op *graph.Node, qp *qparams) (*graph.Node, error) {
+	switch op.OpType {
+	case "Conv":
+		return r.conv(op, qp)
+	case "Gemm":
+		return r.gemm(op, qp), nil
+	case "MatMul":
+		return r.matmul(op, qp), nil
+	case "Add", "Mul":
+		return r.binary(op, qp), nil
+	case "GlobalAveragePool", "AveragePool", "LeakyRelu", "Sigmoid":
+		return r.unary(op, qp), nil
+	case "Relu":
+		return r.relu(op, qp), nil
+	case "Concat":
+		return r.concat(op, qp), nil
+	case "MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity":
+		return r.passthrough(op, qp), nil
+	}
+	return nil, nil
 }
 
 func (r *rewriter) newNode(op *graph.Node, opType, domain string, inputs []*graph.Value, attrs ...*graph.Attribute) *graph.Node {
