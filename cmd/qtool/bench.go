@@ -19,12 +19,14 @@ func newBenchCmd(s *settings) *cobra.Command {
 		Use:   "bench MODEL [MODEL2]",
 		Short: "Measure latency, throughput and memory",
 		Long: `Times MODEL with qtool's runtime: warm-up runs, then timed runs until the
-median is stable (the median of the most recent half of the runs within
---tolerance of the median of all, after at least --min-runs and --min-time;
-at most --max-runs and --max-time)
-or exactly --runs N. Prints p50/p90/p99 latency, throughput (samples/s at
-the median), the runtime's peak activation memory and the process's peak
-RSS (VmHWM: it covers everything the process loaded, both models with two).
+median is stable, or exactly --runs N. Stable means the median of the most
+recent half of the runs is within --tolerance of the median of all of them,
+checked after at least --min-runs runs and --min-time; --max-runs and
+--max-time end the loop otherwise (the report then says NOT stable).
+
+Prints p50/p90/p99 latency, throughput (samples/s at the median), the
+runtime's peak activation memory and the process's peak RSS (VmHWM: it
+covers everything the process loaded, both models with two).
 
 Inputs are synthesized from the model's declared shapes (a symbolic first
 dim becomes --batch, other symbolic dims 1, or what --dim NAME=N says;
@@ -35,7 +37,8 @@ integer inputs 0, or the number --value NAME=X says) unless given with
 With MODEL2 (for example the int8 version of MODEL), the runs of the two
 models are interleaved so that a noisy machine slows both alike, and the
 latency ratio MODEL2/MODEL and the speed-up are printed. --profile adds the
-time per op type and the slowest nodes.`,
+time per op type and the slowest nodes (it reads the clock around every
+node, which costs little next to a convolution but shows on tiny models).`,
 		Example: `  qtool bench resnet18.onnx --threads 1
   qtool bench resnet18.onnx resnet18.int8.onnx --threads 1 --runs 50
   qtool bench model.onnx --input input=x.npy --profile --json
