@@ -174,6 +174,12 @@ var knownGaps = map[string]string{
 	"config_mean_std_channels": "the error names the image folder, not the config holding the recipe",
 }
 
+// knownCrashes are gaps where the child dies (the memory cap stops it)
+// instead of exiting 2: allowed, logged, and an error once fixed.
+var knownCrashes = map[string]string{
+	"constant_of_shape_bomb": "the runtime has no memory budget: ConstantOfShape of a constant [65536, 32768] allocates 8 GiB for a 300-byte model (tensor.MaxElements allows 16 GiB per tensor)",
+}
+
 func TestMalformedCorpusCLI(t *testing.T) {
 	out := t.TempDir()
 	cases := corpusCases(t, out)
@@ -198,6 +204,16 @@ func TestMalformedCorpusCLI(t *testing.T) {
 			}
 		}
 		gap, isGap := knownGaps[c.name]
+		if crash, ok := knownCrashes[c.name]; ok {
+			if len(problems) == 0 {
+				t.Errorf("%s: listed as a known crash (%s) but now meets the contract: remove it from knownCrashes", c.name, crash)
+			} else if r.code == 0 {
+				t.Errorf("%s: exit 0; stderr %q", c.name, r.stderr)
+			} else {
+				t.Logf("%s: known crash: %s (exit %d: %s)", c.name, crash, r.code, oneLine(r.stderr))
+			}
+			continue
+		}
 		switch {
 		case isGap && len(problems) == 0:
 			t.Errorf("%s: listed as a known gap (%s) but now meets the contract: remove it from knownGaps", c.name, gap)

@@ -290,6 +290,20 @@ func writeCLI(root string) error {
 		m.Graph.Node[1].Attribute = []*onnxpb.AttributeProto{attr("perm", onnxpb.AttributeProto_INTS, func(a *onnxpb.AttributeProto) { a.Ints = []int64{0, 5} })}
 	}), "run $D/missing_required_attribute.onnx"+runIn, "perm")
 	add("if_branches_mismatch.onnx", mutModel(ifModel), "run $D/if_branches_mismatch.onnx"+runIn, "output")
+	// A 200-byte model that asks the runtime for 8 GiB: ConstantOfShape
+	// of a constant shape. Legal ONNX, so it must be refused by a memory
+	// budget, not by the loader.
+	add("constant_of_shape_bomb.onnx", mutModel(func(m *onnxpb.ModelProto) {
+		g := m.Graph
+		g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: proto.String("shape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)),
+			Dims: []int64{2}, Int64Data: []int64{1 << 16, 1 << 15}})
+		g.Node[1].Output[0] = "R"
+		g.Node = append(g.Node,
+			&onnxpb.NodeProto{OpType: proto.String("ConstantOfShape"), Name: proto.String("bomb"), Input: []string{"shape"}, Output: []string{"big"}},
+			&onnxpb.NodeProto{OpType: proto.String("ReduceMax"), Name: proto.String("rmax"), Input: []string{"big"}, Output: []string{"m"},
+				Attribute: []*onnxpb.AttributeProto{attr("keepdims", onnxpb.AttributeProto_INT, func(a *onnxpb.AttributeProto) { a.I = proto.Int64(0) })}},
+			&onnxpb.NodeProto{OpType: proto.String("Add"), Name: proto.String("add"), Input: []string{"R", "m"}, Output: []string{"Y"}})
+	}), "run $D/constant_of_shape_bomb.onnx"+runIn, "memory")
 	add("too_few_inputs.onnx", mutModel(func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input = m.Graph.Node[0].Input[:1] }),
 		"run $D/too_few_inputs.onnx"+runIn, "input")
 
