@@ -104,21 +104,15 @@ func init() {
 			af, bf := float32(a), float32(b)
 			return unaryOp{
 				f: func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
-				hot: func(dst, src []float32) {
-					for i, x := range src {
-						dst[i] = min(max(af*x+bf, 0), 1)
-					}
-				},
+				hot: func(dst, src []float32) { hardSigmoidF32(dst, src, af, bf, false) },
 			}, err
 		},
 		"HardSwish": func(*graph.Node) (unaryOp, error) {
 			return unaryOp{
 				f: func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) },
-				hot: func(dst, src []float32) {
-					for i, x := range src {
-						dst[i] = x * min(max(x/6+0.5, 0), 1)
-					}
-				},
+				// x·(1/6) rather than x/6: within an ulp, and one loop
+				// serves both ops.
+				hot: func(dst, src []float32) { hardSigmoidF32(dst, src, 1.0/6, 0.5, true) },
 			}, nil
 		},
 		"Softplus": simple(func(x float64) float64 {

@@ -85,3 +85,31 @@ func arithRowF32(code int, dst, a []float32, sa int, b []float32, sb int) {
 		arithRow(code, dst, a, sa, b, sb)
 	}
 }
+
+// hardSigmoidGo is clamp(alpha·x + beta, 0, 1), times x for HardSwish, with
+// the product and the sum rounded separately (the conversions stop the
+// compiler from fusing them) and the clamp of clampGo.
+func hardSigmoidGo(dst, src []float32, alpha, beta float32, swish bool) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		t := float32(float32(alpha*x) + beta)
+		if 0 > t {
+			t = 0
+		}
+		if 1 < t {
+			t = 1
+		}
+		if swish {
+			t = float32(t * x)
+		}
+		dst[i] = t
+	}
+}
+
+func hardSigmoidF32(dst, src []float32, alpha, beta float32, swish bool) {
+	if useAVX2 {
+		hardSigmoidAVX2(dst, src[:len(dst)], alpha, beta, swish)
+		return
+	}
+	hardSigmoidGo(dst, src, alpha, beta, swish)
+}

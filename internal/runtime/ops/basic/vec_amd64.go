@@ -38,3 +38,6 @@ func subSVAVX2(dst, a []float32, s float32)
 
 //go:noescape
 func divSVAVX2(dst, a []float32, s float32)
+
+//go:noescape
+func hardSigmoidAVX2(dst, src []float32, alpha, beta float32, swish bool)

@@ -176,3 +176,55 @@ VS(·mulVSAVX2, VMULPS, VMULSS)
 VS(·divVSAVX2, VDIVPS, VDIVSS)
 SV(·subSVAVX2, VSUBPS, VSUBSS)
 SV(·divSVAVX2, VDIVPS, VDIVSS)
+
+// func hardSigmoidAVX2(dst, src []float32, alpha, beta float32, swish bool)
+// dst = min(max(alpha*x + beta, 0), 1), times x when swish (HardSwish).
+// Multiply and add are separate roundings (no FMA), as in the Go twin.
+TEXT ·hardSigmoidAVX2(SB), NOSPLIT, $0-57
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	VBROADCASTSS alpha+48(FP), Y1
+	VBROADCASTSS beta+52(FP), Y2
+	MOVBLZX swish+56(FP), DX
+	VXORPS Y3, Y3, Y3              // 0
+	MOVL $0x3f800000, AX
+	MOVL AX, X4
+	VBROADCASTSS X4, Y4            // 1
+hs8:
+	CMPQ CX, $8
+	JL   hs1
+	VMOVUPS (SI), Y0
+	VMULPS Y1, Y0, Y5
+	VADDPS Y2, Y5, Y5
+	VMAXPS Y5, Y3, Y5
+	VMINPS Y5, Y4, Y5
+	TESTQ DX, DX
+	JZ   hsstore8
+	VMULPS Y0, Y5, Y5
+hsstore8:
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  hs8
+hs1:
+	TESTQ CX, CX
+	JZ    hsdone
+	VMOVSS (SI), X0
+	VMULSS X1, X0, X5
+	VADDSS X2, X5, X5
+	VMAXSS X5, X3, X5
+	VMINSS X5, X4, X5
+	TESTQ DX, DX
+	JZ   hsstore1
+	VMULSS X0, X5, X5
+hsstore1:
+	VMOVSS X5, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  hs1
+hsdone:
+	VZEROUPPER
+	RET

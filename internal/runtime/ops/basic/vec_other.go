@@ -15,3 +15,7 @@ func mulVSAVX2(dst, a []float32, s float32)        { vsGo(opMul, dst, a, s) }
 func divVSAVX2(dst, a []float32, s float32)        { vsGo(opDiv, dst, a, s) }
 func subSVAVX2(dst, a []float32, s float32)        { svGo(opSub, dst, a, s) }
 func divSVAVX2(dst, a []float32, s float32)        { svGo(opDiv, dst, a, s) }
+
+func hardSigmoidAVX2(dst, src []float32, alpha, beta float32, swish bool) {
+	hardSigmoidGo(dst, src, alpha, beta, swish)
+}

@@ -58,6 +58,11 @@ func TestVecTwins(t *testing.T) {
 			svGo(code, want, a, s)
 			same("sv", n, got, want)
 		}
+		for _, swish := range []bool{false, true} {
+			hardSigmoidAVX2(got, a, 0.2, 0.5, swish)
+			hardSigmoidGo(want, a, 0.2, 0.5, swish)
+			same("hardsigmoid", n, got, want)
+		}
 		// In place, as the executor's buffer reuse does it.
 		c := append([]float32(nil), a...)
 		addVVAVX2(c, c, b)
