@@ -103,7 +103,7 @@ func init() {
 			b, err := attrF(n, "beta", 0.5)
 			af, bf := float32(a), float32(b)
 			return unaryOp{
-				f: func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
+				f:   func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
 				hot: func(dst, src []float32) { hardSigmoidF32(dst, src, af, bf, false) },
 			}, err
 		},
