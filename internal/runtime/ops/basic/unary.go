@@ -48,14 +48,7 @@ func init() {
 					}
 					return x
 				},
-				hot: func(dst, src []float32) {
-					for i, x := range src {
-						if x < 0 {
-							x *= af
-						}
-						dst[i] = x
-					}
-				},
+				hot: func(dst, src []float32) { leakyF32(dst, src, af) },
 			}, err
 		},
 		"Elu": func(n *graph.Node) (unaryOp, error) {

@@ -1,5 +1,7 @@
 package basic
 
+import "math"
+
 // The float32 loops behind Relu, Clip and the four arithmetic ops, with the
 // assembly versions chosen at run time. The Go versions are the reference
 // twins: same results bit for bit.
@@ -112,4 +114,24 @@ func hardSigmoidF32(dst, src []float32, alpha, beta float32, swish bool) {
 		return
 	}
 	hardSigmoidGo(dst, src, alpha, beta, swish)
+}
+
+// leakyGo scales the elements whose sign bit is set (so -0 and negative
+// NaNs too, as the blend in leakyAVX2 does).
+func leakyGo(dst, src []float32, alpha float32) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		if math.Float32bits(x)>>31 != 0 {
+			x *= alpha
+		}
+		dst[i] = x
+	}
+}
+
+func leakyF32(dst, src []float32, alpha float32) {
+	if useAVX2 {
+		leakyAVX2(dst, src[:len(dst)], alpha)
+		return
+	}
+	leakyGo(dst, src, alpha)
 }

@@ -41,3 +41,6 @@ func divSVAVX2(dst, a []float32, s float32)
 
 //go:noescape
 func hardSigmoidAVX2(dst, src []float32, alpha, beta float32, swish bool)
+
+//go:noescape
+func leakyAVX2(dst, src []float32, alpha float32)

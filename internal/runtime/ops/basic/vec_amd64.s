@@ -228,3 +228,36 @@ hsstore1:
 hsdone:
 	VZEROUPPER
 	RET
+
+// func leakyAVX2(dst, src []float32, alpha float32)
+// dst = x·alpha where x's sign bit is set, else x (VBLENDVPS on the sign).
+TEXT ·leakyAVX2(SB), NOSPLIT, $0-52
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	VBROADCASTSS alpha+48(FP), Y1
+lk8:
+	CMPQ CX, $8
+	JL   lk1
+	VMOVUPS (SI), Y0
+	VMULPS Y1, Y0, Y2
+	VBLENDVPS Y0, Y2, Y0, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  lk8
+lk1:
+	TESTQ CX, CX
+	JZ    lkdone
+	VMOVSS (SI), X0
+	VMULSS X1, X0, X2
+	VBLENDVPS X0, X2, X0, X3
+	VMOVSS X3, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  lk1
+lkdone:
+	VZEROUPPER
+	RET

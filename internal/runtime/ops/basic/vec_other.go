@@ -19,3 +19,5 @@ func divSVAVX2(dst, a []float32, s float32)        { svGo(opDiv, dst, a, s) }
 func hardSigmoidAVX2(dst, src []float32, alpha, beta float32, swish bool) {
 	hardSigmoidGo(dst, src, alpha, beta, swish)
 }
+
+func leakyAVX2(dst, src []float32, alpha float32) { leakyGo(dst, src, alpha) }

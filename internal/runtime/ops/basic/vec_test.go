@@ -63,6 +63,11 @@ func TestVecTwins(t *testing.T) {
 			hardSigmoidGo(want, a, 0.2, 0.5, swish)
 			same("hardsigmoid", n, got, want)
 		}
+		for _, alpha := range []float32{0.01, -0.5, 2} {
+			leakyAVX2(got, a, alpha)
+			leakyGo(want, a, alpha)
+			same("leakyrelu", n, got, want)
+		}
 		// In place, as the executor's buffer reuse does it.
 		c := append([]float32(nil), a...)
 		addVVAVX2(c, c, b)
