@@ -1,0 +1,163 @@
+package qlinear
+
+import (
+	"fmt"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// QtoolDomain is the domain of qtool's own ops (as in ops/nn).
+const QtoolDomain = "com.qtool"
+
+func init() {
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		runtime.Register(QtoolDomain, "MaxPool2d", dt, newMaxPool2d)
+	}
+}
+
+// maxPool2dKernel is com.qtool MaxPool2d: ONNX MaxPool restricted to 2-D
+// NCHW uint8/int8 tensors, one output, no dilation, explicit pads. The QDQ
+// rewrite (internal/runtime/qdq) emits it for DQ → MaxPool → Q with equal
+// qparams: the max of quantized values is the quantized max, so it is exact.
+// The separable form (column max over the window's rows, then row max over
+// its columns) does k_h+k_w comparisons per output instead of k_h·k_w, and
+// avoids the generic pool's per-window offset lists.
+type maxPool2dKernel struct {
+	node           *graph.Node
+	kh, kw, sh, sw int
+	pads           [4]int // top, left, bottom, right
+	ceil           bool
+}
+
+func newMaxPool2d(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	if len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+		return nil, fmt.Errorf("%v: MaxPool2d takes 1 input and 1 output", n)
+	}
+	k := &maxPool2dKernel{node: n}
+	ks, err := n.AttrInts("kernel_shape", nil)
+	if err != nil {
+		return nil, err
+	}
+	st, err := n.AttrInts("strides", []int64{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	pads, err := n.AttrInts("pads", []int64{0, 0, 0, 0})
+	if err != nil {
+		return nil, err
+	}
+	ceil, err := n.AttrInt("ceil_mode", 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(ks) != 2 || len(st) != 2 || len(pads) != 4 {
+		return nil, fmt.Errorf("%v: MaxPool2d needs 2-D kernel_shape, strides and 4 pads", n)
+	}
+	for _, v := range append(append([]int64{}, ks...), st...) {
+		if v < 1 || v > 1<<16 {
+			return nil, fmt.Errorf("%v: kernel_shape and strides must be in 1..65536", n)
+		}
+	}
+	for i, v := range pads {
+		if v < 0 || v >= ks[i%2] {
+			return nil, fmt.Errorf("%v: pad %d not in 0..kernel-1", n, v)
+		}
+		k.pads[i] = int(v)
+	}
+	k.kh, k.kw, k.sh, k.sw, k.ceil = int(ks[0]), int(ks[1]), int(st[0]), int(st[1]), ceil != 0
+	return k, nil
+}
+
+// outSize follows ONNX (and ONNX Runtime): with ceil_mode the last window
+// is dropped when it would start inside the end padding.
+func outSize(in, k, s, pb, pe int, ceil bool) int {
+	span := in + pb + pe - k
+	if span < 0 {
+		return 0
+	}
+	o := span/s + 1
+	if ceil && span%s != 0 {
+		o++
+		if (o-1)*s >= in+pb {
+			o--
+		}
+	}
+	return o
+}
+
+func (k *maxPool2dKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if x == nil || x.Rank() != 4 || (x.DType != tensor.Uint8 && x.DType != tensor.Int8) {
+		return nil, fmt.Errorf("%v: X must be a 4-D uint8 or int8 tensor", k.node)
+	}
+	if err := x.Validate(); err != nil {
+		return nil, fmt.Errorf("%v: %w", k.node, err)
+	}
+	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	OH := outSize(H, k.kh, k.sh, k.pads[0], k.pads[2], k.ceil)
+	OW := outSize(W, k.kw, k.sw, k.pads[1], k.pads[3], k.ceil)
+	y, err := ctx.New(x.DType, []int{N, C, OH, OW})
+	if err != nil {
+		return nil, err
+	}
+	if y.Len() == 0 {
+		return []*tensor.Tensor{y}, nil
+	}
+	if H == 0 || W == 0 {
+		return nil, fmt.Errorf("%v: empty spatial input %v", k.node, x.Shape)
+	}
+	if x.DType == tensor.Uint8 {
+		maxPool2d(ctx, k, x.U8(), y.U8(), N*C, H, W, OH, OW)
+	} else {
+		maxPool2d(ctx, k, x.I8(), y.I8(), N*C, H, W, OH, OW)
+	}
+	return []*tensor.Tensor{y}, nil
+}
+
+func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []T, planes, H, W, OH, OW int) {
+	// Window bounds per output row/column, clipped to the image. With the
+	// pads below the kernel size every window holds at least one pixel.
+	rowLo, rowHi := bounds(OH, H, k.kh, k.sh, k.pads[0])
+	colLo, colHi := bounds(OW, W, k.kw, k.sw, k.pads[1])
+	ctx.Parallel(planes, max(1, 16384/max(1, H*W)), func(p0, p1 int) {
+		col := make([]T, W)
+		for p := p0; p < p1; p++ {
+			xp := x[p*H*W : (p+1)*H*W]
+			yp := y[p*OH*OW : (p+1)*OH*OW]
+			for oh := 0; oh < OH; oh++ {
+				r0, r1 := rowLo[oh], rowHi[oh]
+				copy(col, xp[r0*W:r0*W+W])
+				for r := r0 + 1; r < r1; r++ {
+					row := xp[r*W : r*W+W]
+					for i, v := range row {
+						col[i] = max(col[i], v)
+					}
+				}
+				out := yp[oh*OW : oh*OW+OW]
+				for ow := range out {
+					c0, c1 := colLo[ow], colHi[ow]
+					b := col[c0]
+					for _, v := range col[c0+1 : c1] {
+						b = max(b, v)
+					}
+					out[ow] = b
+				}
+			}
+		}
+	})
+}
+
+func bounds(out, in, k, s, pad int) (lo, hi []int) {
+	lo, hi = make([]int, out), make([]int, out)
+	for o := range lo {
+		a := o*s - pad
+		b := a + k
+		lo[o], hi[o] = max(a, 0), min(b, in)
+		if lo[o] >= hi[o] { // only reachable with ceil_mode windows past the end
+			lo[o], hi[o] = in-1, in
+		}
+	}
+	return lo, hi
+}
