@@ -7,6 +7,9 @@ import (
 	"github.com/qtool/qtool/internal/tensor"
 )
 
+// qtoolDomain holds qtool's own ops (ops/qlinear's MaxPool2d).
+const qtoolDomain = "com.qtool"
+
 // qparams are the constant scale and zero point of one DQ or Q node.
 type qparams struct {
 	node  *graph.Node
@@ -463,6 +466,11 @@ func (r *rewriter) passthrough(op *graph.Node, y *qparams) *graph.Node {
 		return nil
 	}
 	r.rep.Passthrough[op.OpType]++
+	if isOp(op, "MaxPool") {
+		if attrs, ok := maxPool2dAttrs(op); ok {
+			return &graph.Node{Name: r.nm.Name(op.Name + "_int"), OpType: "MaxPool2d", Domain: qtoolDomain, Inputs: []*graph.Value{x.x}, Attrs: attrs}
+		}
+	}
 	in := append([]*graph.Value{x.x}, op.Inputs[1:]...)
 	attrs := make([]*graph.Attribute, len(op.Attrs))
 	for i, a := range op.Attrs {
@@ -470,4 +478,42 @@ func (r *rewriter) passthrough(op *graph.Node, y *qparams) *graph.Node {
 		attrs[i] = &c
 	}
 	return &graph.Node{Name: r.nm.Name(op.Name + "_int"), OpType: op.OpType, Inputs: in, Attrs: attrs}
+}
+
+// maxPool2dAttrs returns the attributes of com.qtool MaxPool2d (the fast
+// integer 2-D max pool in ops/qlinear) when op is a 2-D MaxPool it covers:
+// explicit or no padding, no dilation. Other MaxPools run as ONNX MaxPool on
+// the integer tensor.
+func maxPool2dAttrs(op *graph.Node) ([]*graph.Attribute, bool) {
+	ks, err := op.AttrInts("kernel_shape", nil)
+	if err != nil || len(ks) != 2 {
+		return nil, false
+	}
+	if ap, _ := op.AttrString("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "VALID" && ap != "" {
+		return nil, false
+	}
+	if d, err := op.AttrInts("dilations", []int64{1, 1}); err != nil || len(d) != 2 || d[0] != 1 || d[1] != 1 {
+		return nil, false
+	}
+	st, err := op.AttrInts("strides", []int64{1, 1})
+	if err != nil || len(st) != 2 {
+		return nil, false
+	}
+	pads := []int64{0, 0, 0, 0}
+	if ap, _ := op.AttrString("auto_pad", "NOTSET"); ap != "VALID" {
+		if pads, err = op.AttrInts("pads", pads); err != nil || len(pads) != 4 {
+			return nil, false
+		}
+	}
+	for i, p := range pads {
+		if p < 0 || p >= ks[i%2] {
+			return nil, false
+		}
+	}
+	ceil, err := op.AttrInt("ceil_mode", 0)
+	if err != nil {
+		return nil, false
+	}
+	return []*graph.Attribute{graph.IntsAttr("kernel_shape", ks), graph.IntsAttr("strides", st),
+		graph.IntsAttr("pads", pads), graph.IntAttr("ceil_mode", ceil)}, true
 }

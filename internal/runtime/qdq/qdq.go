@@ -113,12 +113,14 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 	}
 	g.Nodes = keep
 	g.RemoveUnused()
-	if r.rep.Total() > 0 {
+	if r.rep.Total() > 0 || len(r.rep.Passthrough) > 0 {
 		if g.Opsets == nil {
 			g.Opsets = map[string]int64{}
 		}
-		if _, ok := g.Opsets[msDomain]; !ok {
-			g.Opsets[msDomain] = 1
+		for _, d := range []string{msDomain, qtoolDomain} {
+			if _, ok := g.Opsets[d]; !ok {
+				g.Opsets[d] = 1
+			}
 		}
 	}
 	ix := g.Index()
