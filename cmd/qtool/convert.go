@@ -30,6 +30,10 @@ func newConvertCmd(s *settings) *cobra.Command {
                        MatMulInteger) and LSTM/GRU (weights behind DequantizeLinear)
   --fp16               float16 weights read through a Cast to float32
 
+A model that is already QDQ (PyTorch QAT, ONNX Runtime, qtool) is folded into
+QOperator form by --format qoperator without a table: its Q/DQ qparams and
+int8 weights are kept.
+
 The model is fused first (BatchNorm folded, standard ops only) unless --no-fuse.
 Relu/Clip after a convolution are absorbed into its output range; MaxPool,
 Reshape, Transpose, Flatten, Squeeze, Unsqueeze keep their input's qparams;
@@ -50,7 +54,8 @@ Presets live in configs/ (x86, arm, dynamic, fp16, ort-default).`,
   qtool convert model.onnx --table table.json -o model.int8.onnx
   qtool convert model.onnx --table table.json --format qoperator -o model.qop.onnx
   qtool convert model.onnx --dynamic -o model.dyn.onnx
-  qtool convert model.onnx --fp16 -o model.fp16.onnx`,
+  qtool convert model.onnx --fp16 -o model.fp16.onnx
+  qtool convert model.qdq.onnx --format qoperator -o model.qop.onnx`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConvert(cmd, s, args[0])
@@ -100,8 +105,12 @@ func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
 	case table != "":
 		mode = convert.ModeStatic
 	}
+	fold := false
 	if mode == convert.ModeStatic && table == "" {
-		return badInputf("convert: static quantization needs --table TABLE.json (or give --dynamic or --fp16)")
+		if cfg.Format != convert.FormatQOperator {
+			return badInputf("convert: static quantization needs --table TABLE.json (or give --dynamic or --fp16; a QDQ model folds with --format qoperator)")
+		}
+		fold = true
 	}
 	inputs := []string{modelPath}
 	if table != "" {
@@ -113,6 +122,22 @@ func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
+	}
+	if fold {
+		if !convert.IsQDQ(m.Graph) {
+			return badInputf("convert: %s has nothing to fold (no QuantizeLinear/DequantizeLinear): give --table TABLE.json", modelPath)
+		}
+		rep, err := convert.FoldQDQ(m.Graph, cfg)
+		if err != nil {
+			return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+		}
+		if err := model.Save(m, out); err != nil {
+			return workFailed(err)
+		}
+		if !s.quiet() {
+			printSummary(cmd.OutOrStdout(), modelPath, out, "QDQ folded into qoperator", cfg.Format, rep)
+		}
+		return nil
 	}
 	var tab *calibrate.Table
 	if mode == convert.ModeStatic {

@@ -85,6 +85,7 @@ func TestQuantizeAndConvert(t *testing.T) {
 	}
 	check("c-qdq", "convert", mp, "--table", table)
 	check("c-qop", "convert", mp, "--table", table, "--format", "qoperator")
+	check("c-fold", "convert", filepath.Join(dir, "c-qdq.onnx"), "--format", "qoperator")
 	check("c-dyn", "convert", mp, "--dynamic")
 	check("c-fp16", "convert", mp, "--fp16")
 	check("q-dyn", "quantize", mp, "--config", "../../configs/dynamic.yaml")
@@ -126,6 +127,7 @@ func TestConvertBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"convert", mp, "-o", out}, "needs --table"},
+		{[]string{"convert", mp, "--format", "qoperator", "-o", out}, "nothing to fold"},
 		{[]string{"convert", mp, "--table", table}, "-o OUT.onnx"},
 		{[]string{"convert", mp, "--table", table, "--dynamic", "-o", out}, "one of --table"},
 		{[]string{"convert", mp, "--table", table, "-o", mp}, ""},

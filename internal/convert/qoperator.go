@@ -191,9 +191,14 @@ func (w *qopWriter) weighted(n *graph.Node) error {
 		// ONNX Runtime's kernel takes only a per-tensor B; stay portable.
 		spec.Granularity = "per_tensor"
 	}
-	qw, err := quantizeWeight(b.Const, weightAxis(n), spec)
-	if err != nil {
-		return err
+	qw := p.fixedW[b]
+	if qw == nil || (qw.axis >= 0 && (qw.axis != weightAxis(n) || n.OpType == "MatMul")) || qw.data.DType != tensor.Int8 {
+		// Not folded, or in a form the integer op cannot take: quantize
+		// the (dequantized) float weight again.
+		var err error
+		if qw, err = quantizeWeight(b.Const, weightAxis(n), spec); err != nil {
+			return err
+		}
 	}
 	wd, ws, wz := w.cs.weightValues(b.Name, qw)
 	var bias *graph.Value

@@ -89,9 +89,10 @@ type plan struct {
 	kind   map[*graph.Node]nodeKind
 	spec   map[*graph.Node]NodeSpec
 	rep    *Report
-	// weightOpset is the ai.onnx opset per-channel weights need.
-	perChannelUsed bool
-	usedMS         bool
+	usedMS bool
+	// fixedW holds the integer weights of a folded QDQ model, used as they
+	// are instead of being quantized again.
+	fixedW map[*graph.Value]*qweight
 }
 
 // StaticOptions selects the output form.
@@ -118,11 +119,17 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 		return nil, fmt.Errorf("unknown format %q (want qdq or qoperator)", format)
 	}
 	constantsToInitializers(g)
-	_ = graph.InferShapes(g)
 	p := &plan{g: g, cfg: cfg, table: table, format: format, qp: map[*graph.Value]qparam{},
 		kind: map[*graph.Node]nodeKind{}, spec: map[*graph.Node]NodeSpec{}, rep: newReport()}
+	return p.run()
+}
+
+// run decides and emits the plan.
+func (p *plan) run() (*Report, error) {
+	g := p.g
+	_ = graph.InferShapes(g)
 	for _, n := range g.Nodes {
-		p.spec[n] = cfg.Resolve(n)
+		p.spec[n] = p.cfg.Resolve(n)
 	}
 	p.absorbActivations()
 	p.ix = g.Index()
@@ -137,7 +144,10 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 		}
 		p.rep.Quantized[n.OpType]++
 	}
-	p.shareConcatQParams()
+	if p.fixedW == nil {
+		// A folded QDQ model keeps the qparams it was given.
+		p.shareConcatQParams()
+	}
 	for _, v := range g.Outputs {
 		if q, ok := p.qp[v]; ok {
 			p.rep.OutputScales[v.Name] = q.scale
