@@ -24,7 +24,7 @@ func TestFoldQDQ(t *testing.T) {
 	cx, _ := cifar(t, fm.Graph)
 	x, _ := mnist(t)
 	for _, c := range []struct {
-		name, path string
+		name, path  string
 		calib, eval *tensor.Tensor
 	}{
 		{"mnist-8", shared(t, "models/mnist-8/mnist-8.onnx"), rows(x, 0, 64), rows(x, 200, 201)},
