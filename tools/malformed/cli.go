@@ -304,6 +304,16 @@ func writeCLI(root string) error {
 				Attribute: []*onnxpb.AttributeProto{attr("keepdims", onnxpb.AttributeProto_INT, func(a *onnxpb.AttributeProto) { a.I = proto.Int64(0) })}},
 			&onnxpb.NodeProto{OpType: proto.String("Add"), Name: proto.String("add"), Input: []string{"R", "m"}, Output: []string{"Y"}})
 	}), "run $D/constant_of_shape_bomb.onnx"+runIn, "memory")
+	// bench synthesizes inputs from the declared shape: 2^31 floats here.
+	add("bench_huge_declared_input.onnx", mutModel(func(m *onnxpb.ModelProto) {
+		m.Graph.Node[0].OpType = proto.String("Add")
+		m.Graph.Initializer[0].Dims, m.Graph.Initializer[0].FloatData = nil, []float32{1}
+		for _, vi := range []*onnxpb.ValueInfoProto{m.Graph.Input[0], m.Graph.Output[0]} {
+			d := vi.Type.GetTensorType().Shape.Dim
+			d[0].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1 << 16}
+			d[1].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1 << 15}
+		}
+	}), "bench $D/bench_huge_declared_input.onnx --runs 1", "bytes")
 	add("too_few_inputs.onnx", mutModel(func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input = m.Graph.Node[0].Input[:1] }),
 		"run $D/too_few_inputs.onnx"+runIn, "input")
 
