@@ -342,6 +342,17 @@ func writeCLI(root string) error {
 		b, _ := proto.Marshal(&onnxpb.TensorProto{Name: proto.String("X"), DataType: proto.Int32(1), Dims: []int64{1 << 62, 1 << 62}})
 		return b
 	}(), "more than")
+	runWith("tensor_external_escape.pb", func() []byte {
+		tp := malformed.External("../../../go.mod")
+		tp.Name, tp.Dims = proto.String("X"), []int64{1, 2}
+		b, _ := proto.Marshal(tp)
+		return b
+	}(), "escapes")
+	runWith("tensor_string.pb", func() []byte {
+		b, _ := proto.Marshal(&onnxpb.TensorProto{Name: proto.String("X"), DataType: proto.Int32(int32(onnxpb.TensorProto_STRING)), Dims: []int64{1, 2},
+			StringData: [][]byte{[]byte("a"), []byte("b")}})
+		return b
+	}(), "string")
 	runWith("input_unknown_format.txt", []byte("1 2\n"), "format")
 	addArgs("input_name_unknown", "run $D/base.onnx --input nosuch=$D/x12.npy --output-dir $O", "base.onnx", "nosuch")
 	addArgs("input_missing_file", "run $D/base.onnx --input $D/does_not_exist.npy --output-dir $O", "does_not_exist.npy", "no such file")
