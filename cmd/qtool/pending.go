@@ -13,10 +13,7 @@ type pending struct {
 	use, short, long, issue string
 }
 
-var pendingCommands = []pending{
-	{"eval FLOAT.onnx QUANT.onnx --data DATA", "Compare a quantized model with its float original",
-		"Top-1/top-5 accuracy against labels, agreement with float, output SQNR, and a\nper-layer error table; text, JSON or a self-contained HTML report.", "issue 9"},
-}
+var pendingCommands = []pending{}
 
 func addPendingCommands(root *cobra.Command) {
 	for _, p := range pendingCommands {

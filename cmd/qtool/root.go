@@ -69,6 +69,7 @@ Exit codes: 0 success, 1 the work failed (e.g. an accuracy budget was not met),
 		newConvertCmd(s),
 		newQuantizeCmd(s),
 		newCalibrateCmd(s),
+		newEvalCmd(s),
 	)
 	addPendingCommands(root)
 	return root

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/qtool/qtool/internal/atomicfile"
+	"github.com/qtool/qtool/internal/calibrate"
+	"github.com/qtool/qtool/internal/eval"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/tensor"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+)
+
+func newEvalCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eval FLOAT.onnx QUANT.onnx --data DATA [--labels L.npy]",
+		Short: "Compare a quantized model with its float original",
+		Long: `Runs the float and the quantized model on the same samples and reports what
+quantization cost: top-1 and top-5 accuracy of both against labels, how often
+their top-1 agree, and the SQNR (dB), cosine similarity and largest absolute
+error of the quantized outputs against the float ones.
+
+Labels come from --labels (an .npy of integer classes, one per sample of the
+data, before --shuffle/--offset/--limit pick from it) or from the class
+subfolders of an image folder or tar (sorted by name). Without labels only
+agreement and output error are reported. Top-k ranks the first output's
+values of each sample.
+
+--per-layer (implied by --report) compares every quantized activation of a
+QDQ model (a QuantizeLinear -> DequantizeLinear pair) with the float model's
+tensor of the same name on the same input, like PyTorch's Numeric Suite and
+ONNX Runtime's qdq_loss_debug: SQNR and cosine over all samples (summed
+signal and noise energy), the largest error, and the share of float values
+outside the quantized range (clipped). The table lists the worst first.
+
+--report FILE writes one self-contained HTML page (inline SVG, no external
+resources): the summary, per-layer SQNR bars, the histogram of one tensor's
+float values with its quantized range (--histogram NAME, default the worst
+layer) and the per-layer table. --json prints the whole report as JSON
+(an exact layer's SQNR is the string "inf").
+
+DATA and the image recipe are read as 'qtool calibrate' reads them (the
+config's 'calibration' section).`,
+		Example: `  qtool eval mnist-8.onnx mnist.int8.onnx --data digits.npy --labels labels.npy
+  qtool eval squeezenet.onnx sq.int8.onnx --data cifar10-test.tar --config cifar.yaml \
+      --shuffle --seed 1 --limit 1000 --per-layer --report report.html`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runEval(cmd, s, args[0], args[1])
+		},
+	}
+	f := cmd.Flags()
+	f.StringArray("data", nil, "data as [NAME=]PATH (.npy, .npz, folder, or .tar of images); repeat for several inputs")
+	f.String("labels", "", "integer class labels (.npy, one per sample of the data)")
+	f.Int("limit", 0, "evaluate at most N samples (0 = all)")
+	f.Int("offset", 0, "skip the first N samples (of the shuffled order with --shuffle)")
+	f.Bool("shuffle", false, "visit the samples in a random order fixed by --seed")
+	f.Uint64("seed", 0, "seed of --shuffle")
+	f.Int("batch", 0, "samples per model run (default 1, or the model's fixed batch dim)")
+	f.Bool("json", false, "print the report as JSON")
+	f.Bool("per-layer", false, "compare every quantized activation with its float counterpart")
+	f.String("report", "", "write a self-contained HTML report to this file (implies --per-layer)")
+	f.String("histogram", "", "tensor whose float values the HTML report plots (default: the worst layer)")
+	f.Int("top", 30, "per-layer rows in the text table (0 = all)")
+	return cmd
+}
+
+func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error {
+	v := s.v
+	cfgName := v.ConfigFileUsed()
+	if cfgName == "" {
+		cfgName = "config"
+	}
+	cfg, err := calibrate.DecodeConfig(v.Get("calibration"))
+	if err != nil {
+		return badInputf("%s: %v", cfgName, err)
+	}
+	specs, err := dataSpecs(cmd, s, cfg)
+	if err != nil {
+		return badInput(err)
+	}
+	reportPath := v.GetString("report")
+	if reportPath != "" {
+		inputs := []string{floatPath, quantPath}
+		for _, sp := range specs {
+			inputs = append(inputs, sp.Path)
+		}
+		if l := v.GetString("labels"); l != "" {
+			inputs = append(inputs, l)
+		}
+		if err := atomicfile.CheckNotInput(reportPath, inputs...); err != nil {
+			return badInput(err)
+		}
+	}
+	fm, err := model.Load(floatPath)
+	if err != nil {
+		return badInput(err)
+	}
+	qm, err := model.Load(quantPath)
+	if err != nil {
+		return badInput(err)
+	}
+	var labels []int64
+	if lp := v.GetString("labels"); lp != "" {
+		if labels, err = readLabels(lp); err != nil {
+			return badInput(err)
+		}
+	}
+	opts := calibrate.Options{
+		Limit: v.GetInt("limit"), Offset: v.GetInt("offset"), Shuffle: v.GetBool("shuffle"),
+		Seed: v.GetUint64("seed"), Batch: v.GetInt("batch"), SkipNonFinite: cfg.SkipNonFinite,
+		Preprocess: cfg.Preprocess,
+	}
+	ds, err := calibrate.Open(specs, calibrate.InputSpecs(fm.Graph), opts)
+	if err != nil {
+		return badInput(err)
+	}
+	defer ds.Close()
+	if labels != nil && len(labels) < ds.Total {
+		return badInputf("%s: %d labels for %d samples of data", v.GetString("labels"), len(labels), ds.Total)
+	}
+	if ds.Note != "" && !s.quiet() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", ds.Note)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	eo := eval.Options{Threads: s.threads(), PerLayer: v.GetBool("per-layer") || reportPath != "", Labels: labels}
+	var bar *progressbar.ProgressBar
+	if !s.quiet() && isTerminal(os.Stderr) {
+		bar = progressbar.NewOptions(ds.Len(),
+			progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("evaluating"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("samples"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+		eo.Progress = func(done, total int) { bar.Set(done) }
+	}
+	rep, err := eval.Compare(ctx, fm.Graph, qm.Graph, ds, eo)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		var ie *eval.InputError
+		switch {
+		case errors.Is(err, context.Canceled):
+			return workFailed(errors.New("eval: interrupted"))
+		case errors.As(err, &ie):
+			return badInputf("%s vs %s: %v", floatPath, quantPath, err)
+		}
+		return workFailed(err)
+	}
+	rep.FloatModel, rep.QuantModel = floatPath, quantPath
+	rep.FloatBytes, rep.QuantBytes = fileSize(floatPath), fileSize(quantPath)
+	if len(ds.Sources) > 0 {
+		rep.Data = ds.Sources[0].Path
+	}
+	if reportPath != "" {
+		name := v.GetString("histogram")
+		if name == "" && len(rep.Layers) > 0 {
+			name = rep.Layers[0].Name
+		}
+		var h *eval.Histogram
+		if name != "" {
+			if h = rep.Histogram(name, 64); h == nil {
+				return badInputf("--histogram: %q is not a compared quantized tensor of %s", name, quantPath)
+			}
+		}
+		if err := atomicfile.Write(reportPath, func(w io.Writer) error { return rep.WriteHTML(w, h) }); err != nil {
+			return workFailed(err)
+		}
+	}
+	out := cmd.OutOrStdout()
+	if v.GetBool("json") {
+		return rep.WriteJSON(out)
+	}
+	if err := rep.WriteText(out, v.GetInt("top")); err != nil {
+		return err
+	}
+	if rep.PerLayer && len(rep.Layers) == 0 {
+		fmt.Fprintf(out, "no quantized activation of %s has a float counterpart in %s (per-layer comparison needs a QDQ model from the same float graph)\n", quantPath, floatPath)
+	}
+	if reportPath != "" && !s.quiet() {
+		fmt.Fprintf(out, "report -> %s\n", reportPath)
+	}
+	return nil
+}
+
+// readLabels reads an .npy of integer class indices (any shape; flattened).
+func readLabels(path string) ([]int64, error) {
+	t, err := npy.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	switch t.DType {
+	case tensor.Int64, tensor.Int32, tensor.Int16, tensor.Int8, tensor.Uint8, tensor.Uint16, tensor.Uint32, tensor.Uint64:
+	default:
+		return nil, fmt.Errorf("%s: labels must be integers, not %v", path, t.DType)
+	}
+	vals, err := t.AsFloat64()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	out := make([]int64, len(vals))
+	for i, x := range vals {
+		if x < 0 {
+			return nil, fmt.Errorf("%s: label %d is negative (%v)", path, i, x)
+		}
+		out[i] = int64(x)
+	}
+	return out, nil
+}
