@@ -12,6 +12,7 @@ import (
 
 	"github.com/qtool/qtool/internal/atomicfile"
 	"github.com/qtool/qtool/internal/calibrate"
+	"github.com/qtool/qtool/internal/fuse"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -25,7 +26,9 @@ func newCalibrateCmd(s *settings) *cobra.Command {
 graph inputs and every node output) and on the weights, and writes a
 calibration table (JSON): per tensor the observer, its settings and statistics
 (min/max, histogram) and the quantization parameters (scales, zero points,
-axis) that 'qtool convert' uses.
+axis) that 'qtool convert' uses. The model is first fused as 'qtool fuse
+--portable' does (BatchNorm folded, activations kept as standard ops), which
+is what convert quantizes; --no-fuse calibrates it as written.
 
 DATA is one of
   file.npy          samples on the first axis; read a sample at a time, so it
@@ -85,6 +88,7 @@ run leaves no partial file.`,
 	f.Uint64("seed", 0, "seed of --shuffle (the same seed picks the same samples on every machine)")
 	f.Int("batch", 0, "samples per model run (default 1, or the model's fixed batch dim)")
 	f.StringP("output", "o", "", "calibration table to write (JSON)")
+	f.Bool("no-fuse", false, "calibrate the model as written, without 'qtool fuse' first (use the same flag with convert)")
 	cmd.AddCommand(newCalibrateMergeCmd(s))
 	return cmd
 }
@@ -210,6 +214,14 @@ func runCalibrate(cmd *cobra.Command, s *settings, modelPath string) error {
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
+	}
+	// Calibrate the graph convert will quantize: convert fuses (with
+	// standard ops only) before it reads the table, and the same
+	// deterministic rewrite here gives the same tensor names.
+	if !v.GetBool("no-fuse") {
+		if _, err := fuse.Fuse(m.Graph, fuse.Options{Portable: true}); err != nil {
+			return badInputf("%s: %v", modelPath, err)
+		}
 	}
 	// Observer settings are only resolved against the graph; doing it now
 	// makes a mistake in them bad input named by the config file, before
