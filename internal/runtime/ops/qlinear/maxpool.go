@@ -1,7 +1,9 @@
 package qlinear
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -121,8 +123,14 @@ func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []
 	// pads below the kernel size every window holds at least one pixel.
 	rowLo, rowHi := bounds(OH, H, k.kh, k.sh, k.pads[0])
 	colLo, colHi := bounds(OW, W, k.kw, k.sw, k.pads[1])
+	// flip maps int8 order onto uint8 order (x ^ 0x80) for the byte-wise max.
+	var flip uint64
+	if _, signed := any(x[0]).(int8); signed {
+		flip = 0x8080808080808080
+	}
 	ctx.Parallel(planes, max(1, 16384/max(1, H*W)), func(p0, p1 int) {
 		col := make([]T, W)
+		cb := poolBytes(col)
 		for p := p0; p < p1; p++ {
 			xp := x[p*H*W : (p+1)*H*W]
 			yp := y[p*OH*OW : (p+1)*OH*OW]
@@ -130,14 +138,15 @@ func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []
 				r0, r1 := rowLo[oh], rowHi[oh]
 				copy(col, xp[r0*W:r0*W+W])
 				for r := r0 + 1; r < r1; r++ {
-					row := xp[r*W : r*W+W]
-					for i, v := range row {
-						col[i] = max(col[i], v)
-					}
+					maxBytes(cb, poolBytes(xp[r*W:r*W+W]), flip)
 				}
 				out := yp[oh*OW : oh*OW+OW]
 				for ow := range out {
 					c0, c1 := colLo[ow], colHi[ow]
+					if c1-c0 == 3 {
+						out[ow] = max(col[c0], col[c0+1], col[c0+2])
+						continue
+					}
 					b := col[c0]
 					for _, v := range col[c0+1 : c1] {
 						b = max(b, v)
@@ -147,6 +156,40 @@ func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []
 			}
 		}
 	})
+}
+
+func poolBytes[T uint8 | int8](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
+}
+
+// maxBytes sets dst[i] = max(dst[i], src[i]) over bytes, eight at a time in
+// a uint64 (SWAR), comparing x^flip so that int8 data orders correctly.
+func maxBytes(dst, src []byte, flip uint64) {
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		a := binary.LittleEndian.Uint64(dst[i:]) ^ flip
+		b := binary.LittleEndian.Uint64(src[i:]) ^ flip
+		binary.LittleEndian.PutUint64(dst[i:], maxU8x8(a, b)^flip)
+	}
+	f := byte(flip)
+	for ; i < len(dst); i++ {
+		dst[i] = max(dst[i]^f, src[i]^f) ^ f
+	}
+}
+
+// maxU8x8 is the byte-wise unsigned max of a and b. Per byte, (a|0x80) -
+// (b&0x7f) lies in 1..255, so no borrow crosses bytes, and its top bit says
+// whether a's low seven bits are >= b's; the top bits of a and b decide
+// when they differ.
+func maxU8x8(a, b uint64) uint64 {
+	const hi, lo = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	t := (a | hi) - (b & lo)
+	ge := ((a &^ b) | (^(a ^ b) & t)) & hi
+	m := (ge >> 7) * 0xff
+	return (a & m) | (b &^ m)
 }
 
 func bounds(out, in, k, s, pad int) (lo, hi []int) {

@@ -126,3 +126,53 @@ func TestMaxPool2dBadInput(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMaxPool2d is ResNet's stem pool: 64x112x112 uint8, 3x3 stride 2, pad 1.
+func BenchmarkMaxPool2d(b *testing.B) {
+	n := &graph.Node{Name: "mp", OpType: "MaxPool2d", Domain: QtoolDomain, Inputs: []*graph.Value{{Name: "x"}}, Outputs: []*graph.Value{{Name: "y"}},
+		Attrs: []*graph.Attribute{graph.IntsAttr("kernel_shape", []int64{3, 3}), graph.IntsAttr("strides", []int64{2, 2}), graph.IntsAttr("pads", []int64{1, 1, 1, 1})}}
+	k, err := newMaxPool2d(n, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := tensor.MustNew(tensor.Uint8, []int{1, 64, 112, 112})
+	rng := rand.New(rand.NewSource(1))
+	for i := range x.U8() {
+		x.U8()[i] = uint8(rng.Intn(256))
+	}
+	ctx := &runtime.Context{}
+	b.SetBytes(int64(x.Len()))
+	for i := 0; i < b.N; i++ {
+		if _, err := k.Run(ctx, []*tensor.Tensor{x}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestMaxBytesAllPairs runs the SWAR byte max on every (a, b) pair, in every
+// byte lane, for both orders (uint8 and int8 through the sign flip).
+func TestMaxBytesAllPairs(t *testing.T) {
+	for _, flip := range []uint64{0, 0x8080808080808080} {
+		dst, src := make([]byte, 11), make([]byte, 11)
+		for a := 0; a < 256; a++ {
+			for b := 0; b < 256; b++ {
+				for i := range dst {
+					dst[i], src[i] = byte(a), byte(b)
+					if i%3 == 1 {
+						dst[i], src[i] = byte(b), byte(a)
+					}
+				}
+				maxBytes(dst, src, flip)
+				want := byte(max(a, b))
+				if flip != 0 {
+					want = byte(max(int8(a), int8(b)))
+				}
+				for i, v := range dst {
+					if v != want {
+						t.Fatalf("flip %x: max(%d, %d) lane %d = %d, want %d", flip, a, b, i, v, want)
+					}
+				}
+			}
+		}
+	}
+}
