@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,8 +235,11 @@ func TestBigQDQModels(t *testing.T) {
 
 // BenchmarkQDQModels times the rewritten model at batch 1, 1 thread, and
 // ONNX Runtime on the same file, alternating rounds (the machine is shared,
-// so interleaving keeps the neighbours' load about equal for both), and
-// reports the medians and their ratio.
+// so interleaving keeps the neighbours' load about equal for both). It
+// reports the medians of wall time and their ratio (x-ort), and CPU time
+// per run for both and its ratio (x-ort-cpu, the steadier figure on a
+// loaded machine; ORT's is the CPU time of a process doing `per` runs minus
+// one doing a single run, so start-up and loading cancel).
 func BenchmarkQDQModels(b *testing.B) {
 	dir := bigModels(b)
 	script := ortScript()
@@ -265,10 +269,13 @@ func BenchmarkQDQModels(b *testing.B) {
 				}
 			}
 			var ours, theirs []float64
+			var ourCPU time.Duration
+			var theirCPU float64
 			rounds := max(1, b.N/10)
 			per := max(1, b.N/rounds)
 			b.ResetTimer()
 			for r := 0; r < rounds; r++ {
+				c0 := cpuTime()
 				for i := 0; i < per; i++ {
 					t0 := time.Now()
 					if _, err := s.Run(feed); err != nil {
@@ -276,10 +283,13 @@ func BenchmarkQDQModels(b *testing.B) {
 					}
 					ours = append(ours, float64(time.Since(t0))/1e6)
 				}
+				ourCPU += cpuTime() - c0
 				if script != "" && b.N >= 5 {
 					b.StopTimer()
-					if med, err := ortMedian(script, path, md.Graph.Inputs[0].Name, inPath, max(per, 5)); err == nil {
+					med, cpu, err := ortRun(script, path, md.Graph.Inputs[0].Name, inPath, max(per, 5))
+					if err == nil {
 						theirs = append(theirs, med)
+						theirCPU += cpu
 					} else {
 						b.Logf("ONNX Runtime: %v", err)
 					}
@@ -288,11 +298,16 @@ func BenchmarkQDQModels(b *testing.B) {
 			}
 			b.StopTimer()
 			med := median(ours)
+			cpu := float64(ourCPU) / 1e6 / float64(len(ours))
 			b.ReportMetric(med, "median-ms")
+			b.ReportMetric(cpu, "cpu-ms/op")
 			if len(theirs) > 0 {
 				om := median(theirs)
+				oc := theirCPU / float64(len(theirs))
 				b.ReportMetric(om, "ort-median-ms")
 				b.ReportMetric(med/om, "x-ort")
+				b.ReportMetric(oc, "ort-cpu-ms/op")
+				b.ReportMetric(cpu/oc, "x-ort-cpu")
 			}
 		})
 	}
@@ -303,18 +318,39 @@ func median(x []float64) float64 {
 	return x[len(x)/2]
 }
 
-func ortMedian(script, modelPath, inName, inPath string, runs int) (float64, error) {
-	cmd := exec.Command("node", script, "bench", modelPath, "--runs", fmt.Sprint(runs), "--warmup", "3", "--threads", "1", inName+"="+inPath)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if err := cmd.Run(); err != nil {
-		return 0, err
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	var res struct {
-		P50 float64 `json:"p50_ms"`
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ortRun returns ONNX Runtime's median latency over runs and its CPU time
+// per run, both in ms.
+func ortRun(script, modelPath, inName, inPath string, runs int) (float64, float64, error) {
+	run := func(n int) (float64, time.Duration, error) {
+		cmd := exec.Command("node", script, "bench", modelPath, "--runs", fmt.Sprint(n), "--warmup", "3", "--threads", "1", inName+"="+inPath)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Run(); err != nil {
+			return 0, 0, err
+		}
+		var res struct {
+			P50 float64 `json:"p50_ms"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			return 0, 0, err
+		}
+		return res.P50, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		return 0, err
+	_, c1, err := run(1)
+	if err != nil {
+		return 0, 0, err
 	}
-	return res.P50, nil
+	med, cn, err := run(runs + 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	return med, float64(cn-c1) / 1e6 / float64(runs), nil
 }
