@@ -392,6 +392,20 @@ func (p *plan) decide(n *graph.Node) (nodeKind, string) {
 		}
 		acts = []*graph.Value{n.Inputs[0]}
 	}
+	if kind != kWeighted {
+		// An op without weights joins an integer chain; it does not start
+		// one: quantizing a Concat of float LSTM states (a recurrent model's
+		// state output) only adds error.
+		chained := false
+		for _, v := range acts {
+			if _, ok := p.qp[v]; ok {
+				chained = true
+			}
+		}
+		if !chained {
+			return kFloat, ""
+		}
+	}
 	got := map[*graph.Value]qparam{}
 	for _, v := range acts {
 		q, err := p.tableQP(v, s)
