@@ -17,7 +17,9 @@ func qdqConvGraph(act string, yzp uint8, clipMin, clipMax float32) *graph.Graph 
 	g := &graph.Graph{Opsets: map[string]int64{"": 13}}
 	nm := g.NewNamer()
 	c := func(name string, t *tensor.Tensor) *graph.Value { return g.AddInitializer(nm, name, t) }
-	u8 := func(v uint8) *tensor.Tensor { return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}} }
+	u8 := func(v uint8) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
+	}
 	x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(1, 3, 7, 6)}
 	g.Inputs = []*graph.Value{x}
 	node := func(op string, in []*graph.Value, attrs ...*graph.Attribute) *graph.Value {
