@@ -72,7 +72,8 @@ bench-peers: build
 # arm64 under qemu-user (apt-get install qemu-user-static): max has every
 # extension (SDOT, I8MM), neoverse-n1 SDOT without I8MM, cortex-a53 plain
 # NEON; q8's QTOOL_ISA choice is checked in-process for each forced name
-# (qemu-user cannot re-execute a test binary without binfmt_misc). Then the
+# (qemu-user cannot re-execute a test binary without binfmt_misc), and a
+# small QDQ ResNet runs on the best path of each CPU. Then the
 # quantized ops (every q8 path) and the ONNX node tests (the f32 asimd
 # kernel) under -cpu max. About 3 minutes here.
 ARM64_CPUS ?= max neoverse-n1 cortex-a53
@@ -83,6 +84,7 @@ arm64-test:
 	  for isa in generic neon sdot dotprod avx2; do \
 	    QTOOL_ISA=$$isa GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" -run '^TestARM64' ./internal/simd/q8; \
 	  done; \
+	  GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" -run '^TestMiniResNetQDQ$$' ./internal/runtime/qdq/; \
 	done
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/runtime/ops/qlinear/
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" -run 'TestONNXNodeTests|TestLibONNX' ./internal/runtime/ops/all/
