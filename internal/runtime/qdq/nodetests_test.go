@@ -1,0 +1,89 @@
+package qdq
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/runtime/nodetest"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// TestNodeTestsAfterRewrite runs Rewrite over every ONNX backend node-test
+// model (all ops, all the odd forms the suite has): it must never fail or
+// panic, and where it changed the graph (constants folded, casts dropped,
+// patterns fused) the rewritten model must still give the expected outputs.
+func TestNodeTestsAfterRewrite(t *testing.T) {
+	dirs := nodetest.Dirs("test_*")
+	if len(dirs) == 0 {
+		t.Skip("no ONNX node tests found")
+	}
+	changed := 0
+	for _, dir := range dirs {
+		m, err := model.Load(filepath.Join(dir, "model.onnx"))
+		if err != nil {
+			continue // the loader's own tests cover these
+		}
+		rep, err := Rewrite(m.Graph)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(dir), err)
+			continue
+		}
+		if rep.Total() == 0 && len(rep.Passthrough) == 0 && rep.Constants == 0 && rep.Casts == 0 {
+			continue
+		}
+		sess, err := runtime.NewSession(m.Graph, runtime.Options{Threads: 1})
+		if err != nil {
+			// Fine only when the plain model does not plan either (ops
+			// without kernels, listed in ops/all/unsupported.txt).
+			if plain, lerr := model.Load(filepath.Join(dir, "model.onnx")); lerr == nil {
+				if _, perr := runtime.NewSession(plain.Graph, runtime.Options{Threads: 1}); perr == nil {
+					t.Errorf("%s: plans before the rewrite, not after: %v", filepath.Base(dir), err)
+				}
+			}
+			continue
+		}
+		changed++
+		if err := checkSets(sess, dir); err != nil {
+			t.Errorf("%s after rewrite (%v): %v", filepath.Base(dir), rep, err)
+		}
+	}
+	t.Logf("%d node-test models, %d changed by the rewrite and re-checked", len(dirs), changed)
+}
+
+func checkSets(sess *runtime.Session, dir string) error {
+	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+	sort.Strings(sets)
+	for _, set := range sets {
+		in := map[string]*tensor.Tensor{}
+		for i, name := range sess.InputNames() {
+			p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			x, err := model.ReadTensorFile(p)
+			if err != nil {
+				return err
+			}
+			in[name] = x
+		}
+		got, err := sess.Run(in)
+		if err != nil {
+			return err
+		}
+		for i, name := range sess.OutputNames() {
+			want, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			if err != nil {
+				return err
+			}
+			if err := nodetest.Compare(got[name], want); err != nil {
+				return fmt.Errorf("output %q: %v", name, err)
+			}
+		}
+	}
+	return nil
+}
