@@ -10,6 +10,10 @@
 // requantize once (round half to even) where the float path rounds the
 // float result, so a fused node may differ from the float path by 1 LSB,
 // as ONNX Runtime's fused nodes do.
+//
+// The rewritten graph is for our runtime: besides ONNX and com.microsoft
+// ops it may hold com.qtool MaxPool2d, which other runtimes do not know, so
+// it is not meant to be saved for them.
 package qdq
 
 import (
