@@ -89,5 +89,17 @@ arm64-test:
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/runtime/ops/qlinear/
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" -run 'TestONNXNodeTests|TestLibONNX' ./internal/runtime/ops/all/
 
+# The HTML report of qtool eval rendered in headless Chromium (apt-get
+# install chromium) on the MNIST example: the screenshot must not be blank
+# and must show the SVG plots (internal/eval's TestReportScreenshot reads it).
+.PHONY: report-check
+report-check: build
+	set -e; d=$${REPORT_DIR:-$$(mktemp -d)}; d=$$(cd $$d && pwd); \
+	$(BIN) quantize examples/mnist/mnist-8.onnx --data examples/mnist -o $$d/mnist.int8.onnx --quiet; \
+	$(BIN) eval examples/mnist/mnist-8.onnx $$d/mnist.int8.onnx --data examples/mnist --report $$d/report.html --quiet >/dev/null; \
+	chromium --headless --no-sandbox --disable-gpu --screenshot=$$d/report.png --window-size=1200,1600 file://$$d/report.html 2>/dev/null; \
+	QTOOL_REPORT_PNG=$$d/report.png $(GO) test -count=1 -v -run '^TestReportScreenshot$$' ./internal/eval; \
+	echo "report: $$d/report.html, screenshot: $$d/report.png"
+
 clean:
 	rm -rf bin

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -266,5 +267,39 @@ func TestCompareHandValues(t *testing.T) {
 	var ie *InputError
 	if err == nil || !errors.As(err, &ie) {
 		t.Errorf("label 7 of 2 classes: %v", err)
+	}
+}
+
+// TestReportScreenshot checks a headless-Chromium screenshot of a report
+// (make report-check renders one and sets QTOOL_REPORT_PNG): the page must
+// not be blank, and the SVG plots must have been drawn, which shows as the
+// histogram's bar colour and the quantized-range shading in the pixels.
+func TestReportScreenshot(t *testing.T) {
+	path := os.Getenv("QTOOL_REPORT_PNG")
+	if path == "" {
+		t.Skip("QTOOL_REPORT_PNG not set (make report-check sets it)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colours := map[[3]uint8]int{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			colours[[3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}]++
+		}
+	}
+	bar := colours[[3]uint8{0x45, 0x75, 0xb4}]
+	shade := colours[[3]uint8{0xe0, 0xf0, 0xe0}]
+	t.Logf("%s: %dx%d, %d distinct colours, %d bar pixels, %d shading pixels", path, b.Dx(), b.Dy(), len(colours), bar, shade)
+	if len(colours) < 16 || bar < 200 || shade < 2000 {
+		t.Errorf("the report looks blank or its plots were not drawn: %d colours, %d bar pixels, %d shading pixels", len(colours), bar, shade)
 	}
 }

@@ -66,7 +66,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 body{font-family:system-ui,sans-serif;margin:24px;color:#1b1b1b;background:#fff}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px}
 table{border-collapse:collapse;font-size:13px}
-td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left}
+td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left;white-space:nowrap}
 th{background:#f0f3f7}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
@@ -187,7 +187,9 @@ func histogramSVG(h *Histogram) string {
 		if c == 0 {
 			continue
 		}
-		bh := float64(c) / float64(mx) * plotH
+		// Log scale: after a Relu most values sit in the zero bin, and a
+		// linear axis would hide the tail that decides the range.
+		bh := math.Log1p(float64(c)) / math.Log1p(float64(mx)) * plotH
 		fmt.Fprintf(&b, `<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="#4575b4"><title>%d</title></rect>`, left+float64(i)*bw, top+plotH-bh, math.Max(bw-0.5, 0.5), bh, c)
 	}
 	for _, q := range []struct {
@@ -198,14 +200,21 @@ func histogramSVG(h *Histogram) string {
 		if x < left || x > left+plotW {
 			continue
 		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d73027" stroke-width="2" stroke-dasharray="5,3"/><text x="%.1f" y="%d" text-anchor="middle" fill="#d73027">%s %.4g</text>`, x, top, x, top+plotH, x, top-6, q.name, q.v)
+		anchor := "middle"
+		switch {
+		case x < left+60:
+			anchor = "start"
+		case x > left+plotW-60:
+			anchor = "end"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d73027" stroke-width="2" stroke-dasharray="5,3"/><text x="%.1f" y="%d" text-anchor="%s" fill="#d73027">%s %.4g</text>`, x, top, x, top+plotH, x, top-6, anchor, q.name, q.v)
 	}
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, left, top+plotH, left+plotW, top+plotH)
 	for i := 0; i <= 4; i++ {
 		v := h.Lo + span*float64(i)/4
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#333">%.4g</text>`, xOf(v), top+plotH+16, v)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#333">max bin %d values; float min %.4g, max %.4g; below/above the plot: %d/%d; shaded: representable after quantization</text>`, left, top+plotH+38, mx, h.Min, h.Max, h.Under, h.Over)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#333">counts on a log scale (largest bin %d); float min %.4g, max %.4g; below/above the plot: %d/%d; shaded: representable after quantization</text>`, left, top+plotH+38, mx, h.Min, h.Max, h.Under, h.Over)
 	b.WriteString(`</svg>`)
 	return b.String()
 }
