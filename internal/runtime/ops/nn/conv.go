@@ -178,7 +178,9 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		// The residual dies here: accumulate into it in place.
 		y = z
 	} else {
-		if y, err = newF32(ctx, n, outShape); err != nil {
+		// Every path below writes all of y (the GEMM's k == 0 case
+		// included), or z is copied over it first.
+		if y, err = newF32Uninit(ctx, n, outShape); err != nil {
 			return nil, err
 		}
 		if z != nil {
@@ -347,9 +349,23 @@ func convGroupPadded(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep
 	}
 	padp := getBuf(cg * chanSize)
 	pad := *padp
-	clear(pad)
 	ctx.Parallel(cg, max(1, 4096/max(1, chanSize)), func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
+			// The recycled buffer holds stale data: zero what the copies
+			// below leave alone, the pad rows and columns only when the
+			// plane is a single phase (stride 1), else the whole channel.
+			ch := pad[c*chanSize : (c+1)*chanSize]
+			if sh == 1 && sw == 1 {
+				clear(ch[:pt*Wq])
+				for ih := 0; ih < H; ih++ {
+					row := ch[(ih+pt)*Wq : (ih+pt+1)*Wq]
+					clear(row[:pl])
+					clear(row[pl+W:])
+				}
+				clear(ch[(H+pt)*Wq:])
+			} else {
+				clear(ch)
+			}
 			for ih := 0; ih < H; ih++ {
 				r := ih + pt
 				src := xg[(c*H+ih)*W : (c*H+ih+1)*W]

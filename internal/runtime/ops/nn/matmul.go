@@ -236,7 +236,12 @@ func (k *matMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	if b.Rank() > 1 {
 		finalShape = append(finalShape, N)
 	}
-	y, err := newF32(ctx, n, outShape)
+	alloc := newF32
+	if K > 0 {
+		// The GEMMs below write every element; K == 0 returns zeros.
+		alloc = newF32Uninit
+	}
+	y, err := alloc(ctx, n, outShape)
 	if err != nil {
 		return nil, err
 	}

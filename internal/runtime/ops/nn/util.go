@@ -103,6 +103,16 @@ func newF32(ctx *runtime.Context, n *graph.Node, shape []int) (*tensor.Tensor, e
 	return t, nil
 }
 
+// newF32Uninit is newF32 for outputs the kernel overwrites in full: a
+// recycled buffer is handed out without being zeroed first.
+func newF32Uninit(ctx *runtime.Context, n *graph.Node, shape []int) (*tensor.Tensor, error) {
+	t, err := ctx.NewUninit(tensor.Float32, shape)
+	if err != nil {
+		return nil, fmt.Errorf("%v: output %v: %v", n, shape, err)
+	}
+	return t, nil
+}
+
 func prod(s []int) int {
 	p := 1
 	for _, v := range s {
