@@ -261,6 +261,11 @@ func castInto(t *tensor.Tensor, f []float64) bool {
 	case tensor.Float32:
 		d := t.F32()
 		for i, v := range f {
+			// Beyond 2^53 the int64 → float64 step already rounded, and a
+			// second rounding could differ from Cast's single one.
+			if math.Abs(v) > 1<<53 && !math.IsInf(v, 0) {
+				return false
+			}
 			d[i] = float32(v)
 		}
 	case tensor.Int32:
