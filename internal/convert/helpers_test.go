@@ -19,7 +19,6 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
-	"github.com/qtool/qtool/internal/runtime"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all"
 	"github.com/qtool/qtool/internal/tensor"
 )
@@ -137,24 +136,6 @@ func loadFused(t testing.TB, path string) *model.Model {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// runOurs runs a model file with our runtime.
-func runOurs(t testing.TB, path string, in map[string]*tensor.Tensor) map[string]*tensor.Tensor {
-	t.Helper()
-	m, err := model.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(m.Graph, runtime.Options{Threads: 2})
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	out, err := s.Run(in)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return out
 }
 
 func nodeBin(t testing.TB) (string, string) {

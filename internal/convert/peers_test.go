@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -71,10 +72,9 @@ func missingKernel(err error) (string, bool) {
 	if err == nil {
 		return "", false
 	}
-	if s := err.Error(); strings.Contains(s, "no kernel for") {
-		return s, true
+	if errors.As(err, &u) || strings.Contains(err.Error(), "no kernel for") {
+		return err.Error(), true
 	}
-	_ = u
 	return "", false
 }
 

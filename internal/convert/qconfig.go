@@ -13,7 +13,6 @@ package convert
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -396,8 +395,6 @@ func (a ActivationSpec) ActivationQScheme() string {
 	}
 	return "per_tensor_affine"
 }
-
-var errNotQuantizable = errors.New("not quantizable")
 
 // globMatch matches a node name against a glob where * is any run of
 // characters (slashes included: exported node names are paths such as

@@ -13,13 +13,12 @@ import (
 // by a QuantizeLinear), and its float form is remade by a DequantizeLinear
 // when a float node or a graph output needs it.
 type qopWriter struct {
-	p      *plan
-	nm     *graph.Namer
-	cs     *consts
-	out    []*graph.Node
-	qv     map[*graph.Value]*graph.Value
-	hasF   map[*graph.Value]bool
-	nodeNo int
+	p    *plan
+	nm   *graph.Namer
+	cs   *consts
+	out  []*graph.Node
+	qv   map[*graph.Value]*graph.Value
+	hasF map[*graph.Value]bool
 }
 
 func (w *qopWriter) add(n *graph.Node) { w.out = append(w.out, n) }

@@ -178,10 +178,7 @@ func TestSileroDecisions(t *testing.T) {
 				}
 			}
 			frac := float64(same) / float64(len(probs))
-			var ops []string
-			for _, op := range rep.OpTypes() {
-				ops = append(ops, op)
-			}
+			ops := rep.OpTypes()
 			t.Logf("%s: quantized %s; %d left float; same decision on %d/%d chunks (%.2f%%)", variant, strings.Join(ops, ","), len(rep.Float), same, len(probs), 100*frac)
 			goal := "met"
 			if frac < 0.995 {
