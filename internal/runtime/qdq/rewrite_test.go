@@ -1,6 +1,7 @@
 package qdq
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -13,6 +14,12 @@ import (
 // DQ(int32 bias)) → act → Q(yzp) → DQ → y, the shape our convert and
 // ONNX Runtime's quantizer write.
 func qdqConvGraph(act string, yzp uint8, clipMin, clipMax float32) *graph.Graph {
+	return qdqConvGraphT(act, yzp, clipMin, clipMax, false)
+}
+
+// qdqConvGraphT is qdqConvGraph with int8 activations when signed (zero
+// points shifted by -128, so the same real ranges).
+func qdqConvGraphT(act string, yzp uint8, clipMin, clipMax float32, signed bool) *graph.Graph {
 	rng := rand.New(rand.NewSource(11))
 	g := &graph.Graph{Opsets: map[string]int64{"": 13}}
 	nm := g.NewNamer()
@@ -89,27 +96,29 @@ func TestActivationFolding(t *testing.T) {
 		{"clip inside range", "Clip", 0, 0, 6, false},
 		{"clip low bound above qmin", "Clip", 10, 0, 1000, false},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ref := runOurs(t, qdqConvGraph(tc.act, tc.yzp, tc.lo, tc.hi), in)
-			g := qdqConvGraph(tc.act, tc.yzp, tc.lo, tc.hi)
-			rep, err := Rewrite(g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := rep.Fused["QLinearConv"] == 1; got != tc.wantFused {
-				t.Fatalf("fused = %v, want %v (%v)", got, tc.wantFused, rep)
-			}
-			got := runOurs(t, g, in)
-			name := g.Outputs[0].Name
-			a, b := got[name].F32(), ref[name].F32()
-			for i := range a {
-				d := math.Abs(float64(a[i]-b[i])) / 0.03
-				if (tc.wantFused && d > 1.001) || (!tc.wantFused && a[i] != b[i]) {
-					t.Fatalf("element %d: %v vs %v", i, a[i], b[i])
+	for _, signed := range []bool{false, true} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s signed=%v", tc.name, signed), func(t *testing.T) {
+				ref := runOurs(t, qdqConvGraphT(tc.act, tc.yzp, tc.lo, tc.hi, signed), in)
+				g := qdqConvGraphT(tc.act, tc.yzp, tc.lo, tc.hi, signed)
+				rep, err := Rewrite(g)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				if got := rep.Fused["QLinearConv"] == 1; got != tc.wantFused {
+					t.Fatalf("fused = %v, want %v (%v)", got, tc.wantFused, rep)
+				}
+				got := runOurs(t, g, in)
+				name := g.Outputs[0].Name
+				a, b := got[name].F32(), ref[name].F32()
+				for i := range a {
+					d := math.Abs(float64(a[i]-b[i])) / 0.03
+					if (tc.wantFused && d > 1.001) || (!tc.wantFused && a[i] != b[i]) {
+						t.Fatalf("element %d: %v vs %v", i, a[i], b[i])
+					}
+				}
+			})
+		}
 	}
 }
 
