@@ -254,7 +254,12 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bia
 				bufp := getBuf(kg * P)
 				col := *bufp
 				// im2col split over input channels, then the GEMM over rows.
+				small := g.smallPlane()
 				ctx.Parallel(cg, max(1, 4096/max(1, g.kSize*P)), func(c0, c1 int) {
+					if small {
+						g.im2colSmall(xg[c0*g.inSize:c1*g.inSize], c1-c0, col[c0*g.kSize*P:c1*g.kSize*P])
+						return
+					}
 					im2col(xg[c0*g.inSize:c1*g.inSize], col[c0*g.kSize*P:c1*g.kSize*P], c1-c0, 0, P)
 				})
 				rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {

@@ -250,6 +250,21 @@ func BenchmarkPaddedGrid(b *testing.B) {
 	}
 }
 
+// BenchmarkSmallPlane compares im2colSmall with im2col2d on ResNet-18's
+// 7x7 layers (and a stride-2 one into them), interleaved in one run.
+func BenchmarkSmallPlane(b *testing.B) {
+	for _, c := range []struct{ c, m, h, k, s int }{{512, 512, 7, 3, 1}, {256, 512, 14, 3, 2}} {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("c%d_h%d_k%d_s%d_small=%v", c.c, c.h, c.k, c.s, on), func(b *testing.B) {
+				saved := useSmallPlane
+				useSmallPlane = on
+				defer func() { useSmallPlane = saved }()
+				benchConv(b, c.c, c.m, c.h, c.k, c.s)
+			})
+		}
+	}
+}
+
 func BenchmarkConv(b *testing.B) {
 	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {3, 64, 224, 7, 2}, {128, 128, 28, 3, 1}, {256, 256, 14, 3, 1}} {
 		for _, tile := range []int{4 << 20, 1 << 18, 1 << 17, 1 << 16} {

@@ -371,3 +371,77 @@ func (g *geom) im2col2d(x []float32, c int, col []float32, p0, p1 int) {
 		}
 	}
 }
+
+// useSmallPlane switches im2colSmall (benchmarks compare both).
+var useSmallPlane = true
+
+// smallPlaneFloats bounds the zero-padded plane of im2colSmall.
+const smallPlaneFloats = 4096
+
+// smallPlane reports whether 2-D im2col over whole outputs should go through
+// im2colSmall: output rows narrower than 32 make im2col2d's per-segment
+// bounds work (a zero fill, a copy and a zero fill of a few floats each)
+// cost as much as the copies; ResNet-18's 7x7 layers spent about a third of
+// their GEMM time there.
+func (g *geom) smallPlane() bool {
+	if !useSmallPlane || g.nd != 2 || g.out[1] >= 32 {
+		return false
+	}
+	hp, wp := g.window()
+	return hp*wp <= smallPlaneFloats
+}
+
+// window is the extent of the input window read by all outputs, in rows
+// and columns starting at (-padBegin[0], -padBegin[1]).
+func (g *geom) window() (int, int) {
+	return (g.out[0]-1)*g.stride[0] + (g.k[0]-1)*g.dil[0] + 1, (g.out[1]-1)*g.stride[1] + (g.k[1]-1)*g.dil[1] + 1
+}
+
+// im2colSmall writes the whole column matrix of c channels (as im2col2d
+// with p0=0, p1=outSize): each channel is first copied into a zero-padded
+// plane, from which every (kernel offset, output row) segment is a plain
+// copy or strided gather with no bounds to work out.
+func (g *geom) im2colSmall(x []float32, c int, col []float32) {
+	H, W := g.in[0], g.in[1]
+	OH, OW := g.out[0], g.out[1]
+	KH, KW := g.k[0], g.k[1]
+	sh, sw := g.stride[0], g.stride[1]
+	dh, dw := g.dil[0], g.dil[1]
+	ph, pw := g.padBegin[0], g.padBegin[1]
+	Hp, Wp := g.window()
+	P := OH * OW
+	bufp := getBuf(Hp * Wp)
+	plane := *bufp
+	// Input rows and columns inside the window.
+	ih0, ih1 := max(0, -ph), min(H, Hp-ph)
+	iw0, iw1 := max(0, -pw), min(W, Wp-pw)
+	row := 0
+	for ch := 0; ch < c; ch++ {
+		xc := x[ch*H*W : (ch+1)*H*W]
+		clear(plane)
+		for ih := ih0; ih < ih1 && iw0 < iw1; ih++ {
+			copy(plane[(ih+ph)*Wp+iw0+pw:(ih+ph)*Wp+iw1+pw], xc[ih*W+iw0:ih*W+iw1])
+		}
+		for kh := 0; kh < KH; kh++ {
+			for kw := 0; kw < KW; kw++ {
+				dst := col[row*P : (row+1)*P]
+				row++
+				for oh := 0; oh < OH; oh++ {
+					out := dst[oh*OW : (oh+1)*OW]
+					src := plane[(oh*sh+kh*dh)*Wp+kw*dw:]
+					if sw == 1 {
+						src = src[:OW]
+						for t := range out {
+							out[t] = src[t]
+						}
+						continue
+					}
+					for t := range out {
+						out[t] = src[t*sw]
+					}
+				}
+			}
+		}
+	}
+	putBuf(bufp)
+}
