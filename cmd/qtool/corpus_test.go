@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,7 @@ import (
 const (
 	childEnv    = "QTOOL_CORPUS_CHILD" // JSON list of arguments
 	childMemory = 1 << 30
+	maxChildRSS = 256 << 20
 )
 
 func TestMain(m *testing.M) {
@@ -235,7 +237,7 @@ func TestMalformedCorpusCLI(t *testing.T) {
 func checkCase(c corpusCase, r childResult) []string {
 	var p []string
 	if r.code != exitInput {
-		p = append(p, "exit code "+itoa(r.code)+", want 2")
+		p = append(p, "exit code "+strconv.Itoa(r.code)+", want 2")
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
 	if len(lines) != 1 || !strings.HasSuffix(r.stderr, "\n") || !strings.HasPrefix(r.stderr, "qtool: ") {
@@ -243,6 +245,11 @@ func checkCase(c corpusCase, r childResult) []string {
 	}
 	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 		p = append(p, "panic or stack trace")
+	}
+	// The data cap stops one huge allocation; this catches many medium ones
+	// (and memory the cap does not count, such as mapped files).
+	if r.maxRSS > maxChildRSS {
+		p = append(p, "peak RSS "+strconv.FormatInt(r.maxRSS>>20, 10)+" MiB")
 	}
 	if !strings.Contains(r.stderr, c.file) {
 		p = append(p, "error does not name "+c.file)
@@ -253,7 +260,6 @@ func checkCase(c corpusCase, r childResult) []string {
 	return p
 }
 
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func listTree(t *testing.T, root string) []string {
 	var names []string
@@ -263,7 +269,7 @@ func listTree(t *testing.T, root string) []string {
 		}
 		if info, err := d.Info(); err == nil {
 			rel, _ := filepath.Rel(root, p)
-			names = append(names, rel+" "+itoa(int(info.Size())))
+			names = append(names, rel+" "+strconv.Itoa(int(info.Size())))
 		}
 		return nil
 	})
