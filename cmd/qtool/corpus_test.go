@@ -260,7 +260,6 @@ func checkCase(c corpusCase, r childResult) []string {
 	return p
 }
 
-
 func listTree(t *testing.T, root string) []string {
 	var names []string
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
