@@ -57,7 +57,7 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 			out = append(out, nodes...)
 			needOpset = max(needOpset, 11) // DynamicQuantizeLinear
 		case "LSTM", "GRU", "RNN":
-			nodes, err := rnnWeights(ix, nm, cs, n, s, rep, &needOpset)
+			nodes, err := rnnWeights(ix, nm, cs, n, s, rep, &needOpset, cfg.LSTM == "contrib")
 			if err != nil {
 				return nil, err
 			}
@@ -67,6 +67,11 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 		}
 	}
 	g.Nodes = out
+	if rep.Quantized["LSTM (DynamicQuantizeLSTM)"] > 0 {
+		if _, ok := g.Opsets[MSDomain]; !ok {
+			g.Opsets[MSDomain] = 1
+		}
+	}
 	if err := raiseOpset(g, needOpset); err != nil {
 		return nil, err
 	}
@@ -169,10 +174,13 @@ func transpose2D(w *tensor.Tensor) *tensor.Tensor {
 // rnnWeights puts the constant W and R of an LSTM/GRU/RNN behind
 // DequantizeLinear (per output channel, axis 1, when the config asks for
 // per-channel weights) and returns the nodes that replace n.
-func rnnWeights(ix *graph.Index, nm *graph.Namer, cs *consts, n *graph.Node, s NodeSpec, rep *Report, needOpset *int64) ([]*graph.Node, error) {
+func rnnWeights(ix *graph.Index, nm *graph.Namer, cs *consts, n *graph.Node, s NodeSpec, rep *Report, needOpset *int64, contribLSTM bool) ([]*graph.Node, error) {
 	if s.Excluded {
 		rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "excluded by the config"})
 		return []*graph.Node{n}, nil
+	}
+	if n.OpType == "LSTM" && contribLSTM {
+		return contribDynamicLSTM(ix, nm, cs, n, s, rep)
 	}
 	var out []*graph.Node
 	for i := 1; i <= 2; i++ {
@@ -218,7 +226,7 @@ func dynamicSubgraph(g *graph.Graph, nm *graph.Namer, cfg Config, rep *Report, n
 			}
 		}
 		if graph.IsDefaultDomain(n.Domain) && (n.OpType == "LSTM" || n.OpType == "GRU" || n.OpType == "RNN") {
-			nodes, err := rnnWeights(ix, nm, cs, n, cfg.Resolve(n), rep, needOpset)
+			nodes, err := rnnWeights(ix, nm, cs, n, cfg.Resolve(n), rep, needOpset, cfg.LSTM == "contrib")
 			if err != nil {
 				return err
 			}
@@ -230,4 +238,52 @@ func dynamicSubgraph(g *graph.Graph, nm *graph.Namer, cfg Config, rep *Report, n
 	g.Nodes = out
 	g.RemoveUnused()
 	return nil
+}
+
+// contribDynamicLSTM writes com.microsoft DynamicQuantizeLSTM as ONNX
+// Runtime's quantize_dynamic does: int8 W and R transposed to
+// [dirs, in, 4H] and [dirs, hidden, 4H], with scales and zero points per
+// direction ([dirs]) or per gate row ([dirs, 4H]) for per-channel weights.
+func contribDynamicLSTM(ix *graph.Index, nm *graph.Namer, cs *consts, n *graph.Node, s NodeSpec, rep *Report) ([]*graph.Node, error) {
+	ins := make([]*graph.Value, 12)
+	copy(ins, n.Inputs)
+	for k, i := range []int{1, 2} {
+		w := n.Input(i)
+		wt := graph.ConstValue(ix, w)
+		if wt == nil || wt.DType != tensor.Float32 || wt.Rank() != 3 {
+			rep.Float = append(rep.Float, FloatNode{Node: n.Name, OpType: n.OpType, Reason: "weights are not float constants"})
+			return []*graph.Node{n}, nil
+		}
+		dirs, rows, cols := wt.Shape[0], wt.Shape[1], wt.Shape[2]
+		ws := s.Weight
+		ws.DType = "qint8"
+		flat := tensor.FromFloat32([]int{dirs, rows * cols}, wt.F32())
+		qshape := []int{dirs}
+		if ws.PerChannel() {
+			flat = tensor.FromFloat32([]int{dirs * rows, cols}, wt.F32())
+			qshape = []int{dirs, rows}
+		}
+		ws.Granularity = "per_channel"
+		qw, err := quantizeWeight(flat, 0, ws)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %v", n, err)
+		}
+		// [dirs, rows, cols] -> [dirs, cols, rows]
+		src := qw.data.I8()
+		dst := make([]int8, len(src))
+		for d := 0; d < dirs; d++ {
+			for r := 0; r < rows; r++ {
+				for c := 0; c < cols; c++ {
+					dst[d*rows*cols+c*rows+r] = src[d*rows*cols+r*cols+c]
+				}
+			}
+		}
+		data := cs.g.AddInitializer(nm, w.Name+"_quantized", &tensor.Tensor{DType: tensor.Int8, Shape: []int{dirs, cols, rows}, Data: dst})
+		sc := cs.g.AddInitializer(nm, w.Name+"_scale", &tensor.Tensor{DType: tensor.Float32, Shape: qshape, Data: qw.scales})
+		zp := cs.g.AddInitializer(nm, w.Name+"_zero_point", zpTensor(tensor.Int8, qshape, qw.zps))
+		ins[i] = data
+		ins[8+2*k], ins[9+2*k] = sc, zp
+	}
+	rep.Quantized["LSTM (DynamicQuantizeLSTM)"]++
+	return []*graph.Node{{Name: nm.Name(n.Name + "_quant"), OpType: "DynamicQuantizeLSTM", Domain: MSDomain, Inputs: ins, Outputs: n.Outputs, Attrs: n.Attrs}}, nil
 }

@@ -242,11 +242,21 @@ func TestDynamicPeers(t *testing.T) {
 		{"silero-openvino", shared(t, "models/silero-vad/silero_vad_openvino_16k.onnx"), map[string]*tensor.Tensor{"input": chunk, "state": state}},
 		{"mnist-8", shared(t, "models/mnist-8/mnist-8.onnx"), map[string]*tensor.Tensor{"Input3": rows(x, 3, 4)}},
 	}
+	contrib := loadPreset(t, "dynamic")
+	contrib.LSTM = "contrib"
+	cases = append(cases, struct {
+		name, path string
+		in         map[string]*tensor.Tensor
+	}{"silero-openvino-contrib", cases[0].path, cases[0].in})
 	for _, c := range cases {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			m := loadFused(t, c.path)
-			rep, err := Dynamic(m.Graph, loadPreset(t, "dynamic"))
+			cfg := loadPreset(t, "dynamic")
+			if strings.HasSuffix(c.name, "-contrib") {
+				cfg = contrib
+			}
+			rep, err := Dynamic(m.Graph, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -72,15 +72,16 @@ type Config struct {
 	Activation ActivationSpec `json:"activation,omitempty" yaml:"activation" mapstructure:"activation"`
 	Weight     WeightSpec     `json:"weight,omitempty" yaml:"weight" mapstructure:"weight"`
 	// Bias is the bias storage type; only int32 (scale sa·sw) exists.
-	Bias     string     `json:"bias,omitempty" yaml:"bias" mapstructure:"bias"`
-	OpTypes  []Override `json:"op_types,omitempty" yaml:"op_types" mapstructure:"op_types"`
-	Nodes    []Override `json:"nodes,omitempty" yaml:"nodes" mapstructure:"nodes"`
-	Exclude  Exclude    `json:"exclude,omitempty" yaml:"exclude" mapstructure:"exclude"`
-	NoFuse   bool       `json:"no_fuse,omitempty" yaml:"no_fuse" mapstructure:"no_fuse"`
-	FP16Full bool       `json:"fp16_full,omitempty" yaml:"fp16_full" mapstructure:"fp16_full"`
-	// FP16KeepIO keeps float32 graph inputs and outputs in --fp16-full
-	// mode (default true).
-	FP16KeepIO *bool `json:"fp16_keep_io,omitempty" yaml:"fp16_keep_io" mapstructure:"fp16_keep_io"`
+	Bias    string     `json:"bias,omitempty" yaml:"bias" mapstructure:"bias"`
+	OpTypes []Override `json:"op_types,omitempty" yaml:"op_types" mapstructure:"op_types"`
+	Nodes   []Override `json:"nodes,omitempty" yaml:"nodes" mapstructure:"nodes"`
+	Exclude Exclude    `json:"exclude,omitempty" yaml:"exclude" mapstructure:"exclude"`
+	NoFuse  bool       `json:"no_fuse,omitempty" yaml:"no_fuse" mapstructure:"no_fuse"`
+	// LSTM selects the dynamic form of LSTMs: "dequantize" (default: int8
+	// weights behind DequantizeLinear, any runtime) or "contrib"
+	// (com.microsoft DynamicQuantizeLSTM, what ONNX Runtime's
+	// quantize_dynamic writes).
+	LSTM string `json:"lstm,omitempty" yaml:"lstm" mapstructure:"lstm"`
 }
 
 // Default is the x86 preset's content: per-channel symmetric int8 weights,
@@ -126,6 +127,9 @@ func (c Config) merge(o Config) Config {
 	if o.Bias != "" {
 		c.Bias = o.Bias
 	}
+	if o.LSTM != "" {
+		c.LSTM = o.LSTM
+	}
 	c.Activation = c.Activation.merge(o.Activation)
 	c.Weight = c.Weight.merge(o.Weight)
 	c.OpTypes = append(c.OpTypes, o.OpTypes...)
@@ -133,10 +137,6 @@ func (c Config) merge(o Config) Config {
 	c.Exclude.OpTypes = append(c.Exclude.OpTypes, o.Exclude.OpTypes...)
 	c.Exclude.Nodes = append(c.Exclude.Nodes, o.Exclude.Nodes...)
 	c.NoFuse = c.NoFuse || o.NoFuse
-	c.FP16Full = c.FP16Full || o.FP16Full
-	if o.FP16KeepIO != nil {
-		c.FP16KeepIO = o.FP16KeepIO
-	}
 	return c
 }
 
@@ -242,6 +242,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := oneOf("bias", c.Bias, "int32"); err != nil {
+		return err
+	}
+	if err := oneOf("lstm", c.LSTM, "dequantize", "contrib"); err != nil {
 		return err
 	}
 	if err := c.Activation.validate(""); err != nil {
