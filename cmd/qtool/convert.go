@@ -27,7 +27,9 @@ func newConvertCmd(s *settings) *cobra.Command {
                        (QLinearConv, QLinearMatMul, com.microsoft QGemm, QLinearAdd,
                        QLinearConcat, QLinearAveragePool, ...)
   --dynamic            int8 weights for MatMul/Gemm (DynamicQuantizeLinear +
-                       MatMulInteger) and LSTM/GRU (weights behind DequantizeLinear)
+                       MatMulInteger) and LSTM/GRU (weights behind DequantizeLinear;
+                       quantization.lstm: contrib writes com.microsoft
+                       DynamicQuantizeLSTM)
   --fp16               float16 weights read through a Cast to float32
 
 A model that is already QDQ (PyTorch QAT, ONNX Runtime, qtool) is folded into
