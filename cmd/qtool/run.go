@@ -13,6 +13,7 @@ import (
 	"github.com/qtool/qtool/internal/npy"
 	"github.com/qtool/qtool/internal/runtime"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all" // every built-in kernel
+	"github.com/qtool/qtool/internal/runtime/qdq"
 	"github.com/qtool/qtool/internal/tensor"
 	"github.com/spf13/cobra"
 )
@@ -69,6 +70,11 @@ func runModel(cmd *cobra.Command, modelPath string, inputSpecs []string, o runOp
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
+	}
+	// QDQ models run on the integer kernels: DQ -> op -> Q patterns become
+	// QLinear ops (float models are left as they are).
+	if _, err := qdq.Rewrite(m.Graph); err != nil {
+		return badInputf("%s: %v", modelPath, err)
 	}
 	sess, err := runtime.NewSession(m.Graph, runtime.Options{Threads: o.threads})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/klauspost/cpuid/v2"
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/runtime/qdq"
 	"github.com/qtool/qtool/internal/tensor"
 )
 
@@ -85,6 +86,10 @@ func Run(models []Model, c Config) (*Report, error) {
 	for i, m := range models {
 		if m.Graph == nil {
 			return nil, inputErr("%s: no graph", m.Path)
+		}
+		// Time QDQ models on the integer kernels, as `qtool run` executes them.
+		if _, err := qdq.Rewrite(m.Graph); err != nil {
+			return nil, inputErr("%s: %v", m.Path, err)
 		}
 		for name, t := range m.Given {
 			if err := checkGiven(m.Graph, name, t); err != nil {

@@ -38,6 +38,7 @@ import (
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/runtime"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all"
+	"github.com/qtool/qtool/internal/runtime/qdq"
 	"github.com/qtool/qtool/internal/tensor"
 )
 
@@ -364,6 +365,9 @@ func (p *qtoolPeer) Load(v variant) error {
 	}
 	feeds, err := bench.Inputs(m.Graph, nil, bench.Synth{Batch: 1})
 	if err != nil {
+		return err
+	}
+	if _, err := qdq.Rewrite(m.Graph); err != nil {
 		return err
 	}
 	s, err := runtime.NewSession(m.Graph, runtime.Options{Threads: p.threads})
