@@ -144,3 +144,27 @@ func TestDynamicErrors(t *testing.T) {
 func i32s(v ...int32) *tensor.Tensor {
 	return &tensor.Tensor{DType: tensor.Int32, Shape: []int{len(v)}, Data: v}
 }
+
+// TestDynamicMatMulErrors: wrong shapes and non-finite activations are
+// errors.
+func TestDynamicMatMulErrors(t *testing.T) {
+	m, err := model.Load("testdata/dynamic/dqmm_s8_percol/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := runtime.NewSession(m.Graph, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := make([]float32, 5*48)
+	nan[7] = float32(math.Inf(1))
+	for name, a := range map[string]*tensor.Tensor{
+		"inner dimension": tensor.FromFloat32([]int{5, 47}, make([]float32, 5*47)),
+		"infinity":        tensor.FromFloat32([]int{5, 48}, nan),
+		"int8 A":          {DType: tensor.Int8, Shape: []int{5, 48}, Data: make([]int8, 5*48)},
+	} {
+		if _, err := sess.Run(map[string]*tensor.Tensor{"a": a}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
