@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,7 +14,10 @@ import (
 
 	"github.com/qtool/qtool/internal/atomicfile"
 	"github.com/qtool/qtool/internal/calibrate"
+	"github.com/qtool/qtool/internal/convert"
 	"github.com/qtool/qtool/internal/eval"
+	"github.com/qtool/qtool/internal/fuse"
+	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
 	"github.com/qtool/qtool/internal/tensor"
@@ -48,11 +53,23 @@ float values with its quantized range (--histogram NAME, default the worst
 layer) and the per-layer table. --json prints the whole report as JSON
 (an exact layer's SQNR is the string "inf").
 
+--sensitivity quantizes FLOAT again with --table and the config's
+'quantization' section (as 'qtool convert' does) one layer at a time, every
+other layer kept float, and ranks the layers by the output SQNR of that model
+(lowest first), with its top-1 drop and agreement. --max-drop X then keeps
+the most sensitive layers float, one more at a time, until the top-1 accuracy
+drop on DATA is at most X percentage points (the share of changed predictions
+without labels), and writes the config that does it (-o CONFIG.yaml, to use
+with 'qtool convert --table TABLE --config CONFIG.yaml'); exit 1 when no set
+meets the budget. Both evaluate a model per layer: use --limit.
+
 DATA and the image recipe are read as 'qtool calibrate' reads them (the
 config's 'calibration' section).`,
 		Example: `  qtool eval mnist-8.onnx mnist.int8.onnx --data digits.npy --labels labels.npy
   qtool eval squeezenet.onnx sq.int8.onnx --data cifar10-test.tar --config cifar.yaml \
-      --shuffle --seed 1 --limit 1000 --per-layer --report report.html`,
+      --shuffle --seed 1 --limit 1000 --per-layer --report report.html
+  qtool eval sq.onnx sq.int8.onnx --data cifar.tar --config ort.yaml --table table.json \
+      --limit 500 --sensitivity --max-drop 0.5 -o keep.yaml`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEval(cmd, s, args[0], args[1])
@@ -71,6 +88,10 @@ config's 'calibration' section).`,
 	f.String("report", "", "write a self-contained HTML report to this file (implies --per-layer)")
 	f.String("histogram", "", "tensor whose float values the HTML report plots (default: the worst layer)")
 	f.Int("top", 30, "per-layer rows in the text table (0 = all)")
+	f.Bool("sensitivity", false, "quantize one layer at a time (the rest float) with --table and rank the layers by cost")
+	f.Float64("max-drop", 0, "find layers to keep float so that the top-1 drop is at most this many percentage points (needs --table and -o)")
+	f.String("table", "", "calibration table of FLOAT (qtool calibrate) for --sensitivity and --max-drop")
+	f.StringP("output", "o", "", "config file (YAML) that --max-drop writes: the quantization section with the layers to keep float")
 	return cmd
 }
 
@@ -164,6 +185,11 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 		}
 		return workFailed(err)
 	}
+	if v.GetBool("sensitivity") || cmd.Flags().Changed("max-drop") {
+		if err := evalSensitivity(ctx, cmd, s, rep, fm.Graph, floatPath, specs, cfg, opts, eo); err != nil {
+			return err
+		}
+	}
 	rep.FloatModel, rep.QuantModel = floatPath, quantPath
 	rep.FloatBytes, rep.QuantBytes = fileSize(floatPath), fileSize(quantPath)
 	if len(ds.Sources) > 0 {
@@ -186,7 +212,13 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 	}
 	out := cmd.OutOrStdout()
 	if v.GetBool("json") {
-		return rep.WriteJSON(out)
+		if err := rep.WriteJSON(out); err != nil {
+			return err
+		}
+		if rep.MaxDrop != nil && !rep.MaxDrop.Met {
+			return workFailed(fmt.Errorf("--max-drop %g: %v", v.GetFloat64("max-drop"), eval.ErrBudget))
+		}
+		return nil
 	}
 	if err := rep.WriteText(out, v.GetInt("top")); err != nil {
 		return err
@@ -196,6 +228,9 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 	}
 	if reportPath != "" && !s.quiet() {
 		fmt.Fprintf(out, "report -> %s\n", reportPath)
+	}
+	if rep.MaxDrop != nil && !rep.MaxDrop.Met {
+		return workFailed(fmt.Errorf("--max-drop %g: %v", v.GetFloat64("max-drop"), eval.ErrBudget))
 	}
 	return nil
 }
@@ -223,4 +258,148 @@ func readLabels(path string) ([]int64, error) {
 		out[i] = int64(x)
 	}
 	return out, nil
+}
+
+// evalSensitivity quantizes FLOAT again with the table and config for each
+// variant --sensitivity and --max-drop try (as 'qtool convert' would: fused
+// unless the config says no_fuse), and evaluates each on the same data.
+func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *eval.Report, fg *graph.Graph, floatPath string, specs []calibrate.DataSpec, ccfg calibrate.Config, dopts calibrate.Options, eo eval.Options) error {
+	v := s.v
+	tablePath := v.GetString("table")
+	if tablePath == "" {
+		return badInputf("--sensitivity and --max-drop need --table TABLE.json (qtool calibrate FLOAT ...)")
+	}
+	maxDrop := cmd.Flags().Changed("max-drop")
+	budget := v.GetFloat64("max-drop")
+	out := v.GetString("output")
+	if maxDrop {
+		if budget < 0 || math.IsNaN(budget) || budget > 100 {
+			return badInputf("--max-drop %v: want percentage points between 0 and 100", budget)
+		}
+		if out == "" {
+			return badInputf("--max-drop needs -o CONFIG.yaml for the config it finds")
+		}
+		inputs := []string{floatPath, tablePath}
+		for _, sp := range specs {
+			inputs = append(inputs, sp.Path)
+		}
+		if c := v.ConfigFileUsed(); c != "" {
+			inputs = append(inputs, c)
+		}
+		if err := atomicfile.CheckNotInput(out, inputs...); err != nil {
+			return badInput(err)
+		}
+	}
+	qcfg, err := quantConfig(s)
+	if err != nil {
+		return badInput(err)
+	}
+	if qcfg.Mode != convert.ModeStatic {
+		return badInputf("--sensitivity and --max-drop quantize statically; the config's mode is %q", qcfg.Mode)
+	}
+	tab, err := calibrate.ReadTable(tablePath)
+	if err != nil {
+		return badInput(err)
+	}
+	build := func(keep []string) (*graph.Graph, error) {
+		m, err := model.Load(floatPath)
+		if err != nil {
+			return nil, &eval.InputError{Err: err}
+		}
+		if !qcfg.NoFuse {
+			if _, err := fuse.Fuse(m.Graph, fuse.Options{Portable: true}); err != nil {
+				return nil, err
+			}
+		}
+		c := qcfg
+		c.Exclude.Nodes = append(append([]string(nil), qcfg.Exclude.Nodes...), keep...)
+		if _, err := convert.Static(m.Graph, tab, c, convert.StaticOptions{Format: c.Format}); err != nil {
+			return nil, &eval.InputError{Err: fmt.Errorf("%s with %s: %v", floatPath, tablePath, err)}
+		}
+		return m.Graph, nil
+	}
+	open := func() (*calibrate.Dataset, error) {
+		return calibrate.Open(specs, calibrate.InputSpecs(fg), dopts)
+	}
+	full, err := build(nil)
+	if err != nil {
+		return evalErr(err)
+	}
+	nodes := eval.QuantizedNodes(full)
+	ops := map[string]string{}
+	for _, n := range full.Nodes {
+		ops[n.Name] = n.OpType
+	}
+	if len(nodes) == 0 {
+		return badInputf("%s: quantizing with %s quantizes no named node", floatPath, tablePath)
+	}
+	progress := func(desc string) func(done, total int) {
+		if s.quiet() || !isTerminal(os.Stderr) {
+			return nil
+		}
+		var bar *progressbar.ProgressBar
+		return func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(desc),
+					progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			}
+			bar.Set(done)
+			if done == total {
+				bar.Finish()
+			}
+		}
+	}
+	costs, err := eval.Sensitivity(ctx, fg, nodes, ops, build, open, eo, progress("sensitivity"))
+	if err != nil {
+		return evalErr(err)
+	}
+	if v.GetBool("sensitivity") {
+		rep.Sensitivity = costs
+	}
+	if !maxDrop {
+		return nil
+	}
+	ranked := make([]string, len(costs))
+	for i, c := range costs {
+		ranked[i] = c.Node
+	}
+	steps, err := eval.MaxDrop(ctx, fg, ranked, budget/100, build, open, eo, progress("max-drop"))
+	res := &eval.MaxDropResult{Budget: budget / 100, Steps: steps}
+	rep.MaxDrop = res
+	if errors.Is(err, eval.ErrBudget) {
+		return nil
+	}
+	if err != nil {
+		return evalErr(err)
+	}
+	res.Met = true
+	c := qcfg
+	c.Exclude.Nodes = append(append([]string(nil), qcfg.Exclude.Nodes...), steps[len(steps)-1].KeepFloat...)
+	body, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return workFailed(err)
+	}
+	last := steps[len(steps)-1].Cost
+	err = atomicfile.Write(out, func(w io.Writer) error {
+		// JSON is YAML: the section reads back exactly as written.
+		_, err := fmt.Fprintf(w, "# qtool eval --max-drop %g: %d layers kept float; top-1 drop %.2f pt, agreement %.2f%% on %s\nquantization: %s\n",
+			budget, len(steps[len(steps)-1].KeepFloat), 100*last.Drop, 100*last.Agreement, specs[0].Path, body)
+		return err
+	})
+	if err != nil {
+		return workFailed(err)
+	}
+	res.Config = out
+	return nil
+}
+
+func evalErr(err error) error {
+	var ie *eval.InputError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return workFailed(errors.New("eval: interrupted"))
+	case errors.As(err, &ie):
+		return badInput(err)
+	}
+	return workFailed(err)
 }

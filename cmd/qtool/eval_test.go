@@ -310,3 +310,87 @@ func TestEvalBadInput(t *testing.T) {
 		t.Errorf("float vs itself: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestEvalMaxDropConfigMeetsBudget: --max-drop on squeezenet-cifar10 with
+// the ort-default preset writes a config; converting with that config and
+// evaluating on the same split gives the drop the search reported, within
+// the budget, and every smaller set it tried was over budget.
+func TestEvalMaxDropConfigMeetsBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 20 s: a dozen squeezenet variants on 200 images")
+	}
+	dir := t.TempDir()
+	fp := sharedPath(t, "models/squeezenet-cifar10/squeezenet_cifar10.onnx")
+	data := sharedPath(t, "data/cifar10/cifar10-test-jpg.tar")
+	preset, err := os.ReadFile(filepath.Join("..", "..", "configs", "ort-default.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "ort.yaml")
+	if err := os.WriteFile(cfg, append(preset, []byte("  preprocess:\n    divisor: 256\n    layout: nhwc\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(dir, "table.json")
+	if code, _, errOut := runCLI(t, "calibrate", fp, "--data", data, "--config", cfg, "--shuffle", "--seed", "1", "--limit", "200", "-o", table, "--quiet"); code != 0 {
+		t.Fatalf("calibrate: %s", errOut)
+	}
+	qp := filepath.Join(dir, "q.onnx")
+	if code, _, errOut := runCLI(t, "convert", fp, "--table", table, "--config", cfg, "-o", qp, "--quiet"); code != 0 {
+		t.Fatalf("convert: %s", errOut)
+	}
+	split := []string{"--data", data, "--config", cfg, "--shuffle", "--seed", "1", "--offset", "1000", "--limit", "200", "--batch", "50"}
+	keep := filepath.Join(dir, "keep.yaml")
+	code, out, errOut := runCLI(t, append([]string{"eval", fp, qp, "--table", table, "--sensitivity", "--max-drop", "0.5", "-o", keep, "--json"}, split...)...)
+	var got struct {
+		Sensitivity []struct {
+			Node string `json:"node"`
+		} `json:"sensitivity"`
+		MaxDrop struct {
+			Met   bool `json:"met"`
+			Steps []struct {
+				KeepFloat []string `json:"keep_float"`
+				Cost      struct {
+					Drop float64 `json:"drop"`
+				} `json:"cost"`
+			} `json:"steps"`
+		} `json:"max_drop"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("exit %d: %v\n%s%s", code, err, out, errOut)
+	}
+	if n := len(got.Sensitivity); n < 11 {
+		t.Errorf("sensitivity ranks %d layers; squeezenet has 11 convolutions", n)
+	}
+	steps := got.MaxDrop.Steps
+	// On this split the fully quantized model drops 1.5 pt: the search
+	// must keep some layers float.
+	if len(steps) < 2 {
+		t.Errorf("%d steps: the split no longer exercises the search", len(steps))
+	}
+	if !got.MaxDrop.Met || code != 0 || len(steps) == 0 {
+		t.Fatalf("max-drop 0.5 not met (exit %d): %s", code, errOut)
+	}
+	for _, st := range steps[:len(steps)-1] {
+		if st.Cost.Drop <= 0.005 {
+			t.Errorf("the search went past a set that met the budget: %d float, drop %v", len(st.KeepFloat), st.Cost.Drop)
+		}
+	}
+	last := steps[len(steps)-1]
+	t.Logf("max-drop 0.5 on 200 images: %d steps, %d layers float, drop %.2f pt", len(steps), len(last.KeepFloat), 100*last.Cost.Drop)
+	qk := filepath.Join(dir, "keep.onnx")
+	if code, _, errOut := runCLI(t, "convert", fp, "--table", table, "--config", keep, "-o", qk, "--quiet"); code != 0 {
+		t.Fatalf("convert with the written config: %s", errOut)
+	}
+	code, out, errOut = runCLI(t, append([]string{"eval", fp, qk, "--json"}, split...)...)
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	var re evalJSON
+	if err := json.Unmarshal([]byte(out), &re); err != nil {
+		t.Fatal(err)
+	}
+	drop := re.Summary.FloatAccuracy.Top1 - re.Summary.QuantAccuracy.Top1
+	if drop > 0.005 || math.Abs(drop-last.Cost.Drop) > 1e-12 {
+		t.Errorf("the written config's model drops %.4f, the search said %.4f (budget 0.005)", drop, last.Cost.Drop)
+	}
+}

@@ -79,6 +79,20 @@ type Report struct {
 	// Unobserved are paired tensors the quantized run never produced
 	// (e.g. a branch not taken) or whose shapes never matched.
 	Unobserved []string `json:"unobserved,omitempty"`
+	// Sensitivity ranks layers by what quantizing each alone costs.
+	Sensitivity []Cost `json:"sensitivity,omitempty"`
+	// MaxDrop are the models tried to meet the budget (a fraction of
+	// top-1 accuracy, or of changed predictions without labels); the last
+	// step is the answer when Met.
+	MaxDrop *MaxDropResult `json:"max_drop,omitempty"`
+}
+
+// MaxDropResult is the outcome of the --max-drop search.
+type MaxDropResult struct {
+	Budget float64 `json:"budget"`
+	Met    bool    `json:"met"`
+	Steps  []Step  `json:"steps"`
+	Config string  `json:"config,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -150,6 +164,28 @@ func (r *Report) WriteText(w io.Writer, maxLayers int) error {
 		}
 		if len(r.Unobserved) > 0 {
 			fmt.Fprintf(&b, "  not compared (never produced with a matching shape): %s\n", strings.Join(r.Unobserved, ", "))
+		}
+	}
+	if len(r.Sensitivity) > 0 {
+		fmt.Fprintf(&b, "\nsensitivity (each layer quantized alone, the rest float; most costly first):\n")
+		fmt.Fprintf(&b, "  %-40s %-18s %12s %10s %9s\n", "node", "op", "output SQNR", "agreement", "drop pt")
+		for _, c := range r.Sensitivity {
+			fmt.Fprintf(&b, "  %-40s %-18s %9s dB %10s %+9.2f\n", c.Node, c.OpType, fmtDB(c.OutputSQNR), pct(c.Agreement), 100*c.Drop)
+		}
+	}
+	if m := r.MaxDrop; m != nil {
+		fmt.Fprintf(&b, "\nmax drop %.2f pt:\n", 100*m.Budget)
+		for _, st := range m.Steps {
+			fmt.Fprintf(&b, "  %2d layers float: drop %+.2f pt, agreement %s, output SQNR %s dB\n", len(st.KeepFloat), 100*st.Cost.Drop, pct(st.Cost.Agreement), fmtDB(st.Cost.OutputSQNR))
+		}
+		if m.Met {
+			last := m.Steps[len(m.Steps)-1]
+			fmt.Fprintf(&b, "  budget met with %d layers float: %s\n", len(last.KeepFloat), strings.Join(last.KeepFloat, ", "))
+			if m.Config != "" {
+				fmt.Fprintf(&b, "  config -> %s\n", m.Config)
+			}
+		} else {
+			fmt.Fprintf(&b, "  budget NOT met\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())
