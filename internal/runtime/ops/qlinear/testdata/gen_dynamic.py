@@ -70,9 +70,10 @@ def rand_w(dt, shape):
     return rng.integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def dqmm(name, ashape, bshape, bdt=np.int8, per_col=False, bias=True, b_input=False, shift=0.0):
+def dqmm(name, ashape, bshape, bdt=np.int8, per_col=False, bias=True, b_input=False, shift=0.0, a=None):
     n = bshape[-1]
-    a = (rng.standard_normal(ashape) + shift).astype(np.float32)
+    if a is None:
+        a = (rng.standard_normal(ashape) + shift).astype(np.float32)
     b = rand_w(bdt, bshape)
     bs = (rng.uniform(0.002, 0.01, size=(n,)) if per_col else np.array(0.004)).astype(np.float32)
     if bdt == np.int8:
@@ -149,6 +150,12 @@ def main():
     dqmm("dqmm_u8_percol_zp", (4, 20), (20, 65), bdt=np.uint8, per_col=True)
     dqmm("dqmm_b_input_batched", (2, 5, 16), (2, 16, 24), b_input=True, bias=False)
     dqmm("dqmm_negative_a", (6, 12), (12, 8), shift=-3.0)
+    # A on a grid of scale/2 with range [-127.5, 127.5]·scale, scale 0.25: the
+    # zero point (127.5) and many x/scale are exact ties, so rounding half to
+    # even (not away from zero) is tested.
+    ties = (rng.integers(-255, 256, size=(6, 20)) * 0.125).astype(np.float32)
+    ties[0, 0], ties[0, 1] = -31.875, 31.875
+    dqmm("dqmm_ties", ties.shape, (20, 9), a=ties)
     dqlstm("lstm_fwd_tensor", 5, 3, 10, 8)
     dqlstm("lstm_fwd_u8_noy", 4, 2, 7, 6, wdt=np.uint8, bias=False, want_y=False)
     dqlstm("lstm_rev_chan_init_lens", 6, 3, 9, 12, direction="reverse", per_col=True, init=True, lens=[6, 4, 2])
