@@ -168,3 +168,36 @@ func TestDynamicMatMulErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamicLSTMEmpty: empty sequences and batches give empty or zero
+// outputs, not panics.
+func TestDynamicLSTMEmpty(t *testing.T) {
+	m, err := model.Load("testdata/dynamic/lstm_fwd_tensor/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.Graph.Inputs {
+		v.Shape = nil // the golden declares [5,3,10]
+	}
+	sess, err := runtime.NewSession(m.Graph, runtime.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shape := range [][]int{{0, 3, 10}, {5, 0, 10}} {
+		x := tensor.FromFloat32(shape, make([]float32, shape[0]*shape[1]*shape[2]))
+		out, err := sess.Run(map[string]*tensor.Tensor{"x": x})
+		if err != nil {
+			t.Fatalf("%v: %v", shape, err)
+		}
+		yh := out["y_h"]
+		if !tensor.SameShape(yh.Shape, []int{1, shape[1], 8}) {
+			t.Errorf("%v: y_h shape %v", shape, yh.Shape)
+		}
+		for _, v := range yh.F32() {
+			if v != 0 {
+				t.Errorf("%v: y_h holds %v, want zeros", shape, v)
+				break
+			}
+		}
+	}
+}
