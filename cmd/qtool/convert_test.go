@@ -139,6 +139,7 @@ func TestConvertBadInput(t *testing.T) {
 		{[]string{"convert", mp, "--table", table, "-o", out, "--config", write("glob.yaml", "quantization:\n  nodes: [{name: \"nosuch*\", weight: {granularity: per_tensor}}]\n")}, "matches no node"},
 		{[]string{"convert", mp, "--table", table, "-o", out, "--config", write("nr.yaml", "quantization:\n  weight: {scheme: affine, narrow_range: true}\n")}, "narrow_range"},
 		{[]string{"quantize", mp, "-o", out}, "no data"},
+		{[]string{"quantize", mp, "--data", exampleMNIST, "--format", "qoperator", "--bias-correction", "2", "-o", out}, "static QDQ"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != exitInput || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {

@@ -67,6 +67,10 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	if err != nil {
 		return badInput(err)
 	}
+	nbc := v.GetInt("bias-correction")
+	if nbc < 0 || (nbc > 0 && (cfg.Mode != convert.ModeStatic || cfg.Format == convert.FormatQOperator)) {
+		return badInputf("--bias-correction N needs N >= 0 and static QDQ output")
+	}
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
@@ -129,10 +133,6 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 		}
 	} else if err := atomicfile.CheckNotInput(out, modelPath); err != nil {
 		return badInput(err)
-	}
-	nbc := v.GetInt("bias-correction")
-	if nbc < 0 || (nbc > 0 && (cfg.Mode != convert.ModeStatic || cfg.Format == convert.FormatQOperator)) {
-		return badInputf("--bias-correction N needs N >= 0 and static QDQ output")
 	}
 	var float *model.Model
 	if nbc > 0 {
