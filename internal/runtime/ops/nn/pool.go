@@ -412,6 +412,10 @@ func reduceMax[T ordered](x []T) T {
 func pool2d(ctx *runtime.Context, g *geom, tl []taps, x, y []float32, planes int, p *pool) {
 	W := g.in[1]
 	OH, OW := g.out[0], g.out[1]
+	if p.kind == poolMax {
+		maxPool2d(ctx, g, tl, x, y, planes)
+		return
+	}
 	ctx.Parallel(planes, max(1, 4096/max(1, g.outSize*g.kSize)), func(p0, p1 int) {
 		for pl := p0; pl < p1; pl++ {
 			xp := x[pl*g.inSize : (pl+1)*g.inSize]
@@ -421,28 +425,6 @@ func pool2d(ctx *runtime.Context, g *geom, tl []taps, x, y []float32, planes int
 				out := yp[oh*OW : (oh+1)*OW]
 				for ow := range out {
 					cols := tl[1].idx[ow]
-					if p.kind == poolMax {
-						best := float32(math.Inf(-1))
-						if len(cols) == 3 && cols[2]-cols[0] == 2 {
-							// The common 3-wide window, contiguous.
-							c := cols[0]
-							for _, ih := range rows {
-								r := xp[ih*W+c : ih*W+c+3]
-								best = max(best, r[0], r[1], r[2])
-							}
-						} else {
-							for _, ih := range rows {
-								r := xp[ih*W : ih*W+W]
-								for _, iw := range cols {
-									if v := r[iw]; v > best {
-										best = v
-									}
-								}
-							}
-						}
-						out[ow] = best
-						continue
-					}
 					var s float32
 					for _, ih := range rows {
 						r := xp[ih*W : ih*W+W]
@@ -459,6 +441,57 @@ func pool2d(ctx *runtime.Context, g *geom, tl []taps, x, y []float32, planes int
 					} else {
 						out[ow] = s / float32(div)
 					}
+				}
+			}
+		}
+	})
+}
+
+// maxPool2d is 2-D max pooling done separably: for each output row, the
+// column-wise max over its window rows, then the max over each window's
+// columns of that row. A window's max is the same value whatever the order
+// (the builtin max is commutative and associative, NaN and signed zeros
+// included), and there are about a third fewer comparisons and no
+// per-element index lists than window by window: ResNet-18's one MaxPool
+// cost ~5% of its run.
+func maxPool2d(ctx *runtime.Context, g *geom, tl []taps, x, y []float32, planes int) {
+	W := g.in[1]
+	OH, OW := g.out[0], g.out[1]
+	negInf := float32(math.Inf(-1))
+	ctx.Parallel(planes, max(1, 4096/max(1, g.outSize*g.kSize)), func(p0, p1 int) {
+		colMax := make([]float32, W)
+		for pl := p0; pl < p1; pl++ {
+			xp := x[pl*g.inSize : (pl+1)*g.inSize]
+			yp := y[pl*g.outSize : (pl+1)*g.outSize]
+			for oh := 0; oh < OH; oh++ {
+				rows := tl[0].idx[oh]
+				out := yp[oh*OW : (oh+1)*OW]
+				if len(rows) == 0 {
+					for i := range out {
+						out[i] = negInf
+					}
+					continue
+				}
+				copy(colMax, xp[rows[0]*W:rows[0]*W+W])
+				for _, ih := range rows[1:] {
+					r := xp[ih*W : ih*W+W]
+					r = r[:len(colMax)]
+					for i, v := range r {
+						colMax[i] = max(colMax[i], v)
+					}
+				}
+				for ow := range out {
+					best := negInf
+					if cols := tl[1].idx[ow]; g.dil[1] == 1 && len(cols) > 0 {
+						for _, v := range colMax[cols[0] : cols[0]+len(cols)] {
+							best = max(best, v)
+						}
+					} else {
+						for _, iw := range cols {
+							best = max(best, colMax[iw])
+						}
+					}
+					out[ow] = best
 				}
 			}
 		}
