@@ -16,6 +16,9 @@ import (
 // (or uint8) weights on q8, and the int32 sums turned back to float with
 // y = float32(acc)·(a_scale·b_scale[j]) + bias[j], the order of MLAS's
 // scale-bias output processor (a multiply then an add, never fused).
+// b_scale is per tensor, per column ([N] with a 2-D B, or B's shape with K
+// replaced by 1); any other shape that broadcasts to the output is applied
+// afterwards as ONNX Runtime does: y = (float32(acc)·a_scale + bias)·b_scale.
 
 func init() {
 	runtime.Register("com.microsoft", "DynamicQuantizeMatMul", tensor.Float32, newDynamicQuantizeMatMul)
@@ -85,7 +88,76 @@ type dynMatMul struct {
 	node   *graph.Node
 	constB *tensor.Tensor
 	pbs    []*q8.PackedB
-	pbz    []int32
+	pbz    [][]int32
+}
+
+// bParamKind classifies the shape of a B scale or zero point as ONNX
+// Runtime's IsBQuantParamSupported does: per tensor (scalar or one
+// element), per column ([N] with a 2-D B, or B's shape with the K dimension
+// 1: per column of every batch matrix), or unsupported (ok false).
+func bParamKind(p, b []int) (perColumn, ok bool) {
+	if len(p) == 0 || (len(p) == 1 && p[0] == 1) {
+		return false, true
+	}
+	if len(p) == 1 && len(b) == 2 && p[0] == b[1] {
+		return true, true
+	}
+	if len(p) != len(b) || len(p) < 2 || p[len(p)-2] != 1 {
+		return false, false
+	}
+	for i := range p {
+		if i != len(p)-2 && p[i] != b[i] {
+			return false, false
+		}
+	}
+	return true, true
+}
+
+// packDyn packs every batch matrix of B [..., K, N] with its zero points
+// (one for all, or N per matrix).
+func packDyn(n *graph.Node, b, zt *tensor.Tensor) ([]*q8.PackedB, [][]int32, error) {
+	kk, nn := b.Shape[b.Rank()-2], b.Shape[b.Rank()-1]
+	per := false
+	var z []int32
+	if zt == nil {
+		z = []int32{0}
+	} else {
+		if err := zt.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("%v: b_zero_point: %v", n, err)
+		}
+		if zt.DType != b.DType {
+			return nil, nil, fmt.Errorf("%v: b_zero_point is %v, want %v", n, zt.DType, b.DType)
+		}
+		var ok bool
+		if per, ok = bParamKind(zt.Shape, b.Shape); !ok {
+			return nil, nil, fmt.Errorf("%v: b_zero_point shape %v does not fit B %v", n, zt.Shape, b.Shape)
+		}
+		z = make([]int32, zt.Len())
+		if zt.DType == tensor.Int8 {
+			for i, v := range zt.I8() {
+				z[i] = int32(v)
+			}
+		} else {
+			for i, v := range zt.U8() {
+				z[i] = int32(v)
+			}
+		}
+	}
+	w, z := s8Weights(b, z)
+	nb := 1
+	if kk*nn > 0 {
+		nb = len(w) / (kk * nn)
+	}
+	pbs := make([]*q8.PackedB, nb)
+	zs := make([][]int32, nb)
+	for i := range pbs {
+		zs[i] = z
+		if per {
+			zs[i] = z[i*nn : (i+1)*nn]
+		}
+		pbs[i] = q8.PackB(kk, nn, w[i*kk*nn:], nn, false)
+	}
+	return pbs, zs, nil
 }
 
 func newDynamicQuantizeMatMul(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -108,13 +180,11 @@ func newDynamicQuantizeMatMul(n *graph.Node, opset int64) (runtime.Kernel, error
 	if b.Rank() < 2 || (b.DType != tensor.Uint8 && b.DType != tensor.Int8) || b.Validate() != nil {
 		return k, nil // Run reports the problem
 	}
-	kk, nn := b.Shape[b.Rank()-2], b.Shape[b.Rank()-1]
-	bz, err := zeroPointsIn(n, []*tensor.Tensor{zt}, 0, "b_zero_point", b.DType, nn)
+	pbs, pbz, err := packDyn(n, b, zt)
 	if err != nil {
 		return nil, err
 	}
-	k.constB = b
-	k.pbs, k.pbz = packAll(b, bz, kk, nn)
+	k.constB, k.pbs, k.pbz = b, pbs, pbz
 	return k, nil
 }
 
@@ -139,19 +209,26 @@ func (k *dynMatMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	if st == nil {
 		return nil, fmt.Errorf("%v: input b_scale is missing", n)
 	}
-	// Per-column scales only for a 2-D B with a 1-D scale of N elements
-	// (ONNX Runtime's IsBQuantParamSupported); other shapes it applies
-	// after the bias, in an order we do not reproduce.
-	if st.Len() != 1 && (b.Rank() != 2 || st.Rank() != 1) {
-		return nil, fmt.Errorf("%v: b_scale of shape %v is not supported (want 1 element or [N] with a 2-D B)", n, st.Shape)
+	if err := st.Validate(); err != nil {
+		return nil, fmt.Errorf("%v: b_scale: %v", n, err)
 	}
-	bs, _, err := scalesIn(n, in, 2, "b_scale", g.n)
-	if err != nil {
-		return nil, err
+	if st.DType != tensor.Float32 {
+		return nil, fmt.Errorf("%v: b_scale is %v, want float32", n, st.DType)
 	}
-	bz, err := zeroPointsIn(n, in, 3, "b_zero_point", b.DType, g.n)
-	if err != nil {
-		return nil, err
+	bs := st.F32()
+	for _, v := range bs {
+		if v-v != 0 {
+			return nil, fmt.Errorf("%v: b_scale holds %v", n, v)
+		}
+	}
+	perCol, inGemm := bParamKind(st.Shape, b.Shape)
+	var after []int // output index → scale index, when b_scale is applied afterwards
+	if !inGemm {
+		// ONNX Runtime then runs the GEMM with a_scale alone (bias
+		// included) and multiplies the output by b_scale, broadcast.
+		if after, err = broadcastIndex(st.Shape, g.outShape); err != nil {
+			return nil, fmt.Errorf("%v: b_scale: %v", n, err)
+		}
 	}
 	var bias []float32
 	if bt := input(in, 4); bt != nil {
@@ -167,17 +244,19 @@ func (k *dynMatMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	}
 	aq := make([]uint8, len(af))
 	quantizeU8(aq, af, ascale, az)
-	mult := make([]float32, len(bs))
-	for j, s := range bs {
-		mult[j] = ascale * s
+	mult := []float32{ascale}
+	if inGemm {
+		mult = make([]float32, len(bs))
+		for j, s := range bs {
+			mult[j] = ascale * s
+		}
 	}
 
-	var pbs []*q8.PackedB
-	var bzs []int32
-	if k.constB == b {
-		pbs, bzs = k.pbs, k.pbz
-	} else {
-		pbs, bzs = packAll(b, bz, g.k, g.n)
+	pbs, bzs := k.pbs, k.pbz
+	if k.constB != b {
+		if pbs, bzs, err = packDyn(n, b, input(in, 3)); err != nil {
+			return nil, err
+		}
 	}
 	out, err := tensor.New(tensor.Float32, g.outShape)
 	if err != nil {
@@ -189,21 +268,73 @@ func (k *dynMatMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 		return []*tensor.Tensor{out}, nil
 	}
 	acc := make([]int32, len(y))
-	if g.k > 0 {
-		if g.bIs2D && len(aq)/g.k == g.nBatch*g.m {
-			gemm(ctx, g.nBatch*g.m, g.n, aq, g.k, az, pbs[0], bzs, q8.Int32(acc, g.n))
-		} else {
-			for bi := 0; bi < g.nBatch; bi++ {
-				ai, bj := g.batchOffsets(bi)
-				gemm(ctx, g.m, g.n, aq[ai*g.aElements:], g.k, az, pbs[bj], bzs, q8.Int32(acc[bi*mn:], g.n))
+	batches, m := g.nBatch, g.m
+	if g.bIs2D && len(aq) == g.nBatch*g.aElements {
+		// One GEMM over the rows of every batch.
+		batches, m = 1, g.nBatch*g.m
+	}
+	for bi := 0; bi < batches; bi++ {
+		ai, bj := g.batchOffsets(bi)
+		if batches == 1 {
+			ai, bj = 0, 0
+		}
+		if g.k > 0 {
+			gemm(ctx, m, g.n, aq[ai*g.aElements:], g.k, az, pbs[bj], bzs[bj], q8.Int32(acc[bi*mn:], g.n))
+		}
+		ms := mult
+		if perCol {
+			ms = mult[bj*g.n : (bj+1)*g.n]
+		}
+		ctx.Parallel(m, max(1, 4096/g.n), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				o := bi*mn + r*g.n
+				scaleBias(y[o:o+g.n], acc[o:], ms, bias, false)
 			}
+		})
+	}
+	if after != nil {
+		for i, si := range after {
+			y[i] = float32(y[i] * bs[si])
 		}
 	}
-	rows := len(y) / g.n
-	ctx.Parallel(rows, max(1, 4096/g.n), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			scaleBias(y[r*g.n:(r+1)*g.n], acc[r*g.n:], mult, bias, false)
-		}
-	})
 	return []*tensor.Tensor{out}, nil
+}
+
+// broadcastIndex maps every element of a tensor of shape out to the element
+// of a tensor of shape p that numpy broadcasting pairs with it; p must
+// broadcast to out without enlarging it.
+func broadcastIndex(p, out []int) ([]int, error) {
+	if len(p) > len(out) {
+		return nil, fmt.Errorf("shape %v does not broadcast to %v", p, out)
+	}
+	strides := make([]int, len(out))
+	s := 1
+	for i := len(out) - 1; i >= 0; i-- {
+		j := i - (len(out) - len(p))
+		if j < 0 {
+			continue
+		}
+		switch p[j] {
+		case out[i]:
+			strides[i] = s
+		case 1:
+		default:
+			return nil, fmt.Errorf("shape %v does not broadcast to %v", p, out)
+		}
+		s *= p[j]
+	}
+	total := 1
+	for _, d := range out {
+		total *= d
+	}
+	idx := make([]int, total)
+	for e := range idx {
+		r, off := e, 0
+		for i := len(out) - 1; i >= 0; i-- {
+			off += (r % out[i]) * strides[i]
+			r /= out[i]
+		}
+		idx[e] = off
+	}
+	return idx, nil
 }

@@ -70,16 +70,20 @@ def rand_w(dt, shape):
     return rng.integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def dqmm(name, ashape, bshape, bdt=np.int8, per_col=False, bias=True, b_input=False, shift=0.0, a=None):
+def dqmm(name, ashape, bshape, bdt=np.int8, per_col=False, bias=True, b_input=False, shift=0.0, a=None,
+         scale_shape=None, zp_shape=None):
     n = bshape[-1]
     if a is None:
         a = (rng.standard_normal(ashape) + shift).astype(np.float32)
     b = rand_w(bdt, bshape)
     bs = (rng.uniform(0.002, 0.01, size=(n,)) if per_col else np.array(0.004)).astype(np.float32)
+    if scale_shape is not None:
+        bs = rng.uniform(0.002, 0.01, size=scale_shape).astype(np.float32)
+    zshape = zp_shape if zp_shape is not None else ((n,) if per_col else ())
     if bdt == np.int8:
-        bz = np.zeros((n,) if per_col else (), np.int8)
+        bz = np.zeros(zshape, np.int8)
     else:
-        bz = rng.integers(100, 160, size=(n,) if per_col else ()).astype(np.uint8)
+        bz = rng.integers(100, 160, size=zshape).astype(np.uint8)
     inputs = [("a", a)]
     consts = [("b_scale", bs), ("b_zero_point", bz)]
     if b_input:
@@ -156,6 +160,11 @@ def main():
     ties = (rng.integers(-255, 256, size=(6, 20)) * 0.125).astype(np.float32)
     ties[0, 0], ties[0, 1] = -31.875, 31.875
     dqmm("dqmm_ties", ties.shape, (20, 9), a=ties)
+    # B's shape with K = 1: per column of every batch matrix.
+    dqmm("dqmm_batched_percol", (2, 3, 16), (2, 16, 24), bdt=np.uint8, scale_shape=(2, 1, 24), zp_shape=(2, 1, 24))
+    # A b_scale shape ONNX Runtime does not take in the GEMM: applied to the
+    # output afterwards, bias included.
+    dqmm("dqmm_scale_after", (2, 3, 16), (2, 16, 24), scale_shape=(24,))
     dqlstm("lstm_fwd_tensor", 5, 3, 10, 8)
     dqlstm("lstm_fwd_u8_noy", 4, 2, 7, 6, wdt=np.uint8, bias=False, want_y=False)
     dqlstm("lstm_rev_chan_init_lens", 6, 3, 9, 12, direction="reverse", per_col=True, init=True, lens=[6, 4, 2])
