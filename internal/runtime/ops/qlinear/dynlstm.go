@@ -39,6 +39,14 @@ type dynLSTM struct {
 	reverse     bool // single direction, reverse
 	clip        float32
 	inputForget bool
+	// W and R packed at build time when they and their quantization
+	// parameters are constants (keyed by the tensors, as Run sees them).
+	packed [2]*packedLSTM
+}
+
+type packedLSTM struct {
+	key [3]*tensor.Tensor // weights, scale, zero point
+	w   []lstmWeights
 }
 
 func newDynamicQuantizeLSTM(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -86,6 +94,7 @@ func newDynamicQuantizeLSTM(n *graph.Node, opset int64) (runtime.Kernel, error) 
 	if l, err := n.AttrInt("layout", 0); err != nil || l != 0 {
 		return nil, fmt.Errorf("%v: layout must be 0 (as ONNX Runtime requires)", n)
 	}
+	k.prepack()
 	acts, err := n.AttrStrings("activations", nil)
 	if err != nil {
 		return nil, err
@@ -102,6 +111,46 @@ func newDynamicQuantizeLSTM(n *graph.Node, opset int64) (runtime.Kernel, error) 
 		}
 	}
 	return k, nil
+}
+
+// prepack packs constant W and R; shapes it cannot check yet (the input
+// size comes with X) are taken from W itself and checked again by Run.
+func (k *dynLSTM) prepack() {
+	n := k.node
+	for i, idx := range [2][3]int{{1, 8, 9}, {2, 10, 11}} {
+		var key [3]*tensor.Tensor
+		for j, x := range idx {
+			v := n.Input(x)
+			if v == nil || v.Const == nil {
+				return
+			}
+			key[j] = v.Const
+		}
+		if key[0].Rank() != 3 {
+			return
+		}
+		in := make([]*tensor.Tensor, 12)
+		for j, x := range idx {
+			in[x] = key[j]
+		}
+		w, err := k.weightsIn(in, idx[0], idx[1], idx[2], key[0].Shape[1], "W")
+		if err != nil {
+			return // Run reports it
+		}
+		k.packed[i] = &packedLSTM{key: key, w: w}
+	}
+}
+
+// weights returns W (i = 0) or R (i = 1) packed, from the build-time cache
+// when Run sees the same constant tensors.
+func (k *dynLSTM) weights(in []*tensor.Tensor, i, kdim int) ([]lstmWeights, error) {
+	idx := [2][3]int{{1, 8, 9}, {2, 10, 11}}[i]
+	what := [2]string{"W", "R"}[i]
+	if p := k.packed[i]; p != nil && input(in, idx[0]) == p.key[0] && input(in, idx[1]) == p.key[1] &&
+		input(in, idx[2]) == p.key[2] && p.key[0].Shape[1] == kdim {
+		return p.w, nil
+	}
+	return k.weightsIn(in, idx[0], idx[1], idx[2], kdim, what)
 }
 
 // tanhMLAS is MLAS's tanh on x86 (the FMA3 kernel): Eigen's rational
@@ -257,11 +306,11 @@ func (k *dynLSTM) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tens
 	if _, err := checkedProduct(seq, D, batch, 4*H); err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
-	W, err := k.weightsIn(in, 1, 8, 9, isz, "W")
+	W, err := k.weights(in, 0, isz)
 	if err != nil {
 		return nil, err
 	}
-	R, err := k.weightsIn(in, 2, 10, 11, H, "R")
+	R, err := k.weights(in, 1, H)
 	if err != nil {
 		return nil, err
 	}
