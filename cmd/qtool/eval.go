@@ -20,6 +20,7 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/runtime/qdq"
 	"github.com/qtool/qtool/internal/tensor"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -130,6 +131,15 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 	if err != nil {
 		return badInput(err)
 	}
+	// Scored as 'qtool run' executes it: QDQ patterns on the integer
+	// kernels. qm stays as written for the per-layer comparison.
+	dm, err := model.Load(quantPath)
+	if err != nil {
+		return badInput(err)
+	}
+	if _, err := qdq.Rewrite(dm.Graph); err != nil {
+		return badInputf("%s: %v", quantPath, err)
+	}
 	var labels []int64
 	if lp := v.GetString("labels"); lp != "" {
 		if labels, err = readLabels(lp); err != nil {
@@ -158,7 +168,7 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 		<-ctx.Done()
 		stop()
 	}()
-	eo := eval.Options{Threads: s.threads(), PerLayer: v.GetBool("per-layer") || reportPath != "", Labels: labels}
+	eo := eval.Options{Threads: s.threads(), PerLayer: v.GetBool("per-layer") || reportPath != "", Labels: labels, Deployed: dm.Graph}
 	var bar *progressbar.ProgressBar
 	if !s.quiet() && isTerminal(os.Stderr) {
 		bar = progressbar.NewOptions(ds.Len(),
@@ -318,10 +328,22 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 		}
 		return m.Graph, nil
 	}
+	// Variants are scored on the integer kernels, as the model the config
+	// produces would run.
+	deployed := func(keep []string) (*graph.Graph, error) {
+		g, err := build(keep)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := qdq.Rewrite(g); err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
 	open := func() (*calibrate.Dataset, error) {
 		return calibrate.Open(specs, calibrate.InputSpecs(fg), dopts)
 	}
-	full, err := build(nil)
+	full, err := build(nil) // as written: QuantizedNodes reads its Q/DQ
 	if err != nil {
 		return evalErr(err)
 	}
@@ -349,7 +371,7 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 			}
 		}
 	}
-	costs, err := eval.Sensitivity(ctx, fg, nodes, ops, build, open, eo, progress("sensitivity"))
+	costs, err := eval.Sensitivity(ctx, fg, nodes, ops, deployed, open, eo, progress("sensitivity"))
 	if err != nil {
 		return evalErr(err)
 	}
@@ -363,7 +385,7 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 	for i, c := range costs {
 		ranked[i] = c.Node
 	}
-	steps, err := eval.MaxDrop(ctx, fg, ranked, budget/100, build, open, eo, progress("max-drop"))
+	steps, err := eval.MaxDrop(ctx, fg, ranked, budget/100, deployed, open, eo, progress("max-drop"))
 	res := &eval.MaxDropResult{Budget: budget / 100, Steps: steps}
 	rep.MaxDrop = res
 	if errors.Is(err, eval.ErrBudget) {

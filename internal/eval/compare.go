@@ -126,6 +126,14 @@ type Options struct {
 	Labels []int64
 	// Progress, when set, is told the samples done after each batch.
 	Progress func(done, total int)
+	// Deployed, when set, is the quantized model as it is executed (the
+	// QDQ graph rewritten for the integer kernels, as 'qtool run' does):
+	// accuracy, agreement and output error are measured on it. The
+	// per-layer comparison needs the DequantizeLinear outputs, which the
+	// rewrite fuses away, so it runs the QDQ graph as written in a second
+	// session (as ONNX Runtime's qdq_loss_debug does); the two differ by
+	// the integer kernels' rounding (at most 1 LSB per fused node).
+	Deployed *graph.Graph
 }
 
 // InputError is a problem with the user's data or models (exit 2 for the
@@ -192,8 +200,18 @@ func Compare(ctx context.Context, fg, qg *graph.Graph, ds *calibrate.Dataset, o 
 	if err != nil {
 		return nil, &InputError{fmt.Errorf("float model: %v", err)}
 	}
-	qs, err := runtime.NewSession(qg, qopts)
-	if err != nil {
+	// qs is scored; ls, when not nil, only feeds the per-layer observer.
+	var qs, ls *runtime.Session
+	if o.Deployed != nil {
+		if qs, err = runtime.NewSession(o.Deployed, runtime.Options{Threads: o.Threads}); err != nil {
+			return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
+		}
+		if o.PerLayer {
+			if ls, err = runtime.NewSession(qg, qopts); err != nil {
+				return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
+			}
+		}
+	} else if qs, err = runtime.NewSession(qg, qopts); err != nil {
 		return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
 	}
 	if !sameSet(fs.InputNames(), qs.InputNames()) {
@@ -231,6 +249,11 @@ func Compare(ctx context.Context, fg, qg *graph.Graph, ds *calibrate.Dataset, o 
 		qr, err := qs.Run(b.Inputs)
 		if err != nil {
 			return nil, fmt.Errorf("quantized model, samples %v: %v", b.Samples, err)
+		}
+		if ls != nil {
+			if _, err := ls.Run(b.Inputs); err != nil {
+				return nil, fmt.Errorf("quantized model (QDQ as written), samples %v: %v", b.Samples, err)
+			}
 		}
 		var fl, ql [][]float32
 		for i := range fouts {

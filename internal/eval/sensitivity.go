@@ -75,7 +75,8 @@ func evalVariant(ctx context.Context, fg *graph.Graph, build Variant, keep []str
 		return Cost{}, &InputError{err}
 	}
 	defer ds.Close()
-	o.PerLayer, o.Progress = false, nil
+	// The variant is both the graph and what is scored.
+	o.PerLayer, o.Progress, o.Deployed = false, nil, nil
 	r, err := Compare(ctx, fg, qg, ds, o)
 	if err != nil {
 		return Cost{}, err
@@ -141,7 +142,9 @@ func MaxDrop(ctx context.Context, fg *graph.Graph, ranked []string, budget float
 		if progress != nil {
 			progress(k+1, len(ranked)+1)
 		}
-		if c.Drop <= budget {
+		// Accuracies are ratios of sample counts: a drop equal to the
+		// budget must not fail on the last bit of a float subtraction.
+		if c.Drop <= budget+1e-9 {
 			return steps, nil
 		}
 	}
