@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
 	"github.com/qtool/qtool/internal/runtime"
@@ -242,7 +244,7 @@ func TestEvalSqueezeNetPerLayer(t *testing.T) {
 	if code, _, errOut := runCLI(t, "quantize", fp, "--data", data, "--config", cfg, "--shuffle", "--seed", "1", "--limit", "100", "-o", qp, "--quiet"); code != 0 {
 		t.Fatalf("quantize: exit %d: %s", code, errOut)
 	}
-	code, out, errOut := runCLI(t, "eval", fp, qp, "--data", data, "--config", cfg, "--shuffle", "--seed", "1", "--offset", "100", "--limit", "60", "--batch", "20", "--per-layer", "--json")
+	code, out, errOut := runCLI(t, "eval", fp, qp, "--data", data, "--config", cfg, "--shuffle", "--seed", "1", "--offset", "100", "--limit", "200", "--batch", "50", "--per-layer", "--json")
 	if code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, errOut)
 	}
@@ -274,11 +276,57 @@ func TestEvalSqueezeNetPerLayer(t *testing.T) {
 		t.Errorf("%d layers listed, %d quantized activations", len(got.Layers), len(want))
 	}
 	s := got.Summary
-	t.Logf("squeezenet-cifar10, 60 shuffled test images: float top-1 %.3f, int8 %.3f, agreement %.3f, %d layers, worst %s %.2f dB",
+	t.Logf("squeezenet-cifar10, 200 shuffled test images: float top-1 %.3f, int8 %.3f, agreement %.3f, %d layers, worst %s %.2f dB",
 		s.FloatAccuracy.Top1, s.QuantAccuracy.Top1, s.Agreement, len(got.Layers), got.Layers[0].Name, got.Layers[0].SQNR)
-	if s.Labeled != 60 {
+	if s.Labeled != 200 {
 		t.Errorf("labels from the tar's class folders: %d labeled of %d", s.Labeled, s.Samples)
 	}
+	// The same 200 images through the runtime directly.
+	fm, err := model.Load(fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := calibrate.Open([]calibrate.DataSpec{{Path: data}}, calibrate.InputSpecs(fm.Graph), calibrate.Options{
+		Shuffle: true, Seed: 1, Offset: 100, Limit: 200, Preprocess: &calibrate.Preprocess{Divisor: 256, Layout: "nhwc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	var px []float32
+	var labels []int
+	for it := ds.Iter(); ; {
+		b, err := it.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range b.Inputs {
+			px = append(px, x.F32()...)
+		}
+		labels = append(labels, b.Labels...)
+	}
+	x := tensor.FromFloat32([]int{len(labels), 32, 32, 3}, px)
+	fpred, qpred := predictions(t, fp, x), predictions(t, qp, x)
+	var fok, qok, agree int
+	for i, l := range labels {
+		fok += b2i(fpred[i] == l)
+		qok += b2i(qpred[i] == l)
+		agree += b2i(fpred[i] == qpred[i])
+	}
+	n := float64(len(labels))
+	if s.FloatAccuracy.Top1 != float64(fok)/n || s.QuantAccuracy.Top1 != float64(qok)/n || s.Agreement != float64(agree)/n {
+		t.Errorf("eval says float %.4f int8 %.4f agree %.4f; the runtime directly %d, %d, %d of %d",
+			s.FloatAccuracy.Top1, s.QuantAccuracy.Top1, s.Agreement, fok, qok, agree, len(labels))
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestEvalBadInput(t *testing.T) {
