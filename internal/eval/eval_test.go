@@ -303,3 +303,63 @@ func TestReportScreenshot(t *testing.T) {
 		t.Errorf("the report looks blank or its plots were not drawn: %d colours, %d bar pixels, %d shading pixels", len(colours), bar, shade)
 	}
 }
+
+// TestSensitivityAndMaxDrop: on X = [0.03, 0.04] (label 1) the float model
+// is right and the QDQ one, which rounds both to 0, picks class 0: keeping
+// the Relu float is the only way to meet a budget of 0.
+func TestSensitivityAndMaxDrop(t *testing.T) {
+	f, q := tinyModels()
+	nodes := QuantizedNodes(q)
+	if len(nodes) != 1 || nodes[0] != "relu" {
+		t.Fatalf("quantized nodes %v, want [relu]", nodes)
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "x.npy")
+	var buf bytes.Buffer
+	if err := npy.Write(&buf, tensor.FromFloat32([]int{1, 2}, []float32{0.03, 0.04})); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(data, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*calibrate.Dataset, error) {
+		return calibrate.Open([]calibrate.DataSpec{{Path: data}}, calibrate.InputSpecs(f), calibrate.Options{})
+	}
+	built := 0
+	variant := func(keep []string) (*graph.Graph, error) {
+		built++
+		if len(keep) == 1 && keep[0] == "relu" {
+			return f, nil
+		}
+		if len(keep) != 0 {
+			t.Errorf("variant asked to keep %v", keep)
+		}
+		return q, nil
+	}
+	o := Options{Labels: []int64{1}}
+	costs, err := Sensitivity(context.Background(), f, nodes, map[string]string{"relu": "Relu"}, variant, open, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alone, relu is the whole quantized model: drop 1, agreement 0.
+	if len(costs) != 1 || costs[0].Node != "relu" || costs[0].OpType != "Relu" || costs[0].Drop != 1 || costs[0].Agreement != 0 {
+		t.Errorf("costs %+v", costs)
+	}
+	steps, err := MaxDrop(context.Background(), f, []string{"relu"}, 0, variant, open, o, nil)
+	if err != nil || len(steps) != 2 || steps[0].Cost.Drop != 1 || steps[1].Cost.Drop != 0 || len(steps[1].KeepFloat) != 1 {
+		t.Errorf("max drop 0: %v %+v", err, steps)
+	}
+	// Nothing to keep float: the budget cannot be met.
+	steps, err = MaxDrop(context.Background(), f, nil, 0, variant, open, o, nil)
+	if !errors.Is(err, ErrBudget) || len(steps) != 1 {
+		t.Errorf("no layers to keep: %v %+v", err, steps)
+	}
+	// Within a budget of the whole drop, the quantized model is the answer.
+	steps, err = MaxDrop(context.Background(), f, []string{"relu"}, 1, variant, open, o, nil)
+	if err != nil || len(steps) != 1 || len(steps[0].KeepFloat) != 0 {
+		t.Errorf("max drop 1: %v %+v", err, steps)
+	}
+	if built != 5 {
+		t.Errorf("%d variants built, want 5", built)
+	}
+}
