@@ -11,6 +11,7 @@ help:
 	@echo "make build        build $(BIN)"
 	@echo "make test         run every test (what CI runs)"
 	@echo "make demo         build qtool and run it on the MNIST example in examples/"
+	@echo "make accuracy     the full accuracy figures (slow)"
 	@echo "make proto        regenerate internal/model/onnxpb from onnx.proto (needs protoc, protoc-gen-go)"
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make lint         gofmt, go vet, staticcheck"
@@ -28,14 +29,31 @@ test:
 test-short:
 	$(GO) test -short $(PKGS)
 
+DEMO := $(or $(DEMO_DIR),/tmp/qtool-demo)
+
 demo: build
+	@mkdir -p $(DEMO)
 	@echo "== qtool inspect: what is in the model"
 	$(BIN) inspect examples/mnist/mnist-8.onnx
 	@echo
 	@echo "== qtool run: classify four MNIST test digits (labels 7 2 1 0)"
-	@set -e; out=$$(mktemp -d); for f in examples/mnist/digit*.npy; do \
-		echo "$$f:"; $(BIN) run examples/mnist/mnist-8.onnx --input $$f --output-dir $$out --quiet --print | grep argmax; \
-	done; rm -rf $$out
+	@set -e; for f in examples/mnist/digit*.npy; do \
+		echo "$$f:"; $(BIN) run examples/mnist/mnist-8.onnx --input $$f --output-dir $(DEMO) --quiet --print | grep argmax; \
+	done
+	@echo
+	@echo "== qtool quantize: fuse, calibrate on 200 digits, write int8 QDQ ONNX"
+	$(BIN) quantize examples/mnist/mnist-8.onnx --data examples/mnist/calib.npz --config configs/x86.yaml -o $(DEMO)/mnist-8.int8.onnx
+	@echo
+	@echo "== qtool eval: float vs int8 on 1,000 other digits"
+	$(BIN) eval examples/mnist/mnist-8.onnx $(DEMO)/mnist-8.int8.onnx --data examples/mnist/eval.npz --labels examples/mnist/eval_labels.npy
+	@echo
+	@echo "== qtool bench: float vs int8 latency (a model this small is dominated by per-op overhead)"
+	$(BIN) bench examples/mnist/mnist-8.onnx $(DEMO)/mnist-8.int8.onnx --threads 1 --runs 300
+
+# Full accuracy figures of issue 8 (x86 vs ort-default presets; mnist-8,
+# squeezenet-cifar10, silero VAD). Slow: not part of make test.
+accuracy:
+	QTOOL_ACCURACY=full $(GO) test -count=1 -run 'Accuracy|Silero' -v -timeout 30m ./internal/convert
 
 proto:
 	cd internal/model/onnxpb && protoc --go_out=. --go_opt=paths=source_relative onnx.proto

@@ -211,3 +211,28 @@ func TestFuseCommand(t *testing.T) {
 		t.Fatalf("missing -o: exit %d", code)
 	}
 }
+
+// The demo's pipeline: quantize mnist-8 on the example calibration digits,
+// then eval against the float model on the other example digits. The int8
+// file must be smaller than the float one and keep its accuracy.
+func TestDemoPipeline(t *testing.T) {
+	dir := t.TempDir()
+	q := filepath.Join(dir, "mnist-8.int8.onnx")
+	m := "../../examples/mnist/mnist-8.onnx"
+	code, stdout, stderr := runCLI(t, "quantize", m, "--data", "../../examples/mnist/calib.npz", "--config", "../../configs/x86.yaml", "-o", q)
+	if code != 0 {
+		t.Fatalf("quantize: exit %d: %s %s", code, stdout, stderr)
+	}
+	fi, err1 := os.Stat(q)
+	fo, err2 := os.Stat(m)
+	if err1 != nil || err2 != nil || fi.Size() >= fo.Size() {
+		t.Fatalf("int8 model %v bytes, float %v bytes (%v %v)", fi.Size(), fo.Size(), err1, err2)
+	}
+	code, stdout, stderr = runCLI(t, "eval", m, q, "--data", "../../examples/mnist/eval.npz", "--labels", "../../examples/mnist/eval_labels.npy", "--json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "agreement") {
+		t.Fatalf("eval output: %s", stdout)
+	}
+}

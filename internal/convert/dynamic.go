@@ -75,7 +75,7 @@ func Dynamic(g *graph.Graph, cfg Config) (*Report, error) {
 	if err := raiseOpset(g, needOpset); err != nil {
 		return nil, err
 	}
-	g.RemoveUnused()
+	pruneUnused(g)
 	if err := g.Sort(); err != nil {
 		return nil, err
 	}

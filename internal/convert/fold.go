@@ -119,7 +119,7 @@ func FoldQDQ(g *graph.Graph, cfg Config) (*Report, error) {
 		}
 	}
 	g.Nodes = keep
-	g.RemoveUnused()
+	pruneUnused(g)
 	p := &plan{g: g, cfg: cfg, format: FormatQOperator, qp: qp, fixedW: fixed,
 		kind: map[*graph.Node]nodeKind{}, spec: map[*graph.Node]NodeSpec{}, rep: newReport()}
 	return p.run()

@@ -179,7 +179,7 @@ func (p *plan) run() (*Report, error) {
 			g.Opsets[MSDomain] = 1
 		}
 	}
-	g.RemoveUnused()
+	pruneUnused(g)
 	if err := g.Sort(); err != nil {
 		return nil, err
 	}
