@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 PKGS      := ./...
 PEERS     := tools/peers
 
-.PHONY: help build test test-short demo proto fuzz lint peers arm64-test bench-float bench-peers clean
+.PHONY: help build test test-short demo accuracy proto fuzz lint peers arm64-test bench-float bench-peers clean
 
 help:
 	@echo "make build        build $(BIN)"
