@@ -363,3 +363,30 @@ func TestSensitivityAndMaxDrop(t *testing.T) {
 		t.Errorf("%d variants built, want 5", built)
 	}
 }
+
+// TestHistogramKeepsEdgeValues: values exactly at the ends of the quantized
+// range (a Relu's zeros) land in the shown bars, not in "below the plot".
+func TestHistogramKeepsEdgeValues(t *testing.T) {
+	var ranges [][2]float64
+	for _, p := range []Pair{{Scale: 0.24381173}, {Scale: 0.18610874}, {Scale: 0.00390625}, {Scale: 0.1, ZeroPoint: 33}} {
+		lo, hi := p.QRange()
+		ranges = append(ranges, [2]float64{lo, hi})
+	}
+	for i := 1; i < 200; i++ {
+		p := Pair{Scale: float32(i) * 0.0137, ZeroPoint: int32(i % 7)}
+		lo, hi := p.QRange()
+		ranges = append(ranges, [2]float64{lo, hi})
+	}
+	for _, r := range ranges {
+		h := newFineHist(r[0], r[1])
+		h.add([]float32{float32(r[0]), float32(r[0]), float32(r[1]), float32((r[0] + r[1]) / 2)})
+		c := h.coarse("t", 64)
+		var in int64
+		for _, n := range c.Counts {
+			in += n
+		}
+		if in != 4 || c.Under != 0 || c.Over != 0 || len(c.Counts) > 64 || c.Lo > r[0]+1e-9 || c.Hi < r[1]-1e-9 {
+			t.Errorf("range %v: %d in bars, under %d, over %d, %d bars over [%v, %v]", r, in, c.Under, c.Over, len(c.Counts), c.Lo, c.Hi)
+		}
+	}
+}

@@ -81,8 +81,11 @@ type Histogram struct {
 func (h *fineHist) coarse(name string, n int) *Histogram {
 	w := (h.hi - h.lo) / fineBins
 	from, to := math.Min(h.min, h.qlo), math.Max(h.max, h.qhi)
-	i0 := int(math.Floor((from - h.lo) / w))
-	i1 := int(math.Ceil((to - h.lo) / w))
+	// The same bin arithmetic as add, so that the bin holding the smallest
+	// value is never left out by a rounding difference.
+	inv := float64(fineBins) / (h.hi - h.lo)
+	i0 := int(math.Floor((from - h.lo) * inv))
+	i1 := int(math.Floor((to-h.lo)*inv)) + 1
 	if i0 < 0 {
 		i0 = 0
 	}

@@ -50,9 +50,11 @@ func (r *Report) WriteHTML(w io.Writer, h *Histogram) error {
 }
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"db": fmtDB,
-	"f":  func(x Float) string { return fmt.Sprintf("%.6f", float64(x)) },
-	"g":  func(x Float) string { return fmt.Sprintf("%.4g", float64(x)) },
+	"db":  fmtDB,
+	"pct": pct,
+	"pt":  func(x float64) string { return fmt.Sprintf("%+.2f pt", 100*x) },
+	"f":   func(x Float) string { return fmt.Sprintf("%.6f", float64(x)) },
+	"g":   func(x Float) string { return fmt.Sprintf("%.4g", float64(x)) },
 	"clip": func(l Layer) string {
 		if l.Elements == 0 {
 			return "0"
@@ -80,6 +82,15 @@ svg{background:#fafbfc;border:1px solid #e3e6ea}
 {{.Bars}}{{end}}
 {{if .Hist}}<h2>Float values of {{.HistOf}} and the quantized range</h2>
 {{.Hist}}{{end}}
+{{if .R.Sensitivity}}<h2>Sensitivity (each layer quantized alone, the rest float; most costly first)</h2>
+<table><tr><th>node</th><th>op</th><th>output SQNR dB</th><th>top-1 agreement</th><th>top-1 drop</th></tr>
+{{range .R.Sensitivity}}<tr><td>{{.Node}}</td><td>{{.OpType}}</td><td class="n">{{db .OutputSQNR}}</td><td class="n">{{pct .Agreement}}</td><td class="n">{{pt .Drop}}</td></tr>
+{{end}}</table>{{end}}
+{{with .R.MaxDrop}}<h2>Layers kept float for a drop of at most {{pt .Budget}}</h2>
+<table><tr><th>layers float</th><th>top-1 drop</th><th>top-1 agreement</th><th>output SQNR dB</th></tr>
+{{range .Steps}}<tr><td class="n">{{len .KeepFloat}}</td><td class="n">{{pt .Cost.Drop}}</td><td class="n">{{pct .Cost.Agreement}}</td><td class="n">{{db .Cost.OutputSQNR}}</td></tr>
+{{end}}</table>
+<p>{{if .Met}}Budget met{{if .Config}}; config written to {{.Config}}{{end}}.{{else}}Budget NOT met, even with every ranked layer float.{{end}}</p>{{end}}
 {{if .Layers}}<h2>Per-layer table</h2>
 <table><tr><th>tensor</th><th>op</th><th>SQNR dB</th><th>cosine</th><th>max abs error</th><th>scale</th><th>zero point</th><th>float range</th><th>quantized range</th><th>clipped</th></tr>
 {{range .Layers}}<tr><td>{{.Name}}</td><td>{{.OpType}}</td><td class="n">{{db .SQNR}}</td><td class="n">{{f .Cosine}}</td><td class="n">{{g .MaxAbs}}</td><td class="n">{{.Scale}}</td><td class="n">{{.ZeroPoint}} ({{.DType}})</td><td class="n">{{printf "%.4g" .Min}} … {{printf "%.4g" .Max}}</td><td class="n">{{printf "%.4g" .QMin}} … {{printf "%.4g" .QMax}}</td><td class="n">{{clip .}}</td></tr>
