@@ -84,18 +84,47 @@ const (
 
 // finalEp builds the stages of the last depth block of a full tile at C[ti][tj].
 func (g *gemm) finalEp(ti, tj int, load bool) tileEp {
-	t := tileEp{}
+	t := g.epStages()
 	if load {
 		t.flags |= epLoad
 	}
+	if g.ep.RowBias != nil {
+		t.rowBias = unsafe.Pointer(&g.ep.RowBias[ti])
+	}
+	if g.ep.ColBias != nil {
+		t.colBias = unsafe.Pointer(&g.ep.ColBias[tj])
+	}
+	return t
+}
+
+// setFullEp is finalEp for a full (non-edge) tile, written in place from the
+// call's precomputed stages (g.stages): only the fields a full tile's
+// micro-kernel reads, so that small-depth GEMMs (MobileNetV2's pointwise
+// convs, k = 16..96) do not spend a sizeable share of each tile building
+// and copying the whole struct.
+func (g *gemm) setFullEp(t *tileEp, ti, tj int, load bool) {
+	t.flags = g.stages.flags
+	if load {
+		t.flags |= epLoad
+	}
+	t.lo, t.hi, t.alpha = g.stages.lo, g.stages.hi, g.stages.alpha
+	if g.ep.RowBias != nil {
+		t.rowBias = unsafe.Pointer(&g.ep.RowBias[ti])
+	}
+	if g.ep.ColBias != nil {
+		t.colBias = unsafe.Pointer(&g.ep.ColBias[tj])
+	}
+}
+
+// epStages is the epilogue's flags and constants, without bias pointers.
+func (g *gemm) epStages() tileEp {
+	t := tileEp{}
 	ep := &g.ep
 	if ep.RowBias != nil {
 		t.flags |= epRowBias
-		t.rowBias = unsafe.Pointer(&ep.RowBias[ti])
 	}
 	if ep.ColBias != nil {
 		t.flags |= epColBias
-		t.colBias = unsafe.Pointer(&ep.ColBias[tj])
 	}
 	switch ep.Act {
 	case ActRelu:
@@ -166,6 +195,8 @@ type gemm struct {
 	c   []float32
 	ldc int
 	ep  Epilogue
+
+	stages tileEp // epStages(), set by run
 }
 
 func (g *gemm) run() {
@@ -200,6 +231,7 @@ func (g *gemm) run() {
 	if g.packedB != nil {
 		nEnd = g.packedB.n
 	}
+	g.stages = g.epStages()
 	kcBlk := kern.depthBlock(g.k)
 	ws := kern.getWS()
 	defer kern.putWS(ws)
@@ -295,12 +327,13 @@ func (g *gemm) tile(ws *workspace, micro microFunc, nr, kc int, ap, bp []float32
 	// escape through the indirect call and allocate per tile.
 	ep := &ws.ep
 	if r0 == ti && r1 == ti+mr && c0 == tj && c1 == tj+nr {
-		if last {
-			*ep = g.finalEp(ti, tj, load)
-		} else if load {
-			*ep = tileEp{flags: epLoad}
-		} else {
-			*ep = tileEp{}
+		switch {
+		case last:
+			g.setFullEp(ep, ti, tj, load)
+		case load:
+			ep.flags = epLoad
+		default:
+			ep.flags = 0
 		}
 		micro(kc, ap, bp, ldb, g.c[ti*g.ldc+tj:], g.ldc, ep)
 		return
