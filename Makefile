@@ -113,8 +113,8 @@ arm64-test:
 .PHONY: report-check
 report-check: build
 	set -e; d=$${REPORT_DIR:-$$(mktemp -d)}; d=$$(cd $$d && pwd); \
-	$(BIN) quantize examples/mnist/mnist-8.onnx --data examples/mnist -o $$d/mnist.int8.onnx --quiet; \
-	$(BIN) eval examples/mnist/mnist-8.onnx $$d/mnist.int8.onnx --data examples/mnist --report $$d/report.html --quiet >/dev/null; \
+	$(BIN) quantize examples/mnist/mnist-8.onnx --data examples/mnist/calib.npz -o $$d/mnist.int8.onnx --quiet; \
+	$(BIN) eval examples/mnist/mnist-8.onnx $$d/mnist.int8.onnx --data examples/mnist/eval.npz --labels examples/mnist/eval_labels.npy --report $$d/report.html --quiet >/dev/null; \
 	chromium --headless --no-sandbox --disable-gpu --screenshot=$$d/report.png --window-size=1200,1600 file://$$d/report.html 2>/dev/null; \
 	QTOOL_REPORT_PNG=$$d/report.png $(GO) test -count=1 -v -run '^TestReportScreenshot$$' ./internal/eval; \
 	echo "report: $$d/report.html, screenshot: $$d/report.png"
