@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/graph"
@@ -196,23 +197,32 @@ func Compare(ctx context.Context, fg, qg *graph.Graph, ds *calibrate.Dataset, o 
 			ls.hist.add(ref.F32())
 		}
 	}
-	fs, err := runtime.NewSession(fg, fopts)
+	// The scored sessions run without the observer, so that their times
+	// are comparable; the observing ones only feed the per-layer sums.
+	fs, err := runtime.NewSession(fg, runtime.Options{Threads: o.Threads})
 	if err != nil {
 		return nil, &InputError{fmt.Errorf("float model: %v", err)}
 	}
+	var fobs *runtime.Session
+	if o.PerLayer {
+		if fobs, err = runtime.NewSession(fg, fopts); err != nil {
+			return nil, &InputError{fmt.Errorf("float model: %v", err)}
+		}
+	}
 	// qs is scored; ls, when not nil, only feeds the per-layer observer.
-	var qs, ls *runtime.Session
+	scored := qg
 	if o.Deployed != nil {
-		if qs, err = runtime.NewSession(o.Deployed, runtime.Options{Threads: o.Threads}); err != nil {
+		scored = o.Deployed
+	}
+	qs, err := runtime.NewSession(scored, runtime.Options{Threads: o.Threads})
+	if err != nil {
+		return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
+	}
+	var ls *runtime.Session
+	if o.PerLayer {
+		if ls, err = runtime.NewSession(qg, qopts); err != nil {
 			return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
 		}
-		if o.PerLayer {
-			if ls, err = runtime.NewSession(qg, qopts); err != nil {
-				return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
-			}
-		}
-	} else if qs, err = runtime.NewSession(qg, qopts); err != nil {
-		return nil, &InputError{fmt.Errorf("quantized model: %v", err)}
 	}
 	if !sameSet(fs.InputNames(), qs.InputNames()) {
 		return nil, &InputError{fmt.Errorf("the models' inputs differ: float %v, quantized %v", fs.InputNames(), qs.InputNames())}
@@ -226,6 +236,7 @@ func Compare(ctx context.Context, fg, qg *graph.Graph, ds *calibrate.Dataset, o 
 		samples, labeled                int
 		ftop1, ftop5, qtop1, qtop5, agr int
 		classes                         int
+		ftime, qtime                    time.Duration
 	)
 	it := ds.Iter()
 	for {
@@ -242,13 +253,22 @@ func Compare(ctx context.Context, fg, qg *graph.Graph, ds *calibrate.Dataset, o 
 		for k := range saved {
 			delete(saved, k)
 		}
+		t0 := time.Now()
 		fr, err := fs.Run(b.Inputs)
 		if err != nil {
 			return nil, fmt.Errorf("float model, samples %v: %v", b.Samples, err)
 		}
+		t1 := time.Now()
 		qr, err := qs.Run(b.Inputs)
 		if err != nil {
 			return nil, fmt.Errorf("quantized model, samples %v: %v", b.Samples, err)
+		}
+		ftime += t1.Sub(t0)
+		qtime += time.Since(t1)
+		if fobs != nil {
+			if _, err := fobs.Run(b.Inputs); err != nil {
+				return nil, fmt.Errorf("float model, samples %v: %v", b.Samples, err)
+			}
 		}
 		if ls != nil {
 			if _, err := ls.Run(b.Inputs); err != nil {
@@ -317,6 +337,8 @@ func Compare(ctx context.Context, fg, qg *graph.Graph, ds *calibrate.Dataset, o 
 	sm := &report.Summary
 	sm.Samples, sm.Labeled, sm.Classes = samples, labeled, classes
 	sm.Agreement = float64(agr) / float64(samples)
+	sm.FloatMsPerSample = ftime.Seconds() * 1000 / float64(samples)
+	sm.QuantMsPerSample = qtime.Seconds() * 1000 / float64(samples)
 	if labeled > 0 {
 		d := float64(labeled)
 		sm.Float = &Accuracy{Top1: float64(ftop1) / d, Top5: float64(ftop5) / d}

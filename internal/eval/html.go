@@ -36,6 +36,9 @@ func (r *Report) WriteHTML(w io.Writer, h *Histogram) error {
 		add("top-5 accuracy", fmt.Sprintf("float %s, quantized %s (drop %+.2f pt)", pct(s.Float.Top5), pct(s.Quant.Top5), 100*(s.Float.Top5-s.Quant.Top5)))
 	}
 	add("top-1 agreement", pct(s.Agreement))
+	if s.FloatMsPerSample > 0 && s.QuantMsPerSample > 0 {
+		add("time per sample", fmt.Sprintf("float %.3g ms, quantized %.3g ms (%.2f× faster; measured during eval, qtool bench measures latency)", s.FloatMsPerSample, s.QuantMsPerSample, s.FloatMsPerSample/s.QuantMsPerSample))
+	}
 	for _, o := range r.Outputs {
 		add("output "+o.Name, fmt.Sprintf("SQNR %s dB, cosine %.6f, max abs error %.4g", fmtDB(o.SQNR), float64(o.Cosine), float64(o.MaxAbs)))
 	}

@@ -28,6 +28,11 @@ type Summary struct {
 	Quant   *Accuracy `json:"quant_accuracy,omitempty"`
 	// Agreement is the fraction of samples where both models' top-1 agree.
 	Agreement float64 `json:"top1_agreement"`
+	// FloatMsPerSample and QuantMsPerSample are the models' mean wall time
+	// per sample during the evaluation (at its batch size and threads;
+	// 'qtool bench' measures latency properly).
+	FloatMsPerSample float64 `json:"float_ms_per_sample"`
+	QuantMsPerSample float64 `json:"quant_ms_per_sample"`
 }
 
 // Output is the error of one model output, quantized against float.
@@ -132,6 +137,9 @@ func (r *Report) WriteText(w io.Writer, maxLayers int) error {
 		fmt.Fprintf(&b, "top-5:     float %s  quantized %s  (drop %+.2f pt)\n", pct(s.Float.Top5), pct(s.Quant.Top5), 100*(s.Float.Top5-s.Quant.Top5))
 	}
 	fmt.Fprintf(&b, "agreement: %s (top-1 of quantized equals top-1 of float)\n", pct(s.Agreement))
+	if s.FloatMsPerSample > 0 && s.QuantMsPerSample > 0 {
+		fmt.Fprintf(&b, "time:      float %.3g ms/sample, quantized %.3g ms/sample (%.2fx; during eval, see qtool bench)\n", s.FloatMsPerSample, s.QuantMsPerSample, s.FloatMsPerSample/s.QuantMsPerSample)
+	}
 	for _, o := range r.Outputs {
 		fmt.Fprintf(&b, "output %s: SQNR %s dB  cosine %.6f  max abs error %.4g\n", o.Name, fmtDB(o.SQNR), float64(o.Cosine), float64(o.MaxAbs))
 	}
