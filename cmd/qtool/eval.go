@@ -234,7 +234,7 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 		return err
 	}
 	if rep.PerLayer && len(rep.Layers) == 0 {
-		fmt.Fprintf(out, "no quantized activation of %s has a float counterpart in %s (per-layer comparison needs a QDQ model from the same float graph)\n", quantPath, floatPath)
+		fmt.Fprintf(out, "\nper layer: no quantized activation of %s has a float counterpart in %s (the comparison needs a QDQ model converted from this float model)\n", quantPath, floatPath)
 	}
 	if reportPath != "" && !s.quiet() {
 		fmt.Fprintf(out, "report -> %s\n", reportPath)

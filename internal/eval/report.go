@@ -143,7 +143,7 @@ func (r *Report) WriteText(w io.Writer, maxLayers int) error {
 	for _, o := range r.Outputs {
 		fmt.Fprintf(&b, "output %s: SQNR %s dB  cosine %.6f  max abs error %.4g\n", o.Name, fmtDB(o.SQNR), float64(o.Cosine), float64(o.MaxAbs))
 	}
-	if r.PerLayer {
+	if r.PerLayer && len(r.Layers) > 0 {
 		fmt.Fprintf(&b, "\nper layer (%d quantized tensors with a float counterpart, worst first):\n", len(r.Layers))
 		nw := len("tensor")
 		for _, l := range r.Layers {
