@@ -410,8 +410,10 @@ func (g *geom) im2colSmall(x []float32, c int, col []float32) {
 	ph, pw := g.padBegin[0], g.padBegin[1]
 	Hp, Wp := g.window()
 	P := OH * OW
-	bufp := getBuf(Hp * Wp)
-	plane := *bufp
+	// Not from getBuf: its pool also serves megabyte im2col buffers, and a
+	// small buffer handed to one of those callers is dropped and replaced
+	// by a fresh, zeroed allocation.
+	plane := make([]float32, Hp*Wp)
 	// Input rows and columns inside the window.
 	ih0, ih1 := max(0, -ph), min(H, Hp-ph)
 	iw0, iw1 := max(0, -pw), min(W, Wp-pw)
@@ -443,5 +445,4 @@ func (g *geom) im2colSmall(x []float32, c int, col []float32) {
 			}
 		}
 	}
-	putBuf(bufp)
 }
