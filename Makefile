@@ -37,7 +37,7 @@ demo: build
 	$(BIN) inspect examples/mnist/mnist-8.onnx
 	@echo
 	@echo "== qtool run: classify four MNIST test digits (labels 7 2 1 0)"
-	@set -e; for f in examples/mnist/digit*.npy; do \
+	@set -e; for f in examples/mnist/digits/digit*.npy; do \
 		echo "$$f:"; $(BIN) run examples/mnist/mnist-8.onnx --input $$f --output-dir $(DEMO) --quiet --print | grep argmax; \
 	done
 	@echo

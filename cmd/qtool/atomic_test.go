@@ -27,7 +27,7 @@ func TestOutputNeverOverwritesAnInput(t *testing.T) {
 		return p
 	}
 	model := cp(filepath.Join(exampleMNIST, "mnist-8.onnx"), "m.onnx")
-	digit := cp(filepath.Join(exampleMNIST, "digit0_label7.npy"), "d.npy")
+	digit := cp(filepath.Join(exampleDigits, "digit0_label7.npy"), "d.npy")
 	// run names its outputs after the model's outputs: an input file of
 	// that name in --output-dir is an input too.
 	asOutput := cp(digit, "Plus214_Output_0.npy")

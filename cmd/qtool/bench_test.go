@@ -15,7 +15,7 @@ const mnistModel = "../../examples/mnist/mnist-8.onnx"
 
 func TestBenchJSON(t *testing.T) {
 	code, out, errOut := runCLI(t, "bench", mnistModel, "--runs", "3", "--warmup", "1", "--threads", "1", "--json", "--profile",
-		"--input", "Input3=../../examples/mnist/digit0_label7.npy")
+		"--input", "Input3=../../examples/mnist/digits/digit0_label7.npy")
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errOut)
 	}

@@ -13,13 +13,16 @@ import (
 
 // The MNIST example folder (four digits as .npy, the model beside them) is
 // an npy-folder dataset.
-const exampleMNIST = "../../examples/mnist"
+const (
+	exampleMNIST  = "../../examples/mnist"
+	exampleDigits = exampleMNIST + "/digits" // four test digits, one .npy each: a folder dataset
+)
 
 func TestCalibrateAndMerge(t *testing.T) {
 	dir := t.TempDir()
 	mp := filepath.Join(exampleMNIST, "mnist-8.onnx")
 	a := filepath.Join(dir, "a.json")
-	code, out, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "--limit", "2", "-o", a)
+	code, out, errOut := runCLI(t, "calibrate", mp, "--data", exampleDigits, "--limit", "2", "-o", a)
 	if code != 0 {
 		t.Fatalf("calibrate: exit %d, %s", code, errOut)
 	}
@@ -46,7 +49,7 @@ calibration:
       observer: entropy
 `), 0o644)
 	b := filepath.Join(dir, "b.json")
-	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "--config", cfg, "--observer", "minmax", "-o", b, "--quiet"); code != 0 {
+	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleDigits, "--config", cfg, "--observer", "minmax", "-o", b, "--quiet"); code != 0 {
 		t.Fatalf("calibrate with config: exit %d, %s", code, errOut)
 	}
 	tb, err := calibrate.ReadTable(b)
@@ -72,7 +75,7 @@ calibration:
 		t.Fatalf("merge of different settings: exit %d, %s", code, errOut)
 	}
 	c := filepath.Join(dir, "c.json")
-	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "--offset", "2", "-o", c, "--quiet"); code != 0 {
+	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleDigits, "--offset", "2", "-o", c, "--quiet"); code != 0 {
 		t.Fatalf("calibrate second half: exit %d, %s", code, errOut)
 	}
 	all := filepath.Join(dir, "all.json")
@@ -99,7 +102,7 @@ func TestCalibrateBadInput(t *testing.T) {
 	// A sample of the wrong shape: exit 2, one line naming the file.
 	wrong := filepath.Join(dir, "wrong")
 	os.MkdirAll(wrong, 0o755)
-	b, _ := os.ReadFile(filepath.Join(exampleMNIST, "digit0_label7.npy"))
+	b, _ := os.ReadFile(filepath.Join(exampleDigits, "digit0_label7.npy"))
 	// Same bytes, header claiming 784 values in a flat row: (1, 784).
 	s := strings.Replace(string(b), "(1, 1, 28, 28)", "(1, 784)     ", 1)
 	os.WriteFile(filepath.Join(wrong, "x.npy"), []byte(s), 0o644)
@@ -108,11 +111,11 @@ func TestCalibrateBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"calibrate", mp, "--data", wrong, "-o", out}, "x.npy"},
-		{[]string{"calibrate", mp, "--data", exampleMNIST}, "-o"},
+		{[]string{"calibrate", mp, "--data", exampleDigits}, "-o"},
 		{[]string{"calibrate", mp, "-o", out}, "no data"},
-		{[]string{"calibrate", mp, "--data", exampleMNIST, "--observer", "bogus", "-o", out}, "unknown observer"},
-		{[]string{"calibrate", mp, "--data", "nosuch=" + exampleMNIST, "-o", out}, `no input "nosuch"`},
-		{[]string{"calibrate", mp, "--data", exampleMNIST, "-o", mp}, "refusing"},
+		{[]string{"calibrate", mp, "--data", exampleDigits, "--observer", "bogus", "-o", out}, "unknown observer"},
+		{[]string{"calibrate", mp, "--data", "nosuch=" + exampleDigits, "-o", out}, `no input "nosuch"`},
+		{[]string{"calibrate", mp, "--data", exampleDigits, "-o", mp}, "refusing"},
 		{[]string{"calibrate", "merge", out, "-o", out}, "requires at least 2"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
@@ -134,7 +137,7 @@ func TestCalibrateInterrupted(t *testing.T) {
 	var so, se bytes.Buffer
 	root.SetOut(&so)
 	root.SetErr(&se)
-	root.SetArgs([]string{"calibrate", filepath.Join(exampleMNIST, "mnist-8.onnx"), "--data", exampleMNIST, "-o", out})
+	root.SetArgs([]string{"calibrate", filepath.Join(exampleMNIST, "mnist-8.onnx"), "--data", exampleDigits, "-o", out})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := root.ExecuteContext(ctx)

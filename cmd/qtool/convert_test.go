@@ -24,7 +24,7 @@ func classifyDigits(t *testing.T, path string) (got, want []int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(exampleMNIST, "digit*_label*.npy"))
+	files, _ := filepath.Glob(filepath.Join(exampleDigits, "digit*_label*.npy"))
 	for _, f := range files {
 		x, err := npy.ReadFile(f)
 		if err != nil {
@@ -70,17 +70,17 @@ func TestQuantizeAndConvert(t *testing.T) {
 	}
 	for _, preset := range []string{"x86", "arm", "ort-default"} {
 		cfg := filepath.Join("../../configs", preset+".yaml")
-		out := check("q-"+preset, "quantize", mp, "--data", exampleMNIST, "--config", cfg)
+		out := check("q-"+preset, "quantize", mp, "--data", exampleDigits, "--config", cfg)
 		if !strings.Contains(out, "Conv") || !strings.Contains(out, "Relu (absorbed)") {
 			t.Errorf("%s: %q", preset, out)
 		}
 	}
-	check("q-qop", "quantize", mp, "--data", exampleMNIST, "--format", "qoperator")
-	if out := check("q-bc", "quantize", mp, "--data", exampleMNIST, "--bias-correction", "4"); !strings.Contains(out, "bias correction: 2 convolutions on 4 samples") {
+	check("q-qop", "quantize", mp, "--data", exampleDigits, "--format", "qoperator")
+	if out := check("q-bc", "quantize", mp, "--data", exampleDigits, "--bias-correction", "4"); !strings.Contains(out, "bias correction: 2 convolutions on 4 samples") {
 		t.Errorf("bias correction: %q", out)
 	}
 	table := filepath.Join(dir, "t.json")
-	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "-o", table, "--quiet"); code != 0 {
+	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleDigits, "-o", table, "--quiet"); code != 0 {
 		t.Fatalf("calibrate: %s", errOut)
 	}
 	check("c-qdq", "convert", mp, "--table", table)
@@ -111,7 +111,7 @@ func TestConvertBadInput(t *testing.T) {
 	dir := t.TempDir()
 	mp := filepath.Join(exampleMNIST, "mnist-8.onnx")
 	table := filepath.Join(dir, "t.json")
-	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleMNIST, "-o", table, "--quiet"); code != 0 {
+	if code, _, errOut := runCLI(t, "calibrate", mp, "--data", exampleDigits, "-o", table, "--quiet"); code != 0 {
 		t.Fatalf("calibrate: %s", errOut)
 	}
 	write := func(name, body string) string {
@@ -139,7 +139,7 @@ func TestConvertBadInput(t *testing.T) {
 		{[]string{"convert", mp, "--table", table, "-o", out, "--config", write("glob.yaml", "quantization:\n  nodes: [{name: \"nosuch*\", weight: {granularity: per_tensor}}]\n")}, "matches no node"},
 		{[]string{"convert", mp, "--table", table, "-o", out, "--config", write("nr.yaml", "quantization:\n  weight: {scheme: affine, narrow_range: true}\n")}, "narrow_range"},
 		{[]string{"quantize", mp, "-o", out}, "no data"},
-		{[]string{"quantize", mp, "--data", exampleMNIST, "--format", "qoperator", "--bias-correction", "2", "-o", out}, "static QDQ"},
+		{[]string{"quantize", mp, "--data", exampleDigits, "--format", "qoperator", "--bias-correction", "2", "-o", out}, "static QDQ"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != exitInput || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
@@ -157,7 +157,7 @@ func TestConvertExcludeKeepsFloat(t *testing.T) {
 	cfg := filepath.Join(dir, "c.yaml")
 	os.WriteFile(cfg, []byte("quantization:\n  exclude: {op_types: [Gemm]}\n"), 0o644)
 	out := filepath.Join(dir, "o.onnx")
-	code, stdout, errOut := runCLI(t, "quantize", mp, "--data", exampleMNIST, "--config", cfg, "-o", out)
+	code, stdout, errOut := runCLI(t, "quantize", mp, "--data", exampleDigits, "--config", cfg, "-o", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -89,7 +89,7 @@ func firstDiff(a, b []byte) int {
 
 func TestDeterministicRunMNIST(t *testing.T) {
 	m := filepath.Join(exampleMNIST, "mnist-8.onnx")
-	in := filepath.Join(exampleMNIST, "digit0_label7.npy")
+	in := filepath.Join(exampleDigits, "digit0_label7.npy")
 	sameFiles(t, "run mnist", []int{1, 2, 1, 2},
 		func(out string) []string { return []string{"run", m, "--input", in, "--output-dir", out} },
 		func(out string) string { return filepath.Join(out, "Plus214_Output_0.npy") })
@@ -127,7 +127,7 @@ func mnistSamples(t *testing.T) string {
 	// One .npy of 16 samples: the 4 digits and the 12 random ones.
 	var v []float32
 	for _, f := range []string{"digit0_label7.npy", "digit1_label2.npy", "digit2_label1.npy", "digit3_label0.npy"} {
-		x, err := npy.ReadFile(filepath.Join(exampleMNIST, f))
+		x, err := npy.ReadFile(filepath.Join(exampleDigits, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestDeterministicConvertQuantize(t *testing.T) {
 		func(out string) []string { return []string{"quantize", m, "--data", data, "-o", out + ".onnx"} },
 		func(out string) string { return out + ".onnx" })
 	mustRun(t, "quantize", m, "--data", data, "-o", q)
-	in := filepath.Join(exampleMNIST, "digit1_label2.npy")
+	in := filepath.Join(exampleDigits, "digit1_label2.npy")
 	sameFiles(t, "run int8", []int{1, 2},
 		func(out string) []string { return []string{"run", q, "--input", in, "--output-dir", out} },
 		func(out string) string { return filepath.Join(out, "Plus214_Output_0.npy") })

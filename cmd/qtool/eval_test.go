@@ -332,7 +332,7 @@ func b2i(b bool) int {
 func TestEvalBadInput(t *testing.T) {
 	dir := t.TempDir()
 	fp := filepath.Join(exampleMNIST, "mnist-8.onnx")
-	x := filepath.Join(exampleMNIST, "digit0_label7.npy")
+	x := filepath.Join(exampleDigits, "digit0_label7.npy")
 	bad := filepath.Join(dir, "labels.npy")
 	saveNpy(t, bad, tensor.FromFloat32([]int{1}, []float32{7}))
 	short := filepath.Join(dir, "short.npy")

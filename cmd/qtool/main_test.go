@@ -37,20 +37,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestPendingCommandsSayNotAvailable(t *testing.T) {
-	for _, p := range pendingCommands {
-		name := strings.Fields(p.use)[0]
-		code, _, errOut := runCLI(t, name, "model.onnx", "-o", "x.onnx")
-		if code != exitInput || !strings.Contains(errOut, "not available") {
-			t.Errorf("%s: code %d, stderr %q", name, code, errOut)
-		}
-		code, out, _ := runCLI(t, name, "--help")
-		if code != 0 || !strings.Contains(out, p.issue) {
-			t.Errorf("%s --help: code %d, out %q", name, code, out)
-		}
-	}
-}
-
 func TestUsageErrorsExit2(t *testing.T) {
 	for _, args := range [][]string{
 		{"run"},                       // missing MODEL
@@ -141,7 +127,7 @@ func TestFileName(t *testing.T) {
 // The demo's model and digits: qtool run must classify the four real MNIST
 // test digits as their labels (7 2 1 0, from the IDX label file).
 func TestRunMNISTDigits(t *testing.T) {
-	files, _ := filepath.Glob("../../examples/mnist/digit*_label*.npy")
+	files, _ := filepath.Glob("../../examples/mnist/digits/digit*_label*.npy")
 	if len(files) != 4 {
 		t.Fatalf("found %d example digits", len(files))
 	}
@@ -198,7 +184,7 @@ func TestFuseCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
 	}
 	// The fused model classifies the demo digit like the original.
-	code, stdout, _ = runCLI(t, "run", out, "--input", "../../examples/mnist/digit0_label7.npy", "--output-dir", dir, "--print")
+	code, stdout, _ = runCLI(t, "run", out, "--input", "../../examples/mnist/digits/digit0_label7.npy", "--output-dir", dir, "--print")
 	if code != 0 || !strings.Contains(stdout, "argmax: [7]") {
 		t.Fatalf("fused model: exit %d: %s", code, stdout)
 	}

@@ -71,7 +71,6 @@ Exit codes: 0 success, 1 the work failed (e.g. an accuracy budget was not met),
 		newCalibrateCmd(s),
 		newEvalCmd(s),
 	)
-	addPendingCommands(root)
 	return root
 }
 
