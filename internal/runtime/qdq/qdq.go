@@ -46,6 +46,8 @@ type Report struct {
 	Casts int
 	// Float maps op types still fed by DequantizeLinear (left in float).
 	Float map[string]int
+	// ChannelsLast counts integer nodes moved to NHWC.
+	ChannelsLast int
 }
 
 func (r *Report) String() string {
@@ -116,6 +118,8 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 		}
 	}
 	g.Nodes = keep
+	g.RemoveUnused()
+	r.rep.ChannelsLast = r.channelsLast()
 	g.RemoveUnused()
 	if r.rep.Total() > 0 || len(r.rep.Passthrough) > 0 {
 		if g.Opsets == nil {

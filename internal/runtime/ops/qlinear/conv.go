@@ -156,6 +156,10 @@ type convKernel struct {
 	window atomic.Pointer[windowTable]
 	packs  []*q8.PackedB
 	pwz    []int32
+	// nhwc is com.microsoft QLinearConv's channels_last: x is [N, spatial…,
+	// C] and y [N, spatial…, Cout] (W stays [Cout][Cin/g][k…]). The kernels
+	// work on NHWC pixels anyway, so this drops both layout conversions.
+	nhwc bool
 }
 
 func newQLinearConv(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -163,6 +167,17 @@ func newQLinearConv(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		return nil, fmt.Errorf("%v: QLinearConv takes 8 or 9 inputs, got %d", n, len(n.Inputs))
 	}
 	return newConv(n, &convKernel{node: n, qlin: true, wIdx: 3, wzIdx: 5})
+}
+
+func newMSQLinearConv(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	cl, err := n.AttrInt("channels_last", 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Inputs) < 8 || len(n.Inputs) > 9 {
+		return nil, fmt.Errorf("%v: QLinearConv takes 8 or 9 inputs, got %d", n, len(n.Inputs))
+	}
+	return newConv(n, &convKernel{node: n, qlin: true, wIdx: 3, wzIdx: 5, nhwc: cl != 0})
 }
 
 func newConvInteger(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -252,11 +267,16 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 	group := k.attrs.group
 	batch, c := x.Shape[0], x.Shape[1]
+	spatial := x.Shape[2:]
+	if k.nhwc {
+		c = x.Shape[x.Rank()-1]
+		spatial = x.Shape[1 : x.Rank()-1]
+	}
 	cout, cin := w.Shape[0], w.Shape[1]
 	if cin*group != c || cout%group != 0 {
 		return nil, fmt.Errorf("%v: x has %d channels, w %v with group %d", n, c, w.Shape, group)
 	}
-	geo, err := k.attrs.geometry(n, x.Shape[2:], w.Shape[2:])
+	geo, err := k.attrs.geometry(n, spatial, w.Shape[2:])
 	if err != nil {
 		return nil, err
 	}
@@ -336,6 +356,9 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 
 	outShape := append([]int{batch, cout}, geo.out...)
+	if k.nhwc {
+		outShape = append(append([]int{batch}, geo.out...), cout)
+	}
 	if _, err := checkedProduct(append([]int{kdim}, outShape...)...); err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
@@ -387,7 +410,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	const blockRows = 96
 	blocks := (P + blockRows - 1) / blockRows
 	for b := 0; b < batch; b++ {
-		toNHWC(xh, x, b, c, xs)
+		k.image(xh, x, b, c, xs)
 		for g := 0; g < group; g++ {
 			pb := packs[g]
 			bz := wzs
@@ -417,7 +440,9 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 				var t32 []int32
 				var t8 []uint8
 				var o q8.Output
-				if req == nil {
+				if k.nhwc {
+					// Rows go straight to the output (row stride Cout).
+				} else if req == nil {
 					t32 = make([]int32, blockRows*cg)
 					o = q8.Int32(t32, cg)
 				} else {
@@ -434,6 +459,21 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 					p0 := blk * blockRows
 					rows := min(blockRows, P-p0)
 					pix := allPix[p0*geo.kSize : (p0+rows)*geo.kSize]
+					if k.nhwc {
+						at := (b*P+p0)*cout + g*cg
+						switch {
+						case req == nil:
+							o = q8.Int32(out.I32()[at:], cout)
+						case outDT == tensor.Uint8:
+							rq := *req
+							rq.Ldc, rq.OutU8 = cout, out.U8()[at:]
+							o = q8.Output{Q: &rq}
+						default:
+							rq := *req
+							rq.Ldc, rq.OutS8 = cout, out.I8()[at:]
+							o = q8.Output{Q: &rq}
+						}
+					}
 					if indirect && g == 0 {
 						q8.GemmIndirect(rows, geo.kSize, cin, xh, win.offs[p0*geo.kSize:(p0+rows)*geo.kSize], xzs[0], pb, 0, cg, o)
 					} else if indirect {
@@ -448,6 +488,9 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 					} else {
 						im2col(a, xh, pix, geo.kSize, c, g*cin, cin, kcp, uint8(xzs[0]))
 						q8.Gemm(rows, a, kdim, xzs[0], pb, bz, 0, cg, o)
+					}
+					if k.nhwc {
+						continue
 					}
 					if req == nil {
 						o32 := out.I32()
@@ -493,6 +536,9 @@ func packDW(w *tensor.Tensor, wz []int32) *q8.DWWeights {
 func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, geo *convGeom, allOffs []int,
 	dw *q8.DWWeights, xz int32, scale []float32, bias []int32, yz int32) {
 	batch, c := x.Shape[0], x.Shape[1]
+	if k.nhwc {
+		c = x.Shape[x.Rank()-1]
+	}
 	kk, P := geo.kSize, geo.outSize
 	xhBuf := getScratch()
 	defer scratchPool.Put(xhBuf)
@@ -505,13 +551,15 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 	const blockRows = 64
 	blocks := (P + blockRows - 1) / blockRows
 	for b := 0; b < batch; b++ {
-		toNHWC(xh, x, b, c, geo.inSize)
+		k.image(xh, x, b, c, geo.inSize)
 		ctx.Parallel(blocks, 1, func(lo, hi int) {
 			bs := getScratch()
 			defer scratchPool.Put(bs)
 			var t32 []int32
 			var o q8.Output
-			if k.qlin {
+			if k.nhwc {
+				// Rows go straight to the output.
+			} else if k.qlin {
 				t8 := growU8(&bs.a, blockRows*c)
 				rq := &q8.Requant{Bias: bias, Scale: scale, OutZero: yz, Ldc: c}
 				if out.DType == tensor.Uint8 {
@@ -527,6 +575,19 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 			for blk := lo; blk < hi; blk++ {
 				p0 := blk * blockRows
 				rows := min(blockRows, P-p0)
+				if k.nhwc {
+					at := (b*P + p0) * c
+					switch {
+					case !k.qlin:
+						o = q8.Int32(out.I32()[at:], c)
+					case out.DType == tensor.Uint8:
+						o = q8.Output{Q: &q8.Requant{Bias: bias, Scale: scale, OutZero: yz, Ldc: c, OutU8: out.U8()[at:]}}
+					default:
+						o = q8.Output{Q: &q8.Requant{Bias: bias, Scale: scale, OutZero: yz, Ldc: c, OutS8: out.I8()[at:]}}
+					}
+					q8.DWConv(rows, xh, allOffs[p0*kk:(p0+rows)*kk], xz, dw, o)
+					continue
+				}
 				q8.DWConv(rows, xh, allOffs[p0*kk:(p0+rows)*kk], xz, dw, o)
 				if !k.qlin {
 					o32 := out.I32()
@@ -547,6 +608,22 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 				q8.TransposeU8(ob[b*c*P+p0:], P, bs.a, c, rows, c, 0)
 			}
 		})
+	}
+}
+
+// image puts image b of x in dst as NHWC uint8: a transpose, or for
+// channels_last input a copy.
+func (k *convKernel) image(dst []uint8, x *tensor.Tensor, b, c, s int) {
+	if !k.nhwc {
+		toNHWC(dst, x, b, c, s)
+		return
+	}
+	if x.DType == tensor.Uint8 {
+		copy(dst[:c*s], x.U8()[b*c*s:])
+		return
+	}
+	for i, v := range u8View(x.I8())[b*c*s : (b+1)*c*s] {
+		dst[i] = v ^ 0x80
 	}
 }
 

@@ -40,6 +40,7 @@ func init() {
 		runtime.Register("", "MatMulInteger", dt, newMatMulInteger)
 		runtime.Register("", "QLinearConv", dt, newQLinearConv)
 		runtime.Register("", "ConvInteger", dt, newConvInteger)
+		runtime.Register(MicrosoftDomain, "QLinearConv", dt, newMSQLinearConv)
 	}
 }
 
