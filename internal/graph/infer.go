@@ -1694,7 +1694,7 @@ func (in *inferrer) msNode(n *Node) error {
 		return setOut(n.Output(0), inDType(n, 0), inShape(n, 0))
 	case "QLinearGlobalAveragePool":
 		x := inShape(n, 0)
-		if x == nil || len(x) < 3 {
+		if len(x) < 3 {
 			return setOut(n.Output(0), inDType(n, 0), nil)
 		}
 		last, _ := n.AttrInt("channels_last", 0)

@@ -40,7 +40,7 @@ func outSize(in, k, stride, dil, padBegin, padEnd int) int {
 }
 
 type dwCase struct {
-	in, k, stride, dil, padB, padE, mult int
+	k, stride, dil, padB, padE, mult int
 }
 
 func dwShape(cs dwCase, c, inH, inW int) DWShape {

@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -121,7 +120,7 @@ func TestConvTransposeAgainstNaive(t *testing.T) {
 				} else {
 					for j := range y {
 						if math.Float32bits(y[j]) != math.Float32bits(first[j]) {
-							t.Fatal(fmt.Sprintf("case %d: thread counts disagree at %d", i, j))
+							t.Fatalf("case %d: thread counts disagree at %d", i, j)
 						}
 					}
 				}

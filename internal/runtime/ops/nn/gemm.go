@@ -6,8 +6,6 @@ import "github.com/qtool/qtool/internal/simd/f32"
 // that the backend is chosen in one place: internal/simd/f32's packed,
 // cache-blocked SGEMM.
 
-type act = f32.Act
-
 const (
 	actNone      = f32.ActNone
 	actRelu      = f32.ActRelu
