@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/qtool/qtool/internal/graph"
@@ -204,6 +205,131 @@ func TestRandomQLinearConv(t *testing.T) {
 					}
 				}
 			}
+			// The channels-last kernel on the same case, with the layout
+			// moved by the naive loops below.
+			msNode := *node
+			msNode.Domain = MicrosoftDomain
+			msNode.Attrs = append(slices.Clone(node.Attrs), graph.IntAttr("channels_last", 1))
+			mk, err := newMSQLinearConv(&msNode, 1)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			nin := append([]*tensor.Tensor{naiveMoveChannels(xt, true)}, in[1:]...)
+			outs, err := mk.Run(&runtime.Context{Threads: 2}, nin)
+			if err != nil {
+				t.Fatalf("%s [%s] channels_last: %v", name, isa, err)
+			}
+			got, err := naiveMoveChannels(outs[0], false).AsFloat64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if int32(got[i]) != want[i] {
+					t.Fatalf("%s [%s] channels_last: y[%d] = %v, want %d", name, isa, i, got[i], want[i])
+				}
+			}
 		}
+	}
+}
+
+// naiveMoveChannels moves axis 1 of an 8-bit [N, C, S…] tensor last (or
+// axis rank-1 to position 1) element by element.
+func naiveMoveChannels(x *tensor.Tensor, toLast bool) *tensor.Tensor {
+	r := x.Rank()
+	shape := make([]int, r)
+	shape[0] = x.Shape[0]
+	var c int
+	if toLast {
+		c = x.Shape[1]
+		copy(shape[1:], x.Shape[2:])
+		shape[r-1] = c
+	} else {
+		c = x.Shape[r-1]
+		shape[1] = c
+		copy(shape[2:], x.Shape[1:r-1])
+	}
+	s := 1
+	for _, d := range x.Shape[1:] {
+		s *= d
+	}
+	if c > 0 {
+		s /= c
+	}
+	y := tensor.MustNew(x.DType, shape)
+	var src, dst []uint8
+	if x.DType == tensor.Int8 {
+		src, dst = u8View(x.I8()), u8View(y.I8())
+	} else {
+		src, dst = x.U8(), y.U8()
+	}
+	for b := 0; b < x.Shape[0]; b++ {
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < s; p++ {
+				if toLast {
+					dst[(b*s+p)*c+ch] = src[(b*c+ch)*s+p]
+				} else {
+					dst[(b*c+ch)*s+p] = src[(b*s+p)*c+ch]
+				}
+			}
+		}
+	}
+	return y
+}
+
+// TestLayoutTranspose checks com.qtool Transpose against the naive move on
+// ragged sizes (the SIMD transpose works in 16x16 tiles) and that it
+// refuses other permutations.
+func TestLayoutTranspose(t *testing.T) {
+	rnd := rand.New(rand.NewSource(3))
+	for _, shape := range [][]int{{1, 3, 5, 7}, {2, 17, 9, 4}, {1, 64, 6, 6}, {2, 5, 33}, {1, 2, 3, 4, 19}, {1, 0, 3, 3}} {
+		for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+			x := tensor.MustNew(dt, shape)
+			if dt == tensor.Int8 {
+				for i := range x.I8() {
+					x.I8()[i] = int8(rnd.Intn(256) - 128)
+				}
+			} else {
+				for i := range x.U8() {
+					x.U8()[i] = uint8(rnd.Intn(256))
+				}
+			}
+			r := len(shape)
+			toLast := []int64{0}
+			for i := 2; i < r; i++ {
+				toLast = append(toLast, int64(i))
+			}
+			toLast = append(toLast, 1)
+			toFirst := []int64{0, int64(r - 1)}
+			for i := 1; i < r-1; i++ {
+				toFirst = append(toFirst, int64(i))
+			}
+			run := func(perm []int64, in *tensor.Tensor) *tensor.Tensor {
+				k, err := newLayoutTranspose(&graph.Node{OpType: "Transpose", Domain: QtoolDomain, Attrs: []*graph.Attribute{graph.IntsAttr("perm", perm)}}, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := k.Run(&runtime.Context{Threads: 1}, []*tensor.Tensor{in})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out[0]
+			}
+			nhwc := run(toLast, x)
+			if err := exactEqual(nhwc, naiveMoveChannels(x, true)); err != nil {
+				t.Fatalf("%v %v to channels-last: %v", shape, dt, err)
+			}
+			if err := exactEqual(run(toFirst, nhwc), x); err != nil {
+				t.Fatalf("%v %v round trip: %v", shape, dt, err)
+			}
+		}
+	}
+	for _, perm := range [][]int64{{0, 1, 2, 3}, {1, 0}, {0, 2, 1, 3}, {0, 3, 2, 1}} {
+		if _, err := newLayoutTranspose(&graph.Node{OpType: "Transpose", Attrs: []*graph.Attribute{graph.IntsAttr("perm", perm)}}, 1); err == nil {
+			t.Errorf("perm %v accepted", perm)
+		}
+	}
+	k, _ := newLayoutTranspose(&graph.Node{OpType: "Transpose", Attrs: []*graph.Attribute{graph.IntsAttr("perm", []int64{0, 2, 3, 1})}}, 1)
+	if _, err := k.Run(&runtime.Context{Threads: 1}, []*tensor.Tensor{tensor.MustNew(tensor.Uint8, []int{2, 3})}); err == nil {
+		t.Error("rank-2 input accepted for a rank-4 perm")
 	}
 }
