@@ -115,7 +115,7 @@ report-check: build
 	set -e; d=$${REPORT_DIR:-$$(mktemp -d)}; d=$$(cd $$d && pwd); \
 	$(BIN) quantize examples/mnist/mnist-8.onnx --data examples/mnist/calib.npz -o $$d/mnist.int8.onnx --quiet; \
 	$(BIN) eval examples/mnist/mnist-8.onnx $$d/mnist.int8.onnx --data examples/mnist/eval.npz --labels examples/mnist/eval_labels.npy --report $$d/report.html --quiet >/dev/null; \
-	chromium --headless --no-sandbox --disable-gpu --screenshot=$$d/report.png --window-size=1200,1600 file://$$d/report.html 2>/dev/null; \
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir=$$d/chromium-profile --screenshot=$$d/report.png --window-size=1200,1600 file://$$d/report.html 2>/dev/null; \
 	QTOOL_REPORT_PNG=$$d/report.png $(GO) test -count=1 -v -run '^TestReportScreenshot$$' ./internal/eval; \
 	echo "report: $$d/report.html, screenshot: $$d/report.png"
 
