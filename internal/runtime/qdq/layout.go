@@ -8,7 +8,7 @@ import (
 // (QLinearAdd, QLinearGlobalAveragePool) in NHWC: each QLinearConv becomes
 // com.microsoft QLinearConv with channels_last=1, as ONNX Runtime's NHWC
 // transformer does, and a com.qtool Transpose goes only where a value enters
-// or leaves such a region. The conv kernels work on NHWC pixels, so without
+// or leaves such a region. com.qtool MaxPool2d follows its input into NHWC. The conv kernels work on NHWC pixels, so without
 // this every conv transposed its input to NHWC and its output back (a
 // quarter of MobileNetV2's time).
 func (r *rewriter) channelsLast() int {
@@ -76,8 +76,8 @@ func (r *rewriter) channelsLast() int {
 			retarget(n)
 			out = append(out, n)
 			continue
-		case n.OpType == "QLinearGlobalAveragePool" && n.Domain == msDomain && len(n.Outputs) == 1 &&
-			n.Input(0) != nil && twin[n.Inputs[0]] != nil:
+		case (n.OpType == "QLinearGlobalAveragePool" && n.Domain == msDomain || n.OpType == "MaxPool2d" && n.Domain == qtoolDomain) &&
+			len(n.Outputs) == 1 && n.Input(0) != nil && twin[n.Inputs[0]] != nil:
 			n.Inputs[0] = twin[n.Inputs[0]]
 			setAttr(n, graph.IntAttr("channels_last", 1))
 			retarget(n)

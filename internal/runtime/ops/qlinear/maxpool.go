@@ -31,6 +31,10 @@ type maxPool2dKernel struct {
 	kh, kw, sh, sw int
 	pads           [4]int // top, left, bottom, right
 	ceil           bool
+	// nhwc (attribute channels_last) takes and gives [N, H, W, C], as
+	// qdq.Rewrite keeps the integer region; then both passes run over
+	// contiguous runs of channels.
+	nhwc bool
 }
 
 func newMaxPool2d(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -54,6 +58,11 @@ func newMaxPool2d(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	cl, err := n.AttrInt("channels_last", 0)
+	if err != nil {
+		return nil, err
+	}
+	k.nhwc = cl != 0
 	if len(ks) != 2 || len(st) != 2 || len(pads) != 4 {
 		return nil, fmt.Errorf("%v: MaxPool2d needs 2-D kernel_shape, strides and 4 pads", n)
 	}
@@ -98,9 +107,16 @@ func (k *maxPool2dKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*ten
 		return nil, fmt.Errorf("%v: %w", k.node, err)
 	}
 	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	if k.nhwc {
+		H, W, C = x.Shape[1], x.Shape[2], x.Shape[3]
+	}
 	OH := outSize(H, k.kh, k.sh, k.pads[0], k.pads[2], k.ceil)
 	OW := outSize(W, k.kw, k.sw, k.pads[1], k.pads[3], k.ceil)
-	y, err := ctx.New(x.DType, []int{N, C, OH, OW})
+	yShape := []int{N, C, OH, OW}
+	if k.nhwc {
+		yShape = []int{N, OH, OW, C}
+	}
+	y, err := ctx.New(x.DType, yShape)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +126,17 @@ func (k *maxPool2dKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*ten
 	if H == 0 || W == 0 {
 		return nil, fmt.Errorf("%v: empty spatial input %v", k.node, x.Shape)
 	}
-	if x.DType == tensor.Uint8 {
+	if k.nhwc {
+		var flip uint64
+		var xb, yb []byte
+		if x.DType == tensor.Int8 {
+			flip = 0x8080808080808080
+			xb, yb = u8View(x.I8()), u8View(y.I8())
+		} else {
+			xb, yb = x.U8(), y.U8()
+		}
+		maxPool2dNHWC(ctx, k, xb, yb, N, C, H, W, OH, OW, flip)
+	} else if x.DType == tensor.Uint8 {
 		maxPool2d(ctx, k, x.U8(), y.U8(), N*C, H, W, OH, OW)
 	} else {
 		maxPool2d(ctx, k, x.I8(), y.I8(), N*C, H, W, OH, OW)
@@ -152,6 +178,36 @@ func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []
 						b = max(b, v)
 					}
 					out[ow] = b
+				}
+			}
+		}
+	})
+}
+
+// maxPool2dNHWC is maxPool2d on [N][H][W][C] bytes: per output row, the
+// max over the window's input rows of whole W·C rows, then per output pixel
+// the max over its columns' C-byte runs, all with the SWAR maxBytes.
+func maxPool2dNHWC(ctx *runtime.Context, k *maxPool2dKernel, x, y []byte, N, C, H, W, OH, OW int, flip uint64) {
+	rowLo, rowHi := bounds(OH, H, k.kh, k.sh, k.pads[0])
+	colLo, colHi := bounds(OW, W, k.kw, k.sw, k.pads[1])
+	row := W * C
+	ctx.Parallel(N*OH, max(1, 16384/max(1, row)), func(lo, hi int) {
+		col := make([]byte, row)
+		for t := lo; t < hi; t++ {
+			b, oh := t/OH, t%OH
+			xb := x[b*H*row : (b+1)*H*row]
+			r0, r1 := rowLo[oh], rowHi[oh]
+			copy(col, xb[r0*row:(r0+1)*row])
+			for r := r0 + 1; r < r1; r++ {
+				maxBytes(col, xb[r*row:(r+1)*row], flip)
+			}
+			out := y[(b*OH+oh)*OW*C : (b*OH+oh+1)*OW*C]
+			for ow := 0; ow < OW; ow++ {
+				dst := out[ow*C : (ow+1)*C]
+				c0, c1 := colLo[ow], colHi[ow]
+				copy(dst, col[c0*C:(c0+1)*C])
+				for c := c0 + 1; c < c1; c++ {
+					maxBytes(dst, col[c*C:(c+1)*C], flip)
 				}
 			}
 		}

@@ -93,6 +93,37 @@ func TestMaxPool2dDefinition(t *testing.T) {
 				}
 			}
 		}
+		// channels_last on the same data (more channels, so the SWAR runs
+		// have whole words and tails) equals the checked NCHW result.
+		xl := x
+		if it%3 == 0 {
+			C = 8 + rng.Intn(20)
+			xl = tensor.MustNew(dt, []int{N, C, H, W})
+			for i := 0; i < xl.Len(); i++ {
+				if dt == tensor.Uint8 {
+					xl.U8()[i] = uint8(rng.Intn(256))
+				} else {
+					xl.I8()[i] = int8(rng.Intn(256) - 128)
+				}
+			}
+			outs, err := k.Run(&runtime.Context{}, []*tensor.Tensor{xl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			y = outs[0]
+		}
+		n.Attrs = append(n.Attrs, graph.IntAttr("channels_last", 1))
+		kl, err := newMaxPool2d(n, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		outs, err := kl.Run(&runtime.Context{Threads: 2}, []*tensor.Tensor{naiveMoveChannels(xl, true)})
+		if err != nil {
+			t.Fatalf("%s channels_last: %v", name, err)
+		}
+		if err := exactEqual(naiveMoveChannels(outs[0], false), y); err != nil {
+			t.Fatalf("%s channels_last: %v", name, err)
+		}
 	}
 }
 
