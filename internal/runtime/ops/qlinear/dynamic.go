@@ -292,10 +292,8 @@ func (k *dynMatMul) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 			}
 		})
 	}
-	if after != nil {
-		for i, si := range after {
-			y[i] = float32(y[i] * bs[si])
-		}
+	for i, si := range after {
+		y[i] = float32(y[i] * bs[si])
 	}
 	return []*tensor.Tensor{out}, nil
 }
