@@ -17,9 +17,16 @@ func GemmIndirect(m, nk, kc int, base []uint8, offs []int, aZero int32, pb *Pack
 	if nk < 0 || kc < 0 || pb.K != nk*kcp || len(offs) < m*nk {
 		panic(fmt.Sprintf("q8.GemmIndirect: %d runs of %d for K=%d, %d offsets for %d rows", nk, kc, pb.K, len(offs), m))
 	}
+	// One sign test after the loop keeps the per-offset check branch-free.
+	lim, bad := len(base)-kcp, 0
 	for _, o := range offs[:m*nk] {
-		if o < 0 || o > len(base)-kcp {
-			panic(fmt.Sprintf("q8.GemmIndirect: run at %d of %d bytes outside %d", o, kcp, len(base)))
+		bad |= o | (lim - o)
+	}
+	if bad < 0 {
+		for _, o := range offs[:m*nk] {
+			if o < 0 || o > lim {
+				panic(fmt.Sprintf("q8.GemmIndirect: run at %d of %d bytes outside %d", o, kcp, len(base)))
+			}
 		}
 	}
 	zero := []int32{0}
