@@ -29,6 +29,9 @@ type decoder struct {
 	dir      string
 	external []string
 	opsets   map[string]int64
+	// irVersion is the file's; below 4 every initializer is also a graph
+	// input by the spec, which is how the encoder writes such files.
+	irVersion int64
 }
 
 func kvs(in []*onnxpb.StringStringEntryProto) []graph.KV {
@@ -219,6 +222,20 @@ func (d *decoder) graph(gp *onnxpb.GraphProto, parent *scope) (*graph.Graph, err
 		}
 		sc.vals[name] = v
 		g.Inputs = append(g.Inputs, v)
+	}
+	if parent == nil && d.irVersion > 0 && d.irVersion < 4 {
+		// A non-conforming old file may leave initializers out of its
+		// inputs; the encoder lists them all, so read them as listed too
+		// and a load -> save -> load round trip stays the same graph.
+		listed := map[string]bool{}
+		for _, name := range g.InitializerInputs {
+			listed[name] = true
+		}
+		for _, v := range g.Initializers {
+			if !listed[v.Name] {
+				g.InitializerInputs = append(g.InitializerInputs, v.Name)
+			}
+		}
 	}
 
 	// Create every node's outputs first: the file need not be in

@@ -132,7 +132,7 @@ func decodeModel(data []byte, dir string) (*Model, error) {
 		// IR version 1 files may omit opset_import: the spec says opset 1.
 		opsets[""] = 1
 	}
-	d := &decoder{dir: dir, opsets: opsets}
+	d := &decoder{dir: dir, opsets: opsets, irVersion: mp.GetIrVersion()}
 	g, err := d.graph(mp.Graph, nil)
 	if err != nil {
 		return nil, err
