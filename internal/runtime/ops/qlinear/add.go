@@ -88,7 +88,7 @@ func (k *addKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
-	out, err := tensor.New(a.DType, shape)
+	out, err := ctx.NewUninit(a.DType, shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}

@@ -362,7 +362,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	if _, err := checkedProduct(append([]int{kdim}, outShape...)...); err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
-	out, err := tensor.New(outDT, outShape)
+	out, err := ctx.NewUninit(outDT, outShape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}

@@ -74,7 +74,7 @@ func (k *layoutTranspose) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*ten
 	if c > 0 {
 		s /= c
 	}
-	out, err := tensor.New(x.DType, shape)
+	out, err := ctx.NewUninit(x.DType, shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", k.node, err)
 	}

@@ -116,7 +116,7 @@ func (k *maxPool2dKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*ten
 	if k.nhwc {
 		yShape = []int{N, OH, OW, C}
 	}
-	y, err := ctx.New(x.DType, yShape)
+	y, err := ctx.NewUninit(x.DType, yShape)
 	if err != nil {
 		return nil, err
 	}
