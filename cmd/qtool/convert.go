@@ -74,15 +74,24 @@ Presets live in configs/ (x86, arm, dynamic, fp16, ort-default).`,
 }
 
 // quantConfig reads the 'quantization' section with --format applied.
+// quantConfig reads the config's quantization section; its errors name the
+// config file (or say the defaults and flags are at fault without one).
 func quantConfig(s *settings) (convert.Config, error) {
+	src := s.v.ConfigFileUsed()
+	if src == "" {
+		src = "quantization settings"
+	}
 	cfg, err := convert.DecodeConfig(s.v.Get("quantization"))
 	if err != nil {
-		return cfg, err
+		return cfg, fmt.Errorf("%s: %v", src, err)
 	}
 	if f := s.v.GetString("format"); f != "" {
 		cfg.Format = f
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %v", src, err)
+	}
+	return cfg, nil
 }
 
 func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {

@@ -17,6 +17,10 @@ import (
 	"github.com/qtool/qtool/internal/model/onnxpb"
 )
 
+// MaxOpset is the newest ai.onnx opset qtool implements (ONNX 1.22's
+// backend tests, the newest checked here, are at opset 25).
+const MaxOpset = 25
+
 // OpsetID is one opset_import entry as the file wrote it.
 type OpsetID struct {
 	Domain  string
@@ -124,6 +128,11 @@ func decodeModel(data []byte, dir string) (*Model, error) {
 		}
 		if op.GetVersion() < 1 {
 			return nil, fmt.Errorf("opset_import domain %q has version %d", dom, op.GetVersion())
+		}
+		if key == "" && op.GetVersion() > MaxOpset {
+			// A newer opset may change what an op means; running it with
+			// the semantics we know would give wrong answers silently.
+			return nil, fmt.Errorf("ai.onnx opset %d is newer than qtool knows (%d)", op.GetVersion(), MaxOpset)
 		}
 		opsets[key] = op.GetVersion()
 		m.FileOpsets = append(m.FileOpsets, OpsetID{Domain: dom, Version: op.GetVersion()})
