@@ -407,7 +407,14 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		xh[i] = uint8(xzs[0])
 	}
 	P := geo.outSize
-	const blockRows = 96
+	// Each GEMM call pays a per-column setup (zero-point and bias terms);
+	// with a short K (MobileNetV2's 16-96 channel 1x1 layers) 96 rows do
+	// too little work to amortize it, so blocks grow to ~48K MACs per
+	// column, up to 960 rows.
+	blockRows := 96
+	if kdim > 0 && kdim < 512 {
+		blockRows = min(960, 96*(512/kdim))
+	}
 	blocks := (P + blockRows - 1) / blockRows
 	for b := 0; b < batch; b++ {
 		k.image(xh, x, b, c, xs)
