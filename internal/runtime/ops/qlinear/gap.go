@@ -80,7 +80,7 @@ func (k *gapKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	if size == 0 || size >= 1<<24 || !(scale >= 0x1p-32 && scale < 256) {
 		return nil, fmt.Errorf("%v: image of %d pixels with scale ratio %g is outside the supported range", n, size, scale)
 	}
-	out, err := tensor.New(x.DType, outShape)
+	out, err := ctx.NewUninit(x.DType, outShape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
@@ -89,6 +89,24 @@ func (k *gapKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	signed := x.DType == tensor.Int8
 	for b := 0; b < batch; b++ {
 		img := src[b*c*size : (b+1)*c*size]
+		if k.channelsLast {
+			// Pixel by pixel over contiguous channels instead of a
+			// stride-c walk per channel (the same integer sums).
+			acc := sums[b*c : (b+1)*c]
+			for p := 0; p < size; p++ {
+				row := img[p*c : (p+1)*c]
+				if signed {
+					for ch, v := range row {
+						acc[ch] += int32(int8(v))
+					}
+				} else {
+					for ch, v := range row {
+						acc[ch] += int32(v)
+					}
+				}
+			}
+			continue
+		}
 		for ch := 0; ch < c; ch++ {
 			var s int32
 			for p := 0; p < size; p++ {
