@@ -415,6 +415,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	if kdim > 0 && kdim < 512 {
 		blockRows = min(960, 96*(512/kdim))
 	}
+	blockRows = threadBlock(ctx, P, 96, blockRows)
 	blocks := (P + blockRows - 1) / blockRows
 	for b := 0; b < batch; b++ {
 		k.image(xh, x, b, c, xs)
@@ -523,6 +524,16 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	return []*tensor.Tensor{out}, nil
 }
 
+// threadBlock caps a block size of want rows (at least lo) so that P rows
+// still give every thread two blocks: bigger blocks only amortize per-call
+// setup, which is not worth idling a core.
+func threadBlock(ctx *runtime.Context, P, lo, want int) int {
+	if ctx == nil || ctx.Threads <= 1 {
+		return want
+	}
+	return max(lo, min(want, (P+2*ctx.Threads-1)/(2*ctx.Threads)))
+}
+
 // isDepthwise reports the layers DWConv runs: one input and one output
 // channel per group.
 func isDepthwise(w *tensor.Tensor, group int) bool {
@@ -557,7 +568,7 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 	}
 	// 256 rows: the per-call column setup of DWConv stays small next to
 	// the taps (it was an eighth of DWConv at 64 rows).
-	const blockRows = 256
+	blockRows := threadBlock(ctx, P, 64, 256)
 	blocks := (P + blockRows - 1) / blockRows
 	for b := 0; b < batch; b++ {
 		k.image(xh, x, b, c, geo.inSize)
