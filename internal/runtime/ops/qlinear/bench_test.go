@@ -122,3 +122,7 @@ func BenchmarkQLinearMatMul(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQLinearConvStem is a ResNet stem-like layer (3 input channels,
+// 7x7), where each kernel tap is a 4-byte run and per-tap overhead shows.
+func BenchmarkQLinearConvStem(b *testing.B) { benchConv(b, 3, 64, 7, 1) }

@@ -156,6 +156,9 @@ type convKernel struct {
 	window atomic.Pointer[windowTable]
 	packs  []*q8.PackedB
 	pwz    []int32
+	// rowPack holds few-channel 2-D weights as one run per kernel row
+	// (kw·Cin bytes, rowTaps), nil when that path does not apply.
+	rowPack *q8.PackedB
 	// nhwc is com.microsoft QLinearConv's channels_last: x is [N, spatial…,
 	// C] and y [N, spatial…, Cout] (W stays [Cout][Cin/g][k…]). The kernels
 	// work on NHWC pixels anyway, so this drops both layout conversions.
@@ -217,8 +220,76 @@ func newConv(n *graph.Node, k *convKernel) (runtime.Kernel, error) {
 		k.dw = packDW(w, wz)
 	} else {
 		k.packs, k.pwz = packConvWeights(w, wz, k.attrs.group)
+		if rowTapsFit(w, k.attrs) {
+			k.rowPack = packRowTaps(w)
+		}
 	}
 	return k, nil
+}
+
+// rowTapsFit reports the layers the row-tap GEMM runs: 2-D, one group,
+// few input channels (each tap of the ordinary indirect GEMM would be a
+// KcPad(Cin)-byte run, mostly padding and per-tap overhead: ResNet's 7x7
+// stem ran at a quarter of the 3x3 layers' rate), kernel wider than one
+// pixel, no horizontal dilation.
+func rowTapsFit(w *tensor.Tensor, a convAttrs) bool {
+	if w.Rank() != 4 || a.group != 1 || w.Shape[1] >= 8 || w.Shape[3] < 2 || w.Shape[1]*w.Shape[3] > 256 {
+		return false
+	}
+	return a.dil == nil || (len(a.dil) == 2 && a.dil[1] == 1)
+}
+
+// packRowTaps packs W [Cout][Cin][kh][kw] as B with K = kh·KcPad(kw·Cin):
+// row (i, j·Cin+ci) holds W[·][ci][i][j], zeros in the padding. Symmetric
+// weights only (the caller checks the zero points).
+func packRowTaps(w *tensor.Tensor) *q8.PackedB {
+	ws, _ := s8Weights(w, []int32{0})
+	cout, cin, kh, kw := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+	run := q8.KcPad(kw * cin)
+	kdim := kh * run
+	re := make([]int8, cout*kdim)
+	for oc := 0; oc < cout; oc++ {
+		for ci := 0; ci < cin; ci++ {
+			for i := 0; i < kh; i++ {
+				for j := 0; j < kw; j++ {
+					re[oc*kdim+i*run+j*cin+ci] = ws[((oc*cin+ci)*kh+i)*kw+j]
+				}
+			}
+		}
+	}
+	return q8.PackB(kdim, cout, re, kdim, true)
+}
+
+// rowTapImage writes the NHWC image xh [H][W][C] into xp with the zero
+// point around it (padT rows above, padL pixels left, enough below and
+// right for every window, plus a run's tail), so that each kernel row of
+// each window is one contiguous run, and returns the run offsets per
+// output pixel and kernel row.
+func rowTapImage(xp []uint8, offs []int, xh []uint8, geo *convGeom, c int, zp uint8) ([]uint8, []int) {
+	H, W := geo.in[0], geo.in[1]
+	kh, kw := geo.k[0], geo.k[1]
+	OH, OW := geo.out[0], geo.out[1]
+	padT, padL := geo.padB[0], geo.padB[1]
+	Hp := max(padT+H, (OH-1)*geo.stride[0]+(kh-1)*geo.dil[0]+1)
+	Wp := max(padL+W, (OW-1)*geo.stride[1]+kw)
+	run := q8.KcPad(kw * c)
+	xp = growU8(&xp, Hp*Wp*c+run)
+	for i := range xp {
+		xp[i] = zp
+	}
+	for ih := 0; ih < H; ih++ {
+		copy(xp[((ih+padT)*Wp+padL)*c:], xh[ih*W*c:(ih+1)*W*c])
+	}
+	offs = growInt(&offs, OH*OW*kh)
+	for oh := 0; oh < OH; oh++ {
+		for ow := 0; ow < OW; ow++ {
+			o := offs[(oh*OW+ow)*kh:]
+			for i := 0; i < kh; i++ {
+				o[i] = ((oh*geo.stride[0]+i*geo.dil[0])*Wp + ow*geo.stride[1]) * c
+			}
+		}
+	}
+	return xp, offs
 }
 
 // packConvWeights reorders W [Cout][Cin/g][k…] per group to rows of
@@ -417,8 +488,17 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 	blockRows = threadBlock(ctx, P, 96, blockRows)
 	blocks := (P + blockRows - 1) / blockRows
+	rowPack := k.rowPack
+	if k.constW != w || !indirect || geo.nd != 2 {
+		rowPack = nil
+	}
+	var xp []uint8
+	var rtOffs []int
 	for b := 0; b < batch; b++ {
 		k.image(xh, x, b, c, xs)
+		if rowPack != nil {
+			xp, rtOffs = rowTapImage(xp, rtOffs, xh, geo, c, uint8(xzs[0]))
+		}
 		for g := 0; g < group; g++ {
 			pb := packs[g]
 			bz := wzs
@@ -482,7 +562,10 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 							o = q8.Output{Q: &rq}
 						}
 					}
-					if indirect && g == 0 {
+					if rowPack != nil {
+						kh := geo.k[0]
+						q8.GemmIndirect(rows, kh, geo.k[1]*c, xp, rtOffs[p0*kh:(p0+rows)*kh], xzs[0], rowPack, 0, cg, o)
+					} else if indirect && g == 0 {
 						q8.GemmIndirect(rows, geo.kSize, cin, xh, win.offs[p0*geo.kSize:(p0+rows)*geo.kSize], xzs[0], pb, 0, cg, o)
 					} else if indirect {
 						for i, lin := range pix {
