@@ -497,7 +497,10 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	for b := 0; b < batch; b++ {
 		k.image(xh, x, b, c, xs)
 		if rowPack != nil {
-			xp, rtOffs = rowTapImage(xp, rtOffs, xh, geo, c, uint8(xzs[0]))
+			// The outer scratch's a and offs are free: block workers
+			// take their own.
+			xp, rtOffs = rowTapImage(xhBuf.a, xhBuf.offs, xh, geo, c, uint8(xzs[0]))
+			xhBuf.a, xhBuf.offs = xp, rtOffs
 		}
 		for g := 0; g < group; g++ {
 			pb := packs[g]
