@@ -169,23 +169,6 @@ func (r *rewriter) bias(v *graph.Value) (*graph.Value, bool) {
 	return dq.Inputs[0], true
 }
 
-// chainToQ follows v (the float op's output) through at most one Relu or
-// Clip to the QuantizeLinear q, every link single use. It returns the
-// activation node (nil if none).
-func (r *rewriter) chainToQ(v *graph.Value, q *graph.Node) (act *graph.Node, ok bool) {
-	if !r.ix.SingleUse(v) {
-		return nil, false
-	}
-	c := r.ix.Consumers[v][0]
-	if c == q {
-		return nil, true
-	}
-	if (isOp(c, "Relu") || isOp(c, "Clip")) && len(c.Outputs) == 1 && r.ix.SingleUse(c.Outputs[0]) && r.ix.Consumers[c.Outputs[0]][0] == q {
-		return c, true
-	}
-	return nil, false
-}
-
 // activationFolds reports whether act (Relu or Clip) before Q is exactly
 // Q's own clamp: ONNX Runtime's ReluQuantFusion / ClipQuantFusion
 // conditions. Relu folds when Q's zero point is the type's minimum; Clip
