@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/qtool/qtool/internal/model"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all" // every built-in kernel
 	"github.com/qtool/qtool/internal/tensor"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -136,27 +134,10 @@ func benchModels(cmd *cobra.Command, s *settings, paths []string) error {
 			MinTime: v.GetDuration("min-time"), MaxTime: v.GetDuration("max-time"), Tolerance: v.GetFloat64("tolerance"),
 		},
 	}
-	var bar *progressbar.ProgressBar
-	if !s.quiet() && stderrIsTerminal() {
-		c.Timing.Progress = func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total,
-					progressbar.OptionSetWriter(os.Stderr),
-					progressbar.OptionSetDescription("benchmarking"),
-					progressbar.OptionShowCount(),
-					progressbar.OptionSetItsString("runs"),
-					progressbar.OptionThrottle(100*time.Millisecond),
-					progressbar.OptionClearOnFinish())
-			}
-			bar.Set(done)
-		}
-	}
+	bar := newProgress(s, "benchmarking", "runs")
+	c.Timing.Progress = bar.Update()
 	rep, err := bench.Run(models, c)
-	if bar != nil {
-		// A spinner (until-stable mode) is not cleared by Finish.
-		bar.Finish()
-		bar.Clear()
-	}
+	bar.Done()
 	if err != nil {
 		if bench.IsInputError(err) {
 			return badInput(err)
@@ -168,9 +149,4 @@ func benchModels(cmd *cobra.Command, s *settings, paths []string) error {
 		return rep.WriteJSON(w)
 	}
 	return rep.WriteText(w)
-}
-
-func stderrIsTerminal() bool {
-	st, err := os.Stderr.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/qtool/qtool/internal/calibrate"
 	"github.com/qtool/qtool/internal/fuse"
 	"github.com/qtool/qtool/internal/model"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -254,25 +253,12 @@ func runCalibrate(cmd *cobra.Command, s *settings, modelPath string) error {
 		<-ctx.Done()
 		stop()
 	}()
-	var bar *progressbar.ProgressBar
-	ro := calibrate.RunOptions{Threads: s.threads()}
-	if !s.quiet() && isTerminal(os.Stderr) {
-		bar = progressbar.NewOptions(ds.Len(),
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("calibrating"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("samples"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish())
-		ro.Progress = func(done, total int) { bar.Set(done) }
-	}
+	bar := newProgress(s, "calibrating", "samples")
+	ro := calibrate.RunOptions{Threads: s.threads(), Progress: bar.Update()}
 	start := time.Now()
 	info := calibrate.DatasetInfo{Limit: opts.Limit, Offset: opts.Offset, Shuffle: opts.Shuffle, Seed: opts.Seed}
 	tab, err := calibrate.Calibrate(ctx, m.Graph, calibrate.ModelInfo{Path: modelPath, SHA256: sum}, ds, cfg, kind, ro, info)
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.Done()
 	if err != nil {
 		var de *calibrate.DataError
 		switch {
@@ -307,7 +293,3 @@ func runCalibrate(cmd *cobra.Command, s *settings, modelPath string) error {
 
 // isTerminal reports whether f is a character device (a terminal), so that
 // progress bars never end up in logs or pipes.
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/qtool/qtool/internal/atomicfile"
 	"github.com/qtool/qtool/internal/calibrate"
@@ -22,7 +21,6 @@ import (
 	"github.com/qtool/qtool/internal/npy"
 	"github.com/qtool/qtool/internal/runtime/qdq"
 	"github.com/qtool/qtool/internal/tensor"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -169,22 +167,10 @@ func runEval(cmd *cobra.Command, s *settings, floatPath, quantPath string) error
 		stop()
 	}()
 	eo := eval.Options{Threads: s.threads(), PerLayer: v.GetBool("per-layer") || reportPath != "", Labels: labels, Deployed: dm.Graph}
-	var bar *progressbar.ProgressBar
-	if !s.quiet() && isTerminal(os.Stderr) {
-		bar = progressbar.NewOptions(ds.Len(),
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("evaluating"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("samples"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish())
-		eo.Progress = func(done, total int) { bar.Set(done) }
-	}
+	bar := newProgress(s, "evaluating", "samples")
+	eo.Progress = bar.Update()
 	rep, err := eval.Compare(ctx, fm.Graph, qm.Graph, ds, eo)
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.Done()
 	if err != nil {
 		var ie *eval.InputError
 		switch {
@@ -355,23 +341,9 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 	if len(nodes) == 0 {
 		return badInputf("%s: quantizing with %s quantizes no named node", floatPath, tablePath)
 	}
-	progress := func(desc string) func(done, total int) {
-		if s.quiet() || !isTerminal(os.Stderr) {
-			return nil
-		}
-		var bar *progressbar.ProgressBar
-		return func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(desc),
-					progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-			}
-			bar.Set(done)
-			if done == total {
-				bar.Finish()
-			}
-		}
-	}
-	costs, err := eval.Sensitivity(ctx, fg, nodes, ops, deployed, open, eo, progress("sensitivity"))
+	sbar := newProgress(s, "sensitivity", "layers")
+	costs, err := eval.Sensitivity(ctx, fg, nodes, ops, deployed, open, eo, sbar.Update())
+	sbar.Done()
 	if err != nil {
 		return evalErr(err)
 	}
@@ -385,7 +357,9 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 	for i, c := range costs {
 		ranked[i] = c.Node
 	}
-	steps, err := eval.MaxDrop(ctx, fg, ranked, budget/100, deployed, open, eo, progress("max-drop"))
+	mbar := newProgress(s, "max-drop", "steps")
+	steps, err := eval.MaxDrop(ctx, fg, ranked, budget/100, deployed, open, eo, mbar.Update())
+	mbar.Done()
 	res := &eval.MaxDropResult{Budget: budget / 100, Steps: steps}
 	rep.MaxDrop = res
 	if errors.Is(err, eval.ErrBudget) {
