@@ -119,6 +119,7 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 	}
 	g.Nodes = keep
 	g.RemoveUnused()
+	r.integerMaxPools()
 	r.rep.ChannelsLast = r.channelsLast()
 	g.RemoveUnused()
 	if r.rep.Total() > 0 || len(r.rep.Passthrough) > 0 {
