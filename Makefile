@@ -19,6 +19,7 @@ help:
 	@echo "make bench-float  ResNet-18 and MobileNetV2 float, 1 thread: qtool vs ONNX Runtime (needs make peers)"
 	@echo "make bench-peers  the same, float and int8, qtool vs ONNX Runtime and PyTorch where installed"
 	@echo "make arm64-test   run the simd and runtime tests for arm64 under qemu"
+	@echo "make report-check render the eval HTML report in headless Chromium and check it"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/qtool
@@ -47,7 +48,7 @@ demo: build
 	@echo "== qtool eval: float vs int8 on 1,000 other digits"
 	$(BIN) eval examples/mnist/mnist-8.onnx $(DEMO)/mnist-8.int8.onnx --data examples/mnist/eval.npz --labels examples/mnist/eval_labels.npy
 	@echo
-	@echo "== qtool bench: float vs int8 latency (a model this small is dominated by per-op overhead)"
+	@echo "== qtool bench: float vs int8 latency, 1 thread, runs interleaved"
 	$(BIN) bench examples/mnist/mnist-8.onnx $(DEMO)/mnist-8.int8.onnx --threads 1 --runs 300
 
 # Full accuracy figures of issue 8 (x86 vs ort-default presets; mnist-8,
