@@ -174,9 +174,7 @@ var knownGaps = map[string]string{
 
 // knownCrashes are gaps where the child dies (the memory cap stops it)
 // instead of exiting 2: allowed, logged, and an error once fixed.
-var knownCrashes = map[string]string{
-	"constant_of_shape_bomb": "the runtime has no memory budget: ConstantOfShape of a constant [65536, 32768] allocates 8 GiB for a 251-byte model (tensor.MaxElements allows 16 GiB per tensor)",
-}
+var knownCrashes = map[string]string{}
 
 func TestMalformedCorpusCLI(t *testing.T) {
 	out := t.TempDir()

@@ -34,6 +34,9 @@ func (c *Context) NewUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error
 }
 
 func (c *Context) newTensor(dt tensor.DType, shape []int, zero bool) (*tensor.Tensor, error) {
+	if err := c.CheckAlloc(dt, shape); err != nil {
+		return nil, err
+	}
 	if c == nil || c.pool == nil {
 		return tensor.New(dt, shape)
 	}

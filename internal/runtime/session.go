@@ -28,6 +28,11 @@ type Options struct {
 	// NodeTime, when set, receives each node's wall time after it ran
 	// (profiling). Nodes inside subgraphs are reported too.
 	NodeTime func(n *graph.Node, d time.Duration)
+	// MaxTensorBytes bounds the size of every tensor a kernel allocates
+	// through the Context, so that a tiny hostile model (ConstantOfShape of
+	// a constant [65536, 32768]) gets an error naming the node instead of
+	// taking the machine's memory. 0 means MaxTensorBytes(); < 0 no limit.
+	MaxTensorBytes int64
 }
 
 // Session is a graph planned for repeated execution: node order, kernels
@@ -51,6 +56,9 @@ func NewSession(g *graph.Graph, opts Options) (*Session, error) {
 	}
 	if opts.Threads < 1 {
 		opts.Threads = 1
+	}
+	if opts.MaxTensorBytes == 0 {
+		opts.MaxTensorBytes = MaxTensorBytes()
 	}
 	p, err := newPlan(g, opts.Observe == nil)
 	if err != nil {

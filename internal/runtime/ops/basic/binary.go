@@ -382,6 +382,9 @@ func pow(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.CheckAlloc(x.DType, bc.out); err != nil {
+		return nil, err
+	}
 	out, err := tensor.New(x.DType, bc.out)
 	if err != nil {
 		return nil, err
@@ -438,6 +441,9 @@ func prelu(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	}
 	if !tensor.SameShape(bc.out, x.Shape) {
 		return nil, fmt.Errorf("slope shape %v does not broadcast to input shape %v", s.Shape, x.Shape)
+	}
+	if err := ctx.CheckAlloc(x.DType, bc.out); err != nil {
+		return nil, err
 	}
 	out, err := tensor.New(x.DType, bc.out)
 	if err != nil {

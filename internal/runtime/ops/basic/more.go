@@ -635,6 +635,10 @@ func newMod(n *graph.Node, _ int64) (runtime.Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The float path works in float64 whatever the input type.
+		if err := ctx.CheckAlloc(tensor.Float64, bc.out); err != nil {
+			return nil, err
+		}
 		if a.DType.IsFloat() {
 			x, _ := a.AsFloat64()
 			y, _ := b.AsFloat64()
@@ -979,6 +983,9 @@ func newBitShift(n *graph.Node, _ int64) (runtime.Kernel, error) {
 		}
 		bc, err := newBcast(a.Shape, b.Shape)
 		if err != nil {
+			return nil, err
+		}
+		if err := ctx.CheckAlloc(a.DType, bc.out); err != nil {
 			return nil, err
 		}
 		out, err := tensor.New(a.DType, bc.out)

@@ -792,7 +792,7 @@ func newConstantOfShape(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	}), nil
 }
 
-func rangeOp(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func rangeOp(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := need(in, 3); err != nil {
 		return nil, err
 	}
@@ -827,6 +827,9 @@ func rangeOp(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		}
 		if cnt > tensor.MaxElements {
 			return nil, fmt.Errorf("range of %d elements is too large", cnt)
+		}
+		if err := ctx.CheckAlloc(dt, []int{int(cnt)}); err != nil {
+			return nil, err
 		}
 		out := tensor.MustNew(dt, []int{int(cnt)})
 		for i := int64(0); i < int64(cnt); i++ {
@@ -865,6 +868,9 @@ func rangeOp(_ *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		return nil, fmt.Errorf("range of %g elements is too large", c)
 	}
 	cnt := int(c)
+	if err := ctx.CheckAlloc(dt, []int{cnt}); err != nil {
+		return nil, err
+	}
 	out := tensor.MustNew(dt, []int{cnt})
 	switch o := out.Data.(type) {
 	case []float32:
