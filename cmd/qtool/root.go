@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	qrt "github.com/qtool/qtool/internal/runtime"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -48,6 +50,9 @@ Exit codes: 0 success, 1 the work failed (e.g. an accuracy budget was not met),
 		SilenceErrors: true,
 		Version:       versionString(),
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if mb, err := cmd.Flags().GetInt64("max-tensor-mb"); err == nil {
+				qrt.SetMaxTensorBytes(min(max(mb, 0), 1<<40) << 20)
+			}
 			return s.load(cmd)
 		},
 	}
@@ -56,6 +61,7 @@ Exit codes: 0 success, 1 the work failed (e.g. an accuracy budget was not met),
 	pf.String("config", "", "YAML configuration file (default ./qtool.yaml if present)")
 	pf.Int("threads", 0, "worker threads (0 = number of CPUs)")
 	pf.Bool("quiet", false, "no progress bars or informational messages")
+	pf.Int64("max-tensor-mb", qrt.DefaultMaxTensorBytes>>20, "largest tensor the runtime may allocate, in MiB (0 = no limit)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInputf("%v (see '%s --help')", err, c.CommandPath())
 	})

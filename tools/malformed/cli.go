@@ -447,6 +447,7 @@ func writeCLI(root string) error {
 	cfg("config_top_wrong_type.yaml", "threads: lots\n", calibCmd, "threads")
 	cfg("config_top_wrong_duration.yaml", "min-time: 5\n", "bench $D/base.onnx --runs 1 --config CFG", "min-time")
 	cfg("config_run_wrong_type.yaml", "output-dir: [a, b]\n", "run $D/base.onnx --input $D/x12.npy --config CFG", "output-dir")
+	addArgs("max_tensor_mb_flag", "run $D/constant_of_shape_bomb.onnx --input $D/x12.npy --output-dir $O --max-tensor-mb 100", "constant_of_shape_bomb.onnx", "100.0 MiB")
 	addArgs("bench_wrong_shape", "bench $D/base.onnx --input X=$D/npy_wrong_shape.npy --runs 1", "npy_wrong_shape.npy", "shape")
 	addArgs("bench_big_endian", "bench $D/base.onnx --input X=$D/npy_big_endian.npy --runs 1", "npy_big_endian.npy", "big-endian")
 	addArgs("bench_unknown_op", "bench $D/unknown_op.onnx --runs 1", "unknown_op.onnx", "Frobnicate")
