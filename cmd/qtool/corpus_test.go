@@ -167,7 +167,6 @@ func corpusCases(t *testing.T, out string) []corpusCase {
 // They must still exit without a panic or a multi-line message; the test
 // fails when one starts to pass, so that the entry is removed.
 var knownGaps = map[string]string{
-	"bench_wrong_shape":        "bench names the model, not the .npy file, for an input of the wrong shape",
 	"calib_offset_beyond_data": "calibrate.Open's offset error names no data file",
 	"config_mean_std_channels": "the error names the image folder, not the config holding the recipe",
 }

@@ -425,6 +425,16 @@ func TestRunInputErrors(t *testing.T) {
 		if !IsInputError(err) {
 			t.Errorf("%s: %v is not an input error", what, err)
 		}
+		// With the file known, the error leads with it: that is what
+		// the user has to fix.
+		src := map[string]string{}
+		for n := range given {
+			src[n] = "x_in.npy"
+		}
+		_, err = Run([]Model{{Path: "m.onnx", Graph: m.Graph, Given: given, Sources: src}}, Config{Batch: 1, Timing: Options{Runs: 1}})
+		if !IsInputError(err) || !strings.HasPrefix(err.Error(), "x_in.npy: ") || !strings.Contains(err.Error(), "m.onnx") {
+			t.Errorf("%s with a source file: %v", what, err)
+		}
 	}
 	if _, err := Run([]Model{{Path: "m.onnx", Graph: m.Graph}}, Config{Batch: 0}); !IsInputError(err) {
 		t.Errorf("batch 0: %v", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"sort"
 	"strings"
 
 	"github.com/klauspost/cpuid/v2"
@@ -91,8 +92,20 @@ func Run(models []Model, c Config) (*Report, error) {
 		if _, err := qdq.Rewrite(m.Graph); err != nil {
 			return nil, inputErr("%s: %v", m.Path, err)
 		}
-		for name, t := range m.Given {
-			if err := checkGiven(m.Graph, name, t); err != nil {
+		// Sorted, so that with several bad inputs the same one is reported
+		// every time.
+		names := make([]string, 0, len(m.Given))
+		for name := range m.Given {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if err := checkGiven(m.Graph, name, m.Given[name]); err != nil {
+				// The file is what the user has to fix; the model says
+				// what it wants.
+				if f, ok := m.Sources[name]; ok {
+					return nil, inputErr("%s: %v (model %s)", f, err, m.Path)
+				}
 				return nil, inputErr("%s: %v", m.Path, err)
 			}
 		}
