@@ -277,7 +277,11 @@ func Open(specs []DataSpec, inputs []InputSpec, o Options) (ds *Dataset, err err
 		d.batch = 1
 	}
 	if o.Offset >= n {
-		return nil, fmt.Errorf("offset %d: the data has only %d samples", o.Offset, n)
+		paths := make([]string, len(specs))
+		for i, sp := range specs {
+			paths[i] = sp.Path
+		}
+		return nil, fmt.Errorf("%s: offset %d: the data has only %d samples", strings.Join(paths, ", "), o.Offset, n)
 	}
 	end := n
 	if o.Limit > 0 && o.Offset+o.Limit < n {

@@ -121,6 +121,10 @@ func TestNPYBatchesShuffleLimit(t *testing.T) {
 	if !reflect.DeepEqual(x.Shape, []int{4, 2, 3}) || x.F32()[0] != 24 {
 		t.Fatalf("batch 1: %v %v", x.Shape, x.F32()[:3])
 	}
+	// An offset past the data is the data file's problem: name it.
+	if _, err := Open([]DataSpec{{Path: data}}, in, Options{Offset: 10}); err == nil || !strings.HasPrefix(err.Error(), data+": offset 10") {
+		t.Errorf("offset past the data: %v", err)
+	}
 	d2, err := Open([]DataSpec{{Path: data}}, in, Options{Batch: 3, Limit: 5, Shuffle: true, Seed: 42})
 	if err != nil {
 		t.Fatal(err)
