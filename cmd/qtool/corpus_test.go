@@ -166,10 +166,7 @@ func corpusCases(t *testing.T, out string) []corpusCase {
 // knownGaps are cases that do not yet meet the contract, with the reason.
 // They must still exit without a panic or a multi-line message; the test
 // fails when one starts to pass, so that the entry is removed.
-var knownGaps = map[string]string{
-	"calib_offset_beyond_data": "calibrate.Open's offset error names no data file",
-	"config_mean_std_channels": "the error names the image folder, not the config holding the recipe",
-}
+var knownGaps = map[string]string{}
 
 // knownCrashes are gaps where the child dies (the memory cap stops it)
 // instead of exiting 2: allowed, logged, and an error once fixed.

@@ -340,6 +340,9 @@ func NewPlan(g *graph.Graph, cfg Config, activationKind string) (*Plan, error) {
 			return nil, fmt.Errorf("calibration config: an override needs exactly one of name and op_type (got name %q, op_type %q)", o.Name, o.OpType)
 		}
 	}
+	if err := checkMeanStd(g, cfg.Preprocess); err != nil {
+		return nil, err
+	}
 	names := map[string]bool{}
 	p := &Plan{g: g, byValue: map[*graph.Value]*target{}}
 	add := func(t *target, base ObserverSpec) error {
@@ -533,4 +536,30 @@ func sampleList(s []int) string {
 		return fmt.Sprintf("%v ... (%d samples)", s[:8], len(s))
 	}
 	return fmt.Sprint(s)
+}
+
+// checkMeanStd refuses a recipe whose per-channel mean or std does not match
+// the channels the model's image inputs take. The image reader checks it
+// too, but only once it has data, and then names the image folder; here the
+// error is the config's (the caller names the config file). Inputs that
+// could not take images are left to the reader.
+func checkMeanStd(g *graph.Graph, pp *Preprocess) error {
+	if pp == nil || (len(pp.Mean) <= 1 && len(pp.Std) <= 1) {
+		return nil
+	}
+	for _, in := range InputSpecs(g) {
+		s := imageSource{pp: *pp, in: in}
+		if s.layout() != nil {
+			continue
+		}
+		for _, v := range []struct {
+			key string
+			x   []float64
+		}{{"mean", pp.Mean}, {"std", pp.Std}} {
+			if len(v.x) > 1 && len(v.x) != s.c {
+				return fmt.Errorf("calibration config: preprocess %s has %d values, model input %q takes %d channels", v.key, len(v.x), in.Name, s.c)
+			}
+		}
+	}
+	return nil
 }

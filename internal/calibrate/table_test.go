@@ -240,3 +240,31 @@ func FuzzParseTable(f *testing.F) {
 		}
 	})
 }
+
+// Per-channel mean/std that do not match the model's image channels are a
+// config error found before any data is read.
+func TestNewPlanMeanStdChannels(t *testing.T) {
+	mm, err := model.Load(shared(t, "models/mnist-8/mnist-8.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MNIST takes [1, 1, 28, 28]: one channel.
+	for _, c := range []struct {
+		pp Preprocess
+		ok bool
+	}{
+		{Preprocess{Mean: []float64{0.1, 0.2, 0.3}}, false},
+		{Preprocess{Std: []float64{0.1, 0.2}}, false},
+		{Preprocess{Mean: []float64{0.5}, Std: []float64{0.25}}, true},
+		{Preprocess{}, true},
+	} {
+		pp := c.pp
+		_, err := NewPlan(mm.Graph, Config{Preprocess: &pp}, "")
+		if c.ok != (err == nil) {
+			t.Errorf("%+v: %v", c.pp, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "takes 1 channels") {
+			t.Errorf("%+v: %v does not say how many channels", c.pp, err)
+		}
+	}
+}
