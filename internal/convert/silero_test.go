@@ -159,8 +159,14 @@ func TestSileroDecisions(t *testing.T) {
 			} else {
 				cfg := loadPreset(t, "x86")
 				// The STFT (a convolution over raw audio, followed by a
-				// magnitude) needs more than 8 bits: it stays float.
-				cfg.Exclude.Nodes = append(cfg.Exclude.Nodes, "*/stft/Conv")
+				// magnitude) needs more than 8 bits: it stays float, and so
+				// does the first encoder conv, which reads that magnitude:
+				// a spectrum spans decades, and uint8 steps sized for its
+				// loud bins erase the quiet ones. Excluding it alone takes
+				// the full run from 1851 to 1873 of 1875 same decisions;
+				// excluding any other conv (or the Sigmoid) changes at most
+				// two decisions.
+				cfg.Exclude.Nodes = append(cfg.Exclude.Nodes, "*/stft/Conv", "*/encoder/0/*")
 				rep, err = Static(m.Graph, tab, cfg, StaticOptions{Format: variant})
 			}
 			if err != nil {
@@ -190,8 +196,9 @@ func TestSileroDecisions(t *testing.T) {
 			}
 			t.Logf("%s: goal of 99.5%% same decisions: %s", variant, goal)
 			// Fail on a regression below what this test measured when
-			// written (99.0% static, 100% dynamic on the first 400 chunks).
-			if floor := map[bool]float64{true: 0.995, false: 0.985}[strings.HasPrefix(variant, "dynamic")]; frac < floor {
+			// written (99.0% static before the first encoder conv stayed
+			// float, 100% dynamic on the first 400 chunks).
+			if floor := map[bool]float64{true: 0.995, false: 0.995}[strings.HasPrefix(variant, "dynamic")]; frac < floor {
 				t.Errorf("%s: decisions agree on %.2f%% < %.1f%%", variant, 100*frac, 100*floor)
 			}
 			in := map[string]*tensor.Tensor{"input": chunks[len(chunks)/2], "state": state}
