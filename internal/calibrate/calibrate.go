@@ -186,6 +186,33 @@ func ParseKind(s string) (observe.Kind, error) {
 	return "", fmt.Errorf("unknown observer %q (want one of %s, or none)", s, strings.Join(names, ", "))
 }
 
+func histogramKind(k observe.Kind) bool {
+	return k == observe.KindHistogram || k == observe.KindPercentile || k == observe.KindEntropy
+}
+
+// contradiction refuses a spec that names both a per-tensor observer and a
+// per-channel scheme, or the reverse, in the same place. Build reconciles
+// the two when one of them is inherited (an override's minmax over the
+// weights' per-channel default), but written side by side they are a
+// mistake, and silently dropping one would hide it.
+func (s ObserverSpec) contradiction() error {
+	if s.Observer == "" || s.QScheme == "" || strings.EqualFold(s.Observer, "none") {
+		return nil
+	}
+	k, err := ParseKind(s.Observer)
+	if err != nil {
+		return nil // build reports it
+	}
+	sc, err := observe.ParseQScheme(s.QScheme)
+	if err != nil {
+		return nil
+	}
+	if perChannelKind(k) != sc.PerChannel() {
+		return fmt.Errorf("observer %s contradicts qscheme %s (per-channel observers take per_channel_* schemes, the others per_tensor_*)", s.Observer, s.QScheme)
+	}
+	return nil
+}
+
 func perChannelKind(k observe.Kind) bool {
 	return k == observe.KindPerChannelMinMax || k == observe.KindMovingAveragePerChannelMinMax
 }
@@ -232,6 +259,12 @@ func (s ObserverSpec) build(defAxis int) (observe.Kind, observe.Config, error) {
 	}
 	if (s.QuantMin == nil) != (s.QuantMax == nil) {
 		return "", c, errors.New("quant_min and quant_max must be given together")
+	}
+	// The histogram search is over the target's 2^bits levels (PyTorch's
+	// HistogramObserver sizes its destination histogram so): for int32 it
+	// is meaningless, and int32 tensors (biases) want minmax anyway.
+	if histogramKind(k) && c.DType == tensor.Int32 {
+		return "", c, fmt.Errorf("observer %s cannot target dtype int32; use minmax for int32", k)
 	}
 	if s.QuantMin != nil {
 		c.HasRange, c.QuantMin, c.QuantMax = true, *s.QuantMin, *s.QuantMax
@@ -338,6 +371,19 @@ func NewPlan(g *graph.Graph, cfg Config, activationKind string) (*Plan, error) {
 	for _, o := range append(append([]Override{}, cfg.OpTypes...), cfg.Tensors...) {
 		if (o.Name == "") == (o.OpType == "") {
 			return nil, fmt.Errorf("calibration config: an override needs exactly one of name and op_type (got name %q, op_type %q)", o.Name, o.OpType)
+		}
+	}
+	for _, c := range []struct {
+		where string
+		spec  ObserverSpec
+	}{{"activation", cfg.Activation}, {"weight", cfg.Weight}} {
+		if err := c.spec.contradiction(); err != nil {
+			return nil, fmt.Errorf("calibration config: %s: %v", c.where, err)
+		}
+	}
+	for _, o := range append(append([]Override{}, cfg.OpTypes...), cfg.Tensors...) {
+		if err := o.contradiction(); err != nil {
+			return nil, fmt.Errorf("calibration config: override %s%s: %v", o.Name, o.OpType, err)
 		}
 	}
 	if err := checkMeanStd(g, cfg.Preprocess); err != nil {

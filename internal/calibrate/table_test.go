@@ -268,3 +268,36 @@ func TestNewPlanMeanStdChannels(t *testing.T) {
 		}
 	}
 }
+
+// Observer and scheme (or dtype) written side by side that cannot both hold
+// are refused; an inherited scheme is still reconciled with the observer.
+func TestNewPlanContradictions(t *testing.T) {
+	mm, err := model.Load(shared(t, "models/mnist-8/mnist-8.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string // "" = accepted
+	}{
+		{Config{Activation: ObserverSpec{Observer: "minmax", QScheme: "per_channel_affine"}}, "contradicts"},
+		{Config{Weight: ObserverSpec{Observer: "per_channel_minmax", QScheme: "per_tensor_affine"}}, "contradicts"},
+		{Config{OpTypes: []Override{{OpType: "Conv", ObserverSpec: ObserverSpec{Observer: "moving_average_minmax", QScheme: "per_channel_symmetric"}}}}, "contradicts"},
+		{Config{Activation: ObserverSpec{Observer: "histogram", DType: "int32"}}, "int32"},
+		{Config{Activation: ObserverSpec{DType: "qint32"}}, "int32"}, // histogram is the activation default
+		{Config{Activation: ObserverSpec{Observer: "entropy", DType: "qint32"}}, "int32"},
+		// Accepted: consistent pairs, and minmax over the weights'
+		// inherited per-channel scheme.
+		{Config{Activation: ObserverSpec{Observer: "minmax", QScheme: "per_tensor_symmetric"}}, ""},
+		{Config{Weight: ObserverSpec{Observer: "minmax"}}, ""},
+		{Config{Activation: ObserverSpec{Observer: "minmax", DType: "int32"}}, ""},
+	} {
+		_, err := NewPlan(mm.Graph, c.cfg, "")
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: %v", c.cfg, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: %v, want an error saying %q", c.cfg, err, c.want)
+		}
+	}
+}
