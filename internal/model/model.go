@@ -230,12 +230,26 @@ func Marshal(m *Model) ([]byte, error) {
 // Save writes the model atomically: a temporary file in the same folder is
 // renamed over path, so a failed write never leaves half a model.
 func Save(m *Model, path string) error {
-	data, err := Marshal(m)
+	mp, err := encodeModel(m)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	// Go's protobuf writes messages of any size, but every ONNX reader
+	// (protobuf C++, onnx, ONNX Runtime, our own Load) refuses one over
+	// 2 GiB: refuse before writing rather than leave a file nothing opens.
+	if n := proto.Size(mp); int64(n) > maxProtoBytes {
+		return fmt.Errorf("%s: the model would be %.2f GiB (%d bytes), over protobuf's 2 GiB limit for one message, which ONNX readers refuse", path, float64(n)/(1<<30), n)
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 	if err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
 	return atomicfile.WriteBytes(path, data)
 }
+
+// maxProtoBytes is protobuf's limit on one serialized message (2 GiB - 1);
+// a variable so that tests can lower it.
+var maxProtoBytes int64 = 1<<31 - 1
 
 // opsetImports lists the graph's opsets in the file's order, then any new
 // domains sorted.
