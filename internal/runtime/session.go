@@ -60,7 +60,7 @@ func NewSession(g *graph.Graph, opts Options) (*Session, error) {
 	if opts.MaxTensorBytes == 0 {
 		opts.MaxTensorBytes = MaxTensorBytes()
 	}
-	p, err := newPlan(g, opts.Observe == nil)
+	p, err := newPlan(g, opts.Observe == nil, opts.MaxTensorBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +222,7 @@ func checkInput(v *graph.Value, t *tensor.Tensor) error {
 // the garbage collector can reuse its memory.
 type plan struct {
 	g           *graph.Graph
+	budget      int64 // Options.MaxTensorBytes for folding (0: the default)
 	slots       map[*graph.Value]int
 	nslots      int
 	consts      []constSlot
@@ -287,8 +288,10 @@ func (l *lazyKernel) get(dt tensor.DType) (Kernel, error) {
 	return k, nil
 }
 
-func newPlan(g *graph.Graph, fold bool) (*plan, error) {
-	p := &plan{g: g, slots: map[*graph.Value]int{}, inputByName: map[string]int{}}
+// budget is the session's MaxTensorBytes, which plan-time folding of
+// constants respects too.
+func newPlan(g *graph.Graph, fold bool, budget int64) (*plan, error) {
+	p := &plan{g: g, slots: map[*graph.Value]int{}, inputByName: map[string]int{}, budget: budget}
 	slot := func(v *graph.Value) int {
 		if s, ok := p.slots[v]; ok {
 			return s
@@ -489,7 +492,7 @@ func (p *plan) tryFold(st *step, isConst []bool) (ok bool) {
 			return false
 		}
 	}
-	outs, err := k.Run(&Context{Threads: 1}, in)
+	outs, err := k.Run(&Context{Threads: 1, opts: &Options{MaxTensorBytes: p.budget}}, in)
 	if err != nil {
 		return false
 	}
@@ -788,7 +791,7 @@ func CompileSubgraph(g *graph.Graph) (*Subgraph, error) {
 	}
 	// Subgraphs are not folded: their constant-only nodes are cheap, and
 	// the session's Observe setting is not known here.
-	p, err := newPlan(g, false)
+	p, err := newPlan(g, false, 0)
 	if err != nil {
 		return nil, fmt.Errorf("subgraph %q: %w", g.Name, err)
 	}
