@@ -151,6 +151,10 @@ func newEinsum(n *graph.Node, _ int64) (runtime.Kernel, error) {
 				return nil, err
 			}
 		}
+		// The result is accumulated in float64 before the output exists.
+		if err := ctx.CheckAlloc(tensor.Float64, dims[:len(out)]); err != nil {
+			return nil, err
+		}
 		res := make([]float64, prod(dims[:len(out)]))
 		if work > 0 {
 			idx := make([]int, len(all))
