@@ -33,6 +33,8 @@ int8 models that other runtimes load (QDQ or QOperator ONNX), and runs both with
 its own runtime.
 
 The pipeline, one file per step so each can be inspected or replaced:
+  qtool inspect    what a model holds: opsets, inputs and outputs, ops
+  qtool run        run any model on .npy or .pb inputs      ONNX -> outputs as .npy
   qtool fuse       fold BatchNorm, fuse activations         float ONNX -> float ONNX
   qtool calibrate  observe activation ranges on data         float ONNX -> table.json
   qtool convert    quantize with a calibration table         float ONNX -> int8 ONNX
