@@ -65,7 +65,9 @@ func Register(domain, opType string, dtype tensor.DType, f Factory) {
 }
 
 // Lookup finds the factory for a node given the dtype of its first input
-// (AnyDType when unknown or when the node has no inputs).
+// (AnyDType when unknown or when the node has no inputs). For float16 with
+// neither a float16 nor a dtype-independent kernel it returns the float32
+// kernel wrapped to widen inputs and round outputs (float16.go).
 func Lookup(domain, opType string, dtype tensor.DType) (Factory, bool) {
 	regMu.RLock()
 	defer regMu.RUnlock()
@@ -74,6 +76,12 @@ func Lookup(domain, opType string, dtype tensor.DType) (Factory, bool) {
 		return f, true
 	}
 	f, ok := registry[regKey{d, opType, AnyDType}]
+	if !ok && dtype == tensor.Float16 {
+		// No float16 kernel: the float32 one on widened data (float16.go).
+		if f32, ok32 := registry[regKey{d, opType, tensor.Float32}]; ok32 {
+			return float16Fallback(f32), true
+		}
+	}
 	return f, ok
 }
 
