@@ -266,7 +266,7 @@ func (r *rewriter) fuseOp(op *graph.Node, qp *qparams) (*graph.Node, error) {
 	case "MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity":
 		return r.passthrough(op, qp), nil
 	}
-	return nil, nil
+	return r.fuseMore(op, qp), nil
 }
 
 func (r *rewriter) newNode(op *graph.Node, opType, domain string, inputs []*graph.Value, attrs ...*graph.Attribute) *graph.Node {

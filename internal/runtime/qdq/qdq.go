@@ -48,6 +48,9 @@ type Report struct {
 	Float map[string]int
 	// ChannelsLast counts integer nodes moved to NHWC.
 	ChannelsLast int
+	// Tables maps the op type of each float activation turned into a
+	// com.qtool LookupTable to how many were.
+	Tables map[string]int
 }
 
 func (r *Report) String() string {
@@ -86,6 +89,9 @@ type rewriter struct {
 	rep *Report
 	// dead holds nodes replaced in this pass, removed at its end.
 	dead map[*graph.Node]bool
+	// tableNodes are the constant nodes that compute lookup tables (folded
+	// by the session); they are not float work left behind.
+	tableNodes map[*graph.Node]bool
 }
 
 // Rewrite fuses the QDQ patterns of g (the main graph; subgraphs are left
@@ -96,7 +102,8 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 	if g == nil {
 		return nil, fmt.Errorf("qdq: nil graph")
 	}
-	r := &rewriter{g: g, nm: g.NewNamer(), rep: &Report{Fused: map[string]int{}, Passthrough: map[string]int{}, Float: map[string]int{}}}
+	r := &rewriter{g: g, nm: g.NewNamer(), rep: &Report{Fused: map[string]int{}, Passthrough: map[string]int{}, Float: map[string]int{}, Tables: map[string]int{}},
+		tableNodes: map[*graph.Node]bool{}}
 	if err := r.foldConstants(); err != nil {
 		return nil, err
 	}
@@ -134,6 +141,9 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 	}
 	ix := g.Index()
 	for _, n := range g.Nodes {
+		if r.tableNodes[n] {
+			continue
+		}
 		for _, v := range n.Inputs {
 			if p := ix.Producer[v]; p != nil && isOp(p, "DequantizeLinear") && !isOp(n, "QuantizeLinear") {
 				r.rep.Float[n.OpType]++
