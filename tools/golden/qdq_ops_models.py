@@ -70,7 +70,9 @@ class Builder:
 def build(kind, signed):
     b = Builder(signed)
     rng = np.random.default_rng(7 + (1 if signed else 0))
-    shape = [2, 8, 6, 10]
+    # The norm model's planes exceed 256 elements so that the kernels' code
+    # table paths run too.
+    shape = [2, 4, 16, 20] if kind == "norm" else [2, 8, 6, 10]
     xd, xq = b.qdq("x", -4.0, 4.0, "x")
     C = shape[1]
     if kind == "act":
@@ -103,7 +105,8 @@ def build(kind, signed):
             ("nearest", "asymmetric", "floor", up, False),
             ("nearest", "half_pixel", "round_prefer_floor", up, False),
             ("nearest", "align_corners", "round_prefer_ceil", up, False),
-            ("nearest", "tf_half_pixel_for_nn", "ceil", down, False),
+            ("nearest", "tf_half_pixel_for_nn", "floor", up, False),
+            ("nearest", "half_pixel", "ceil", down, False),
             ("nearest", "pytorch_half_pixel", "round_prefer_floor", sizes, True),
             ("linear", "half_pixel", None, up, False),
             ("linear", "asymmetric", None, up, False),

@@ -79,6 +79,10 @@ func (r *rewriter) fuseMore(op *graph.Node, qp *qparams) *graph.Node {
 	switch {
 	case tableOps[op.OpType]:
 		return r.lookup(op, qp)
+	case op.OpType == "Resize":
+		return r.resize(op, qp)
+	case normOps[op.OpType]:
+		return r.norm(op, qp)
 	}
 	return nil
 }
