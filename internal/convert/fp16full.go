@@ -252,7 +252,12 @@ func (c *f16Conv) collect(g *graph.Graph, owner *f16Node) error {
 				return err
 			}
 		}
-		for _, v := range n.Outputs {
+		for j, v := range n.Outputs {
+			if v != nil && v.Type == nil && v.DType == tensor.Undefined && float32Output(n, j) {
+				if st, _ := n.AttrInt("stash_type", 1); st == int64(tensor.Float32) {
+					v.DType = tensor.Float32 // what shape inference leaves open
+				}
+			}
 			if err := mark(v); err != nil {
 				return err
 			}

@@ -71,7 +71,8 @@ func convertFile(t testing.TB, path string, opts Float16Options) ([]byte, *Float
 // checkFP16Structure asserts that a converted graph (as reloaded from its
 // bytes) computes in float16: the only float32 values are the graph's I/O
 // (when kept), the outputs of the nodes the report lists as float32 and of
-// Casts to float32, and the float32 constants such nodes read.
+// Casts to float32, the float32 constants such nodes read, and Resize's
+// scales.
 func checkFP16Structure(t *testing.T, g *graph.Graph, rep *Float16Report, io32 bool) {
 	t.Helper()
 	if err := graph.InferShapes(g); err != nil {
@@ -113,6 +114,9 @@ func checkFP16Structure(t *testing.T, g *graph.Graph, rep *Float16Report, io32 b
 						}
 					}
 				}
+			}
+			if n.OpType == "Resize" {
+				ok32[n.Input(resizeScalesInput(g.Opset("")))] = true
 			}
 			if to, _ := n.AttrInt("to", 0); n.OpType == "Cast" && to == int64(tensor.Float32) {
 				ok32[n.Output(0)] = true
