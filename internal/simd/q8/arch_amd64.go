@@ -413,6 +413,42 @@ func dwRowIAVX512B7(rows int, base *uint8, offs *int, taps int, w *int32, wstrid
 func dwRowIAVX512B8(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
 
 //go:noescape
+func dwRow6QAVX512B1(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6QAVX512B2(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6QAVX512B3(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6QAVX512B4(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6IAVX512B1(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6IAVX512B2(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6IAVX512B3(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dwRow6IAVX512B4(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+
+//go:noescape
+func dw8Row4AVX512(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw8Row1AVX512(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func maxU8AVX2(dst, src *uint8, n int)
+
+//go:noescape
+func maxS8AVX2(dst, src *uint8, n int)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -425,6 +461,7 @@ func initArch() {
 	x := cpu.X86
 	if x.AVX2 && x.FMA {
 		addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8AVX2, addS8AVX2}
+		maxKern = [2]func(dst, src *uint8, n int){maxU8AVX2, maxS8AVX2}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512
@@ -437,6 +474,13 @@ func initArch() {
 		dwRowI = [8]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
 			dwRowIAVX512B1, dwRowIAVX512B2, dwRowIAVX512B3, dwRowIAVX512B4,
 			dwRowIAVX512B5, dwRowIAVX512B6, dwRowIAVX512B7, dwRowIAVX512B8}
+		if x.AVX512VNNI {
+			dw8Row = [2]func(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi){dw8Row4AVX512, dw8Row1AVX512}
+		}
+		dwRow6Q = [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
+			dwRow6QAVX512B1, dwRow6QAVX512B2, dwRow6QAVX512B3, dwRow6QAVX512B4}
+		dwRow6I = [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
+			dwRow6IAVX512B1, dwRow6IAVX512B2, dwRow6IAVX512B3, dwRow6IAVX512B4}
 	}
 	if !x.AVX2 {
 		return

@@ -405,6 +405,152 @@ TEXT ·dwRow{mode}AVX512B{NB}(SB), NOSPLIT, $0-64
                 w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}{k}, {16*b}(DI)')
         w(f'\tADDQ R12, DI\n\tDECQ R8\n\tJNZ {lbl}row\n{lbl}done:\n\tVZEROUPPER\n\tRET\n')
 
+# Depthwise rows, six pixels at a time, up to 64 channels: the one-pixel
+# loop above has only NB accumulator chains, so with few channels it waits on
+# the dot product's latency, and it reloads every tap's weights per pixel.
+# Here each tap's weights (NB vectors, Z24..Z27) are loaded once for six
+# pixels and the 6·NB accumulators (Z0..Z23, pixel p block b at p·NB+b) are
+# independent chains; Z28..Z31 hold the zero-extended pixels. rows is a
+# positive multiple of six. The pixel offsets of pixel p are at
+# offs + p·taps·8 (R13 = taps·8, R12 = offs + 3·R13). The output stage is the
+# one above with its constants loaded after the tap loop, when Z28..Z30 are
+# free.
+for mode in ('Q', 'I'):
+    for NB in range(1, 5):
+        lbl = f'dws{mode}{NB}'
+        w(f'''// func dwRow6{mode}AVX512B{NB}(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+TEXT ·dwRow6{mode}AVX512B{NB}(SB), NOSPLIT, $0-64
+	MOVQ rows+0(FP), R8
+	MOVQ base+8(FP), BX
+	MOVQ offs+16(FP), SI
+	MOVQ taps+24(FP), R13
+	SHLQ $3, R13
+	MOVQ wstride+40(FP), R9
+	MOVWLZX mask+48(FP), AX
+	KMOVW AX, K1
+	MOVQ e+56(FP), R10
+	MOVQ 16(R10), DI
+{lbl}grp:''')
+        for a in range(6 * NB):
+            w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+        w(f'\tMOVQ taps+24(FP), CX\n\tMOVQ w+32(FP), DX\n\tLEAQ (SI)(R13*2), R12\n\tADDQ R13, R12\n{lbl}tap:')
+        for b in range(NB):
+            w(f'\tVMOVDQU32 {64*b}(DX), Z{24+b}')
+        addr = ['(SI)', '(SI)(R13*1)', '(SI)(R13*2)', '(R12)', '(R12)(R13*1)', '(R12)(R13*2)']
+        t = 0
+        for p in range(6):
+            g = 'AX' if p % 2 == 0 else 'R11'
+            w(f'\tMOVQ {addr[p]}, {g}')
+            for b in range(NB):
+                k = ', K1' if b == NB - 1 else ''
+                w(f'\tVPMOVZXBD {16*b}(BX)({g}*1){k}, Z{28+t%4}')
+                w(f'\tVPDPWSSD Z{24+b}, Z{28+t%4}, Z{p*NB+b}')
+                t += 1
+        w(f'\tADDQ $8, SI\n\tADDQ $8, R12\n\tADDQ R9, DX\n\tDECQ CX\n\tJNZ {lbl}tap')
+        # SI is one tap table (R13) past this group's first pixel: on to
+        # the seventh.
+        w('\tLEAQ (SI)(R13*4), SI\n\tADDQ R13, SI')
+        w('\tMOVQ 0(R10), AX\n\tMOVQ 8(R10), R11')
+        if mode == 'Q':
+            w('\tVPBROADCASTD 32(R10), Z28\n\tVBROADCASTSS 36(R10), Z29\n\tVBROADCASTSS 40(R10), Z30')
+        for p in range(6):
+            for b in range(NB):
+                z = f'Z{p*NB+b}'
+                k = ', K1' if b == NB - 1 else ''
+                w(f'\tVPADDD {64*b}(AX), {z}, {z}')
+                if mode == 'I':
+                    w(f'\tVMOVDQU32 {z}{k}, {64*b}(DI)')
+                else:
+                    w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*b}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+                    w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}{k}, {16*b}(DI)')
+            w('\tADDQ 24(R10), DI')
+        w(f'\tSUBQ $6, R8\n\tJNZ {lbl}grp\n\tVZEROUPPER\n\tRET\n')
+
+# Depthwise with byte weights (every W − W0 fits int8): no widening of the
+# pixels. A 64-channel chunk of one pixel is one zmm load; weight vector j
+# (0..3) of a tap holds channel 4i+j's weight in byte j of dword i and zeros
+# elsewhere, so VPDPBUSD against it adds exactly x·w of channel 4i+j to dword
+# i of accumulator j: four dot products per 64 channels and tap, none wasted
+# on widening. P pixels share each tap's weight loads (Z16..Z19); pixel p's
+# accumulators are Z(4p+j), its loaded chunk Z(20+p). The output stage runs
+# on the four accumulators in that interleaved channel order (column terms and
+# scales arrive permuted the same way: ct[16j+i] is channel 4i+j's) and puts
+# the low byte of accumulator j's dwords at byte j, which is the NHWC order
+# again: one masked 64-byte store per pixel. struct dw8Epi (depthwise.go):
+# 0 colTerm, 8 scale, 16 dst, 24 ldc, 32 zp, 36 fmin, 40 fmax, 48 mask.
+# Z24 zp, Z25 fmin, Z26 fmax, Z27 0xff per dword.
+for P in (4, 1):
+    lbl = f'dw8r{P}'
+    w(f'''// func dw8Row{P}AVX512(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi)
+TEXT ·dw8Row{P}AVX512(SB), NOSPLIT, $0-56
+	MOVQ rows+0(FP), R8
+	MOVQ base+8(FP), BX
+	MOVQ offs+16(FP), SI
+	MOVQ taps+24(FP), R13
+	SHLQ $3, R13
+	MOVQ wstride+40(FP), R9
+	MOVQ e+48(FP), R10
+	KMOVQ 48(R10), K1
+	MOVQ 16(R10), DI
+	VPBROADCASTD 32(R10), Z24
+	VBROADCASTSS 36(R10), Z25
+	VBROADCASTSS 40(R10), Z26
+	MOVL $0xff, AX
+	VPBROADCASTD AX, Z27
+	TESTQ R8, R8
+	JEQ {lbl}done
+{lbl}grp:''')
+    for a in range(4 * P):
+        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+    w(f'\tMOVQ taps+24(FP), CX\n\tMOVQ w+32(FP), DX\n\tLEAQ (SI)(R13*2), R12\n\tADDQ R13, R12\n{lbl}tap:')
+    for j in range(4):
+        w(f'\tVMOVDQU32 {64*j}(DX), Z{16+j}')
+    addr = ['(SI)', '(SI)(R13*1)', '(SI)(R13*2)', '(R12)']
+    for p in range(P):
+        w(f'\tMOVQ {addr[p]}, AX\n\tVMOVDQU8 (BX)(AX*1), K1, Z{20+p}')
+        for j in range(4):
+            w(f'\tVPDPBUSD Z{16+j}, Z{20+p}, Z{4*p+j}')
+    w(f'\tADDQ $8, SI\n\tADDQ $8, R12\n\tADDQ R9, DX\n\tDECQ CX\n\tJNZ {lbl}tap')
+    # SI is one tap table past this group's first pixel: on to the next group.
+    if P > 1:
+        w(f'\tLEAQ (SI)(R13*{P-1}), SI' if P - 1 in (1, 2, 4, 8) else f'\tLEAQ (SI)(R13*2), SI\n\tADDQ R13, SI')
+    w('\tMOVQ 0(R10), AX\n\tMOVQ 8(R10), R11')
+    for p in range(P):
+        for j in range(4):
+            z = f'Z{4*p+j}'
+            w(f'\tVPADDD {64*j}(AX), {z}, {z}\n\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*j}(R11), {z}, {z}\n\tVMAXPS Z25, {z}, {z}\n\tVMINPS Z26, {z}, {z}')
+            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z24, {z}, {z}')
+            if j == 0:
+                w(f'\tVPANDD Z27, {z}, {z}')
+            else:
+                w(f'\tVPSLLD $24, {z}, {z}')
+                if j < 3:
+                    w(f'\tVPSRLD ${24-8*j}, {z}, {z}')
+        a = 4 * p
+        w(f'\tVPORD Z{a+1}, Z{a}, Z{a}\n\tVPORD Z{a+3}, Z{a+2}, Z{a+2}\n\tVPORD Z{a+2}, Z{a}, Z{a}')
+        w(f'\tVMOVDQU8 Z{a}, K1, (DI)\n\tADDQ 24(R10), DI')
+    w(f'\tSUBQ ${P}, R8\n\tJNZ {lbl}grp\n{lbl}done:\n\tVZEROUPPER\n\tRET\n')
+
+# Bytewise max for MaxPool: dst = max(dst, src), n a positive multiple of 32,
+# unsigned (VPMAXUB) or signed (VPMAXSB).
+for name, ins in (('maxU8AVX2', 'VPMAXUB'), ('maxS8AVX2', 'VPMAXSB')):
+    w(f'''// func {name}(dst, src *uint8, n int)
+TEXT ·{name}(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+{name}loop:
+	VMOVDQU (DI), Y0
+	{ins} (SI), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $32, CX
+	JNE {name}loop
+	VZEROUPPER
+	RET
+''')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

@@ -49,9 +49,18 @@ var (
 	// dwRowQ/dwRowI[nb−1], when set, run DWConv over many pixels with the
 	// requantizing or the int32 output stage fused.
 	dwRowQ, dwRowI [8]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+	// dwRow6Q/dwRow6I[nb−1], when set, are the same over six pixels at a
+	// time (rows a multiple of six) and at most 64 channels.
+	dwRow6Q, dwRow6I [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi)
+	// dw8Row, when set, runs the requantizing DWConv over byte weights
+	// (DWWeights.w8): [0] four pixels at a time (rows a multiple of four),
+	// [1] one at a time.
+	dw8Row [2]func(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+	// maxKern holds MaxBytes' unsigned and signed kernels (AVX2).
+	maxKern [2]func(dst, src *uint8, n int)
 
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports

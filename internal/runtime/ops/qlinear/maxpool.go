@@ -1,12 +1,12 @@
 package qlinear
 
 import (
-	"encoding/binary"
 	"fmt"
 	"unsafe"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/simd/q8"
 	"github.com/qtool/qtool/internal/tensor"
 )
 
@@ -164,7 +164,7 @@ func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []
 				r0, r1 := rowLo[oh], rowHi[oh]
 				copy(col, xp[r0*W:r0*W+W])
 				for r := r0 + 1; r < r1; r++ {
-					maxBytes(cb, poolBytes(xp[r*W:r*W+W]), flip)
+					q8.MaxBytes(cb, poolBytes(xp[r*W:r*W+W]), flip != 0)
 				}
 				out := yp[oh*OW : oh*OW+OW]
 				for ow := range out {
@@ -186,7 +186,7 @@ func maxPool2d[T uint8 | int8](ctx *runtime.Context, k *maxPool2dKernel, x, y []
 
 // maxPool2dNHWC is maxPool2d on [N][H][W][C] bytes: per output row, the
 // max over the window's input rows of whole W·C rows, then per output pixel
-// the max over its columns' C-byte runs, all with the SWAR maxBytes.
+// the max over its columns' C-byte runs, all with q8.MaxBytes.
 func maxPool2dNHWC(ctx *runtime.Context, k *maxPool2dKernel, x, y []byte, N, C, H, W, OH, OW int, flip uint64) {
 	rowLo, rowHi := bounds(OH, H, k.kh, k.sh, k.pads[0])
 	colLo, colHi := bounds(OW, W, k.kw, k.sw, k.pads[1])
@@ -199,7 +199,7 @@ func maxPool2dNHWC(ctx *runtime.Context, k *maxPool2dKernel, x, y []byte, N, C, 
 			r0, r1 := rowLo[oh], rowHi[oh]
 			copy(col, xb[r0*row:(r0+1)*row])
 			for r := r0 + 1; r < r1; r++ {
-				maxBytes(col, xb[r*row:(r+1)*row], flip)
+				q8.MaxBytes(col, xb[r*row:(r+1)*row], flip != 0)
 			}
 			out := y[(b*OH+oh)*OW*C : (b*OH+oh+1)*OW*C]
 			for ow := 0; ow < OW; ow++ {
@@ -207,7 +207,7 @@ func maxPool2dNHWC(ctx *runtime.Context, k *maxPool2dKernel, x, y []byte, N, C, 
 				c0, c1 := colLo[ow], colHi[ow]
 				copy(dst, col[c0*C:(c0+1)*C])
 				for c := c0 + 1; c < c1; c++ {
-					maxBytes(dst, col[c*C:(c+1)*C], flip)
+					q8.MaxBytes(dst, col[c*C:(c+1)*C], flip != 0)
 				}
 			}
 		}
@@ -219,33 +219,6 @@ func poolBytes[T uint8 | int8](s []T) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
-}
-
-// maxBytes sets dst[i] = max(dst[i], src[i]) over bytes, eight at a time in
-// a uint64 (SWAR), comparing x^flip so that int8 data orders correctly.
-func maxBytes(dst, src []byte, flip uint64) {
-	i := 0
-	for ; i+8 <= len(dst); i += 8 {
-		a := binary.LittleEndian.Uint64(dst[i:]) ^ flip
-		b := binary.LittleEndian.Uint64(src[i:]) ^ flip
-		binary.LittleEndian.PutUint64(dst[i:], maxU8x8(a, b)^flip)
-	}
-	f := byte(flip)
-	for ; i < len(dst); i++ {
-		dst[i] = max(dst[i]^f, src[i]^f) ^ f
-	}
-}
-
-// maxU8x8 is the byte-wise unsigned max of a and b. Per byte, (a|0x80) -
-// (b&0x7f) lies in 1..255, so no borrow crosses bytes, and its top bit says
-// whether a's low seven bits are >= b's; the top bits of a and b decide
-// when they differ.
-func maxU8x8(a, b uint64) uint64 {
-	const hi, lo = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
-	t := (a | hi) - (b & lo)
-	ge := ((a &^ b) | (^(a ^ b) & t)) & hi
-	m := (ge >> 7) * 0xff
-	return (a & m) | (b &^ m)
 }
 
 func bounds(out, in, k, s, pad int) (lo, hi []int) {

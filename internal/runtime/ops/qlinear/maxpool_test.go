@@ -2,6 +2,7 @@ package qlinear
 
 import (
 	"fmt"
+	"github.com/qtool/qtool/internal/simd/q8"
 	"math/rand"
 	"testing"
 
@@ -180,11 +181,12 @@ func BenchmarkMaxPool2d(b *testing.B) {
 	}
 }
 
-// TestMaxBytesAllPairs runs the SWAR byte max on every (a, b) pair, in every
-// byte lane, for both orders (uint8 and int8 through the sign flip).
+// TestMaxBytesAllPairs runs q8.MaxBytes as MaxPool calls it on every (a, b)
+// pair, in every byte lane (40 bytes: the 32-byte vector and the tail), for
+// both orders.
 func TestMaxBytesAllPairs(t *testing.T) {
 	for _, flip := range []uint64{0, 0x8080808080808080} {
-		dst, src := make([]byte, 11), make([]byte, 11)
+		dst, src := make([]byte, 40), make([]byte, 40)
 		for a := 0; a < 256; a++ {
 			for b := 0; b < 256; b++ {
 				for i := range dst {
@@ -193,7 +195,7 @@ func TestMaxBytesAllPairs(t *testing.T) {
 						dst[i], src[i] = byte(b), byte(a)
 					}
 				}
-				maxBytes(dst, src, flip)
+				q8.MaxBytes(dst, src, flip != 0)
 				want := byte(max(a, b))
 				if flip != 0 {
 					want = byte(max(int8(a), int8(b)))
