@@ -25,6 +25,22 @@ type DWWeights struct {
 	C, Taps int
 	w       []int32
 	sum     []int32
+	// w8, when every W − W0 fits int8, holds the weights as dw8Row reads
+	// them: per tap, per 64-channel chunk, four 64-byte vectors, vector j
+	// with channel c0+4i+j's weight at byte 4i+j and zeros elsewhere.
+	w8 []int8
+}
+
+// dw8Epi is dw8Row's output stage (offsets fixed in gen_asm.py).
+type dw8Epi struct {
+	colTerm *int32         // 0: chunk's column terms, permuted
+	scale   *float32       // 8: and scales
+	dst     unsafe.Pointer // 16: output row 0, chunk's first channel
+	ldc     int            // 24
+	zp      int32          // 32
+	fmin    float32        // 36
+	fmax    float32        // 40
+	mask    uint64         // 48: the chunk's channels, one bit per byte
 }
 
 // PackDW prepares depthwise weights given as w[c*taps+t] (ONNX's [C][1][k…])
@@ -34,6 +50,7 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 		panic(fmt.Sprintf("q8.PackDW: %d channels × %d taps from %d weights, %d zero points", c, taps, len(w), len(wz)))
 	}
 	d := &DWWeights{C: c, Taps: taps, w: make([]int32, taps*c+16), sum: make([]int32, c)}
+	fits := true
 	for ch := 0; ch < c; ch++ {
 		z := wz[0]
 		if len(wz) > 1 {
@@ -43,6 +60,17 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 			v := int32(w[ch*taps+t]) - z
 			d.w[t*c+ch] = v
 			d.sum[ch] += v
+			fits = fits && v >= -128 && v <= 127
+		}
+	}
+	if fits && taps > 0 {
+		nch := (c + 63) / 64
+		d.w8 = make([]int8, taps*nch*256)
+		for t := 0; t < taps; t++ {
+			for ch := 0; ch < c; ch++ {
+				k, i, j := ch/64, ch%64/4, ch%4
+				d.w8[(t*nch+k)*256+j*64+4*i+j] = int8(d.w[t*c+ch])
+			}
 		}
 	}
 	return d
@@ -78,28 +106,61 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.columns(xZero, pb, []int32{0}, 0, c, out)
+	cStart := 0
+	if dw8Row[0] != nil && active == isaAVX512VNNI && d.w8 != nil && out.Q != nil {
+		// A last chunk of 32 channels or fewer goes to the kernels
+		// below, which do not spend a 64-channel step on it.
+		cStart = c
+		if r := c % 64; r > 0 && r <= 32 {
+			cStart = c - r
+		}
+		dw8Conv(sc, rows, base, offs, d, cStart, out.Q, &st)
+		if cStart == c {
+			return
+		}
+	}
 	if dwRowQ[0] != nil && active == isaAVX512VNNI && taps > 0 {
-		// The whole block in one call per 128 channels, output stage fused.
-		for c0 := 0; c0 < c; c0 += 128 {
-			n := min(128, c-c0)
-			mask := uint16(0xffff)
-			if r := n % 16; r != 0 {
-				mask = uint16(1)<<r - 1
-			}
-			e := dwEpi{colTerm: &sc.colTerm[c0], scale: (*float32)(unsafe.Pointer(&sc.colTerm[c0]))}
-			if out.Q == nil {
-				e.dst, e.ldc = unsafe.Pointer(&out.C32[c0]), 4*out.Ldc
-				dwRowI[(n+15)/16-1](rows, &base[c0], &offs[0], taps, &d.w[c0], 4*c, mask, &e)
+		// Six pixels at a time over chunks of 64 channels while six
+		// remain, then one at a time over chunks of 128, output stage fused.
+		r6 := 0
+		if dwRow6Q[0] != nil {
+			r6 = rows - rows%6
+		}
+		for _, part := range [2]struct{ r0, rows, chunk int }{{0, r6, 64}, {r6, rows - r6, 128}} {
+			if part.rows == 0 {
 				continue
 			}
-			e.scale, e.ldc = &sc.scale[c0], out.Q.Ldc
-			e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
-			if out.Q.OutU8 != nil {
-				e.dst = unsafe.Pointer(&out.Q.OutU8[c0])
-			} else {
-				e.dst = unsafe.Pointer(&out.Q.OutS8[c0])
+			for c0 := cStart; c0 < c; c0 += part.chunk {
+				n := min(part.chunk, c-c0)
+				nb := (n + 15) / 16
+				mask := uint16(0xffff)
+				if r := n % 16; r != 0 {
+					mask = uint16(1)<<r - 1
+				}
+				e := dwEpi{colTerm: &sc.colTerm[c0], scale: (*float32)(unsafe.Pointer(&sc.colTerm[c0]))}
+				o := &offs[part.r0*taps]
+				if out.Q == nil {
+					e.dst, e.ldc = unsafe.Pointer(&out.C32[part.r0*out.Ldc+c0]), 4*out.Ldc
+					if part.chunk == 64 {
+						dwRow6I[nb-1](part.rows, &base[c0], o, taps, &d.w[c0], 4*c, mask, &e)
+					} else {
+						dwRowI[nb-1](part.rows, &base[c0], o, taps, &d.w[c0], 4*c, mask, &e)
+					}
+					continue
+				}
+				e.scale, e.ldc = &sc.scale[c0], out.Q.Ldc
+				e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
+				if out.Q.OutU8 != nil {
+					e.dst = unsafe.Pointer(&out.Q.OutU8[part.r0*out.Q.Ldc+c0])
+				} else {
+					e.dst = unsafe.Pointer(&out.Q.OutS8[part.r0*out.Q.Ldc+c0])
+				}
+				if part.chunk == 64 {
+					dwRow6Q[nb-1](part.rows, &base[c0], o, taps, &d.w[c0], 4*c, mask, &e)
+				} else {
+					dwRowQ[nb-1](part.rows, &base[c0], o, taps, &d.w[c0], 4*c, mask, &e)
+				}
 			}
-			dwRowQ[(n+15)/16-1](rows, &base[c0], &offs[0], taps, &d.w[c0], 4*c, mask, &e)
 		}
 		return
 	}
@@ -131,6 +192,46 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 			ker.outQ(q.OutU8[i*q.Ldc:i*q.Ldc+c], acc, ct, nb, 0, sc.scale[:c], &st)
 		} else {
 			ker.outQ(s8AsU8(q.OutS8[i*q.Ldc:i*q.Ldc+c]), acc, ct, nb, 0, sc.scale[:c], &st)
+		}
+	}
+}
+
+// dw8Conv is DWConv's requantizing path over byte weights, 64 channels per
+// chunk, four pixels per kernel step.
+func dw8Conv(sc *scratch, rows int, base []uint8, offs []int, d *DWWeights, cEnd int, q *Requant, st *stage) {
+	c, taps := d.C, d.Taps
+	nch := (c + 63) / 64
+	sc.dwCT = grow32(sc.dwCT, nch*64)
+	if cap(sc.dwSc) < nch*64 {
+		sc.dwSc = make([]float32, nch*64)
+	}
+	sc.dwSc = sc.dwSc[:nch*64]
+	for ch := range nch * 64 {
+		src := ch - ch%64 + ch%4*16 + ch%64/4
+		if ch < c {
+			sc.dwCT[src], sc.dwSc[src] = sc.colTerm[ch], sc.scale[ch]
+		} else {
+			sc.dwCT[src], sc.dwSc[src] = 0, 0
+		}
+	}
+	r4 := rows - rows%4
+	for k := 0; k < (cEnd+63)/64; k++ {
+		c0 := 64 * k
+		e := dw8Epi{colTerm: &sc.dwCT[c0], scale: &sc.dwSc[c0], ldc: q.Ldc, zp: st.zp, fmin: st.fmin, fmax: st.fmax, mask: ^uint64(0)}
+		if n := cEnd - c0; n < 64 {
+			e.mask = uint64(1)<<n - 1
+		}
+		for _, part := range [2]struct{ r0, rows, kern int }{{0, r4, 0}, {r4, rows - r4, 1}} {
+			if part.rows == 0 {
+				continue
+			}
+			at := part.r0*q.Ldc + c0
+			if q.OutU8 != nil {
+				e.dst = unsafe.Pointer(&q.OutU8[at])
+			} else {
+				e.dst = unsafe.Pointer(&q.OutS8[at])
+			}
+			dw8Row[part.kern](part.rows, &base[c0], &offs[part.r0*taps], taps, &d.w8[k*256], nch*256, &e)
 		}
 	}
 }

@@ -8,12 +8,16 @@ import (
 
 // TestDWConv checks the depthwise kernel on every path against the
 // definition: random NHWC images, padding taps, channel counts around the
-// 16-lane vector, int32 and requantized outputs.
+// 16-lane vector, int32 and requantized outputs. Symmetric weights (zero
+// points 0, every W − W0 an int8) take the avx512vnni byte-weight kernel,
+// whose four-pixel steps and 64-channel chunks the row and channel counts
+// straddle.
 func TestDWConv(t *testing.T) {
 	rnd := rand.New(rand.NewSource(8))
-	for _, s := range []struct{ rows, taps, c int }{{1, 1, 1}, {5, 9, 8}, {7, 9, 16}, {3, 25, 17}, {20, 9, 144}, {4, 3, 33}, {3, 9, 300}, {2, 4, 128}} {
-		for _, xz := range []int32{0, 128, 255} {
-			name := fmt.Sprintf("rows%d_taps%d_c%d_xz%d", s.rows, s.taps, s.c, xz)
+	for _, s := range []struct{ rows, taps, c int }{{1, 1, 1}, {5, 9, 8}, {7, 9, 16}, {3, 25, 17}, {20, 9, 144}, {4, 3, 33}, {3, 9, 300}, {2, 4, 128}, {13, 9, 64}, {9, 9, 96}, {11, 25, 200}} {
+		for ci, xz := range []int32{0, 128, 255} {
+			sym := ci != 1
+			name := fmt.Sprintf("rows%d_taps%d_c%d_xz%d_sym%v", s.rows, s.taps, s.c, xz, sym)
 			// 13 pixels and then one of zero points for the padding taps.
 			pixels := 13
 			img := make([]uint8, (pixels+1)*s.c)
@@ -27,7 +31,9 @@ func TestDWConv(t *testing.T) {
 			}
 			wz := make([]int32, s.c)
 			for i := range wz {
-				wz[i] = int32(rnd.Intn(256) - 128)
+				if !sym {
+					wz[i] = int32(rnd.Intn(256) - 128)
+				}
 			}
 			offs := make([]int, s.rows*s.taps)
 			want := make([]int32, s.rows*s.c)
@@ -51,6 +57,9 @@ func TestDWConv(t *testing.T) {
 				bias[ch] = int32(rnd.Intn(4000) - 2000)
 			}
 			d := PackDW(s.c, s.taps, w, wz)
+			if sym != (d.w8 != nil) {
+				t.Fatalf("%s: byte weights %v", name, d.w8 != nil)
+			}
 			for _, p := range paths(t) {
 				withISA(t, p, func() {
 					got := make([]int32, s.rows*s.c)
@@ -66,6 +75,14 @@ func TestDWConv(t *testing.T) {
 						ch := i % s.c
 						if w := refQuant(want[i], bias[ch], scale[ch], 5, -128, 127); int32(y[i]) != w {
 							t.Fatalf("%s %v: y[%d] = %d, want %d", name, p, i, y[i], w)
+						}
+					}
+					u := make([]uint8, s.rows*s.c)
+					DWConv(s.rows, img, offs, xz, d, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 131, Min: 20, Max: 240, OutU8: u, Ldc: s.c}})
+					for i := range want {
+						ch := i % s.c
+						if w := refQuant(want[i], bias[ch], scale[ch], 131, 20, 240); int32(u[i]) != w {
+							t.Fatalf("%s %v: u8 y[%d] = %d, want %d", name, p, i, u[i], w)
 						}
 					}
 				})

@@ -249,10 +249,12 @@ type scratch struct {
 	scale   []float32 // per column
 	rowSum  []int32
 	tile    [mr * nr]int32
-	a       []uint8 // A padded to kp columns when K is not a multiple of the k group
-	a16     []int16 // A widened for the avx2 path
-	offs    []int   // GemmIndirect's offset table of one row block
-	dwAcc   []int32 // DWConv's accumulators of one pixel
+	a       []uint8   // A padded to kp columns when K is not a multiple of the k group
+	a16     []int16   // A widened for the avx2 path
+	offs    []int     // GemmIndirect's offset table of one row block
+	dwAcc   []int32   // DWConv's accumulators of one pixel
+	dwCT    []int32   // DWConv's column terms in dw8Row's channel order
+	dwSc    []float32 // and its scales
 }
 
 // noFused forces the tile-then-output-stage loop on paths that have a fused
