@@ -1,0 +1,164 @@
+package convert
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/runtime/qdq"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// moreOpsModel is opsModel for the ops of moreops.go: table activations,
+// Resize (nearest and linear) and the four normalizations, each reading a
+// quantized chain started by a Conv.
+//
+//	x[2,3,16,16] -> Conv -> HardSwish -> h;  Conv(h) + h -> BatchNormalization
+//	-> Clip(0, 6) -> Resize nearest x2 -> Conv -> c;  Conv(c * HardSigmoid(c)) -> d
+//	d -> each of Resize linear x0.5, InstanceNormalization, Tanh, Elu,
+//	GroupNormalization, LayerNormalization -> an output
+func moreOpsModel(t *testing.T) *model.Model {
+	r := rand.New(rand.NewPCG(7, 8))
+	randT := func(base, spread float64, shape ...int) *tensor.Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(base + r.NormFloat64()*spread)
+		}
+		return tensor.FromFloat32(shape, x)
+	}
+	g := &graph.Graph{Name: "moreops", Opsets: map[string]int64{"": 18}}
+	nm := g.NewNamer()
+	x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(2, 3, 16, 16)}
+	g.Inputs = []*graph.Value{x}
+	add := func(op string, in []*graph.Value, attrs ...*graph.Attribute) *graph.Value {
+		n := nm.NewNode(op, op, in, 1, attrs...)
+		g.Nodes = append(g.Nodes, n)
+		return n.Outputs[0]
+	}
+	c := func(name string, t *tensor.Tensor) *graph.Value { return g.AddInitializer(nm, name, t) }
+	pad1 := graph.IntsAttr("pads", []int64{1, 1, 1, 1})
+	h := add("HardSwish", []*graph.Value{add("Conv", []*graph.Value{x, c("w1", randT(0, 0.3, 8, 3, 3, 3)), c("b1", randT(0, 0.3, 8))}, pad1)})
+	a := add("Add", []*graph.Value{add("Conv", []*graph.Value{h, c("w2", randT(0, 0.2, 8, 8, 3, 3))}, pad1), h})
+	bn := add("BatchNormalization", []*graph.Value{a, c("bn_s", randT(1, 0.2, 8)), c("bn_b", randT(0, 0.2, 8)),
+		c("bn_m", randT(0, 0.3, 8)), c("bn_v", randT(1, 0.1, 8))})
+	cl := add("Clip", []*graph.Value{bn, c("lo", tensor.Scalar(0)), c("hi", tensor.Scalar(6))})
+	empty := c("roi", tensor.FromFloat32([]int{0}, nil))
+	up := add("Resize", []*graph.Value{cl, empty, c("up", tensor.FromFloat32([]int{4}, []float32{1, 1, 2, 2}))}, graph.StringAttr("mode", "nearest"))
+	c3 := add("Conv", []*graph.Value{up, c("w3", randT(0, 0.2, 4, 8, 3, 3))}, pad1)
+	m := add("Mul", []*graph.Value{c3, add("HardSigmoid", []*graph.Value{c3})})
+	c4 := add("Conv", []*graph.Value{m, c("w4", randT(0, 0.3, 4, 4, 3, 3))}, pad1)
+	// The branches read the same quantized tensor, so that each output
+	// measures one op: a normalization multiplies an input difference by
+	// input scale / (std · output scale), several LSB when stacked.
+	g.Outputs = []*graph.Value{
+		add("Resize", []*graph.Value{c4, empty, c("down", tensor.FromFloat32([]int{4}, []float32{1, 1, 0.5, 0.5}))}, graph.StringAttr("mode", "linear")),
+		add("InstanceNormalization", []*graph.Value{c4, c("in_s", randT(1, 0.2, 4)), c("in_b", randT(0, 0.2, 4))}),
+		add("Tanh", []*graph.Value{c4}),
+		add("Elu", []*graph.Value{c4}),
+		add("GroupNormalization", []*graph.Value{c4, c("gn_s", randT(1, 0.2, 2)), c("gn_b", randT(0, 0.2, 2))}, graph.IntAttr("num_groups", 2)),
+		add("LayerNormalization", []*graph.Value{c4, c("ln_s", randT(1, 0.2, 32)), c("ln_b", randT(0, 0.2, 32))}),
+	}
+	return &model.Model{IRVersion: 8, Graph: g}
+}
+
+// TestSyntheticMoreOpsPeers converts moreOpsModel in QDQ and QOperator
+// form: every new op is quantized, ONNX Runtime loads and runs the result,
+// and our runtime (QDQ: after the integer rewrite, which must turn every one
+// of them into an integer node) agrees with it within 1 LSB on 99.9% of
+// the output.
+func TestSyntheticMoreOpsPeers(t *testing.T) {
+	nodeBin(t)
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(9, 10))
+	data := make([]float32, 64*3*16*16)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	calib := filepath.Join(dir, "calib.npy")
+	writeNpy(t, calib, tensor.FromFloat32([]int{64, 3, 16, 16}, data))
+	eval := tensor.FromFloat32([]int{2, 3, 16, 16}, data[:2*3*16*16])
+	cfg := loadPreset(t, "ort-default")
+	newOps := []string{"HardSwish", "BatchNormalization", "Clip", "Resize", "HardSigmoid", "InstanceNormalization", "Tanh", "Elu", "GroupNormalization", "LayerNormalization"}
+	for _, format := range []string{FormatQDQ, FormatQOperator} {
+		t.Run(format, func(t *testing.T) {
+			m := moreOpsModel(t)
+			tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+			rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: format})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, op := range newOps {
+				if rep.Quantized[op] == 0 {
+					t.Errorf("%s not quantized (report %v, float %v)", op, rep.Quantized, rep.Float)
+				}
+			}
+			out := filepath.Join(dir, format+".onnx")
+			if err := model.Save(m, out); err != nil {
+				t.Fatal(err)
+			}
+			feed := map[string]*tensor.Tensor{"x": eval}
+			var names []string
+			for _, v := range m.Graph.Outputs {
+				names = append(names, v.Name)
+			}
+			ort, err := runORTLevel(t, out, feed, names, map[bool]string{true: "disabled", false: "all"}[format == FormatQDQ])
+			if err != nil {
+				t.Fatalf("ONNX Runtime: %v", err)
+			}
+			ours, err := tryOurs(out, feed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log("unfused (DQ -> float op -> Q) run:")
+			compareOutputs(t, ours, ort, rep.OutputScales)
+			if format != FormatQDQ {
+				return
+			}
+			lm, err := model.Load(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qrep, err := qdq.Rewrite(lm.Graph)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("rewrite: %v", qrep)
+			for _, op := range []string{"LookupTable", "QLinearBatchNormalization", "QLinearInstanceNormalization",
+				"QLinearGroupNormalization", "QLinearLayerNormalization", "Resize8"} {
+				if qrep.Fused[op] == 0 {
+					t.Errorf("rewrite made no %s", op)
+				}
+			}
+			if qrep.Passthrough["Resize"] != 1 || qrep.Tables["HardSwish"] != 1 || qrep.Tables["Clip"] != 1 {
+				t.Errorf("rewrite: passthrough %v tables %v", qrep.Passthrough, qrep.Tables)
+			}
+			for _, op := range newOps {
+				if qrep.Float[op] > 0 {
+					t.Errorf("%s left in float by the rewrite", op)
+				}
+			}
+			s, err := runtime.NewSession(lm.Graph, runtime.Options{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Run(feed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The integer run is compared with ONNX Runtime's own QDQ fusions.
+			ortFused, err := runORTLevel(t, out, feed, names, "all")
+			if err != nil {
+				t.Fatalf("ONNX Runtime: %v", err)
+			}
+			t.Log("integer run:")
+			compareOutputs(t, got, ortFused, rep.OutputScales)
+		})
+	}
+}
