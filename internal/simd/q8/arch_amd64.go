@@ -449,6 +449,9 @@ func maxU8AVX2(dst, src *uint8, n int)
 func maxS8AVX2(dst, src *uint8, n int)
 
 //go:noescape
+func interleave3AVX(dst, p0, p1, p2 *uint8, n int, flip uint64)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -462,6 +465,7 @@ func initArch() {
 	if x.AVX2 && x.FMA {
 		addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8AVX2, addS8AVX2}
 		maxKern = [2]func(dst, src *uint8, n int){maxU8AVX2, maxS8AVX2}
+		interleave3 = interleave3AVX
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512

@@ -551,6 +551,49 @@ TEXT ·{name}(SB), NOSPLIT, $0-24
 	RET
 ''')
 
+# Three byte planes interleaved into pixels (an RGB image to NHWC): per 16
+# pixels, output vector k (48 bytes in three) takes byte o = 16k+m from plane
+# o%3, pixel o/3, one VPSHUFB per plane with the other planes' bytes zeroed
+# (index 0x80) and two ORs. n is a positive multiple of 16; flip is XORed in.
+masks = []
+for k in range(3):
+    for q in range(3):
+        b = []
+        for m in range(16):
+            o = 16 * k + m
+            b.append(o // 3 if o % 3 == q else 0x80)
+        masks.append(b)
+for i, b in enumerate(masks):
+    for h in range(2):
+        v = sum(b[8 * h + j] << (8 * j) for j in range(8))
+        w(f'DATA i3mask<>+{16*i+8*h}(SB)/8, ${v:#018x}')
+w('''GLOBL i3mask<>(SB), RODATA|NOPTR, $144
+
+// func interleave3AVX(dst, p0, p1, p2 *uint8, n int, flip uint64)
+TEXT ·interleave3AVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ p0+8(FP), R8
+	MOVQ p1+16(FP), R9
+	MOVQ p2+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ flip+40(FP), X15
+	VPBROADCASTB X15, X15''')
+for i in range(9):
+    w(f'\tVMOVDQU i3mask<>+{16*i}(SB), X{6+i}')
+w('i3loop:\n\tVPXOR (R8), X15, X0\n\tVPXOR (R9), X15, X1\n\tVPXOR (R10), X15, X2')
+for k in range(3):
+    w(f'\tVPSHUFB X{6+3*k}, X0, X3\n\tVPSHUFB X{7+3*k}, X1, X4\n\tVPSHUFB X{8+3*k}, X2, X5')
+    w(f'\tVPOR X4, X3, X3\n\tVPOR X5, X3, X3\n\tVMOVDQU X3, {16*k}(DI)')
+w('''	ADDQ $16, R8
+	ADDQ $16, R9
+	ADDQ $16, R10
+	ADDQ $48, DI
+	SUBQ $16, CX
+	JNE i3loop
+	VZEROUPPER
+	RET
+''')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

@@ -61,6 +61,8 @@ var (
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
 	// maxKern holds MaxBytes' unsigned and signed kernels (AVX2).
 	maxKern [2]func(dst, src *uint8, n int)
+	// interleave3, when set, is TransposeU8's three-plane case (AVX2).
+	interleave3 func(dst, p0, p1, p2 *uint8, n int, flip uint64)
 
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports
