@@ -162,3 +162,41 @@ func TestSyntheticMoreOpsPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestMoreOpsExcluded checks that the config's op-type exclusions keep the
+// new ops float, with the reason in the report, and the rest quantized.
+func TestMoreOpsExcluded(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(1, 2))
+	data := make([]float32, 8*3*16*16)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	calib := filepath.Join(dir, "calib.npy")
+	writeNpy(t, calib, tensor.FromFloat32([]int{8, 3, 16, 16}, data))
+	cfg := loadPreset(t, "ort-default")
+	cfg.Exclude.OpTypes = append(cfg.Exclude.OpTypes, "HardSwish", "LayerNormalization", "Resize")
+	m := moreOpsModel(t)
+	tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+	rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: FormatQDQ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"HardSwish", "LayerNormalization", "Resize"} {
+		if rep.Quantized[op] != 0 {
+			t.Errorf("excluded %s quantized", op)
+		}
+		found := false
+		for _, f := range rep.Float {
+			found = found || f.OpType == op && f.Reason == "excluded by the config"
+		}
+		if !found {
+			t.Errorf("%s not reported as excluded: %v", op, rep.Float)
+		}
+	}
+	for _, op := range []string{"Tanh", "InstanceNormalization", "GroupNormalization", "BatchNormalization"} {
+		if rep.Quantized[op] == 0 {
+			t.Errorf("%s not quantized", op)
+		}
+	}
+}
