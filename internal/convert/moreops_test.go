@@ -1,7 +1,9 @@
 package convert
 
 import (
+	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -198,5 +200,97 @@ func TestMoreOpsExcluded(t *testing.T) {
 		if rep.Quantized[op] == 0 {
 			t.Errorf("%s not quantized", op)
 		}
+	}
+}
+
+// TestMobileNetV3Peers is the end-to-end check for hardswish and
+// squeeze-excite hardsigmoid: MobileNetV3-small (random weights, made by
+// tools/golden/qdq_ops_models.py --mobilenet-v3, 10 MB so not committed;
+// QTOOL_MNV3 names it) fused, calibrated on random data, converted to QDQ,
+// then run by our runtime after the integer rewrite and by ONNX Runtime
+// with its QDQ fusions: every quantized activation (each QuantizeLinear
+// output) within 1 LSB on at least 99.9% of elements.
+func TestMobileNetV3Peers(t *testing.T) {
+	path := os.Getenv("QTOOL_MNV3")
+	if path == "" {
+		t.Skip("QTOOL_MNV3 not set (tools/golden/qdq_ops_models.py --mobilenet-v3 DIR makes the model)")
+	}
+	nodeBin(t)
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(11, 12))
+	const n = 8
+	data := make([]float32, n*3*224*224)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	calib := filepath.Join(dir, "calib.npy")
+	writeNpy(t, calib, tensor.FromFloat32([]int{n, 3, 224, 224}, data))
+	m := loadFused(t, path)
+	cfg := loadPreset(t, "x86")
+	tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+	rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: FormatQDQ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Quantized["HardSwish"] == 0 || rep.Quantized["HardSigmoid"] == 0 {
+		t.Fatalf("hardswish/hardsigmoid not quantized: %v", rep.Quantized)
+	}
+	var names []string
+	for _, nd := range m.Graph.Nodes {
+		if nd.OpType == "QuantizeLinear" && nd.Input(2) != nil && nd.Input(2).Const != nil {
+			v := nd.Outputs[0]
+			v.DType = nd.Input(2).Const.DType
+			m.Graph.Outputs = append(m.Graph.Outputs, v)
+			names = append(names, v.Name)
+		}
+	}
+	out := filepath.Join(dir, "mnv3.qdq.onnx")
+	if err := model.Save(m, out); err != nil {
+		t.Fatal(err)
+	}
+	feed := map[string]*tensor.Tensor{m.Graph.Inputs[0].Name: tensor.FromFloat32([]int{1, 3, 224, 224}, data[:3*224*224])}
+	ort, err := runORTLevel(t, out, feed, names, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qrep, err := qdq.Rewrite(lm.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rewrite: %v", qrep)
+	if qrep.Tables["HardSwish"] != rep.Quantized["HardSwish"] || qrep.Tables["HardSigmoid"] != rep.Quantized["HardSigmoid"] || qrep.Float["HardSwish"]+qrep.Float["HardSigmoid"] > 0 {
+		t.Errorf("rewrite: tables %v, float %v", qrep.Tables, qrep.Float)
+	}
+	s, err := runtime.NewSession(lm.Graph, runtime.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Run(feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within, total, worst := 0, 0, 0.0
+	for _, name := range names {
+		a, err1 := got[name].AsFloat64()
+		b, err2 := ort[name].AsFloat64()
+		if err1 != nil || err2 != nil || len(a) != len(b) {
+			t.Fatalf("%s: %v %v", name, err1, err2)
+		}
+		for i := range a {
+			d := math.Abs(a[i] - b[i])
+			if d <= 1 {
+				within++
+			}
+			worst = max(worst, d)
+		}
+		total += len(a)
+	}
+	t.Logf("%d quantized activations: %d/%d elements within 1 LSB of ONNX Runtime (%.4f%%), worst %.0f", len(names), within, total, 100*float64(within)/float64(total), worst)
+	if float64(within) < 0.999*float64(total) {
+		t.Errorf("only %d of %d within 1 LSB", within, total)
 	}
 }
