@@ -202,16 +202,20 @@ type epi512 struct {
 	ldc     int            // 40: output row stride in bytes
 	colOff  int            // 48: (c0 − panel start) in bytes
 	mask    [4]uint16      // 56: columns c0..c1 of the panel
-	mode    int32          // 64: 0 int32, 1 bytes
+	mode    int32          // 64: 0 int32, 1 bytes, 2 bytes with every b0 zero
 	zp      int32          // 68
 	fmin    float32        // 72
 	fmax    float32        // 76
 }
 
-// epiSetup fills the parts of e that hold for a whole call.
-func epiSetup(e *epi512, out Output, st *stage) (esize int) {
+// epiSetup fills the parts of e that hold for a whole call; noBZ says every
+// b0 is zero.
+func epiSetup(e *epi512, out Output, st *stage, noBZ bool) (esize int) {
 	if out.Q != nil {
 		e.mode = 1
+		if noBZ {
+			e.mode = 2
+		}
 		e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
 		e.ldc = out.Q.Ldc
 		return 1
@@ -256,7 +260,11 @@ func epiDst(e *epi512, out Output, i0, c0 int) {
 func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
 	var p [mr]*uint8
-	esize := epiSetup(&e, out, st)
+	noBZ := true
+	for _, v := range sc.negBZ {
+		noBZ = noBZ && v == 0
+	}
+	esize := epiSetup(&e, out, st, noBZ)
 	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
 		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
@@ -276,7 +284,7 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 // for all panels. sc.rowSum holds zeros (b0 = 0).
 func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
-	esize := epiSetup(&e, out, st)
+	esize := epiSetup(&e, out, st, true)
 	e.rowSum = &sc.rowSum[0]
 	if cap(sc.offs) < nk*mr {
 		sc.offs = make([]int, nk*mr)

@@ -59,7 +59,8 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
 # −b0 per column, Z26 scales; per row the row-sum correction, then either a
 # masked int32 store or the requantization and a masked narrowing store.
 # struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
-# 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode,
+# 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode (0
+# int32, 1 bytes, 2 bytes with b0 = 0),
 # 68 zp, 72 fmin, 76 fmax.
 
 
@@ -87,17 +88,26 @@ def epilogue(R, V, lbl):
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
-    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{s}:')
-    for v in range(V):
-        w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
-        for r in range(R):
-            z = f'Z{V*r+v}'
-            w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
-            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
-            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
-            if r < R-1:
-                w('\tADDQ DX, SI')
-    w('\tVZEROUPPER\n\tRET\n')
+    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{s}:\n\tCMPL BX, $2\n\tJEQ {lbl}nbz{s}')
+    # Mode 2 is mode 1 for weights without zero points: the row-sum term
+    # (a multiply and an add per vector, a fifth of the stage) is zero.
+    for nbz in (False, True):
+        if nbz:
+            w(f'{lbl}nbz{s}:')
+        for v in range(V):
+            w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+            if not nbz:
+                w(f'\tVMOVDQU32 {64*v}(R9), Z25')
+            for r in range(R):
+                z = f'Z{V*r+v}'
+                w(f'\tVPADDD Z24, {z}, {z}')
+                if not nbz:
+                    w(f'\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
+                w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+                w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
+                if r < R-1:
+                    w('\tADDQ DX, SI')
+        w('\tVZEROUPPER\n\tRET\n')
 
 
 def kloop(R, V, lbl):
