@@ -442,7 +442,8 @@ var fp16NodeTests = []string{
 	"test_loop11", "test_scan9_sum", "test_if",
 	"test_cast_FLOAT_to_DOUBLE", "test_cast_DOUBLE_to_FLOAT", "test_eyelike_with_dtype", "test_constant",
 	"test_dropout_default_mask_ratio", "test_where_example", "test_expand_dim_changed", "test_tile",
-	"test_layer_normalization_4d_axis_negative_1",
+	"test_layer_normalization_4d_axis_negative_1", "test_scatter_elements_with_duplicate_indices", "test_scatternd_add",
+	"test_scatternd_multiply", "test_scatter_elements_with_reduction_max",
 }
 
 // TestFloat16FullNodeTests converts ONNX backend node tests to float16
