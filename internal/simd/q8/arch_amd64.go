@@ -460,6 +460,15 @@ func maxS8AVX2(dst, src *uint8, n int)
 func interleave3AVX(dst, p0, p1, p2 *uint8, n int, flip uint64)
 
 //go:noescape
+func dw3Build(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+
+//go:noescape
+func dw3RowU(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw3RowS(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -488,6 +497,8 @@ func initArch() {
 			dwRowIAVX512B5, dwRowIAVX512B6, dwRowIAVX512B7, dwRowIAVX512B8}
 		if x.AVX512VNNI {
 			dw8Row = [2]func(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi){dw8Row4AVX512, dw8Row1AVX512}
+			dw3RowK = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowU, dw3RowS}
+			dw3BuildK = dw3Build
 		}
 		dwRow6Q = [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
 			dwRow6QAVX512B1, dwRow6QAVX512B2, dwRow6QAVX512B3, dwRow6QAVX512B4}

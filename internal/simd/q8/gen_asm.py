@@ -604,6 +604,130 @@ w('''	ADDQ $16, R8
 	RET
 ''')
 
+# 3x3 depthwise over a "column image": one output row's three input rows
+# interleaved so that dword (lane l, j) of vector q of a 64-channel chunk
+# holds channel 16l+4q+j of the three rows in bytes 0..2 (byte 3 repeats row
+# 2 and meets a zero weight). VPDPBUSD then sums a whole kernel column per
+# instruction: 12 dot products per pixel and 64 channels instead of 36.
+#
+# dw3Build writes columns of that image from three input rows of n pixels,
+# c bytes apart, nch chunks each (256 bytes per chunk; the last chunk's
+# loads masked by K1): VPUNPCK{L,H}BW pairs rows 0 and 1 and row 2 with
+# itself, VPUNPCK{L,H}WD joins the pairs, which gives the order above.
+w('''// func dw3Build(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+TEXT ·dw3Build(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), R8
+	MOVQ r1+16(FP), R9
+	MOVQ r2+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ c+40(FP), R11
+	KMOVQ mask+56(FP), K1
+	XORQ AX, AX
+dw3bpix:
+	MOVQ nch+48(FP), DX
+	MOVQ AX, SI
+dw3bch:
+	CMPQ DX, $1
+	JEQ dw3blast
+	VMOVDQU8 (R8)(SI*1), Z0
+	VMOVDQU8 (R9)(SI*1), Z1
+	VMOVDQU8 (R10)(SI*1), Z2
+	JMP dw3bmix
+dw3blast:
+	VMOVDQU8.Z (R8)(SI*1), K1, Z0
+	VMOVDQU8.Z (R9)(SI*1), K1, Z1
+	VMOVDQU8.Z (R10)(SI*1), K1, Z2
+dw3bmix:
+	VPUNPCKLBW Z1, Z0, Z3
+	VPUNPCKHBW Z1, Z0, Z4
+	VPUNPCKLBW Z2, Z2, Z5
+	VPUNPCKHBW Z2, Z2, Z6
+	VPUNPCKLWD Z5, Z3, Z7
+	VPUNPCKHWD Z5, Z3, Z8
+	VPUNPCKLWD Z6, Z4, Z9
+	VPUNPCKHWD Z6, Z4, Z10
+	VMOVDQU32 Z7, (DI)
+	VMOVDQU32 Z8, 64(DI)
+	VMOVDQU32 Z9, 128(DI)
+	VMOVDQU32 Z10, 192(DI)
+	ADDQ $256, DI
+	ADDQ $64, SI
+	DECQ DX
+	JNZ dw3bch
+	ADDQ R11, AX
+	DECQ CX
+	JNZ dw3bpix
+	VZEROUPPER
+	RET
+''')
+
+# dw3Row{U,S}: n output pixels of one chunk from the column image (pixel i
+# reads columns i·s .. i·s+2: col points at column 0 of the chunk, step is s
+# columns in bytes, cstride one column). The chunk's twelve weight vectors
+# (kernel column x at w + x·wstride, vector q at +64q) stay in Z16..Z27; two
+# pixels per step (accumulators Z0..Z3 and Z4..Z7, columns through
+# Z8..Z11), then one if n is odd. The output stage is dw8Row's with the
+# permuted column terms and scales, then VPACK{US,SS}DW/WB, which undo the
+# unpacking's order: lane l of the result is channels 16l..16l+15. struct
+# dw8Epi as for dw8Row.
+def dw3acc(P):
+    for p in range(P):
+        for x in range(3):
+            for q in range(4):
+                t = 8 + (4*p + q) % 4
+                off = f'{64*q}(SI)' if x == 0 else (f'{64*q}(SI)(BX*1)' if x == 1 else f'{64*q}(SI)(BX*2)')
+                if p == 1:
+                    off = f'{64*q}(R12)' if x == 0 else (f'{64*q}(R12)(BX*1)' if x == 1 else f'{64*q}(R12)(BX*2)')
+                w(f'\tVMOVDQU32 {off}, Z{t}\n\tVPDPBUSD Z{16+4*x+q}, Z{t}, Z{4*p+q}')
+
+def dw3epi(P, signed):
+    pk = 'SS' if signed else 'US'
+    for p in range(P):
+        for q in range(4):
+            z = f'Z{4*p+q}'
+            w(f'\tVPADDD {64*q}(AX), {z}, {z}\n\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*q}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}')
+        a = 4*p
+        w(f'\tVPACK{pk}DW Z{a+1}, Z{a}, Z{a}\n\tVPACK{pk}DW Z{a+3}, Z{a+2}, Z{a+2}\n\tVPACK{pk}WB Z{a+2}, Z{a}, Z{a}')
+        w(f'\tVMOVDQU8 Z{a}, K1, (DI)\n\tADDQ 24(R10), DI')
+
+for signed in (False, True):
+    nm = 'S' if signed else 'U'
+    lbl = f'dw3r{nm}'
+    w(f'''// func dw3Row{nm}(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), CX
+	MOVQ col+8(FP), SI
+	MOVQ step+16(FP), R8
+	MOVQ cstride+24(FP), BX
+	MOVQ w+32(FP), DX
+	MOVQ wstride+40(FP), R9
+	MOVQ e+48(FP), R10
+	KMOVQ 48(R10), K1
+	MOVQ 16(R10), DI
+	MOVQ 0(R10), AX
+	MOVQ 8(R10), R11
+	VPBROADCASTD 32(R10), Z28
+	VBROADCASTSS 36(R10), Z29
+	VBROADCASTSS 40(R10), Z30''')
+    for x in range(3):
+        for q in range(4):
+            w(f'\tVMOVDQU32 {64*q}(DX), Z{16+4*x+q}')
+        if x < 2:
+            w('\tADDQ R9, DX')
+    w(f'\tCMPQ CX, $2\n\tJLT {lbl}one\n{lbl}two:\n\tLEAQ (SI)(R8*1), R12')
+    for a in range(8):
+        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+    dw3acc(2)
+    dw3epi(2, signed)
+    w(f'\tLEAQ (SI)(R8*2), SI\n\tSUBQ $2, CX\n\tCMPQ CX, $2\n\tJGE {lbl}two\n{lbl}one:\n\tTESTQ CX, CX\n\tJEQ {lbl}done')
+    for a in range(4):
+        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+    dw3acc(1)
+    dw3epi(1, signed)
+    w(f'{lbl}done:\n\tVZEROUPPER\n\tRET\n')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

@@ -652,6 +652,9 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 		c = x.Shape[x.Rank()-1]
 	}
 	kk, P := geo.kSize, geo.outSize
+	if k.dw3x3(ctx, x, out, geo, dw, xz, scale, bias, yz) {
+		return
+	}
 	xhBuf := getScratch()
 	defer scratchPool.Put(xhBuf)
 	// The NHWC image, then one pixel of zero points for the padding taps.
@@ -723,6 +726,53 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 			}
 		})
 	}
+}
+
+// dw3x3 runs the layer on q8.DWConv3x3 where it applies (a uint8
+// channels-last 3×3 layer with padding 1 at the start of both dims and stride
+// 1 or 2, requantized), reading x in place; it reports false, having done
+// nothing, otherwise.
+func (k *convKernel) dw3x3(ctx *runtime.Context, x, out *tensor.Tensor, geo *convGeom, dw *q8.DWWeights,
+	xz int32, scale []float32, bias []int32, yz int32) bool {
+	if !k.nhwc || !k.qlin || x.DType != tensor.Uint8 || geo.nd != 2 || geo.k[0] != 3 || geo.k[1] != 3 ||
+		geo.padB[0] != 1 || geo.padB[1] != 1 || geo.dil[0] != 1 || geo.dil[1] != 1 || geo.stride[0] != geo.stride[1] {
+		return false
+	}
+	s, h, w := geo.stride[0], geo.in[0], geo.in[1]
+	oh, ow := geo.out[0], geo.out[1]
+	// With no end padding the last window still ends inside the image
+	// (what DWConv3x3 assumes) exactly when the output sizes agree.
+	if (s != 1 && s != 2) || oh != (h-1)/s+1 || ow != (w-1)/s+1 {
+		return false
+	}
+	batch, c := x.Shape[0], x.Shape[x.Rank()-1]
+	img, P := h*w*c, oh*ow
+	rq := func(b, y0 int) q8.Output {
+		at := (b*P + y0*ow) * c
+		r := &q8.Requant{Bias: bias, Scale: scale, OutZero: yz, Ldc: c}
+		if out.DType == tensor.Uint8 {
+			r.OutU8 = out.U8()[at:]
+		} else {
+			r.OutS8 = out.I8()[at:]
+		}
+		return q8.Output{Q: r}
+	}
+	if !q8.DWConv3x3(x.U8()[:img], h, w, c, s, xz, dw, 0, 0, rq(0, 0)) {
+		return false
+	}
+	band := oh
+	if ctx != nil && ctx.Threads > 1 {
+		band = max(1, (oh+2*ctx.Threads-1)/(2*ctx.Threads))
+	}
+	for b := 0; b < batch; b++ {
+		ctx.Parallel((oh+band-1)/band, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y0, y1 := i*band, min(oh, (i+1)*band)
+				q8.DWConv3x3(x.U8()[b*img:(b+1)*img], h, w, c, s, xz, dw, y0, y1, rq(b, y0))
+			}
+		})
+	}
+	return true
 }
 
 // image puts image b of x in dst as NHWC uint8: a transpose, or for
