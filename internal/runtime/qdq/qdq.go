@@ -129,6 +129,7 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 	g.RemoveUnused()
 	r.integerMaxPools()
 	r.rep.ChannelsLast = r.channelsLast()
+	r.tableBinaries()
 	g.RemoveUnused()
 	if r.rep.Total() > 0 || len(r.rep.Passthrough) > 0 {
 		if g.Opsets == nil {

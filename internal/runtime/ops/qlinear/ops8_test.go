@@ -180,3 +180,63 @@ func TestQLinearNormsMatchFloat(t *testing.T) {
 		}
 	}
 }
+
+// TestTableBinaryMatchesMicrosoft checks com.qtool QLinearAdd/QLinearMul
+// bit for bit against the com.microsoft kernels (whose arithmetic is ONNX
+// Runtime's) on shapes that take the table path (one operand a single
+// element over runs of 512 or more, either side) and shapes that do not.
+func TestTableBinaryMatchesMicrosoft(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	shapes := [][2][]int{
+		{{2, 16, 24, 24}, {2, 16, 1, 1}},
+		{{2, 16, 1, 1}, {2, 16, 24, 24}},
+		{{1, 3, 40, 40}, {1}},
+		{{2, 16, 8, 8}, {2, 16, 1, 1}}, // runs of 64: Mul's scalar loop, Add's plain path
+		{{2, 16, 1, 1}, {2, 16, 7, 7}},
+		{{2, 0, 8, 8}, {2, 0, 1, 1}},
+		{{2, 16, 24, 24}, {2, 16, 24, 24}},
+	}
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		for _, op := range []string{"QLinearAdd", "QLinearMul"} {
+			for _, sh := range shapes {
+				mk := func(shape []int) *tensor.Tensor {
+					x := tensor.MustNew(dt, shape)
+					for i := range bytesOf(x) {
+						bytesOf(x)[i] = uint8(rng.Intn(256))
+					}
+					return x
+				}
+				zp := func(v int) *tensor.Tensor {
+					if dt == tensor.Int8 {
+						return &tensor.Tensor{DType: dt, Shape: []int{}, Data: []int8{int8(v - 128)}}
+					}
+					return u8T(nil, uint8(v))
+				}
+				// The second C scale saturates most products.
+				for _, cs := range []float32{0.05, 0.0003} {
+					in := []*tensor.Tensor{mk(sh[0]), scal(0.031), zp(117), mk(sh[1]), scal(0.0123), zp(140), scal(cs), zp(121)}
+					run := func(domain string) *tensor.Tensor {
+						n := &graph.Node{OpType: op, Domain: domain, Outputs: []*graph.Value{{Name: "y"}}}
+						for range in {
+							n.Inputs = append(n.Inputs, &graph.Value{Name: "in"})
+						}
+						f, _ := runtime.Lookup(domain, op, dt)
+						k, err := f(n, 1)
+						if err != nil {
+							t.Fatal(err)
+						}
+						out, err := k.Run(&runtime.Context{Threads: 2}, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						return out[0]
+					}
+					want, got := run(MicrosoftDomain), run(QtoolDomain)
+					if !reflect.DeepEqual(want.Shape, got.Shape) || !reflect.DeepEqual(bytesOf(want), bytesOf(got)) {
+						t.Errorf("%v %s %v C scale %g: com.qtool differs from com.microsoft", dt, op, sh, cs)
+					}
+				}
+			}
+		}
+	}
+}
