@@ -124,6 +124,39 @@ func float32Output(n *graph.Node, j int) bool {
 	return graph.IsDefaultDomain(n.Domain) && n.OpType == "LayerNormalization" && j > 0
 }
 
+// dataTyped ops give output 0 the type of input 0 (their data input).
+var dataTyped = map[string]bool{
+	"GatherElements": true, "GatherND": true, "ScatterElements": true, "ScatterND": true, "Scatter": true,
+	"Trilu": true, "DepthToSpace": true, "SpaceToDepth": true, "Compress": true, "ReverseSequence": true,
+	"Tile": true, "Expand": true, "CumSum": true, "Gather": true, "Identity": true,
+}
+
+// fillTypes types the outputs shape inference left open where the spec
+// fixes them; it reports whether it typed any.
+func fillTypes(g *graph.Graph) bool {
+	changed := false
+	for _, n := range g.Nodes {
+		for _, sg := range n.Subgraphs() {
+			changed = fillTypes(sg) || changed
+		}
+		for j, v := range n.Outputs {
+			if v == nil || v.Type != nil || v.DType != tensor.Undefined || !graph.IsDefaultDomain(n.Domain) {
+				continue
+			}
+			switch {
+			case float32Output(n, j):
+				if st, _ := n.AttrInt("stash_type", 1); st == int64(tensor.Float32) {
+					v.DType = tensor.Float32
+				}
+			case j == 0 && dataTyped[n.OpType] && n.Input(0) != nil:
+				v.DType = n.Input(0).DType
+			}
+			changed = changed || v.DType != tensor.Undefined
+		}
+	}
+	return changed
+}
+
 type f16Node struct {
 	n      *graph.Node
 	g      *graph.Graph // the graph holding n
@@ -182,8 +215,15 @@ func Float16Full(g *graph.Graph, opts Float16Options) (*Float16Report, error) {
 			return nil, fmt.Errorf("float16: node block list %q: %v", p, err)
 		}
 	}
-	if err := graph.InferShapes(g); err != nil {
-		return nil, fmt.Errorf("float16 needs every value's type: %v", err)
+	// Shape inference and the types it leaves open but the spec fixes,
+	// until nothing changes (each can unblock the other downstream).
+	for i := 0; ; i++ {
+		if err := graph.InferShapes(g); err != nil {
+			return nil, fmt.Errorf("float16 needs every value's type: %v", err)
+		}
+		if i == 8 || !fillTypes(g) {
+			break
+		}
 	}
 	if err := c.collect(g, nil); err != nil {
 		return nil, err
@@ -254,12 +294,7 @@ func (c *f16Conv) collect(g *graph.Graph, owner *f16Node) error {
 				return err
 			}
 		}
-		for j, v := range n.Outputs {
-			if v != nil && v.Type == nil && v.DType == tensor.Undefined && float32Output(n, j) {
-				if st, _ := n.AttrInt("stash_type", 1); st == int64(tensor.Float32) {
-					v.DType = tensor.Float32 // what shape inference leaves open
-				}
-			}
+		for _, v := range n.Outputs {
 			if err := mark(v); err != nil {
 				return err
 			}
