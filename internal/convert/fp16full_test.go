@@ -428,13 +428,13 @@ func vadProbs(t testing.TB, g *graph.Graph, chunks []*tensor.Tensor) []float32 {
 // whatever the runtime: the limits of an 11-bit significand and a 65504
 // range, not conversion or kernel errors.
 var fp16Limits = map[string]string{
-	"test_softmax_large_number":                     "inputs 10000..10003 are one float16 value",
-	"test_softmax_large_number_expanded":            "inputs 10000..10003 are one float16 value",
-	"test_logsoftmax_large_number":                  "inputs 10000..10003 are one float16 value",
-	"test_logsoftmax_large_number_expanded":         "inputs 10000..10003 are one float16 value",
+	"test_softmax_large_number":                      "inputs 10000..10003 are one float16 value",
+	"test_softmax_large_number_expanded":             "inputs 10000..10003 are one float16 value",
+	"test_logsoftmax_large_number":                   "inputs 10000..10003 are one float16 value",
+	"test_logsoftmax_large_number_expanded":          "inputs 10000..10003 are one float16 value",
 	"test_reduce_prod_default_axes_keepdims_example": "the product 4.8e8 overflows float16",
-	"test_tan":                            "tan near pi/2 magnifies the input's rounding",
-	"test_dynamicquantizelinear_expanded": "a scale rounded to float16 moves a value across a rounding boundary",
+	"test_tan":                                      "tan near pi/2 magnifies the input's rounding",
+	"test_dynamicquantizelinear_expanded":           "a scale rounded to float16 moves a value across a rounding boundary",
 	"test_range_float_type_positive_delta_expanded": "Loop scan outputs are not typed by shape inference (conversion refuses)",
 	"test_range_int32_type_negative_delta_expanded": "Loop scan outputs are not typed by shape inference (conversion refuses)",
 }
