@@ -86,10 +86,12 @@ func TestSyntheticMoreOpsPeers(t *testing.T) {
 	calib := filepath.Join(dir, "calib.npy")
 	writeNpy(t, calib, tensor.FromFloat32([]int{64, 3, 16, 16}, data))
 	eval := tensor.FromFloat32([]int{2, 3, 16, 16}, data[:2*3*16*16])
-	cfg := loadPreset(t, "ort-default")
 	newOps := []string{"HardSwish", "BatchNormalization", "Clip", "Resize", "HardSigmoid", "InstanceNormalization", "Tanh", "Elu", "GroupNormalization", "LayerNormalization"}
-	for _, format := range []string{FormatQDQ, FormatQOperator} {
-		t.Run(format, func(t *testing.T) {
+	// ort-default has uint8 activations, arm int8.
+	for _, run := range [][2]string{{"ort-default", FormatQDQ}, {"ort-default", FormatQOperator}, {"arm", FormatQDQ}, {"arm", FormatQOperator}} {
+		preset, format := run[0], run[1]
+		cfg := loadPreset(t, preset)
+		t.Run(preset+"/"+format, func(t *testing.T) {
 			m := moreOpsModel(t)
 			tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
 			rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: format})
@@ -101,7 +103,7 @@ func TestSyntheticMoreOpsPeers(t *testing.T) {
 					t.Errorf("%s not quantized (report %v, float %v)", op, rep.Quantized, rep.Float)
 				}
 			}
-			out := filepath.Join(dir, format+".onnx")
+			out := filepath.Join(dir, preset+"_"+format+".onnx")
 			if err := model.Save(m, out); err != nil {
 				t.Fatal(err)
 			}
