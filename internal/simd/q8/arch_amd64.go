@@ -469,6 +469,12 @@ func dw3RowU(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8E
 func dw3RowS(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 
 //go:noescape
+func colSumU8AVX2(acc *int32, src *uint8, n, stride int)
+
+//go:noescape
+func colSumS8AVX2(acc *int32, src *uint8, n, stride int)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -483,6 +489,7 @@ func initArch() {
 		addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8AVX2, addS8AVX2}
 		maxKern = [2]func(dst, src *uint8, n int){maxU8AVX2, maxS8AVX2}
 		interleave3 = interleave3AVX
+		colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8AVX2, colSumS8AVX2}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512

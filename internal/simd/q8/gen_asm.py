@@ -728,6 +728,35 @@ TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
     dw3epi(1, signed)
     w(f'{lbl}done:\n\tVZEROUPPER\n\tRET\n')
 
+# Channel sums for GlobalAveragePool over NHWC: acc[0..8) += the 8 bytes at
+# src + p·stride for p < n (n > 0), widened unsigned or signed.
+for name, ins in (('colSumU8AVX2', 'VPMOVZXBD'), ('colSumS8AVX2', 'VPMOVSXBD')):
+    w(f'''// func {name}(acc *int32, src *uint8, n, stride int)
+TEXT ·{name}(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ stride+24(FP), DX
+	VMOVDQU (DI), Y0
+	VPXOR Y1, Y1, Y1
+{name}loop:
+	{ins} (SI), Y2
+	VPADDD Y2, Y0, Y0
+	ADDQ DX, SI
+	DECQ CX
+	JZ {name}done
+	{ins} (SI), Y3
+	VPADDD Y3, Y1, Y1
+	ADDQ DX, SI
+	DECQ CX
+	JNZ {name}loop
+{name}done:
+	VPADDD Y1, Y0, Y0
+	VMOVDQU Y0, (DI)
+	VZEROUPPER
+	RET
+''')
+
 # AVX-VNNI 6x16 strip: VEX.256.66.0F38.W0 50 /r, three-byte VEX prefix.
 for r in range(6):
     for v in range(2):

@@ -67,6 +67,9 @@ var (
 	maxKern [2]func(dst, src *uint8, n int)
 	// interleave3, when set, is TransposeU8's three-plane case (AVX2).
 	interleave3 func(dst, p0, p1, p2 *uint8, n int, flip uint64)
+	// colSumKern holds SumPixels' unsigned and signed eight-channel kernels
+	// (AVX2).
+	colSumKern [2]func(acc *int32, src *uint8, n, stride int)
 
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports

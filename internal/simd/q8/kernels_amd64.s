@@ -19317,6 +19317,56 @@ dw3rSdone:
 	VZEROUPPER
 	RET
 
+// func colSumU8AVX2(acc *int32, src *uint8, n, stride int)
+TEXT ·colSumU8AVX2(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ stride+24(FP), DX
+	VMOVDQU (DI), Y0
+	VPXOR Y1, Y1, Y1
+colSumU8AVX2loop:
+	VPMOVZXBD (SI), Y2
+	VPADDD Y2, Y0, Y0
+	ADDQ DX, SI
+	DECQ CX
+	JZ colSumU8AVX2done
+	VPMOVZXBD (SI), Y3
+	VPADDD Y3, Y1, Y1
+	ADDQ DX, SI
+	DECQ CX
+	JNZ colSumU8AVX2loop
+colSumU8AVX2done:
+	VPADDD Y1, Y0, Y0
+	VMOVDQU Y0, (DI)
+	VZEROUPPER
+	RET
+
+// func colSumS8AVX2(acc *int32, src *uint8, n, stride int)
+TEXT ·colSumS8AVX2(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ stride+24(FP), DX
+	VMOVDQU (DI), Y0
+	VPXOR Y1, Y1, Y1
+colSumS8AVX2loop:
+	VPMOVSXBD (SI), Y2
+	VPADDD Y2, Y0, Y0
+	ADDQ DX, SI
+	DECQ CX
+	JZ colSumS8AVX2done
+	VPMOVSXBD (SI), Y3
+	VPADDD Y3, Y1, Y1
+	ADDQ DX, SI
+	DECQ CX
+	JNZ colSumS8AVX2loop
+colSumS8AVX2done:
+	VPADDD Y1, Y0, Y0
+	VMOVDQU Y0, (DI)
+	VZEROUPPER
+	RET
+
 // vpdpbusd ymm0, ymm14, ymm12 (VEX.256.66.0F38.W0 50 /r)
 #define DP_Y0 BYTE $0xc4; BYTE $0xc2; BYTE $0x0d; BYTE $0x50; BYTE $0xc4
 // vpdpbusd ymm1, ymm14, ymm13 (VEX.256.66.0F38.W0 50 /r)

@@ -400,7 +400,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		yz = yzs[0]
 		scale = multipliers(sx[0], sw, sy[0], sdt)
 		if bt := input(in, 8); bt != nil {
-			if bt.DType != tensor.Int32 || bt.Len() != cout || bt.Validate() != nil {
+			if bt.DType != tensor.Int32 || bt.Len() != cout || validate(bt) != nil {
 				return nil, fmt.Errorf("%v: bias must be int32 [%d], got %v %v", n, cout, bt.DType, bt.Shape)
 			}
 			bias = bt.I32()
@@ -441,18 +441,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		return []*tensor.Tensor{out}, nil
 	}
 
-	// Kernel offsets per spatial dim, for the im2col gather.
-	koff := make([][]int, geo.kSize)
-	for o := range koff {
-		koff[o] = make([]int, geo.nd)
-		r := o
-		for d := geo.nd - 1; d >= 0; d-- {
-			koff[o][d] = (r % geo.k[d]) * geo.dil[d]
-			r /= geo.k[d]
-		}
-	}
-
-	win := k.windowFor(geo, koff, c)
+	win := k.windowFor(geo, c)
 	allPix := win.pix
 
 	if depthwise {
@@ -818,11 +807,21 @@ type windowTable struct {
 	pad                           bool // some window reaches the padding
 }
 
-func (k *convKernel) windowFor(geo *convGeom, koff [][]int, c int) *windowTable {
+func (k *convKernel) windowFor(geo *convGeom, c int) *windowTable {
 	if w := k.window.Load(); w != nil && w.c == c && slices.Equal(w.in, geo.in) && slices.Equal(w.k, geo.k) &&
 		slices.Equal(w.out, geo.out) && slices.Equal(w.stride, geo.stride) && slices.Equal(w.dil, geo.dil) &&
 		slices.Equal(w.padB, geo.padB) {
 		return w
+	}
+	// Kernel offsets per spatial dim, for the im2col gather.
+	koff := make([][]int, geo.kSize)
+	for o := range koff {
+		koff[o] = make([]int, geo.nd)
+		r := o
+		for d := geo.nd - 1; d >= 0; d-- {
+			koff[o][d] = (r % geo.k[d]) * geo.dil[d]
+			r /= geo.k[d]
+		}
 	}
 	w := &windowTable{in: geo.in, k: geo.k, out: geo.out, stride: geo.stride, dil: geo.dil, padB: geo.padB,
 		c: c, pix: make([]int32, geo.outSize*geo.kSize), offs: make([]int, geo.outSize*geo.kSize)}
