@@ -240,3 +240,59 @@ func TestTableBinaryMatchesMicrosoft(t *testing.T) {
 		}
 	}
 }
+
+// TestResize8NearestGather checks com.qtool Resize8 in nearest mode (the
+// cached gather) against ONNX Resize on the same 8-bit tensor (ops/nn),
+// over coordinate and nearest modes, scales and sizes, twice per shape (the
+// second run reads the cache) and with shapes alternating.
+func TestResize8NearestGather(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	modes := [][2]string{{"asymmetric", "floor"}, {"half_pixel", "round_prefer_floor"}, {"align_corners", "round_prefer_ceil"},
+		{"pytorch_half_pixel", "ceil"}, {"half_pixel", "ceil"}}
+	scales := tensor.FromFloat32([]int{4}, []float32{1, 1, 2, 0.6})
+	sizes := tensor.FromInt64([]int{4}, []int64{1, 3, 7, 13})
+	for _, m := range modes {
+		attrs := []*graph.Attribute{graph.StringAttr("mode", "nearest"), graph.StringAttr("coordinate_transformation_mode", m[0]),
+			graph.StringAttr("nearest_mode", m[1])}
+		mk := func(op, domain string, extra ...*graph.Attribute) runtime.Kernel {
+			n := &graph.Node{OpType: op, Domain: domain, Attrs: append(append([]*graph.Attribute{}, attrs...), extra...),
+				Inputs: []*graph.Value{{Name: "x"}, {Name: "roi"}, {Name: "scales"}, {Name: "sizes"}}, Outputs: []*graph.Value{{Name: "y"}}}
+			f, _ := runtime.Lookup(domain, op, tensor.Uint8)
+			k, err := f(n, 18)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		ours, ref := mk("Resize8", QtoolDomain, graph.IntAttr("onnx_opset", 18)), mk("Resize", "")
+		for round := 0; round < 2; round++ {
+			for _, shape := range [][]int{{1, 3, 5, 9}, {2, 3, 4, 10}} {
+				for _, sz := range []bool{false, true} {
+					x := tensor.MustNew(tensor.Uint8, shape)
+					for i := range x.U8() {
+						x.U8()[i] = uint8(rng.Intn(256))
+					}
+					in := []*tensor.Tensor{x, nil, scales, nil}
+					if sz {
+						if shape[0] != 1 {
+							continue
+						}
+						in = []*tensor.Tensor{x, nil, nil, sizes}
+					}
+					ctx := &runtime.Context{Threads: 2}
+					got, err := ours.Run(ctx, in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := ref.Run(ctx, in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got[0].Shape, want[0].Shape) || !reflect.DeepEqual(got[0].U8(), want[0].U8()) {
+						t.Errorf("%v %v sizes=%v round %d: differs from ONNX Resize", m, shape, sz, round)
+					}
+				}
+			}
+		}
+	}
+}
