@@ -32,10 +32,10 @@ func newConvertCmd(s *settings) *cobra.Command {
                        DynamicQuantizeLSTM)
   --fp16               float16 weights read through a Cast to float32
   --fp16-full          the whole model in float16: weights, activations and
-                       arithmetic types (half the size; compute precision is
-                       the runtime's: ours and ONNX Runtime's CPU provider
-                       compute in float32 and store float16). Inputs and
-                       outputs stay float32 behind a Cast unless --fp16-io.
+                       arithmetic types (half the size; qtool's runtime
+                       computes each op in float32 and rounds its outputs to
+                       float16). Inputs and outputs stay float32 behind a
+                       Cast unless --fp16-io.
                        Ops float16 does not suit stay float32 with Casts around
                        them (TopK, Range, CumSum, Min, Max, Upsample, RoiAlign,
                        NonMaxSuppression, ai.onnx.ml and quantization ops,
