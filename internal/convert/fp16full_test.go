@@ -165,7 +165,8 @@ func relDiff(a, b *tensor.Tensor) float64 {
 var ortMissing = regexp.MustCompile(`implementation for (\w+)\(`)
 
 // TestFloat16FullModels converts every shared model to float16 with float32
-// I/O and checks: the conversion is deterministic; the file reloads and
+// I/O and checks: the conversion is deterministic, and so are the results
+// (1 and 2 threads give the same bits); the file reloads and
 // type-checks with no float32 value left beyond the report's; our runtime
 // runs it within float16's precision of the float model; ONNX Runtime loads
 // and runs it (where its CPU provider lacks a float16 kernel, that op is
@@ -207,6 +208,19 @@ func TestFloat16FullModels(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := runGraph(t, m16.Graph, fc.in)
+			s1, err := runtime.NewSession(m16.Graph, runtime.Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			one, err := s1.Run(fc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, a := range one {
+				if !graph.TensorsIdentical(a, got[name]) {
+					t.Errorf("output %q: 1 and 2 threads differ", name)
+				}
+			}
 			for name, w := range want {
 				g := got[name]
 				if g.DType != tensor.Float32 {
