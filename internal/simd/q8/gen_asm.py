@@ -60,12 +60,14 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
 # masked int32 store or the requantization and a masked narrowing store.
 # struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
 # 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode (0
-# int32, 1 bytes, 2 bytes with b0 = 0),
-# 68 zp, 72 fmin, 76 fmax.
+# int32, 1 bytes, 2 bytes with b0 = 0), 68 zp, 72 fmin, 76 fmax, 80 next
+# tile's table (indirect kernels' scratch), 88 tiles.
 
 
-def epilogue(R, V, lbl):
-    """The fused output stage for an R-row, V-vector tile; AX holds the *epi512."""
+def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
+    """The fused output stage for an R-row, V-vector tile; AX holds the *epi512.
+    tail ends each of its paths (the indirect kernels go on to their next
+    tile)."""
     s = f'{R}v{V}'
     w(f'''	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
@@ -88,7 +90,7 @@ def epilogue(R, V, lbl):
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
-    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{s}:\n\tCMPL BX, $2\n\tJEQ {lbl}nbz{s}')
+    w(f'\t{tail}\n{lbl}bytes{s}:\n\tCMPL BX, $2\n\tJEQ {lbl}nbz{s}')
     # Mode 2 is mode 1 for weights without zero points: the row-sum term
     # (a multiply and an add per vector, a fifth of the stage) is zero.
     for nbz in (False, True):
@@ -107,7 +109,7 @@ def epilogue(R, V, lbl):
                 w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
                 if r < R-1:
                     w('\tADDQ DX, SI')
-        w('\tVZEROUPPER\n\tRET\n')
+        w(f'\t{tail}\n')
 
 
 def kloop(R, V, lbl):
@@ -148,6 +150,10 @@ TEXT ·kernVNNI512F{R}V{V}(SB), NOSPLIT, $0-32
 # offsets, each reloading the six row addresses from the indirection table
 # (base + offs[t*6+r]: the input pixel of row r at offset t, or a run of zero
 # points), then over kc4 groups of four channels. nk and kc4 are positive.
+# One call runs e.tiles tiles of R rows, their tables consecutive, the output
+# moving down R rows each (e.dst is advanced in place, never past the last
+# tile's rows: it is a Go pointer): per-tile calls from Go were a sizeable
+# overhead on layers with short K.
 # In LOADOFFS, DI holds the base address.
 w('''#define LOADOFFS \\
 	MOVQ 0(AX), R8; \\
@@ -168,16 +174,32 @@ for R in range(1, 7):
         s = f'{R}v{V}'
         w(f'''// func kernVNNI512I{R}V{V}(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I{R}V{V}(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile{s}:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX''')
         for i in range(V*R):
             w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
         w(f'iouter{s}:\n\tLOADOFFS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
         kloop(R, V, f'iloop{s}')
-        w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{s}\n\tMOVQ e+40(FP), AX')
-        epilogue(R, V, 'i')
+        # AX has reached the next tile's table: kept in e.next while the
+        # output stage uses the registers.
+        w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{s}\n\tMOVQ AX, CX\n\tMOVQ e+40(FP), AX\n\tMOVQ CX, 80(AX)')
+        epilogue(R, V, 'i', f'JMP inext{s}')
+        w(f'''inext{s}:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone{s}
+	MOVQ 40(AX), DX
+	IMULQ ${R}, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile{s}
+idone{s}:
+	VZEROUPPER
+	RET
+''')
 
 # 16×16 byte transpose in xmm registers (EVEX, so X16..X31 are free to
 # ping-pong between stages): four rounds of "row i interleaved with row i+8"

@@ -7851,9 +7851,10 @@ fnbz6v4:
 
 // func kernVNNI512I1V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I1V1(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile1v1:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 iouter1v1:
@@ -7871,7 +7872,9 @@ iloop1v1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter1v1
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -7893,8 +7896,7 @@ iloop1v1:
 	VPMULLD.BCST 0(R11), Z25, Z27
 	VPADDD Z27, Z0, Z0
 	VMOVDQU32 Z0, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v1
 ibytes1v1:
 	CMPL BX, $2
 	JEQ inbz1v1
@@ -7913,8 +7915,7 @@ ibytes1v1:
 	VCVTPS2DQ Z0, Z0
 	VPADDD Z28, Z0, Z0
 	VPMOVDB Z0, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v1
 
 inbz1v1:
 	VMOVDQU32 0(R8), Z24
@@ -7929,14 +7930,27 @@ inbz1v1:
 	VCVTPS2DQ Z0, Z0
 	VPADDD Z28, Z0, Z0
 	VPMOVDB Z0, K1, 0(SI)
+	JMP inext1v1
+
+inext1v1:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone1v1
+	MOVQ 40(AX), DX
+	IMULQ $1, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile1v1
+idone1v1:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I1V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I1V2(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile1v2:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -7957,7 +7971,9 @@ iloop1v2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter1v2
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -7987,8 +8003,7 @@ iloop1v2:
 	VPMULLD.BCST 0(R11), Z25, Z27
 	VPADDD Z27, Z1, Z1
 	VMOVDQU32 Z1, K1, 64(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v2
 ibytes1v2:
 	CMPL BX, $2
 	JEQ inbz1v2
@@ -8022,8 +8037,7 @@ ibytes1v2:
 	VCVTPS2DQ Z1, Z1
 	VPADDD Z28, Z1, Z1
 	VPMOVDB Z1, K1, 16(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v2
 
 inbz1v2:
 	VMOVDQU32 0(R8), Z24
@@ -8050,14 +8064,27 @@ inbz1v2:
 	VCVTPS2DQ Z1, Z1
 	VPADDD Z28, Z1, Z1
 	VPMOVDB Z1, K1, 16(SI)
+	JMP inext1v2
+
+inext1v2:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone1v2
+	MOVQ 40(AX), DX
+	IMULQ $1, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile1v2
+idone1v2:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I1V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I1V3(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile1v3:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -8081,7 +8108,9 @@ iloop1v3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter1v3
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -8119,8 +8148,7 @@ iloop1v3:
 	VPMULLD.BCST 0(R11), Z25, Z27
 	VPADDD Z27, Z2, Z2
 	VMOVDQU32 Z2, K1, 128(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v3
 ibytes1v3:
 	CMPL BX, $2
 	JEQ inbz1v3
@@ -8169,8 +8197,7 @@ ibytes1v3:
 	VCVTPS2DQ Z2, Z2
 	VPADDD Z28, Z2, Z2
 	VPMOVDB Z2, K1, 32(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v3
 
 inbz1v3:
 	VMOVDQU32 0(R8), Z24
@@ -8209,14 +8236,27 @@ inbz1v3:
 	VCVTPS2DQ Z2, Z2
 	VPADDD Z28, Z2, Z2
 	VPMOVDB Z2, K1, 32(SI)
+	JMP inext1v3
+
+inext1v3:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone1v3
+	MOVQ 40(AX), DX
+	IMULQ $1, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile1v3
+idone1v3:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I1V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I1V4(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile1v4:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -8243,7 +8283,9 @@ iloop1v4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter1v4
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -8289,8 +8331,7 @@ iloop1v4:
 	VPMULLD.BCST 0(R11), Z25, Z27
 	VPADDD Z27, Z3, Z3
 	VMOVDQU32 Z3, K1, 192(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v4
 ibytes1v4:
 	CMPL BX, $2
 	JEQ inbz1v4
@@ -8354,8 +8395,7 @@ ibytes1v4:
 	VCVTPS2DQ Z3, Z3
 	VPADDD Z28, Z3, Z3
 	VPMOVDB Z3, K1, 48(SI)
-	VZEROUPPER
-	RET
+	JMP inext1v4
 
 inbz1v4:
 	VMOVDQU32 0(R8), Z24
@@ -8406,14 +8446,27 @@ inbz1v4:
 	VCVTPS2DQ Z3, Z3
 	VPADDD Z28, Z3, Z3
 	VPMOVDB Z3, K1, 48(SI)
+	JMP inext1v4
+
+inext1v4:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone1v4
+	MOVQ 40(AX), DX
+	IMULQ $1, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile1v4
+idone1v4:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I2V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I2V1(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile2v1:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -8434,7 +8487,9 @@ iloop2v1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter2v1
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -8461,8 +8516,7 @@ iloop2v1:
 	VPMULLD.BCST 4(R11), Z25, Z27
 	VPADDD Z27, Z1, Z1
 	VMOVDQU32 Z1, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v1
 ibytes2v1:
 	CMPL BX, $2
 	JEQ inbz2v1
@@ -8492,8 +8546,7 @@ ibytes2v1:
 	VCVTPS2DQ Z1, Z1
 	VPADDD Z28, Z1, Z1
 	VPMOVDB Z1, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v1
 
 inbz2v1:
 	VMOVDQU32 0(R8), Z24
@@ -8517,14 +8570,27 @@ inbz2v1:
 	VCVTPS2DQ Z1, Z1
 	VPADDD Z28, Z1, Z1
 	VPMOVDB Z1, K1, 0(SI)
+	JMP inext2v1
+
+inext2v1:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone2v1
+	MOVQ 40(AX), DX
+	IMULQ $2, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile2v1
+idone2v1:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I2V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I2V2(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile2v2:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -8550,7 +8616,9 @@ iloop2v2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter2v2
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -8590,8 +8658,7 @@ iloop2v2:
 	VPMULLD.BCST 4(R11), Z25, Z27
 	VPADDD Z27, Z3, Z3
 	VMOVDQU32 Z3, K1, 64(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v2
 ibytes2v2:
 	CMPL BX, $2
 	JEQ inbz2v2
@@ -8647,8 +8714,7 @@ ibytes2v2:
 	VCVTPS2DQ Z3, Z3
 	VPADDD Z28, Z3, Z3
 	VPMOVDB Z3, K1, 16(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v2
 
 inbz2v2:
 	VMOVDQU32 0(R8), Z24
@@ -8693,14 +8759,27 @@ inbz2v2:
 	VCVTPS2DQ Z3, Z3
 	VPADDD Z28, Z3, Z3
 	VPMOVDB Z3, K1, 16(SI)
+	JMP inext2v2
+
+inext2v2:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone2v2
+	MOVQ 40(AX), DX
+	IMULQ $2, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile2v2
+idone2v2:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I2V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I2V3(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile2v3:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -8731,7 +8810,9 @@ iloop2v3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter2v3
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -8784,8 +8865,7 @@ iloop2v3:
 	VPMULLD.BCST 4(R11), Z25, Z27
 	VPADDD Z27, Z5, Z5
 	VMOVDQU32 Z5, K1, 128(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v3
 ibytes2v3:
 	CMPL BX, $2
 	JEQ inbz2v3
@@ -8867,8 +8947,7 @@ ibytes2v3:
 	VCVTPS2DQ Z5, Z5
 	VPADDD Z28, Z5, Z5
 	VPMOVDB Z5, K1, 32(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v3
 
 inbz2v3:
 	VMOVDQU32 0(R8), Z24
@@ -8934,14 +9013,27 @@ inbz2v3:
 	VCVTPS2DQ Z5, Z5
 	VPADDD Z28, Z5, Z5
 	VPMOVDB Z5, K1, 32(SI)
+	JMP inext2v3
+
+inext2v3:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone2v3
+	MOVQ 40(AX), DX
+	IMULQ $2, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile2v3
+idone2v3:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I2V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I2V4(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile2v4:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -8977,7 +9069,9 @@ iloop2v4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter2v4
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -9043,8 +9137,7 @@ iloop2v4:
 	VPMULLD.BCST 4(R11), Z25, Z27
 	VPADDD Z27, Z7, Z7
 	VMOVDQU32 Z7, K1, 192(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v4
 ibytes2v4:
 	CMPL BX, $2
 	JEQ inbz2v4
@@ -9152,8 +9245,7 @@ ibytes2v4:
 	VCVTPS2DQ Z7, Z7
 	VPADDD Z28, Z7, Z7
 	VPMOVDB Z7, K1, 48(SI)
-	VZEROUPPER
-	RET
+	JMP inext2v4
 
 inbz2v4:
 	VMOVDQU32 0(R8), Z24
@@ -9240,14 +9332,27 @@ inbz2v4:
 	VCVTPS2DQ Z7, Z7
 	VPADDD Z28, Z7, Z7
 	VPMOVDB Z7, K1, 48(SI)
+	JMP inext2v4
+
+inext2v4:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone2v4
+	MOVQ 40(AX), DX
+	IMULQ $2, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile2v4
+idone2v4:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I3V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I3V1(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile3v1:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -9271,7 +9376,9 @@ iloop3v1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter3v1
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -9303,8 +9410,7 @@ iloop3v1:
 	VPMULLD.BCST 8(R11), Z25, Z27
 	VPADDD Z27, Z2, Z2
 	VMOVDQU32 Z2, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v1
 ibytes3v1:
 	CMPL BX, $2
 	JEQ inbz3v1
@@ -9345,8 +9451,7 @@ ibytes3v1:
 	VCVTPS2DQ Z2, Z2
 	VPADDD Z28, Z2, Z2
 	VPMOVDB Z2, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v1
 
 inbz3v1:
 	VMOVDQU32 0(R8), Z24
@@ -9379,14 +9484,27 @@ inbz3v1:
 	VCVTPS2DQ Z2, Z2
 	VPADDD Z28, Z2, Z2
 	VPMOVDB Z2, K1, 0(SI)
+	JMP inext3v1
+
+inext3v1:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone3v1
+	MOVQ 40(AX), DX
+	IMULQ $3, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile3v1
+idone3v1:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I3V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I3V2(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile3v2:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -9417,7 +9535,9 @@ iloop3v2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter3v2
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -9467,8 +9587,7 @@ iloop3v2:
 	VPMULLD.BCST 8(R11), Z25, Z27
 	VPADDD Z27, Z5, Z5
 	VMOVDQU32 Z5, K1, 64(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v2
 ibytes3v2:
 	CMPL BX, $2
 	JEQ inbz3v2
@@ -9546,8 +9665,7 @@ ibytes3v2:
 	VCVTPS2DQ Z5, Z5
 	VPADDD Z28, Z5, Z5
 	VPMOVDB Z5, K1, 16(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v2
 
 inbz3v2:
 	VMOVDQU32 0(R8), Z24
@@ -9610,14 +9728,27 @@ inbz3v2:
 	VCVTPS2DQ Z5, Z5
 	VPADDD Z28, Z5, Z5
 	VPMOVDB Z5, K1, 16(SI)
+	JMP inext3v2
+
+inext3v2:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone3v2
+	MOVQ 40(AX), DX
+	IMULQ $3, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile3v2
+idone3v2:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I3V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I3V3(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile3v3:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -9655,7 +9786,9 @@ iloop3v3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter3v3
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -9723,8 +9856,7 @@ iloop3v3:
 	VPMULLD.BCST 8(R11), Z25, Z27
 	VPADDD Z27, Z8, Z8
 	VMOVDQU32 Z8, K1, 128(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v3
 ibytes3v3:
 	CMPL BX, $2
 	JEQ inbz3v3
@@ -9839,8 +9971,7 @@ ibytes3v3:
 	VCVTPS2DQ Z8, Z8
 	VPADDD Z28, Z8, Z8
 	VPMOVDB Z8, K1, 32(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v3
 
 inbz3v3:
 	VMOVDQU32 0(R8), Z24
@@ -9933,14 +10064,27 @@ inbz3v3:
 	VCVTPS2DQ Z8, Z8
 	VPADDD Z28, Z8, Z8
 	VPMOVDB Z8, K1, 32(SI)
+	JMP inext3v3
+
+inext3v3:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone3v3
+	MOVQ 40(AX), DX
+	IMULQ $3, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile3v3
+idone3v3:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I3V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I3V4(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile3v4:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -9985,7 +10129,9 @@ iloop3v4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter3v4
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -10071,8 +10217,7 @@ iloop3v4:
 	VPMULLD.BCST 8(R11), Z25, Z27
 	VPADDD Z27, Z11, Z11
 	VMOVDQU32 Z11, K1, 192(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v4
 ibytes3v4:
 	CMPL BX, $2
 	JEQ inbz3v4
@@ -10224,8 +10369,7 @@ ibytes3v4:
 	VCVTPS2DQ Z11, Z11
 	VPADDD Z28, Z11, Z11
 	VPMOVDB Z11, K1, 48(SI)
-	VZEROUPPER
-	RET
+	JMP inext3v4
 
 inbz3v4:
 	VMOVDQU32 0(R8), Z24
@@ -10348,14 +10492,27 @@ inbz3v4:
 	VCVTPS2DQ Z11, Z11
 	VPADDD Z28, Z11, Z11
 	VPMOVDB Z11, K1, 48(SI)
+	JMP inext3v4
+
+inext3v4:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone3v4
+	MOVQ 40(AX), DX
+	IMULQ $3, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile3v4
+idone3v4:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I4V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I4V1(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile4v1:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -10382,7 +10539,9 @@ iloop4v1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter4v1
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -10419,8 +10578,7 @@ iloop4v1:
 	VPMULLD.BCST 12(R11), Z25, Z27
 	VPADDD Z27, Z3, Z3
 	VMOVDQU32 Z3, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v1
 ibytes4v1:
 	CMPL BX, $2
 	JEQ inbz4v1
@@ -10472,8 +10630,7 @@ ibytes4v1:
 	VCVTPS2DQ Z3, Z3
 	VPADDD Z28, Z3, Z3
 	VPMOVDB Z3, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v1
 
 inbz4v1:
 	VMOVDQU32 0(R8), Z24
@@ -10515,14 +10672,27 @@ inbz4v1:
 	VCVTPS2DQ Z3, Z3
 	VPADDD Z28, Z3, Z3
 	VPMOVDB Z3, K1, 0(SI)
+	JMP inext4v1
+
+inext4v1:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone4v1
+	MOVQ 40(AX), DX
+	IMULQ $4, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile4v1
+idone4v1:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I4V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I4V2(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile4v2:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -10558,7 +10728,9 @@ iloop4v2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter4v2
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -10618,8 +10790,7 @@ iloop4v2:
 	VPMULLD.BCST 12(R11), Z25, Z27
 	VPADDD Z27, Z7, Z7
 	VMOVDQU32 Z7, K1, 64(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v2
 ibytes4v2:
 	CMPL BX, $2
 	JEQ inbz4v2
@@ -10719,8 +10890,7 @@ ibytes4v2:
 	VCVTPS2DQ Z7, Z7
 	VPADDD Z28, Z7, Z7
 	VPMOVDB Z7, K1, 16(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v2
 
 inbz4v2:
 	VMOVDQU32 0(R8), Z24
@@ -10801,14 +10971,27 @@ inbz4v2:
 	VCVTPS2DQ Z7, Z7
 	VPADDD Z28, Z7, Z7
 	VPMOVDB Z7, K1, 16(SI)
+	JMP inext4v2
+
+inext4v2:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone4v2
+	MOVQ 40(AX), DX
+	IMULQ $4, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile4v2
+idone4v2:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I4V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I4V3(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile4v3:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -10853,7 +11036,9 @@ iloop4v3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter4v3
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -10936,8 +11121,7 @@ iloop4v3:
 	VPMULLD.BCST 12(R11), Z25, Z27
 	VPADDD Z27, Z11, Z11
 	VMOVDQU32 Z11, K1, 128(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v3
 ibytes4v3:
 	CMPL BX, $2
 	JEQ inbz4v3
@@ -11085,8 +11269,7 @@ ibytes4v3:
 	VCVTPS2DQ Z11, Z11
 	VPADDD Z28, Z11, Z11
 	VPMOVDB Z11, K1, 32(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v3
 
 inbz4v3:
 	VMOVDQU32 0(R8), Z24
@@ -11206,14 +11389,27 @@ inbz4v3:
 	VCVTPS2DQ Z11, Z11
 	VPADDD Z28, Z11, Z11
 	VPMOVDB Z11, K1, 32(SI)
+	JMP inext4v3
+
+inext4v3:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone4v3
+	MOVQ 40(AX), DX
+	IMULQ $4, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile4v3
+idone4v3:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I4V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I4V4(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile4v4:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -11267,7 +11463,9 @@ iloop4v4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter4v4
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -11373,8 +11571,7 @@ iloop4v4:
 	VPMULLD.BCST 12(R11), Z25, Z27
 	VPADDD Z27, Z15, Z15
 	VMOVDQU32 Z15, K1, 192(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v4
 ibytes4v4:
 	CMPL BX, $2
 	JEQ inbz4v4
@@ -11570,8 +11767,7 @@ ibytes4v4:
 	VCVTPS2DQ Z15, Z15
 	VPADDD Z28, Z15, Z15
 	VPMOVDB Z15, K1, 48(SI)
-	VZEROUPPER
-	RET
+	JMP inext4v4
 
 inbz4v4:
 	VMOVDQU32 0(R8), Z24
@@ -11730,14 +11926,27 @@ inbz4v4:
 	VCVTPS2DQ Z15, Z15
 	VPADDD Z28, Z15, Z15
 	VPMOVDB Z15, K1, 48(SI)
+	JMP inext4v4
+
+inext4v4:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone4v4
+	MOVQ 40(AX), DX
+	IMULQ $4, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile4v4
+idone4v4:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I5V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I5V1(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile5v1:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -11767,7 +11976,9 @@ iloop5v1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter5v1
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -11809,8 +12020,7 @@ iloop5v1:
 	VPMULLD.BCST 16(R11), Z25, Z27
 	VPADDD Z27, Z4, Z4
 	VMOVDQU32 Z4, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v1
 ibytes5v1:
 	CMPL BX, $2
 	JEQ inbz5v1
@@ -11873,8 +12083,7 @@ ibytes5v1:
 	VCVTPS2DQ Z4, Z4
 	VPADDD Z28, Z4, Z4
 	VPMOVDB Z4, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v1
 
 inbz5v1:
 	VMOVDQU32 0(R8), Z24
@@ -11925,14 +12134,27 @@ inbz5v1:
 	VCVTPS2DQ Z4, Z4
 	VPADDD Z28, Z4, Z4
 	VPMOVDB Z4, K1, 0(SI)
+	JMP inext5v1
+
+inext5v1:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone5v1
+	MOVQ 40(AX), DX
+	IMULQ $5, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile5v1
+idone5v1:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I5V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I5V2(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile5v2:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -11973,7 +12195,9 @@ iloop5v2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter5v2
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -12043,8 +12267,7 @@ iloop5v2:
 	VPMULLD.BCST 16(R11), Z25, Z27
 	VPADDD Z27, Z9, Z9
 	VMOVDQU32 Z9, K1, 64(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v2
 ibytes5v2:
 	CMPL BX, $2
 	JEQ inbz5v2
@@ -12166,8 +12389,7 @@ ibytes5v2:
 	VCVTPS2DQ Z9, Z9
 	VPADDD Z28, Z9, Z9
 	VPMOVDB Z9, K1, 16(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v2
 
 inbz5v2:
 	VMOVDQU32 0(R8), Z24
@@ -12266,14 +12488,27 @@ inbz5v2:
 	VCVTPS2DQ Z9, Z9
 	VPADDD Z28, Z9, Z9
 	VPMOVDB Z9, K1, 16(SI)
+	JMP inext5v2
+
+inext5v2:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone5v2
+	MOVQ 40(AX), DX
+	IMULQ $5, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile5v2
+idone5v2:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I5V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I5V3(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile5v3:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -12325,7 +12560,9 @@ iloop5v3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter5v3
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -12423,8 +12660,7 @@ iloop5v3:
 	VPMULLD.BCST 16(R11), Z25, Z27
 	VPADDD Z27, Z14, Z14
 	VMOVDQU32 Z14, K1, 128(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v3
 ibytes5v3:
 	CMPL BX, $2
 	JEQ inbz5v3
@@ -12605,8 +12841,7 @@ ibytes5v3:
 	VCVTPS2DQ Z14, Z14
 	VPADDD Z28, Z14, Z14
 	VPMOVDB Z14, K1, 32(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v3
 
 inbz5v3:
 	VMOVDQU32 0(R8), Z24
@@ -12753,14 +12988,27 @@ inbz5v3:
 	VCVTPS2DQ Z14, Z14
 	VPADDD Z28, Z14, Z14
 	VPMOVDB Z14, K1, 32(SI)
+	JMP inext5v3
+
+inext5v3:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone5v3
+	MOVQ 40(AX), DX
+	IMULQ $5, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile5v3
+idone5v3:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I5V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I5V4(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile5v4:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -12823,7 +13071,9 @@ iloop5v4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter5v4
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -12949,8 +13199,7 @@ iloop5v4:
 	VPMULLD.BCST 16(R11), Z25, Z27
 	VPADDD Z27, Z19, Z19
 	VMOVDQU32 Z19, K1, 192(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v4
 ibytes5v4:
 	CMPL BX, $2
 	JEQ inbz5v4
@@ -13190,8 +13439,7 @@ ibytes5v4:
 	VCVTPS2DQ Z19, Z19
 	VPADDD Z28, Z19, Z19
 	VPMOVDB Z19, K1, 48(SI)
-	VZEROUPPER
-	RET
+	JMP inext5v4
 
 inbz5v4:
 	VMOVDQU32 0(R8), Z24
@@ -13386,14 +13634,27 @@ inbz5v4:
 	VCVTPS2DQ Z19, Z19
 	VPADDD Z28, Z19, Z19
 	VPMOVDB Z19, K1, 48(SI)
+	JMP inext5v4
+
+inext5v4:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone5v4
+	MOVQ 40(AX), DX
+	IMULQ $5, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile5v4
+idone5v4:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I6V1(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I6V1(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile6v1:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -13426,7 +13687,9 @@ iloop6v1:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter6v1
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -13473,8 +13736,7 @@ iloop6v1:
 	VPMULLD.BCST 20(R11), Z25, Z27
 	VPADDD Z27, Z5, Z5
 	VMOVDQU32 Z5, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v1
 ibytes6v1:
 	CMPL BX, $2
 	JEQ inbz6v1
@@ -13548,8 +13810,7 @@ ibytes6v1:
 	VCVTPS2DQ Z5, Z5
 	VPADDD Z28, Z5, Z5
 	VPMOVDB Z5, K1, 0(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v1
 
 inbz6v1:
 	VMOVDQU32 0(R8), Z24
@@ -13609,14 +13870,27 @@ inbz6v1:
 	VCVTPS2DQ Z5, Z5
 	VPADDD Z28, Z5, Z5
 	VPMOVDB Z5, K1, 0(SI)
+	JMP inext6v1
+
+inext6v1:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone6v1
+	MOVQ 40(AX), DX
+	IMULQ $6, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile6v1
+idone6v1:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I6V2(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I6V2(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile6v2:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -13662,7 +13936,9 @@ iloop6v2:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter6v2
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -13742,8 +14018,7 @@ iloop6v2:
 	VPMULLD.BCST 20(R11), Z25, Z27
 	VPADDD Z27, Z11, Z11
 	VMOVDQU32 Z11, K1, 64(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v2
 ibytes6v2:
 	CMPL BX, $2
 	JEQ inbz6v2
@@ -13887,8 +14162,7 @@ ibytes6v2:
 	VCVTPS2DQ Z11, Z11
 	VPADDD Z28, Z11, Z11
 	VPMOVDB Z11, K1, 16(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v2
 
 inbz6v2:
 	VMOVDQU32 0(R8), Z24
@@ -14005,14 +14279,27 @@ inbz6v2:
 	VCVTPS2DQ Z11, Z11
 	VPADDD Z28, Z11, Z11
 	VPMOVDB Z11, K1, 16(SI)
+	JMP inext6v2
+
+inext6v2:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone6v2
+	MOVQ 40(AX), DX
+	IMULQ $6, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile6v2
+idone6v2:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I6V3(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I6V3(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile6v3:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -14071,7 +14358,9 @@ iloop6v3:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter6v3
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -14184,8 +14473,7 @@ iloop6v3:
 	VPMULLD.BCST 20(R11), Z25, Z27
 	VPADDD Z27, Z17, Z17
 	VMOVDQU32 Z17, K1, 128(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v3
 ibytes6v3:
 	CMPL BX, $2
 	JEQ inbz6v3
@@ -14399,8 +14687,7 @@ ibytes6v3:
 	VCVTPS2DQ Z17, Z17
 	VPADDD Z28, Z17, Z17
 	VPMOVDB Z17, K1, 32(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v3
 
 inbz6v3:
 	VMOVDQU32 0(R8), Z24
@@ -14574,14 +14861,27 @@ inbz6v3:
 	VCVTPS2DQ Z17, Z17
 	VPADDD Z28, Z17, Z17
 	VPMOVDB Z17, K1, 32(SI)
+	JMP inext6v3
+
+inext6v3:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone6v3
+	MOVQ 40(AX), DX
+	IMULQ $6, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile6v3
+idone6v3:
 	VZEROUPPER
 	RET
 
 // func kernVNNI512I6V4(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I6V4(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile6v4:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -14653,7 +14953,9 @@ iloop6v4:
 	ADDQ $48, AX
 	DECQ DX
 	JNZ iouter6v4
+	MOVQ AX, CX
 	MOVQ e+40(FP), AX
+	MOVQ CX, 80(AX)
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -14799,8 +15101,7 @@ iloop6v4:
 	VPMULLD.BCST 20(R11), Z25, Z27
 	VPADDD Z27, Z23, Z23
 	VMOVDQU32 Z23, K1, 192(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v4
 ibytes6v4:
 	CMPL BX, $2
 	JEQ inbz6v4
@@ -15084,8 +15385,7 @@ ibytes6v4:
 	VCVTPS2DQ Z23, Z23
 	VPADDD Z28, Z23, Z23
 	VPMOVDB Z23, K1, 48(SI)
-	VZEROUPPER
-	RET
+	JMP inext6v4
 
 inbz6v4:
 	VMOVDQU32 0(R8), Z24
@@ -15316,6 +15616,18 @@ inbz6v4:
 	VCVTPS2DQ Z23, Z23
 	VPADDD Z28, Z23, Z23
 	VPMOVDB Z23, K1, 48(SI)
+	JMP inext6v4
+
+inext6v4:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone6v4
+	MOVQ 40(AX), DX
+	IMULQ $6, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile6v4
+idone6v4:
 	VZEROUPPER
 	RET
 
