@@ -260,27 +260,48 @@ func packRowTaps(w *tensor.Tensor) *q8.PackedB {
 	return q8.PackB(kdim, cout, re, kdim, true)
 }
 
-// rowTapImage writes the NHWC image xh [H][W][C] into xp with the zero
-// point around it (padT rows above, padL pixels left, enough below and
-// right for every window, plus a run's tail), so that each kernel row of
-// each window is one contiguous run, and returns the run offsets per
-// output pixel and kernel row.
-func rowTapImage(xp []uint8, offs []int, xh []uint8, geo *convGeom, c int, zp uint8) ([]uint8, []int) {
-	H, W := geo.in[0], geo.in[1]
+// rowTapGeom is the bordered image rowTapImage builds: Hp×Wp pixels (padT
+// rows above, padL pixels left, enough below and right for every window),
+// plus a run's tail.
+func rowTapGeom(geo *convGeom, c int) (Hp, Wp, run int) {
 	kh, kw := geo.k[0], geo.k[1]
-	OH, OW := geo.out[0], geo.out[1]
+	Hp = max(geo.padB[0]+geo.in[0], (geo.out[0]-1)*geo.stride[0]+(kh-1)*geo.dil[0]+1)
+	Wp = max(geo.padB[1]+geo.in[1], (geo.out[1]-1)*geo.stride[1]+kw)
+	return Hp, Wp, q8.KcPad(kw * c)
+}
+
+// rowTapImage writes the NHWC image xh [H][W][C] into xp with the zero
+// point around it (rowTapGeom), so that each kernel row of each window is
+// one contiguous run. Only the border is filled: the image rows overwrite
+// the rest.
+func rowTapImage(xp []uint8, xh []uint8, geo *convGeom, c int, zp uint8) []uint8 {
+	H, W := geo.in[0], geo.in[1]
 	padT, padL := geo.padB[0], geo.padB[1]
-	Hp := max(padT+H, (OH-1)*geo.stride[0]+(kh-1)*geo.dil[0]+1)
-	Wp := max(padL+W, (OW-1)*geo.stride[1]+kw)
-	run := q8.KcPad(kw * c)
+	Hp, Wp, run := rowTapGeom(geo, c)
 	xp = growU8(&xp, Hp*Wp*c+run)
-	for i := range xp {
-		xp[i] = zp
+	fill := func(b []uint8) {
+		for i := range b {
+			b[i] = zp
+		}
 	}
+	fill(xp[:(padT*Wp+padL)*c])
 	for ih := 0; ih < H; ih++ {
-		copy(xp[((ih+padT)*Wp+padL)*c:], xh[ih*W*c:(ih+1)*W*c])
+		at := ((ih+padT)*Wp + padL) * c
+		copy(xp[at:], xh[ih*W*c:(ih+1)*W*c])
+		// This row's right border and the next row's left one.
+		end := at + W*c
+		fill(xp[end:min(len(xp), end+(Wp-W)*c)])
 	}
-	offs = growInt(&offs, OH*OW*kh)
+	fill(xp[((H+padT)*Wp+padL)*c:])
+	return xp
+}
+
+// rowTapOffsets is the run offset into rowTapImage's image per output
+// pixel and kernel row.
+func rowTapOffsets(geo *convGeom, c int) []int {
+	kh, OH, OW := geo.k[0], geo.out[0], geo.out[1]
+	_, Wp, _ := rowTapGeom(geo, c)
+	offs := make([]int, OH*OW*kh)
 	for oh := 0; oh < OH; oh++ {
 		for ow := 0; ow < OW; ow++ {
 			o := offs[(oh*OW+ow)*kh:]
@@ -289,7 +310,7 @@ func rowTapImage(xp []uint8, offs []int, xh []uint8, geo *convGeom, c int, zp ui
 			}
 		}
 	}
-	return xp, offs
+	return offs
 }
 
 // packConvWeights reorders W [Cout][Cin/g][k…] per group to rows of
@@ -483,10 +504,14 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 	var xp []uint8
 	var rtOffs []int
+	if rowPack != nil {
+		rtOffs = win.rowTaps(geo, c)
+	}
 	// A uint8 channels-last image whose windows never reach the padding
 	// (1x1 layers, unpadded ones) is read where it is: the copy was a
-	// sizeable part of MobileNetV2's large pointwise layers.
-	inPlace := k.nhwc && x.DType == tensor.Uint8 && !win.pad && rowPack == nil && kcp*group <= c
+	// sizeable part of MobileNetV2's large pointwise layers. So is the
+	// source of the row-tap image.
+	inPlace := k.nhwc && x.DType == tensor.Uint8 && (rowPack != nil || (!win.pad && kcp*group <= c))
 	for b := 0; b < batch; b++ {
 		if inPlace {
 			xh = x.U8()[b*c*xs : (b+1)*c*xs]
@@ -494,10 +519,10 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 			k.image(xh, x, b, c, xs)
 		}
 		if rowPack != nil {
-			// The outer scratch's a and offs are free: block workers
-			// take their own.
-			xp, rtOffs = rowTapImage(xhBuf.a, xhBuf.offs, xh, geo, c, uint8(xzs[0]))
-			xhBuf.a, xhBuf.offs = xp, rtOffs
+			// The outer scratch's a is free: block workers take their
+			// own.
+			xp = rowTapImage(xhBuf.a, xh, geo, c, uint8(xzs[0]))
+			xhBuf.a = xp
 		}
 		for g := 0; g < group; g++ {
 			pb := packs[g]
@@ -805,6 +830,17 @@ type windowTable struct {
 	pix                           []int32
 	offs                          []int
 	pad                           bool // some window reaches the padding
+	rt                            atomic.Pointer[[]int]
+}
+
+// rowTaps is rowTapOffsets for this geometry, computed once.
+func (w *windowTable) rowTaps(geo *convGeom, c int) []int {
+	if p := w.rt.Load(); p != nil {
+		return *p
+	}
+	o := rowTapOffsets(geo, c)
+	w.rt.Store(&o)
+	return o
 }
 
 func (k *convKernel) windowFor(geo *convGeom, c int) *windowTable {
