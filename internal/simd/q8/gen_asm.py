@@ -55,9 +55,10 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
     w('\tVZEROUPPER\n\tRET\n')
 
 # AVX-512 VNNI with the output stage fused: the accumulators never leave the
-# registers. After the k loop, per 16-column vector v: Z24 column terms, Z25
-# −b0 per column, Z26 scales; per row the row-sum correction, then either a
-# masked int32 store or the requantization and a masked narrowing store.
+# registers. They start at the column terms (accInit); after the k loop, per
+# 16-column vector v: Z25 −b0 per column, Z26 scales; per row the row-sum
+# correction, then either a masked int32 store or the requantization and a
+# masked narrowing store.
 # struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
 # 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode (0
 # int32, 1 bytes, 2 bytes with b0 = 0), 68 zp, 72 fmin, 76 fmax, 80 next
@@ -83,10 +84,10 @@ def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
 	TESTL BX, BX
 	JNE {lbl}bytes{s}''')
     for v in range(V):
-        w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+        w(f'\tVMOVDQU32 {64*v}(R9), Z25\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
         for r in range(R):
             z = f'Z{V*r+v}'
-            w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
+            w(f'\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
@@ -97,12 +98,11 @@ def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
         if nbz:
             w(f'{lbl}nbz{s}:')
         for v in range(V):
-            w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+            w(f'\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
             if not nbz:
                 w(f'\tVMOVDQU32 {64*v}(R9), Z25')
             for r in range(R):
                 z = f'Z{V*r+v}'
-                w(f'\tVPADDD Z24, {z}, {z}')
                 if not nbz:
                     w(f'\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
                 w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
@@ -110,6 +110,18 @@ def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
                 if r < R-1:
                     w('\tADDQ DX, SI')
         w(f'\t{tail}\n')
+
+
+def accInit(R, V, e):
+    """Starts the accumulators at the column terms (the output stage's first
+    addition, done by a load instead of an ALU op per vector); e is the
+    *epi512 argument. SI is free: the k loop sets it."""
+    w(f'\tMOVQ {e}(FP), SI\n\tMOVQ 0(SI), SI')
+    for v in range(V):
+        w(f'\tVMOVDQU32 {64*v}(SI), Z{v}')
+    for r in range(1, R):
+        for v in range(V):
+            w(f'\tVMOVDQA32 Z{v}, Z{V*r+v}')
 
 
 def kloop(R, V, lbl):
@@ -139,8 +151,7 @@ TEXT ·kernVNNI512F{R}V{V}(SB), NOSPLIT, $0-32
 	MOVQ rows+8(FP), AX
 	MOVQ b+16(FP), BX
 	LOADROWS''')
-        for i in range(V*R):
-            w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+        accInit(R, V, 'e+24')
         w(f'\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ fepi{s}')
         kloop(R, V, f'floop{s}')
         w(f'fepi{s}:\n\tMOVQ e+24(FP), AX')
@@ -179,8 +190,7 @@ itile{s}:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
 	MOVQ b+32(FP), BX''')
-        for i in range(V*R):
-            w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
+        accInit(R, V, 'e+40')
         w(f'iouter{s}:\n\tLOADOFFS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
         kloop(R, V, f'iloop{s}')
         # AX has reached the next tile's table: kept in e.next while the
