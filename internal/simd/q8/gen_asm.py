@@ -718,7 +718,7 @@ def dw3epi(P, signed):
     for p in range(P):
         for q in range(4):
             z = f'Z{4*p+q}'
-            w(f'\tVPADDD {64*q}(AX), {z}, {z}\n\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*q}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*q}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
             w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}')
         a = 4*p
         w(f'\tVPACK{pk}DW Z{a+1}, Z{a}, Z{a}\n\tVPACK{pk}DW Z{a+3}, Z{a+2}, Z{a+2}\n\tVPACK{pk}WB Z{a+2}, Z{a}, Z{a}')
@@ -748,14 +748,15 @@ TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
             w(f'\tVMOVDQU32 {64*q}(DX), Z{16+4*x+q}')
         if x < 2:
             w('\tADDQ R9, DX')
+    # The accumulators start at the column terms (AX).
     w(f'\tCMPQ CX, $2\n\tJLT {lbl}one\n{lbl}two:\n\tLEAQ (SI)(R8*1), R12')
-    for a in range(8):
-        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+    for a in range(4):
+        w(f'\tVMOVDQU32 {64*a}(AX), Z{a}\n\tVMOVDQA32 Z{a}, Z{a+4}')
     dw3acc(2)
     dw3epi(2, signed)
     w(f'\tLEAQ (SI)(R8*2), SI\n\tSUBQ $2, CX\n\tCMPQ CX, $2\n\tJGE {lbl}two\n{lbl}one:\n\tTESTQ CX, CX\n\tJEQ {lbl}done')
     for a in range(4):
-        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+        w(f'\tVMOVDQU32 {64*a}(AX), Z{a}')
     dw3acc(1)
     dw3epi(1, signed)
     w(f'{lbl}done:\n\tVZEROUPPER\n\tRET\n')
