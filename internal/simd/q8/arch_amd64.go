@@ -495,6 +495,15 @@ func colSumU8AVX2(acc *int32, src *uint8, n, stride int)
 func colSumS8AVX2(acc *int32, src *uint8, n, stride int)
 
 //go:noescape
+func dw3BuildY(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+
+//go:noescape
+func dw3RowUY(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw3RowSY(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -526,6 +535,8 @@ func initArch() {
 			dw8Row = [2]func(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi){dw8Row4AVX512, dw8Row1AVX512}
 			dw3RowK = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowU, dw3RowS}
 			dw3BuildK = dw3Build
+			dw3RowKY = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowUY, dw3RowSY}
+			dw3BuildKY = dw3BuildY
 		}
 		dwRow6Q = [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
 			dwRow6QAVX512B1, dwRow6QAVX512B2, dwRow6QAVX512B3, dwRow6QAVX512B4}

@@ -29,8 +29,9 @@ type DWWeights struct {
 	// them: per tap, per 64-channel chunk, four 64-byte vectors, vector j
 	// with channel c0+4i+j's weight at byte 4i+j and zeros elsewhere.
 	w8 []int8
-	// w3 is the same for 3×3 layers as DWConv3x3 reads it (packW3).
-	w3 []int8
+	// w3 and w3y are the same for 3×3 layers as DWConv3x3 reads them
+	// (packW3, 64- and 32-channel chunks).
+	w3, w3y []int8
 }
 
 // dw8Epi is dw8Row's output stage (offsets fixed in gen_asm.py).
@@ -75,7 +76,7 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 			}
 		}
 		if taps == 9 {
-			d.w3 = packW3(d.w, c)
+			d.w3, d.w3y = packW3(d.w, c, 64), packW3(d.w, c, 32)
 		}
 	}
 	return d

@@ -20,6 +20,14 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	if dw3RowK[0] == nil || active != isaAVX512VNNI || d.w3 == nil || out.Q == nil || (stride != 1 && stride != 2) {
 		return false
 	}
+	// Chunks of 64 channels in zmm, or of 32 in ymm where that pads
+	// enough less: a ymm step costs about half a zmm one on Zen 4, plus
+	// its share of per-chunk setup (measured: 32 and 96 channels gain,
+	// 144 loses).
+	cw, w3, build, kerns := 64, d.w3, dw3BuildK, dw3RowK
+	if 2*((c+31)/32) <= 3*((c+63)/64) {
+		cw, w3, build, kerns = 32, d.w3y, dw3BuildKY, dw3RowKY
+	}
 	if h <= 0 || w <= 0 || c != d.C || len(x) < h*w*c {
 		panic(fmt.Sprintf("q8.DWConv3x3: %d bytes for %dx%dx%d (weights of %d channels)", len(x), h, w, c, d.C))
 	}
@@ -36,26 +44,26 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.columns(xZero, pb, []int32{0}, 0, c, out)
-	nch := (c + 63) / 64
+	nch := (c + cw - 1) / cw
 	// Column terms and scales in the column image's channel order: dword
-	// (lane l, j) of vector q is channel 16l+4q+j.
-	sc.dwCT = grow32(sc.dwCT, nch*64)
-	if cap(sc.dwSc) < nch*64 {
-		sc.dwSc = make([]float32, nch*64)
+	// (lane l, j) of vector q is channel 16l+4q+j of the chunk.
+	sc.dwCT = grow32(sc.dwCT, nch*cw)
+	if cap(sc.dwSc) < nch*cw {
+		sc.dwSc = make([]float32, nch*cw)
 	}
-	sc.dwSc = sc.dwSc[:nch*64]
-	for i := range nch * 64 {
-		v, l, j := i%64/16, i%16/4, i%4
-		ch := i - i%64 + 16*l + 4*v + j
+	sc.dwSc = sc.dwSc[:nch*cw]
+	for i := range nch * cw {
+		v, l, j := i%cw/(cw/4), i%(cw/4)/4, i%4
+		ch := i - i%cw + 16*l + 4*v + j
 		sc.dwCT[i], sc.dwSc[i] = 0, 0
 		if ch < c {
 			sc.dwCT[i], sc.dwSc[i] = sc.colTerm[ch], sc.scale[ch]
 		}
 	}
 	// The column image of one output row: w+2 columns (the outer two are
-	// the left and right padding) of nch 256-byte chunks; and a row of
-	// zero points for the top and bottom padding.
-	cs := nch * 256
+	// the left and right padding) of nch chunks of 4·cw bytes; and a row
+	// of zero points for the top and bottom padding.
+	cs := nch * 4 * cw
 	col := growU8(&sc.dw3Col, (w+2)*cs)
 	zrow := growU8(&sc.dw3Zero, w*c+64)
 	for i := range zrow {
@@ -65,7 +73,7 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 		col[i], col[(w+1)*cs+i] = uint8(xZero), uint8(xZero)
 	}
 	mask := ^uint64(0)
-	if r := c % 64; r != 0 {
+	if r := c % cw; r != 0 {
 		mask = uint64(1)<<r - 1
 	}
 	row := func(r int) *uint8 {
@@ -74,39 +82,38 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 		}
 		return &x[r*w*c]
 	}
-	kern := dw3RowK[b2i(q.OutU8 == nil)]
+	kern := kerns[b2i(q.OutU8 == nil)]
 	for y := y0; y < y1; y++ {
 		r := y * stride
-		dw3BuildK(&col[cs], row(r-1), row(r), row(r+1), w, c, nch, mask)
+		build(&col[cs], row(r-1), row(r), row(r+1), w, c, nch, mask)
 		for k := 0; k < nch; k++ {
-			e := dw8Epi{colTerm: &sc.dwCT[64*k], scale: &sc.dwSc[64*k], ldc: q.Ldc, zp: st.zp, fmin: st.fmin, fmax: st.fmax, mask: ^uint64(0)}
-			if n := c - 64*k; n < 64 {
+			e := dw8Epi{colTerm: &sc.dwCT[cw*k], scale: &sc.dwSc[cw*k], ldc: q.Ldc, zp: st.zp, fmin: st.fmin, fmax: st.fmax, mask: ^uint64(0)}
+			if n := c - cw*k; n < cw {
 				e.mask = uint64(1)<<n - 1
 			}
-			at := (y-y0)*ow*q.Ldc + 64*k
+			at := (y-y0)*ow*q.Ldc + cw*k
 			if q.OutU8 != nil {
 				e.dst = unsafe.Pointer(&q.OutU8[at])
 			} else {
 				e.dst = unsafe.Pointer(&q.OutS8[at])
 			}
-			kern(ow, &col[256*k], stride*cs, cs, &d.w3[256*k], cs, &e)
+			kern(ow, &col[4*cw*k], stride*cs, cs, &w3[4*cw*k], cs, &e)
 		}
 	}
 	return true
 }
 
-// packW3 lays 3×3 weights (w[t][ch] = W − W0, t = 3·ky+kx) out for dw3Row:
-// per kernel column kx, per 64-channel chunk, four 64-byte vectors; dword
-// (lane l, j) of vector q is channel 16l+4q+j with its three rows' weights
-// in bytes 0..2.
-func packW3(wt []int32, c int) []int8 {
-	nch := (c + 63) / 64
-	w3 := make([]int8, 3*nch*256)
+// packW3 lays 3×3 weights (w[t][ch] = W − W0, t = 3·ky+kx) out for dw3Row
+// with chunks of cw (64 or 32) channels: per kernel column kx, per chunk,
+// four vectors of cw bytes; dword (lane l, j) of vector q is channel
+// 16l+4q+j of the chunk with its three rows' weights in bytes 0..2.
+func packW3(wt []int32, c, cw int) []int8 {
+	nch := (c + cw - 1) / cw
+	w3 := make([]int8, 3*nch*4*cw)
 	for kx := 0; kx < 3; kx++ {
 		for ch := 0; ch < c; ch++ {
-			// Channel 16l+4v+j of chunk k.
-			k, l, v, j := ch/64, ch%64/16, ch%16/4, ch%4
-			at := (kx*nch+k)*256 + 64*v + 16*l + 4*j
+			k, l, v, j := ch/cw, ch%cw/16, ch%16/4, ch%4
+			at := (kx*nch+k)*4*cw + cw*v + 16*l + 4*j
 			for ky := 0; ky < 3; ky++ {
 				w3[at+ky] = int8(wt[(3*ky+kx)*c+ch])
 			}

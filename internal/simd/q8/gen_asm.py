@@ -646,8 +646,12 @@ w('''	ADDQ $16, R8
 # c bytes apart, nch chunks each (256 bytes per chunk; the last chunk's
 # loads masked by K1): VPUNPCK{L,H}BW pairs rows 0 and 1 and row 2 with
 # itself, VPUNPCK{L,H}WD joins the pairs, which gives the order above.
-w('''// func dw3Build(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
-TEXT ·dw3Build(SB), NOSPLIT, $0-64
+# The Y variants do 32-channel chunks in ymm registers (lanes l = 0, 1),
+# single-pumped on Zen 4, so a layer whose channels fill 64-channel chunks
+# badly (32, 96, 144) wastes less.
+for X, VB, suf in (('Z', 64, ''), ('Y', 32, 'Y')):
+    w(f'''// func dw3Build{suf}(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+TEXT ·dw3Build{suf}(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ r0+8(FP), R8
 	MOVQ r1+16(FP), R9
@@ -656,40 +660,40 @@ TEXT ·dw3Build(SB), NOSPLIT, $0-64
 	MOVQ c+40(FP), R11
 	KMOVQ mask+56(FP), K1
 	XORQ AX, AX
-dw3bpix:
+dw3bpix{suf}:
 	MOVQ nch+48(FP), DX
 	MOVQ AX, SI
-dw3bch:
+dw3bch{suf}:
 	CMPQ DX, $1
-	JEQ dw3blast
-	VMOVDQU8 (R8)(SI*1), Z0
-	VMOVDQU8 (R9)(SI*1), Z1
-	VMOVDQU8 (R10)(SI*1), Z2
-	JMP dw3bmix
-dw3blast:
-	VMOVDQU8.Z (R8)(SI*1), K1, Z0
-	VMOVDQU8.Z (R9)(SI*1), K1, Z1
-	VMOVDQU8.Z (R10)(SI*1), K1, Z2
-dw3bmix:
-	VPUNPCKLBW Z1, Z0, Z3
-	VPUNPCKHBW Z1, Z0, Z4
-	VPUNPCKLBW Z2, Z2, Z5
-	VPUNPCKHBW Z2, Z2, Z6
-	VPUNPCKLWD Z5, Z3, Z7
-	VPUNPCKHWD Z5, Z3, Z8
-	VPUNPCKLWD Z6, Z4, Z9
-	VPUNPCKHWD Z6, Z4, Z10
-	VMOVDQU32 Z7, (DI)
-	VMOVDQU32 Z8, 64(DI)
-	VMOVDQU32 Z9, 128(DI)
-	VMOVDQU32 Z10, 192(DI)
-	ADDQ $256, DI
-	ADDQ $64, SI
+	JEQ dw3blast{suf}
+	VMOVDQU8 (R8)(SI*1), {X}0
+	VMOVDQU8 (R9)(SI*1), {X}1
+	VMOVDQU8 (R10)(SI*1), {X}2
+	JMP dw3bmix{suf}
+dw3blast{suf}:
+	VMOVDQU8.Z (R8)(SI*1), K1, {X}0
+	VMOVDQU8.Z (R9)(SI*1), K1, {X}1
+	VMOVDQU8.Z (R10)(SI*1), K1, {X}2
+dw3bmix{suf}:
+	VPUNPCKLBW {X}1, {X}0, {X}3
+	VPUNPCKHBW {X}1, {X}0, {X}4
+	VPUNPCKLBW {X}2, {X}2, {X}5
+	VPUNPCKHBW {X}2, {X}2, {X}6
+	VPUNPCKLWD {X}5, {X}3, {X}7
+	VPUNPCKHWD {X}5, {X}3, {X}8
+	VPUNPCKLWD {X}6, {X}4, {X}9
+	VPUNPCKHWD {X}6, {X}4, {X}10
+	VMOVDQU32 {X}7, (DI)
+	VMOVDQU32 {X}8, {VB}(DI)
+	VMOVDQU32 {X}9, {2*VB}(DI)
+	VMOVDQU32 {X}10, {3*VB}(DI)
+	ADDQ ${4*VB}, DI
+	ADDQ ${VB}, SI
 	DECQ DX
-	JNZ dw3bch
+	JNZ dw3bch{suf}
 	ADDQ R11, AX
 	DECQ CX
-	JNZ dw3bpix
+	JNZ dw3bpix{suf}
 	VZEROUPPER
 	RET
 ''')
@@ -703,29 +707,28 @@ dw3bmix:
 # permuted column terms and scales, then VPACK{US,SS}DW/WB, which undo the
 # unpacking's order: lane l of the result is channels 16l..16l+15. struct
 # dw8Epi as for dw8Row.
-def dw3acc(P):
+def dw3acc(P, X='Z', VB=64):
     for p in range(P):
         for x in range(3):
             for q in range(4):
                 t = 8 + (4*p + q) % 4
-                off = f'{64*q}(SI)' if x == 0 else (f'{64*q}(SI)(BX*1)' if x == 1 else f'{64*q}(SI)(BX*2)')
-                if p == 1:
-                    off = f'{64*q}(R12)' if x == 0 else (f'{64*q}(R12)(BX*1)' if x == 1 else f'{64*q}(R12)(BX*2)')
-                w(f'\tVMOVDQU32 {off}, Z{t}\n\tVPDPBUSD Z{16+4*x+q}, Z{t}, Z{4*p+q}')
+                r = 'SI' if p == 0 else 'R12'
+                off = f'{VB*q}({r})' if x == 0 else (f'{VB*q}({r})(BX*1)' if x == 1 else f'{VB*q}({r})(BX*2)')
+                w(f'\tVMOVDQU32 {off}, {X}{t}\n\tVPDPBUSD {X}{16+4*x+q}, {X}{t}, {X}{4*p+q}')
 
-def dw3epi(P, signed):
+def dw3epi(P, signed, X='Z', VB=64):
     pk = 'SS' if signed else 'US'
     for p in range(P):
         for q in range(4):
-            z = f'Z{4*p+q}'
-            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*q}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
-            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}')
+            z = f'{X}{4*p+q}'
+            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {VB*q}(R11), {z}, {z}\n\tVMAXPS {X}29, {z}, {z}\n\tVMINPS {X}30, {z}, {z}')
+            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD {X}28, {z}, {z}')
         a = 4*p
-        w(f'\tVPACK{pk}DW Z{a+1}, Z{a}, Z{a}\n\tVPACK{pk}DW Z{a+3}, Z{a+2}, Z{a+2}\n\tVPACK{pk}WB Z{a+2}, Z{a}, Z{a}')
-        w(f'\tVMOVDQU8 Z{a}, K1, (DI)\n\tADDQ 24(R10), DI')
+        w(f'\tVPACK{pk}DW {X}{a+1}, {X}{a}, {X}{a}\n\tVPACK{pk}DW {X}{a+3}, {X}{a+2}, {X}{a+2}\n\tVPACK{pk}WB {X}{a+2}, {X}{a}, {X}{a}')
+        w(f'\tVMOVDQU8 {X}{a}, K1, (DI)\n\tADDQ 24(R10), DI')
 
-for signed in (False, True):
-    nm = 'S' if signed else 'U'
+for signed, (X, VB, suf) in [(sg, v) for v in (('Z', 64, ''), ('Y', 32, 'Y')) for sg in (False, True)]:
+    nm = ('S' if signed else 'U') + suf
     lbl = f'dw3r{nm}'
     w(f'''// func dw3Row{nm}(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
@@ -740,25 +743,25 @@ TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
 	MOVQ 16(R10), DI
 	MOVQ 0(R10), AX
 	MOVQ 8(R10), R11
-	VPBROADCASTD 32(R10), Z28
-	VBROADCASTSS 36(R10), Z29
-	VBROADCASTSS 40(R10), Z30''')
+	VPBROADCASTD 32(R10), {X}28
+	VBROADCASTSS 36(R10), {X}29
+	VBROADCASTSS 40(R10), {X}30''')
     for x in range(3):
         for q in range(4):
-            w(f'\tVMOVDQU32 {64*q}(DX), Z{16+4*x+q}')
+            w(f'\tVMOVDQU32 {VB*q}(DX), {X}{16+4*x+q}')
         if x < 2:
             w('\tADDQ R9, DX')
     # The accumulators start at the column terms (AX).
     w(f'\tCMPQ CX, $2\n\tJLT {lbl}one\n{lbl}two:\n\tLEAQ (SI)(R8*1), R12')
     for a in range(4):
-        w(f'\tVMOVDQU32 {64*a}(AX), Z{a}\n\tVMOVDQA32 Z{a}, Z{a+4}')
-    dw3acc(2)
-    dw3epi(2, signed)
+        w(f'\tVMOVDQU32 {VB*a}(AX), {X}{a}\n\tVMOVDQA32 {X}{a}, {X}{a+4}')
+    dw3acc(2, X, VB)
+    dw3epi(2, signed, X, VB)
     w(f'\tLEAQ (SI)(R8*2), SI\n\tSUBQ $2, CX\n\tCMPQ CX, $2\n\tJGE {lbl}two\n{lbl}one:\n\tTESTQ CX, CX\n\tJEQ {lbl}done')
     for a in range(4):
-        w(f'\tVMOVDQU32 {64*a}(AX), Z{a}')
-    dw3acc(1)
-    dw3epi(1, signed)
+        w(f'\tVMOVDQU32 {VB*a}(AX), {X}{a}')
+    dw3acc(1, X, VB)
+    dw3epi(1, signed, X, VB)
     w(f'{lbl}done:\n\tVZEROUPPER\n\tRET\n')
 
 # Channel sums for GlobalAveragePool over NHWC: acc[0..8) += the 8 bytes at

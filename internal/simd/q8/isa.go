@@ -60,6 +60,9 @@ var (
 	// output (dw3Build comes with them).
 	dw3RowK   [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 	dw3BuildK func(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+	// dw3RowKY and dw3BuildKY are the same over 32-channel chunks.
+	dw3RowKY   [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+	dw3BuildKY func(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
