@@ -504,6 +504,18 @@ func dw3RowUY(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8
 func dw3RowSY(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 
 //go:noescape
+func dw3RowUN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw3RowSN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw3RowUYN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw3RowSYN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -537,6 +549,8 @@ func initArch() {
 			dw3BuildK = dw3Build
 			dw3RowKY = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowUY, dw3RowSY}
 			dw3BuildKY = dw3BuildY
+			dw3RowKN = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowUN, dw3RowSN}
+			dw3RowKYN = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowUYN, dw3RowSYN}
 		}
 		dwRow6Q = [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
 			dwRow6QAVX512B1, dwRow6QAVX512B2, dwRow6QAVX512B3, dwRow6QAVX512B4}

@@ -24,9 +24,9 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	// enough less: a ymm step costs about half a zmm one on Zen 4, plus
 	// its share of per-chunk setup (measured: 32 and 96 channels gain,
 	// 144 loses).
-	cw, w3, build, kerns := 64, d.w3, dw3BuildK, dw3RowK
+	cw, w3, build, kerns, kernsN := 64, d.w3, dw3BuildK, dw3RowK, dw3RowKN
 	if 2*((c+31)/32) <= 3*((c+63)/64) {
-		cw, w3, build, kerns = 32, d.w3y, dw3BuildKY, dw3RowKY
+		cw, w3, build, kerns, kernsN = 32, d.w3y, dw3BuildKY, dw3RowKY, dw3RowKYN
 	}
 	if h <= 0 || w <= 0 || c != d.C || len(x) < h*w*c {
 		panic(fmt.Sprintf("q8.DWConv3x3: %d bytes for %dx%dx%d (weights of %d channels)", len(x), h, w, c, d.C))
@@ -83,6 +83,9 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 		return &x[r*w*c]
 	}
 	kern := kerns[b2i(q.OutU8 == nil)]
+	if noClamp(q, sc.scale[:c]) {
+		kern = kernsN[b2i(q.OutU8 == nil)]
+	}
 	for y := y0; y < y1; y++ {
 		r := y * stride
 		build(&col[cs], row(r-1), row(r), row(r+1), w, c, nch, mask)
@@ -98,6 +101,25 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 				e.dst = unsafe.Pointer(&q.OutS8[at])
 			}
 			kern(ow, &col[4*cw*k], stride*cs, cs, &w3[4*cw*k], cs, &e)
+		}
+	}
+	return true
+}
+
+// noClamp reports whether a requantization needs no clamp of its own
+// before the narrowing to bytes, whose saturation clamps: the bounds are the
+// output type's whole range, and every scale is at most 0.5, so that
+// float32(an int32)·scale stays far inside VCVTPS2DQ's range (|x| < 2^31)
+// and the conversion never gives its overflow value. Rounding then
+// clamping to integer bounds is clamping then rounding.
+func noClamp(q *Requant, scale []float32) bool {
+	lo, hi := q.bounds()
+	if q.OutU8 != nil && (lo != 0 || hi != 255) || q.OutU8 == nil && (lo != -128 || hi != 127) {
+		return false
+	}
+	for _, s := range scale {
+		if !(s <= 0.5 && s >= -0.5) {
+			return false
 		}
 	}
 	return true

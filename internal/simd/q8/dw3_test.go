@@ -8,8 +8,9 @@ import (
 
 // TestDWConv3x3 checks the column-image kernel against the definition of a
 // padded 3×3 depthwise convolution: odd and tiny images, both strides,
-// channel counts around the 64-channel chunk, uint8 and int8 output with a
-// clamp, and a band of output rows.
+// channel counts around the 64- and 32-channel chunks, uint8 and int8
+// output over the full range (saturating narrowing) and with a clamp, scales
+// small and past 0.5, and a band of output rows.
 func TestDWConv3x3(t *testing.T) {
 	rnd := rand.New(rand.NewSource(12))
 	for _, s := range []struct{ h, w, c, stride int }{{1, 1, 1, 1}, {2, 3, 16, 1}, {5, 7, 32, 1}, {6, 6, 64, 2}, {7, 9, 96, 2}, {4, 5, 144, 1}, {9, 4, 200, 2}, {3, 3, 65, 1}} {
@@ -44,6 +45,11 @@ func TestDWConv3x3(t *testing.T) {
 			bias := make([]int32, c)
 			for ch := range scale {
 				scale[ch] = float32(rnd.Float64()*0.01 + 0.001)
+				if xz == 255 {
+					// Scales past 0.5: the clamping kernels even for
+					// the full output range.
+					scale[ch] = float32(rnd.Float64()*0.6 + 0.3)
+				}
 				bias[ch] = int32(rnd.Intn(4000) - 2000)
 			}
 			d := PackDW(c, 9, wt, []int32{0})
@@ -60,6 +66,15 @@ func TestDWConv3x3(t *testing.T) {
 						return
 					}
 					ran = true
+					uf := make([]uint8, (y1-y0)*ow*c)
+					DWConv3x3(x, h, w, c, st, xz, d, y0, y1, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 200, OutU8: uf, Ldc: c}})
+					for r := 0; r < (y1-y0)*ow; r++ {
+						for ch := 0; ch < c; ch++ {
+							if g, w := int32(uf[r*c+ch]), refQuant(want[(y0*ow+r)*c+ch], bias[ch], scale[ch], 200, 0, 255); g != w {
+								t.Fatalf("%s %v: full-range u8 out[%d][%d] = %d, want %d", name, p, r, ch, g, w)
+							}
+						}
+					}
 					sy := make([]int8, (y1-y0)*ow*c)
 					DWConv3x3(x, h, w, c, st, xz, d, y0, y1, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: -5, OutS8: sy, Ldc: c}})
 					for r := 0; r < (y1-y0)*ow; r++ {

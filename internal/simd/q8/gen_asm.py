@@ -716,19 +716,25 @@ def dw3acc(P, X='Z', VB=64):
                 off = f'{VB*q}({r})' if x == 0 else (f'{VB*q}({r})(BX*1)' if x == 1 else f'{VB*q}({r})(BX*2)')
                 w(f'\tVMOVDQU32 {off}, {X}{t}\n\tVPDPBUSD {X}{16+4*x+q}, {X}{t}, {X}{4*p+q}')
 
-def dw3epi(P, signed, X='Z', VB=64):
+def dw3epi(P, signed, X='Z', VB=64, clamp=True):
+    # Without clamp (the N variants) the packs' saturation is the clamp:
+    # only for the full output range and scales that keep VCVTPS2DQ from
+    # overflowing, which the caller checks. VPACKSSDW then VPACK{US,SS}WB
+    # saturate exactly to the byte range either way.
     pk = 'SS' if signed else 'US'
     for p in range(P):
         for q in range(4):
             z = f'{X}{4*p+q}'
-            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {VB*q}(R11), {z}, {z}\n\tVMAXPS {X}29, {z}, {z}\n\tVMINPS {X}30, {z}, {z}')
+            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS {VB*q}(R11), {z}, {z}')
+            if clamp:
+                w(f'\tVMAXPS {X}29, {z}, {z}\n\tVMINPS {X}30, {z}, {z}')
             w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD {X}28, {z}, {z}')
         a = 4*p
-        w(f'\tVPACK{pk}DW {X}{a+1}, {X}{a}, {X}{a}\n\tVPACK{pk}DW {X}{a+3}, {X}{a+2}, {X}{a+2}\n\tVPACK{pk}WB {X}{a+2}, {X}{a}, {X}{a}')
+        w(f'\tVPACKSSDW {X}{a+1}, {X}{a}, {X}{a}\n\tVPACKSSDW {X}{a+3}, {X}{a+2}, {X}{a+2}\n\tVPACK{pk}WB {X}{a+2}, {X}{a}, {X}{a}')
         w(f'\tVMOVDQU8 {X}{a}, K1, (DI)\n\tADDQ 24(R10), DI')
 
-for signed, (X, VB, suf) in [(sg, v) for v in (('Z', 64, ''), ('Y', 32, 'Y')) for sg in (False, True)]:
-    nm = ('S' if signed else 'U') + suf
+for clamp, signed, (X, VB, suf) in [(cl, sg, v) for cl in (True, False) for v in (('Z', 64, ''), ('Y', 32, 'Y')) for sg in (False, True)]:
+    nm = ('S' if signed else 'U') + suf + ('' if clamp else 'N')
     lbl = f'dw3r{nm}'
     w(f'''// func dw3Row{nm}(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
@@ -756,12 +762,12 @@ TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
     for a in range(4):
         w(f'\tVMOVDQU32 {VB*a}(AX), {X}{a}\n\tVMOVDQA32 {X}{a}, {X}{a+4}')
     dw3acc(2, X, VB)
-    dw3epi(2, signed, X, VB)
+    dw3epi(2, signed, X, VB, clamp)
     w(f'\tLEAQ (SI)(R8*2), SI\n\tSUBQ $2, CX\n\tCMPQ CX, $2\n\tJGE {lbl}two\n{lbl}one:\n\tTESTQ CX, CX\n\tJEQ {lbl}done')
     for a in range(4):
         w(f'\tVMOVDQU32 {VB*a}(AX), {X}{a}')
     dw3acc(1, X, VB)
-    dw3epi(1, signed, X, VB)
+    dw3epi(1, signed, X, VB, clamp)
     w(f'{lbl}done:\n\tVZEROUPPER\n\tRET\n')
 
 # Channel sums for GlobalAveragePool over NHWC: acc[0..8) += the 8 bytes at

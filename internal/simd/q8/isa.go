@@ -63,6 +63,8 @@ var (
 	// dw3RowKY and dw3BuildKY are the same over 32-channel chunks.
 	dw3RowKY   [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 	dw3BuildKY func(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+	// dw3RowKN and dw3RowKYN skip the float clamp (see DWConv3x3).
+	dw3RowKN, dw3RowKYN [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
