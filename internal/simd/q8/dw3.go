@@ -86,11 +86,14 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	if noClamp(q, sc.scale[:c]) {
 		kern = kernsN[b2i(q.OutU8 == nil)]
 	}
+	// One e for the whole call: it escapes (the kernels are func values),
+	// and one per kernel call was most of a MobileNetV2 run's garbage.
+	var e dw8Epi
 	for y := y0; y < y1; y++ {
 		r := y * stride
 		build(&col[cs], row(r-1), row(r), row(r+1), w, c, nch, mask)
 		for k := 0; k < nch; k++ {
-			e := dw8Epi{colTerm: &sc.dwCT[cw*k], scale: &sc.dwSc[cw*k], ldc: q.Ldc, zp: st.zp, fmin: st.fmin, fmax: st.fmax, mask: ^uint64(0)}
+			e = dw8Epi{colTerm: &sc.dwCT[cw*k], scale: &sc.dwSc[cw*k], ldc: q.Ldc, zp: st.zp, fmin: st.fmin, fmax: st.fmax, mask: ^uint64(0)}
 			if n := c - cw*k; n < cw {
 				e.mask = uint64(1)<<n - 1
 			}
