@@ -293,12 +293,19 @@ func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, 
 	e.rowSum = &sc.rowSum[0]
 	// The tables of all tiles, six offsets per kernel offset each, rows
 	// past m repeating the tile's first; the kernels walk them in order.
+	// With one kernel offset (1x1 layers) the full tiles' tables are offs
+	// itself; only the last, partial tile needs its own.
+	full := m / mr
 	tiles := (m + mr - 1) / mr
+	i0 := 0
+	if nk == 1 {
+		i0 = full * mr
+	}
 	if cap(sc.offs) < tiles*nk*mr {
 		sc.offs = make([]int, tiles*nk*mr)
 	}
 	tbl := sc.offs[:tiles*nk*mr]
-	for i0 := 0; i0 < m; i0 += mr {
+	for ; i0 < m; i0 += mr {
 		rows := min(mr, m-i0)
 		tt := tbl[(i0/mr)*nk*mr:]
 		for t := 0; t < nk; t++ {
@@ -311,7 +318,10 @@ func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, 
 			}
 		}
 	}
-	full := m / mr
+	ftbl := &tbl[0]
+	if nk == 1 && full > 0 {
+		ftbl = &offs[0]
+	}
 	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
 		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
@@ -320,7 +330,7 @@ func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, 
 		if full > 0 {
 			epiDst(&e, out, 0, c0)
 			e.tiles = full
-			kernVNNI512I[mr-1][v](kcp/4, nk, &base[0], &tbl[0], b, &e)
+			kernVNNI512I[mr-1][v](kcp/4, nk, &base[0], ftbl, b, &e)
 		}
 		if rows := m - full*mr; rows > 0 {
 			epiDst(&e, out, full*mr, c0)

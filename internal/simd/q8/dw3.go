@@ -52,12 +52,19 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 		sc.dwSc = make([]float32, nch*cw)
 	}
 	sc.dwSc = sc.dwSc[:nch*cw]
-	for i := range nch * cw {
-		v, l, j := i%cw/(cw/4), i%(cw/4)/4, i%4
-		ch := i - i%cw + 16*l + 4*v + j
-		sc.dwCT[i], sc.dwSc[i] = 0, 0
-		if ch < c {
-			sc.dwCT[i], sc.dwSc[i] = sc.colTerm[ch], sc.scale[ch]
+	i := 0
+	for k := 0; k < nch*cw; k += cw {
+		for v := 0; v < 4; v++ {
+			for l := 0; l < cw; l += 16 {
+				for j := 0; j < 4; j++ {
+					ch := k + l + 4*v + j
+					sc.dwCT[i], sc.dwSc[i] = 0, 0
+					if ch < c {
+						sc.dwCT[i], sc.dwSc[i] = sc.colTerm[ch], sc.scale[ch]
+					}
+					i++
+				}
+			}
 		}
 	}
 	// The column image of one output row: w+2 columns (the outer two are

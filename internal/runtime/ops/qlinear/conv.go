@@ -497,6 +497,12 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		blockRows = min(960, 96*(512/kdim))
 	}
 	blockRows = threadBlock(ctx, P, 96, blockRows)
+	if k.nhwc && indirect && (ctx == nil || ctx.Threads <= 1) {
+		// Blocks only bound the im2col matrix and the NCHW staging
+		// tile; channels-last indirect layers on one thread have
+		// neither, so one call pays the per-call setup once.
+		blockRows = max(blockRows, P)
+	}
 	blocks := (P + blockRows - 1) / blockRows
 	rowPack := k.rowPack
 	if k.constW != w || !indirect || geo.nd != 2 {
@@ -545,9 +551,11 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 				defer scratchPool.Put(bs)
 				var a []uint8
 				var offs []int
-				if indirect {
+				if indirect && g > 0 && rowPack == nil {
+					// Only the later groups rebuild offsets: group 0
+					// reads the window table.
 					offs = growInt(&bs.offs, blockRows*geo.kSize)
-				} else {
+				} else if !indirect {
 					a = growU8(&bs.a, blockRows*kdim)
 				}
 				var t32 []int32
