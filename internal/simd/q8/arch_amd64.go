@@ -205,7 +205,7 @@ type epi512 struct {
 	ldc    int       // 40: output row stride in bytes
 	colOff int       // 48: (c0 − panel start) in bytes
 	mask   [4]uint16 // 56: columns c0..c1 of the panel
-	mode   int32     // 64: 0 int32, 1 bytes, 2 bytes with every b0 zero
+	mode   int32     // 64: 0 int32, 1 bytes, 2 bytes with every b0 zero, 3/4 that for uint8/int8 without a clamp of its own (noClamp)
 	zp     int32     // 68
 	fmin   float32   // 72
 	fmax   float32   // 76
@@ -214,12 +214,18 @@ type epi512 struct {
 }
 
 // epiSetup fills the parts of e that hold for a whole call; noBZ says every
-// b0 is zero.
-func epiSetup(e *epi512, out Output, st *stage, noBZ bool) (esize int) {
+// b0 is zero; scale is the call's scales (for noClamp).
+func epiSetup(e *epi512, out Output, st *stage, noBZ bool, scale []float32) (esize int) {
 	if out.Q != nil {
 		e.mode = 1
 		if noBZ {
 			e.mode = 2
+			if noClamp(out.Q, scale) {
+				e.mode = 3
+				if out.Q.OutU8 == nil {
+					e.mode = 4
+				}
+			}
 		}
 		e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
 		e.ldc = out.Q.Ldc
@@ -269,7 +275,7 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 	for _, v := range sc.negBZ {
 		noBZ = noBZ && v == 0
 	}
-	esize := epiSetup(&e, out, st, noBZ)
+	esize := epiSetup(&e, out, st, noBZ, sc.scale)
 	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
 		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
@@ -289,7 +295,7 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 // for all panels. sc.rowSum holds zeros (b0 = 0).
 func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
-	esize := epiSetup(&e, out, st, true)
+	esize := epiSetup(&e, out, st, true, sc.scale)
 	e.rowSum = &sc.rowSum[0]
 	// The tables of all tiles, six offsets per kernel offset each, rows
 	// past m repeating the tile's first; the kernels walk them in order.

@@ -61,7 +61,8 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
 # masked narrowing store.
 # struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
 # 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode (0
-# int32, 1 bytes, 2 bytes with b0 = 0), 68 zp, 72 fmin, 76 fmax, 80 next
+# int32, 1 bytes, 2 bytes with b0 = 0, 3/4 uint8/int8 bytes with b0 = 0
+# and no clamp of their own), 68 zp, 72 fmin, 76 fmax, 80 next
 # tile's table (indirect kernels' scratch), 88 tiles.
 
 
@@ -91,9 +92,12 @@ def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
-    w(f'\t{tail}\n{lbl}bytes{s}:\n\tCMPL BX, $2\n\tJEQ {lbl}nbz{s}')
+    w(f'\t{tail}\n{lbl}bytes{s}:\n\tCMPL BX, $2\n\tJEQ {lbl}nbz{s}\n\tJGT {lbl}ncl{s}')
     # Mode 2 is mode 1 for weights without zero points: the row-sum term
     # (a multiply and an add per vector, a fifth of the stage) is zero.
+    # Modes 3 (uint8) and 4 (int8) are mode 2 where the narrowing's
+    # saturation may do the clamp (noClamp): VPMAXSD with zero and VPMOVUSDB,
+    # or VPMOVSDB, instead of VMAXPS, VMINPS and VPMOVDB.
     for nbz in (False, True):
         if nbz:
             w(f'{lbl}nbz{s}:')
@@ -107,6 +111,22 @@ def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
                     w(f'\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
                 w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
                 w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
+                if r < R-1:
+                    w('\tADDQ DX, SI')
+        w(f'\t{tail}\n')
+    w(f'{lbl}ncl{s}:\n\tVPXORD Z31, Z31, Z31\n\tCMPL BX, $4\n\tJEQ {lbl}ncs{s}')
+    for signed in (False, True):
+        if signed:
+            w(f'{lbl}ncs{s}:')
+        for v in range(V):
+            w(f'\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+            for r in range(R):
+                z = f'Z{V*r+v}'
+                w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}')
+                if signed:
+                    w(f'\tVPMOVSDB {z}, K1, {16*v}(SI)')
+                else:
+                    w(f'\tVPMAXSD Z31, {z}, {z}\n\tVPMOVUSDB {z}, K1, {16*v}(SI)')
                 if r < R-1:
                     w('\tADDQ DX, SI')
         w(f'\t{tail}\n')
