@@ -335,7 +335,9 @@ func (k *qlinear) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tens
 		}
 		return []*tensor.Tensor{q.Data}, nil
 	}
-	out, err := tensor.New(outType, x.Shape)
+	// Every element is written below: a recycled buffer needs no zeroing
+	// (a model's input quantization was its largest per-run allocation).
+	out, err := ctx.NewUninit(outType, x.Shape)
 	if err != nil {
 		return nil, err
 	}
