@@ -16,7 +16,7 @@ import (
 
 func newConvertCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "convert MODEL (--table TABLE.json | --dynamic | --fp16) -o OUT.onnx",
+		Use:   "convert MODEL (--table TABLE.json | --dynamic | --fp16 | --fp16-full) -o OUT.onnx",
 		Short: "Write a quantized ONNX model (QDQ or QOperator)",
 		Long: `Quantizes a float ONNX model and writes ONNX that qtool and ONNX Runtime both run.
 
@@ -31,6 +31,20 @@ func newConvertCmd(s *settings) *cobra.Command {
                        quantization.lstm: contrib writes com.microsoft
                        DynamicQuantizeLSTM)
   --fp16               float16 weights read through a Cast to float32
+  --fp16-full          the whole model in float16: weights, activations and
+                       arithmetic types (half the size; qtool's runtime
+                       computes each op in float32 and rounds its outputs to
+                       float16). Inputs and outputs stay float32 behind a
+                       Cast unless --fp16-io.
+                       Ops float16 does not suit stay float32 with Casts around
+                       them (TopK, Range, CumSum, Min, Max, Upsample, RoiAlign,
+                       NonMaxSuppression, ai.onnx.ml and quantization ops,
+                       other domains, Resize scales, float size arithmetic);
+                       constants beyond ±65504 are clamped, with a warning.
+                       Config: mode: fp16 with fp16: {full: true,
+                       keep_io_types: true, op_block_list: [...],
+                       node_block_list: [...]}
+  --fp16-io            with --fp16-full: float16 inputs and outputs too
 
 A model that is already QDQ (PyTorch QAT, ONNX Runtime, qtool) is folded into
 QOperator form by --format qoperator without a table: its Q/DQ qparams and
@@ -51,12 +65,13 @@ and per node (glob), and excludes nodes:
     nodes: [{name: "conv1*", activation: {dtype: quint8}}]
     exclude: {op_types: [Softmax], nodes: ["head/*"]}
 
-Presets live in configs/ (x86, arm, dynamic, fp16, ort-default).`,
+Presets live in configs/ (x86, arm, dynamic, fp16, fp16-full, ort-default).`,
 		Example: `  qtool calibrate model.onnx --data calib.npy -o table.json
   qtool convert model.onnx --table table.json -o model.int8.onnx
   qtool convert model.onnx --table table.json --format qoperator -o model.qop.onnx
   qtool convert model.onnx --dynamic -o model.dyn.onnx
   qtool convert model.onnx --fp16 -o model.fp16.onnx
+  qtool convert model.onnx --fp16-full -o model.f16.onnx
   qtool convert model.qdq.onnx --format qoperator -o model.qop.onnx`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,6 +84,8 @@ Presets live in configs/ (x86, arm, dynamic, fp16, ort-default).`,
 	f.String("format", "", "qdq (default) or qoperator")
 	f.Bool("dynamic", false, "dynamic quantization (int8 weights, activations quantized at run time)")
 	f.Bool("fp16", false, "float16 weights")
+	f.Bool("fp16-full", false, "the whole model in float16 (float32 I/O unless --fp16-io)")
+	f.Bool("fp16-io", false, "with --fp16-full: float16 graph inputs and outputs")
 	f.Bool("no-fuse", false, "do not fuse BatchNorm and constants first")
 	return cmd
 }
@@ -105,14 +122,26 @@ func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
 	}
 	mode := cfg.Mode
 	table := s.v.GetString("table")
-	dyn, fp16 := s.v.GetBool("dynamic"), s.v.GetBool("fp16")
+	dyn, fp16, full := s.v.GetBool("dynamic"), s.v.GetBool("fp16"), s.v.GetBool("fp16-full")
+	n := 0
+	for _, b := range []bool{dyn, fp16, full, table != ""} {
+		if b {
+			n++
+		}
+	}
 	switch {
-	case dyn && fp16, dyn && table != "", fp16 && table != "":
-		return badInputf("convert: give one of --table, --dynamic and --fp16")
+	case n > 1:
+		return badInputf("convert: give one of --table, --dynamic, --fp16 and --fp16-full")
+	case s.v.GetBool("fp16-io") && !full && (n > 0 || mode != convert.ModeFP16 || !cfg.FP16.Full):
+		return badInputf("convert: --fp16-io needs --fp16-full (or a config with fp16: {full: true})")
 	case dyn:
 		mode = convert.ModeDynamic
 	case fp16:
 		mode = convert.ModeFP16
+		cfg.FP16 = convert.FP16Spec{}
+	case full:
+		mode = convert.ModeFP16
+		cfg.FP16.Full = true
 	case table != "":
 		mode = convert.ModeStatic
 	}
@@ -167,7 +196,15 @@ func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
 	if err := cfg.CheckGraph(m.Graph); err != nil {
 		return badInput(err)
 	}
-	rep, err := convertGraph(m.Graph, mode, cfg, tab)
+	if s.v.GetBool("fp16-io") {
+		keep := false
+		cfg.FP16.KeepIOTypes = &keep
+	}
+	var warn io.Writer = cmd.ErrOrStderr()
+	if s.quiet() {
+		warn = io.Discard
+	}
+	rep, err := convertGraph(m.Graph, mode, cfg, tab, warn)
 	if err != nil {
 		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
 	}
@@ -175,17 +212,44 @@ func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
 		return workFailed(err)
 	}
 	if !s.quiet() {
-		printSummary(cmd.OutOrStdout(), modelPath, out, mode, cfg.Format, rep)
+		printSummary(cmd.OutOrStdout(), modelPath, out, modeName(mode, cfg), cfg.Format, rep)
 	}
 	return nil
 }
 
-func convertGraph(g *graph.Graph, mode string, cfg convert.Config, tab *calibrate.Table) (*convert.Report, error) {
+// modeName is the mode as the summary says it.
+func modeName(mode string, cfg convert.Config) string {
+	if mode == convert.ModeFP16 && cfg.FP16.Full {
+		return "fp16 full"
+	}
+	return mode
+}
+
+// convertGraph runs the conversion of a mode; warnings (float16 constants
+// clamped) go to warn.
+func convertGraph(g *graph.Graph, mode string, cfg convert.Config, tab *calibrate.Table, warn io.Writer) (*convert.Report, error) {
 	switch mode {
 	case convert.ModeDynamic:
 		return convert.Dynamic(g, cfg)
 	case convert.ModeFP16:
-		return convert.Float16(g)
+		if !cfg.FP16.Full {
+			return convert.Float16(g)
+		}
+		rep, err := convert.Float16Full(g, cfg.Float16Options())
+		if err != nil {
+			return nil, err
+		}
+		under := 0
+		for _, c := range rep.Clamped {
+			if c.Over > 0 {
+				fmt.Fprintf(warn, "warning: %s: %d values beyond float16's range (largest |x| %g) clamped to ±65504\n", c.Name, c.Over, c.MaxAbs)
+			}
+			under += c.Under
+		}
+		if under > 0 {
+			fmt.Fprintf(warn, "note: %d nonzero constants below float16's smallest subnormal set to ±2^-24 (kept nonzero)\n", under)
+		}
+		return rep.Report, nil
 	}
 	return convert.Static(g, tab, cfg, convert.StaticOptions{Format: cfg.Format})
 }

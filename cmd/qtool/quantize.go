@@ -31,7 +31,8 @@ a summary: nodes quantized, nodes left float and why, size before and after.
 DATA is what 'qtool calibrate' reads (.npy, .npz, a folder of .npy files or
 images, an image .tar); the config's 'calibration' section gives the image
 recipe and per-input data. The 'quantization' section is what 'qtool convert'
-reads; with mode: dynamic or fp16 no data is needed.`,
+reads; with mode: dynamic or fp16 no data is needed (configs/fp16.yaml: float16
+weights; configs/fp16-full.yaml: the whole model in float16).`,
 		Example: `  qtool quantize mnist-8.onnx --data digits.npy --limit 1000 -o mnist.int8.onnx
   qtool quantize squeezenet.onnx --data cifar.tar --config configs/x86.yaml -o sq.int8.onnx`,
 		Args: cobra.ExactArgs(1),
@@ -145,7 +146,11 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 			return workFailed(err)
 		}
 	}
-	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab)
+	var warn io.Writer = cmd.ErrOrStderr()
+	if s.quiet() {
+		warn = io.Discard
+	}
+	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab, warn)
 	if err != nil {
 		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
 	}
@@ -166,7 +171,7 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 		return workFailed(err)
 	}
 	if !s.quiet() {
-		printSummary(cmd.OutOrStdout(), modelPath, out, cfg.Mode, cfg.Format, rep)
+		printSummary(cmd.OutOrStdout(), modelPath, out, modeName(cfg.Mode, cfg), cfg.Format, rep)
 	}
 	return nil
 }

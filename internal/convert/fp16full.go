@@ -124,6 +124,39 @@ func float32Output(n *graph.Node, j int) bool {
 	return graph.IsDefaultDomain(n.Domain) && n.OpType == "LayerNormalization" && j > 0
 }
 
+// dataTyped ops give output 0 the type of input 0 (their data input).
+var dataTyped = map[string]bool{
+	"GatherElements": true, "GatherND": true, "ScatterElements": true, "ScatterND": true, "Scatter": true,
+	"Trilu": true, "DepthToSpace": true, "SpaceToDepth": true, "Compress": true, "ReverseSequence": true,
+	"Tile": true, "Expand": true, "CumSum": true, "Gather": true, "Identity": true,
+}
+
+// fillTypes types the outputs shape inference left open where the spec
+// fixes them; it reports whether it typed any.
+func fillTypes(g *graph.Graph) bool {
+	changed := false
+	for _, n := range g.Nodes {
+		for _, sg := range n.Subgraphs() {
+			changed = fillTypes(sg) || changed
+		}
+		for j, v := range n.Outputs {
+			if v == nil || v.Type != nil || v.DType != tensor.Undefined || !graph.IsDefaultDomain(n.Domain) {
+				continue
+			}
+			switch {
+			case float32Output(n, j):
+				if st, _ := n.AttrInt("stash_type", 1); st == int64(tensor.Float32) {
+					v.DType = tensor.Float32
+				}
+			case j == 0 && dataTyped[n.OpType] && n.Input(0) != nil:
+				v.DType = n.Input(0).DType
+			}
+			changed = changed || v.DType != tensor.Undefined
+		}
+	}
+	return changed
+}
+
 type f16Node struct {
 	n      *graph.Node
 	g      *graph.Graph // the graph holding n
@@ -143,6 +176,7 @@ type f16Conv struct {
 	cnode   map[*graph.Value]*graph.Node
 	home    map[*graph.Value]tensor.DType
 	nm      *graph.Namer
+	opset   int64 // the model's ai.onnx opset (graphs built in code may not give subgraphs one)
 	rep     *Float16Report
 	castOf  map[castKey]*graph.Value
 	inserts map[*graph.Graph][]castIns
@@ -181,13 +215,21 @@ func Float16Full(g *graph.Graph, opts Float16Options) (*Float16Report, error) {
 			return nil, fmt.Errorf("float16: node block list %q: %v", p, err)
 		}
 	}
-	if err := graph.InferShapes(g); err != nil {
-		return nil, fmt.Errorf("float16 needs every value's type: %v", err)
+	// Shape inference and the types it leaves open but the spec fixes,
+	// until nothing changes (each can unblock the other downstream).
+	for i := 0; ; i++ {
+		if err := graph.InferShapes(g); err != nil {
+			return nil, fmt.Errorf("float16 needs every value's type: %v", err)
+		}
+		if i == 8 || !fillTypes(g) {
+			break
+		}
 	}
 	if err := c.collect(g, nil); err != nil {
 		return nil, err
 	}
 	c.nm = g.NewNamer()
+	c.opset = g.Opset("")
 	c.markShapeArithmetic()
 	c.decideHomes()
 	if err := c.apply(g); err != nil {
@@ -252,12 +294,7 @@ func (c *f16Conv) collect(g *graph.Graph, owner *f16Node) error {
 				return err
 			}
 		}
-		for j, v := range n.Outputs {
-			if v != nil && v.Type == nil && v.DType == tensor.Undefined && float32Output(n, j) {
-				if st, _ := n.AttrInt("stash_type", 1); st == int64(tensor.Float32) {
-					v.DType = tensor.Float32 // what shape inference leaves open
-				}
-			}
+		for _, v := range n.Outputs {
 			if err := mark(v); err != nil {
 				return err
 			}
@@ -347,7 +384,7 @@ func (c *f16Conv) want(fn *f16Node, i int) tensor.DType {
 		return tensor.Undefined
 	case fn.keep32:
 		return tensor.Float32
-	case n.OpType == "Resize" && i == resizeScalesInput(fn.g.Opset("")):
+	case n.OpType == "Resize" && i == resizeScalesInput(c.opset):
 		return tensor.Float32
 	}
 	return tensor.Float16
@@ -470,7 +507,10 @@ func (c *f16Conv) apply(main *graph.Graph) error {
 	for _, g := range c.graphs {
 		for _, v := range g.Initializers {
 			if c.was32[v] && c.home[v] == tensor.Float16 {
-				h, cl := toFP16(v.Const)
+				h, cl, err := toFP16(v.Const)
+				if err != nil {
+					return fmt.Errorf("float16: initializer %q: %v", v.Name, err)
+				}
 				v.Const = h
 				c.clamped(v.Name, cl)
 			}
@@ -498,7 +538,9 @@ func (c *f16Conv) apply(main *graph.Graph) error {
 		if c.touches32(n) {
 			c.rep.Quantized[n.OpType+" (float16)"]++
 		}
-		c.attrs(n)
+		if err := c.attrs(n); err != nil {
+			return err
+		}
 	}
 	// Casts where a reader needs the other type.
 	for _, fn := range c.nodes {
@@ -575,7 +617,7 @@ func (c *f16Conv) castFor(g *graph.Graph, before *graph.Node, v *graph.Value, dt
 }
 
 // attrs converts the float32 type attributes of a converted node.
-func (c *f16Conv) attrs(n *graph.Node) {
+func (c *f16Conv) attrs(n *graph.Node) error {
 	setDType := func(name string, addIfMissing bool) {
 		if a := n.Attr(name); a != nil {
 			if a.Type == graph.AttrInt && a.I == int64(tensor.Float32) {
@@ -608,17 +650,21 @@ func (c *f16Conv) attrs(n *graph.Node) {
 		}
 	case "ConstantOfShape":
 		if !out32 {
-			return
+			return nil
 		}
 		a := n.Attr("value")
 		if a == nil {
 			n.Attrs = append(n.Attrs, graph.TensorAttr("value", tensor.MustNew(tensor.Float16, []int{1})))
 		} else if a.T != nil && a.T.DType == tensor.Float32 {
-			h, cl := toFP16(a.T)
+			h, cl, err := toFP16(a.T)
+			if err != nil {
+				return fmt.Errorf("float16: %v: value: %v", n, err)
+			}
 			a.T = h
 			c.clamped(n.Name+".value", cl)
 		}
 	}
+	return nil
 }
 
 // constantNode rewrites a Constant's float32 value as float16.
@@ -635,7 +681,10 @@ func (c *f16Conv) constantNode(n *graph.Node) error {
 		default:
 			continue
 		}
-		h, cl := toFP16(t)
+		h, cl, err := toFP16(t)
+		if err != nil {
+			return fmt.Errorf("float16: %v: %v", n, err)
+		}
 		c.clamped(n.Output(0).Name, cl)
 		*a = graph.Attribute{Name: "value", Type: graph.AttrTensor, T: h, DocString: a.DocString}
 		return nil
@@ -652,8 +701,11 @@ func (c *f16Conv) clamped(name string, cl Clamp) {
 
 // toFP16 rounds a float32 tensor to float16 half to even after clamping
 // into float16's range (sign and finiteness kept).
-func toFP16(t *tensor.Tensor) (*tensor.Tensor, Clamp) {
+func toFP16(t *tensor.Tensor) (*tensor.Tensor, Clamp, error) {
 	var cl Clamp
+	if err := t.Validate(); err != nil {
+		return nil, cl, err
+	}
 	src := t.F32()
 	h := make([]float16.Float16, len(src))
 	for i, v := range src {
@@ -672,5 +724,5 @@ func toFP16(t *tensor.Tensor) (*tensor.Tensor, Clamp) {
 		}
 		h[i] = float16.Fromfloat32(v)
 	}
-	return &tensor.Tensor{DType: tensor.Float16, Shape: append([]int(nil), t.Shape...), Data: h}, cl
+	return &tensor.Tensor{DType: tensor.Float16, Shape: append([]int(nil), t.Shape...), Data: h}, cl, nil
 }

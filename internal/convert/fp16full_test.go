@@ -130,8 +130,16 @@ func checkFP16Structure(t *testing.T, g *graph.Graph, rep *Float16Report, io32 b
 				t.Errorf("%s %q is still float32", what, v.Name)
 			}
 		}
+		read := map[*graph.Value]bool{}
+		for _, n := range g.Nodes {
+			for _, v := range n.Inputs {
+				read[v] = true
+			}
+		}
 		for _, v := range g.Initializers {
-			check(v, "initializer")
+			if read[v] { // IR 3 models keep unread initializers (graph inputs too)
+				check(v, "initializer")
+			}
 		}
 		for _, n := range g.Nodes {
 			for _, v := range n.Outputs {
@@ -157,7 +165,8 @@ func relDiff(a, b *tensor.Tensor) float64 {
 var ortMissing = regexp.MustCompile(`implementation for (\w+)\(`)
 
 // TestFloat16FullModels converts every shared model to float16 with float32
-// I/O and checks: the conversion is deterministic; the file reloads and
+// I/O and checks: the conversion is deterministic, and so are the results
+// (1 and 2 threads give the same bits); the file reloads and
 // type-checks with no float32 value left beyond the report's; our runtime
 // runs it within float16's precision of the float model; ONNX Runtime loads
 // and runs it (where its CPU provider lacks a float16 kernel, that op is
@@ -199,6 +208,19 @@ func TestFloat16FullModels(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := runGraph(t, m16.Graph, fc.in)
+			s1, err := runtime.NewSession(m16.Graph, runtime.Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			one, err := s1.Run(fc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, a := range one {
+				if !graph.TensorsIdentical(a, got[name]) {
+					t.Errorf("output %q: 1 and 2 threads differ", name)
+				}
+			}
 			for name, w := range want {
 				g := got[name]
 				if g.DType != tensor.Float32 {
@@ -249,6 +271,37 @@ func TestFloat16FullModels(t *testing.T) {
 					}
 				}
 				break
+			}
+			// As qtool convert does it: fused first.
+			fm := loadFused(t, fc.path)
+			frep, err := Float16Full(fm.Graph, Float16Options{})
+			if err != nil {
+				t.Fatalf("fused: %v", err)
+			}
+			fb, err := model.Marshal(fm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ff, err := model.LoadBytes(fb, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFP16Structure(t, ff.Graph, frep, true)
+			fpath := filepath.Join(dir, fc.name+".fused.fp16.onnx")
+			if err := os.WriteFile(fpath, fb, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fgot := runGraph(t, ff.Graph, fc.in)
+			fort, err := runORT(t, fpath, fc.in, sortedKeys(want))
+			if err != nil {
+				t.Fatalf("fused: ONNX Runtime: %v", err)
+			}
+			for name, w := range want {
+				d, o := relDiff(w, fgot[name]), relDiff(fgot[name], fort[name])
+				t.Logf("fused, output %q: vs float32 %.2e, vs ONNX Runtime %.2e", name, d, o)
+				if d > 3e-2 || o > 3e-2 {
+					t.Errorf("fused, output %q: %.2e from float32, %.2e from ONNX Runtime", name, d, o)
+				}
 			}
 		})
 	}
@@ -385,60 +438,64 @@ func vadProbs(t testing.TB, g *graph.Graph, chunks []*tensor.Tensor) []float32 {
 	return probs
 }
 
-// fp16NodeTests are ONNX backend node tests of the ops CNN and RNN models
-// use, most of which our runtime runs in float16 through the float32
-// fallback.
-var fp16NodeTests = []string{
-	"test_conv_with_strides_*", "test_conv_with_autopad_same", "test_convtranspose", "test_convtranspose_pads",
-	"test_maxpool_2d_*", "test_averagepool_2d_*", "test_globalaveragepool", "test_globalmaxpool",
-	"test_batchnorm_e*", "test_instancenorm_e*", "test_layer_normalization_2d_axis1", "test_layer_normalization_3d_axis2_epsilon",
-	"test_gemm_*", "test_matmul_2d", "test_matmul_4d", "test_lstm_defaults", "test_lstm_with_initial_bias", "test_gru_defaults",
-	"test_gru_seq_length", "test_rnn_seq_length", "test_resize_upsample_scales_linear", "test_resize_downsample_scales_linear",
-	"test_resize_upsample_sizes_nearest", "test_softmax_example", "test_logsoftmax_example_1", "test_relu", "test_sigmoid",
-	"test_tanh", "test_leakyrelu", "test_prelu_example", "test_clip_example", "test_hardsigmoid", "test_hardswish",
-	"test_elu", "test_reduce_mean_default_axes_keepdims_example", "test_pad_*", "test_concat_2d_axis_1", "test_transpose_default",
-	"test_gather_0", "test_split_equal_parts_1d", "test_slice", "test_reshape_reduced_dims", "test_flatten_axis1", "test_lrn",
-	"test_topk", "test_range_float_type_positive_delta", "test_cumsum_1d", "test_max_example", "test_min_example",
-	"test_constantofshape_float_ones", "test_upsample_nearest", "test_einsum_batch_matmul", "test_gridsample",
+// fp16Limits are node tests whose expected outputs float16 cannot give,
+// whatever the runtime: the limits of an 11-bit significand and a 65504
+// range, not conversion or kernel errors.
+var fp16Limits = map[string]string{
+	"test_softmax_large_number":                      "inputs 10000..10003 are one float16 value",
+	"test_softmax_large_number_expanded":             "inputs 10000..10003 are one float16 value",
+	"test_logsoftmax_large_number":                   "inputs 10000..10003 are one float16 value",
+	"test_logsoftmax_large_number_expanded":          "inputs 10000..10003 are one float16 value",
+	"test_reduce_prod_default_axes_keepdims_example": "the product 4.8e8 overflows float16",
+	"test_tan":                                      "tan near pi/2 magnifies the input's rounding",
+	"test_dynamicquantizelinear_expanded":           "a scale rounded to float16 moves a value across a rounding boundary",
+	"test_range_float_type_positive_delta_expanded": "Loop scan outputs are not typed by shape inference (conversion refuses)",
+	"test_range_int32_type_negative_delta_expanded": "Loop scan outputs are not typed by shape inference (conversion refuses)",
 }
 
-// TestFloat16FullNodeTests converts ONNX backend node tests to float16
-// (float32 I/O) and compares our runtime's outputs with the tests'
-// expected float32 outputs, within what float16 storage costs: inputs,
-// weights and every intermediate result rounded to 11 significant bits.
+// TestFloat16FullNodeTests converts every ONNX backend node test (shared
+// onnx-node and libonnx-testdata) that our runtime passes in float32 to
+// float16 (float32
+// I/O) and compares our runtime's outputs with the tests' expected float32
+// outputs, within what float16 storage costs: inputs, weights and every
+// intermediate result rounded to 11 significant bits. Most ops run through
+// the runtime's float32 fallback; Cast, Constant, the shape and index ops,
+// If/Loop/Scan and the elementwise ops with float16 kernels run natively.
 func TestFloat16FullNodeTests(t *testing.T) {
-	var dirs []string
-	seen := map[string]bool{}
-	for _, p := range fp16NodeTests {
-		for _, d := range nodetest.DirsIn(nodetest.LibONNXNodeDir, p) {
-			if !seen[d] {
-				seen[d] = true
-				dirs = append(dirs, d)
-			}
-		}
-	}
+	dirs := nodetest.Dirs("test_*")
 	if len(dirs) == 0 {
-		t.Skip("libonnx-testdata not installed")
+		t.Skip("no ONNX node tests (shared/onnx-node, libonnx-testdata)")
 	}
-	ran := 0
+	ran, limits := 0, 0
 	for _, d := range dirs {
 		name := filepath.Base(d)
+		if nodetest.Check(d, 1) != nil {
+			continue // not supported (or not passing) in float32: not ours to judge here
+		}
 		m, err := model.Load(filepath.Join(d, "model.onnx"))
 		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
+			t.Fatal(err)
 		}
-		if _, err := Float16Full(m.Graph, Float16Options{}); err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
+		_, err = Float16Full(m.Graph, Float16Options{})
+		if err == nil {
+			err = fp16NodeCheck(m.Graph, d)
 		}
-		if err := fp16NodeCheck(m.Graph, d); err != nil {
+		_, limit := fp16Limits[name]
+		switch {
+		case err != nil && limit:
+			limits++
+		case err != nil:
 			t.Errorf("%s: %v", name, err)
-			continue
+		case limit:
+			t.Errorf("%s passes: remove it from fp16Limits", name)
+		default:
+			ran++
 		}
-		ran++
 	}
-	t.Logf("%d node tests within float16 tolerance", ran)
+	t.Logf("%d node tests within float16 tolerance, %d beyond float16's limits", ran, limits)
+	if ran == 0 {
+		t.Error("no node test ran")
+	}
 }
 
 func fp16NodeCheck(g *graph.Graph, dir string) error {

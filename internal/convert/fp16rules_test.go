@@ -3,6 +3,7 @@ package convert
 import (
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/x448/float16"
@@ -159,5 +160,42 @@ func TestFloat16FullRules(t *testing.T) {
 				t.Errorf("output %q: ONNX Runtime differs by %.2e of the range", n, d)
 			}
 		}
+	}
+}
+
+// TestFloat16FullBadInput: graphs the conversion cannot handle give an
+// error, not a panic or a half-typed model.
+func TestFloat16FullBadInput(t *testing.T) {
+	mk := func(w *tensor.Tensor, yType *graph.Type) *graph.Graph {
+		x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(2)}
+		wv := &graph.Value{Name: "w", DType: tensor.Float32, Shape: graph.KnownShape(2), Const: w}
+		y := &graph.Value{Name: "y", DType: tensor.Float32, Type: yType}
+		return &graph.Graph{Inputs: []*graph.Value{x}, Outputs: []*graph.Value{y}, Initializers: []*graph.Value{wv},
+			Nodes: []*graph.Node{{Name: "add", OpType: "Add", Inputs: []*graph.Value{x, wv}, Outputs: []*graph.Value{y}}}, Opsets: map[string]int64{"": 13}}
+	}
+	good := tensor.FromFloat32([]int{2}, []float32{1, 2})
+	if _, err := Float16Full(mk(good, nil), Float16Options{}); err != nil {
+		t.Fatalf("good graph: %v", err)
+	}
+	for name, c := range map[string]struct {
+		g    *graph.Graph
+		opts Float16Options
+		msg  string
+	}{
+		"inconsistent initializer": {mk(&tensor.Tensor{DType: tensor.Float32, Shape: []int{2}, Data: []int8{1, 2}}, nil), Float16Options{}, "initializer \"w\""},
+		"float sequence":           {mk(good, &graph.Type{Kind: graph.KindSequence, Elem: &graph.Type{Kind: graph.KindTensor, DType: tensor.Float32}}), Float16Options{}, "tensors only"},
+	} {
+		_, err := Float16Full(c.g, c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.msg)
+		}
+	}
+	// An op shape inference does not know leaves its output untyped.
+	g := mk(good, nil)
+	u := &graph.Value{Name: "u"}
+	g.Nodes = append(g.Nodes, &graph.Node{Name: "custom", OpType: "NoSuchOp", Inputs: []*graph.Value{g.Outputs[0]}, Outputs: []*graph.Value{u}})
+	g.Outputs = []*graph.Value{u}
+	if _, err := Float16Full(g, Float16Options{}); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Errorf("untyped value: %v", err)
 	}
 }

@@ -82,6 +82,32 @@ type Config struct {
 	// (com.microsoft DynamicQuantizeLSTM, what ONNX Runtime's
 	// quantize_dynamic writes).
 	LSTM string `json:"lstm,omitempty" yaml:"lstm" mapstructure:"lstm"`
+	// FP16 refines mode: fp16 (fp16full.go).
+	FP16 FP16Spec `json:"fp16,omitempty" yaml:"fp16" mapstructure:"fp16"`
+}
+
+// FP16Spec is the `fp16:` section: weights only (the default) or the whole
+// model in float16.
+type FP16Spec struct {
+	// Full converts every float32 tensor, not only the weights.
+	Full bool `json:"full,omitempty" yaml:"full" mapstructure:"full"`
+	// KeepIOTypes keeps float32 graph inputs and outputs (default true;
+	// false makes them float16). Full only.
+	KeepIOTypes *bool `json:"keep_io_types,omitempty" yaml:"keep_io_types" mapstructure:"keep_io_types"`
+	// OpBlockList adds op types to DefaultFP16BlockList; NodeBlockList
+	// keeps nodes (globs) float32. Full only.
+	OpBlockList   []string `json:"op_block_list,omitempty" yaml:"op_block_list" mapstructure:"op_block_list"`
+	NodeBlockList []string `json:"node_block_list,omitempty" yaml:"node_block_list" mapstructure:"node_block_list"`
+}
+
+// Float16Options is the fp16 section as Float16Full's options.
+func (c Config) Float16Options() Float16Options {
+	o := Float16Options{NodeBlockList: c.FP16.NodeBlockList}
+	o.IO16 = c.FP16.KeepIOTypes != nil && !*c.FP16.KeepIOTypes
+	if len(c.FP16.OpBlockList) > 0 {
+		o.OpBlockList = append(append([]string(nil), DefaultFP16BlockList...), c.FP16.OpBlockList...)
+	}
+	return o
 }
 
 // Default is the x86 preset's content: per-channel symmetric int8 weights,
@@ -137,6 +163,12 @@ func (c Config) merge(o Config) Config {
 	c.Exclude.OpTypes = append(c.Exclude.OpTypes, o.Exclude.OpTypes...)
 	c.Exclude.Nodes = append(c.Exclude.Nodes, o.Exclude.Nodes...)
 	c.NoFuse = c.NoFuse || o.NoFuse
+	c.FP16.Full = c.FP16.Full || o.FP16.Full
+	if o.FP16.KeepIOTypes != nil {
+		c.FP16.KeepIOTypes = o.FP16.KeepIOTypes
+	}
+	c.FP16.OpBlockList = append(c.FP16.OpBlockList, o.FP16.OpBlockList...)
+	c.FP16.NodeBlockList = append(c.FP16.NodeBlockList, o.FP16.NodeBlockList...)
 	return c
 }
 
@@ -253,6 +285,9 @@ func (c Config) Validate() error {
 	if err := c.Weight.validate(""); err != nil {
 		return err
 	}
+	if err := c.FP16.validate(c.Mode); err != nil {
+		return err
+	}
 	excluded := map[string]bool{}
 	for _, op := range c.Exclude.OpTypes {
 		excluded[op] = true
@@ -300,6 +335,22 @@ func (c Config) Validate() error {
 	return nil
 }
 
+func (f FP16Spec) validate(mode string) error {
+	set := f.Full || f.KeepIOTypes != nil || len(f.OpBlockList) > 0 || len(f.NodeBlockList) > 0
+	switch {
+	case set && mode != ModeFP16:
+		return fmt.Errorf("fp16 settings need mode: fp16 (mode is %s)", mode)
+	case !f.Full && (f.KeepIOTypes != nil || len(f.OpBlockList) > 0 || len(f.NodeBlockList) > 0):
+		return fmt.Errorf("fp16.keep_io_types, op_block_list and node_block_list apply to fp16.full: true (weights-only float16 keeps every type)")
+	}
+	for _, p := range f.NodeBlockList {
+		if _, err := globMatch(p, ""); err != nil {
+			return fmt.Errorf("fp16.node_block_list %q: %v", p, err)
+		}
+	}
+	return nil
+}
+
 // CheckGraph reports node globs and op types that match nothing in g: a
 // config that names a node the model does not have is a mistake.
 func (c Config) CheckGraph(g *graph.Graph) error {
@@ -319,6 +370,11 @@ func (c Config) CheckGraph(g *graph.Graph) error {
 	for _, ex := range c.Exclude.Nodes {
 		if !has(ex) {
 			return fmt.Errorf("quantization config: exclude.nodes: %q matches no node of the model", ex)
+		}
+	}
+	for _, p := range c.FP16.NodeBlockList {
+		if !has(p) {
+			return fmt.Errorf("quantization config: fp16.node_block_list: %q matches no node of the model", p)
 		}
 	}
 	return nil

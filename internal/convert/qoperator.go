@@ -97,7 +97,7 @@ func (w *qopWriter) float(n *graph.Node) {
 func (w *qopWriter) node(n *graph.Node) error {
 	p := w.p
 	k := p.kind[n]
-	if k == kFloat || k == kFixed && n.OpType == "Softmax" {
+	if k == kFloat || k == kFixed && n.OpType == "Softmax" || p.qdqInQOperator(n) {
 		w.float(n)
 		return nil
 	}

@@ -347,6 +347,8 @@ func (p *plan) decide(n *graph.Node) (nodeKind, string) {
 		kind = kFixed
 	case n.OpType == "LeakyRelu":
 		kind = kUnary
+	case p.moreKind(n) != kFloat: // moreops.go
+		kind = p.moreKind(n)
 	default:
 		return kFloat, ""
 	}

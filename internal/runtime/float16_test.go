@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/x448/float16"
@@ -147,5 +148,42 @@ func TestFloat16LookupOrder(t *testing.T) {
 	}
 	if _, ok := Lookup(testDomain, "NoSuchOp", tensor.Float16); ok {
 		t.Fatal("found a kernel for an unregistered op")
+	}
+}
+
+// TestHalfConversions: the fast conversions give x448/float16's results
+// for every float16 and for a sweep of float32 bit patterns that covers
+// every exponent (with the rounding boundaries, ties, subnormals,
+// overflow to Inf and NaNs).
+func TestHalfConversions(t *testing.T) {
+	tab := widenTable()
+	for i := 0; i < 1<<16; i++ {
+		h := float16.Frombits(uint16(i))
+		if a, b := tab[i], h.Float32(); a != b && !(a != a && b != b) {
+			t.Fatalf("widen %#04x: %v, want %v", i, a, b)
+		}
+		if h.IsNaN() {
+			continue
+		}
+		// Exact round trips, and the ties on either side of each value.
+		f := h.Float32()
+		if got := toHalf(f); got != h {
+			t.Fatalf("narrow %v: %#04x, want %#04x", f, got.Bits(), i)
+		}
+	}
+	check := func(x uint32) {
+		f := math.Float32frombits(x)
+		if got, want := toHalf(f), float16.Fromfloat32(f); got != want {
+			t.Fatalf("narrow %#08x (%g): %#04x, want %#04x", x, f, got.Bits(), want.Bits())
+		}
+	}
+	for x := uint64(0); x < 1<<32; x += 4093 {
+		check(uint32(x))
+	}
+	for e := uint32(0); e < 256; e++ {
+		for _, m := range []uint32{0, 1, 0xfff, 0x1000, 0x1001, 0x2000, 0x3000, 0x5000, 0x7fefff, 0x7ff000, 0x7ff001, 0x7fffff, 0x400000} {
+			check(e<<23 | m)
+			check(1<<31 | e<<23 | m)
+		}
 	}
 }

@@ -3,6 +3,9 @@
 besides conv/matmul: table activations, Resize, the normalizations.
 
     /usr/bin/python3 tools/golden/qdq_ops_models.py DIR   # committed: internal/runtime/qdq/testdata
+    /usr/bin/python3 tools/golden/qdq_ops_models.py --mobilenet-v3 DIR
+        # torchvision MobileNetV3-small, random weights, float (10 MB, not
+        # committed): QTOOL_MNV3=DIR/mobilenet_v3_small.onnx go test ./internal/convert
 
 Written with onnx.helper (PyTorch 1.13 cannot export these quantized ops in
 QDQ form), at opset 18. One model per activation type (uint8 and int8):
@@ -161,7 +164,30 @@ def build(kind, signed):
     return model, x
 
 
+def mobilenet_v3(out):
+    """Float MobileNetV3-small (hardswish, hardsigmoid in squeeze-excite
+    blocks) with random weights; BatchNorm statistics re-estimated on random
+    data so that activations are not degenerate. Opset 14 (HardSwish)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    m = torchvision.models.mobilenet_v3_small(weights=None)
+    m.train()
+    with torch.no_grad():
+        for _ in range(10):
+            m(torch.randn(8, 3, 224, 224))
+    m.eval()
+    x = torch.randn(1, 3, 224, 224)
+    os.makedirs(out, exist_ok=True)
+    torch.onnx.export(m, x, os.path.join(out, "mobilenet_v3_small.onnx"), opset_version=14,
+                      input_names=["x"], output_names=["y"])
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--mobilenet-v3":
+        mobilenet_v3(sys.argv[2])
+        return
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]

@@ -8,7 +8,8 @@ import (
 // (QLinearAdd, QLinearGlobalAveragePool) in NHWC: each QLinearConv becomes
 // com.microsoft QLinearConv with channels_last=1, as ONNX Runtime's NHWC
 // transformer does, and a com.qtool Transpose goes only where a value enters
-// or leaves such a region. com.qtool MaxPool2d follows its input into NHWC. The conv kernels work on NHWC pixels, so without
+// or leaves such a region. com.qtool MaxPool2d and LookupTable follow their
+// input into NHWC. The conv kernels work on NHWC pixels, so without
 // this every conv transposed its input to NHWC and its output back (a
 // quarter of MobileNetV2's time).
 func (r *rewriter) channelsLast() int {
@@ -73,6 +74,14 @@ func (r *rewriter) channelsLast() int {
 			// Both operands move to NHWC by the same permutation, so
 			// broadcasting between them is unchanged.
 			n.Inputs[0], n.Inputs[3] = nhwc(n.Inputs[0]), nhwc(n.Inputs[3])
+			retarget(n)
+			out = append(out, n)
+			continue
+		case n.OpType == "LookupTable" && n.Domain == qtoolDomain && len(n.Outputs) == 1 &&
+			n.Input(0) != nil && twin[n.Inputs[0]] != nil:
+			// Elementwise: the layout does not matter (MobileNetV3's
+			// hardswish between convs).
+			n.Inputs[0] = twin[n.Inputs[0]]
 			retarget(n)
 			out = append(out, n)
 			continue

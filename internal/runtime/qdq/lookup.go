@@ -72,17 +72,3 @@ func attrNames(n *graph.Node) []string {
 	}
 	return out
 }
-
-// fuseMore is fuseOp for the patterns of the files beside this one: table
-// activations, Resize and the normalizations.
-func (r *rewriter) fuseMore(op *graph.Node, qp *qparams) *graph.Node {
-	switch {
-	case tableOps[op.OpType]:
-		return r.lookup(op, qp)
-	case op.OpType == "Resize":
-		return r.resize(op, qp)
-	case normOps[op.OpType]:
-		return r.norm(op, qp)
-	}
-	return nil
-}

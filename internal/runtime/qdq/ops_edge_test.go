@@ -174,3 +174,63 @@ func TestLookupTableFolded(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupTableStaysNHWC checks that a table activation between two
+// convolutions stays inside the NHWC region (no layout transposes around
+// it) and that the result still equals the unfused path within 1 LSB.
+func TestLookupTableStaysNHWC(t *testing.T) {
+	build := func() *graph.Graph {
+		g := &graph.Graph{Opsets: map[string]int64{"": 18}}
+		nm := g.NewNamer()
+		c := func(name string, t *tensor.Tensor) *graph.Value { return g.AddInitializer(nm, name, t) }
+		node := func(op string, in []*graph.Value, attrs ...*graph.Attribute) *graph.Value {
+			n := nm.NewNode(op, op, in, 1, attrs...)
+			g.Nodes = append(g.Nodes, n)
+			return n.Outputs[0]
+		}
+		rng := rand.New(rand.NewSource(4))
+		qdqV := func(v *graph.Value, s float32, z uint8) *graph.Value {
+			sv, zv := c("s", tensor.Scalar(s)), c("z", &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{z}})
+			return node("DequantizeLinear", []*graph.Value{node("QuantizeLinear", []*graph.Value{v, sv, zv}), sv, zv})
+		}
+		conv := func(v *graph.Value) *graph.Value {
+			w := tensor.MustNew(tensor.Int8, []int{4, 4, 3, 3})
+			for i := range w.I8() {
+				w.I8()[i] = int8(rng.Intn(200) - 100)
+			}
+			wd := node("DequantizeLinear", []*graph.Value{c("w", w), c("ws", tensor.Scalar(0.002)), c("wz", tensor.MustNew(tensor.Int8, []int{}))})
+			return node("Conv", []*graph.Value{v, wd}, graph.IntsAttr("pads", []int64{1, 1, 1, 1}))
+		}
+		x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(1, 4, 5, 6)}
+		g.Inputs = []*graph.Value{x}
+		h := qdqV(node("HardSwish", []*graph.Value{qdqV(conv(qdqV(x, 0.03, 128)), 0.02, 40)}), 0.02, 20)
+		y := qdqV(conv(h), 0.02, 128)
+		y.DType = tensor.Float32
+		g.Outputs = []*graph.Value{y}
+		return g
+	}
+	in := randInput(8)
+	ref := runOurs(t, build(), in)
+	g := build()
+	rep, err := Rewrite(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fused["QLinearConv"] != 2 || rep.Fused["LookupTable"] != 1 || rep.ChannelsLast != 3 {
+		t.Errorf("report %v, channels-last %d", rep, rep.ChannelsLast)
+	}
+	transposes := 0
+	for _, n := range g.Nodes {
+		if n.OpType == "Transpose" {
+			transposes++
+		}
+	}
+	if transposes != 2 {
+		t.Errorf("%d layout transposes, want 2 (into and out of the region)", transposes)
+	}
+	got := runOurs(t, g, in)
+	w, n, md := agreement(t, g, got, ref)
+	if w != n {
+		t.Errorf("rewritten vs unfused: %d of %d within 1 LSB, max %d", w, n, md)
+	}
+}

@@ -32,7 +32,7 @@ func opsCases() []opsCase {
 				fused: map[string]int{"LookupTable": 9, "QLinearLeakyRelu": 1, "QLinearAdd": 1},
 				float: map[string]int{}},
 			opsCase{name: "qdq_resize_" + sfx, floatMin: 1,
-				fused: map[string]int{"Resize8": 5, "Resize": 6},
+				fused: map[string]int{"Resize8": 11},
 				float: map[string]int{"Resize": 1}},
 			opsCase{name: "qdq_norm_" + sfx, floatMin: 0.999,
 				fused: map[string]int{"QLinearBatchNormalization": 1, "QLinearInstanceNormalization": 1,

@@ -12,8 +12,9 @@
 // as ONNX Runtime's fused nodes do.
 //
 // The rewritten graph is for our runtime: besides ONNX and com.microsoft
-// ops it may hold com.qtool MaxPool2d, which other runtimes do not know, so
-// it is not meant to be saved for them.
+// ops it may hold com.qtool ops (MaxPool2d, LookupTable, Resize8,
+// QLinear{Batch,Instance,Layer,Group}Normalization), which other runtimes
+// do not know, so it is not meant to be saved for them.
 package qdq
 
 import (
@@ -128,6 +129,7 @@ func Rewrite(g *graph.Graph) (*Report, error) {
 	g.RemoveUnused()
 	r.integerMaxPools()
 	r.rep.ChannelsLast = r.channelsLast()
+	r.tableBinaries()
 	g.RemoveUnused()
 	if r.rep.Total() > 0 || len(r.rep.Passthrough) > 0 {
 		if g.Opsets == nil {

@@ -5,12 +5,12 @@ import (
 )
 
 // resize handles DQ → Resize → Q with equal per-tensor qparams, the
-// condition under which ONNX Runtime drops the pair: nearest mode only
-// moves elements and runs as ONNX Resize on the 8-bit tensor; linear and
-// cubic become com.qtool Resize8, which interpolates the codes and rounds
-// to nearest (the unfused path's result up to float rounding; ONNX Runtime
-// truncates, so it is at most 1 LSB lower). tf_crop_and_resize stays float:
-// its extrapolation value is a real number, not a code.
+// condition under which ONNX Runtime drops the pair. It becomes com.qtool
+// Resize8: nearest mode only moves elements (a gather through an index map
+// made once), linear and cubic interpolate the codes and round to nearest
+// (the unfused path's result up to float rounding; ONNX Runtime truncates,
+// so it is at most 1 LSB lower). tf_crop_and_resize stays float: its
+// extrapolation value is a real number, not a code.
 func (r *rewriter) resize(op *graph.Node, y *qparams) *graph.Node {
 	if len(op.Inputs) < 1 || len(op.Outputs) != 1 {
 		return nil
@@ -28,10 +28,11 @@ func (r *rewriter) resize(op *graph.Node, y *qparams) *graph.Node {
 	}
 	opset := r.g.Opset("")
 	switch mode {
-	case "nearest":
-		return r.passthrough(op, y)
-	case "linear", "cubic":
+	case "nearest", "linear", "cubic":
 		if opset < 11 {
+			if mode == "nearest" {
+				return r.passthrough(op, y) // Resize-10: ONNX Resize on the codes
+			}
 			return nil
 		}
 	default:

@@ -194,24 +194,33 @@ var kernVNNI512I = [mr][4]func(kc4 int, nk int, base *uint8, offs *int, b *int8,
 // epi512 is the output stage as the fused kernels read it (offsets fixed in
 // gen_asm.py).
 type epi512 struct {
-	colTerm *int32         // 0: at the panel's first column
-	negBZ   *int32         // 8
-	scale   *float32       // 16
-	rowSum  *int32         // 24: at the tile's first row
-	dst     unsafe.Pointer // 32: output element (i0, c0)
-	ldc     int            // 40: output row stride in bytes
-	colOff  int            // 48: (c0 − panel start) in bytes
-	mask    [4]uint16      // 56: columns c0..c1 of the panel
-	mode    int32          // 64: 0 int32, 1 bytes
-	zp      int32          // 68
-	fmin    float32        // 72
-	fmax    float32        // 76
+	colTerm *int32   // 0: at the panel's first column
+	negBZ   *int32   // 8
+	scale   *float32 // 16
+	rowSum  *int32   // 24: at the tile's first row
+	// 32: output element (i0, c0). An address, not a Go pointer: the
+	// indirect kernels advance it in place (the caller's Output keeps
+	// the buffer alive).
+	dst    uintptr
+	ldc    int       // 40: output row stride in bytes
+	colOff int       // 48: (c0 − panel start) in bytes
+	mask   [4]uint16 // 56: columns c0..c1 of the panel
+	mode   int32     // 64: 0 int32, 1 bytes, 2 bytes with every b0 zero
+	zp     int32     // 68
+	fmin   float32   // 72
+	fmax   float32   // 76
+	_      uintptr   // 80: the indirect kernels keep their next table here
+	tiles  int       // 88: tiles per indirect kernel call
 }
 
-// epiSetup fills the parts of e that hold for a whole call.
-func epiSetup(e *epi512, out Output, st *stage) (esize int) {
+// epiSetup fills the parts of e that hold for a whole call; noBZ says every
+// b0 is zero.
+func epiSetup(e *epi512, out Output, st *stage, noBZ bool) (esize int) {
 	if out.Q != nil {
 		e.mode = 1
+		if noBZ {
+			e.mode = 2
+		}
 		e.zp, e.fmin, e.fmax = st.zp, st.fmin, st.fmax
 		e.ldc = out.Q.Ldc
 		return 1
@@ -244,11 +253,11 @@ func epiPanel(e *epi512, sc *scratch, out Output, p0, c0, c1, pStart, esize int)
 func epiDst(e *epi512, out Output, i0, c0 int) {
 	switch {
 	case out.Q == nil:
-		e.dst = unsafe.Pointer(&out.C32[i0*out.Ldc+c0])
+		e.dst = uintptr(unsafe.Pointer(&out.C32[i0*out.Ldc+c0]))
 	case out.Q.OutU8 != nil:
-		e.dst = unsafe.Pointer(&out.Q.OutU8[i0*out.Q.Ldc+c0])
+		e.dst = uintptr(unsafe.Pointer(&out.Q.OutU8[i0*out.Q.Ldc+c0]))
 	default:
-		e.dst = unsafe.Pointer(&out.Q.OutS8[i0*out.Q.Ldc+c0])
+		e.dst = uintptr(unsafe.Pointer(&out.Q.OutS8[i0*out.Q.Ldc+c0]))
 	}
 }
 
@@ -256,7 +265,11 @@ func epiDst(e *epi512, out Output, i0, c0 int) {
 func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
 	var p [mr]*uint8
-	esize := epiSetup(&e, out, st)
+	noBZ := true
+	for _, v := range sc.negBZ {
+		noBZ = noBZ && v == 0
+	}
+	esize := epiSetup(&e, out, st, noBZ)
 	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
 		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
@@ -276,28 +289,43 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 // for all panels. sc.rowSum holds zeros (b0 = 0).
 func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
-	esize := epiSetup(&e, out, st)
+	esize := epiSetup(&e, out, st, true)
 	e.rowSum = &sc.rowSum[0]
-	if cap(sc.offs) < nk*mr {
-		sc.offs = make([]int, nk*mr)
+	// The tables of all tiles, six offsets per kernel offset each, rows
+	// past m repeating the tile's first; the kernels walk them in order.
+	tiles := (m + mr - 1) / mr
+	if cap(sc.offs) < tiles*nk*mr {
+		sc.offs = make([]int, tiles*nk*mr)
 	}
-	tbl := sc.offs[:nk*mr]
+	tbl := sc.offs[:tiles*nk*mr]
 	for i0 := 0; i0 < m; i0 += mr {
 		rows := min(mr, m-i0)
+		tt := tbl[(i0/mr)*nk*mr:]
 		for t := 0; t < nk; t++ {
 			for r := 0; r < mr; r++ {
 				if r < rows {
-					tbl[t*mr+r] = offs[(i0+r)*nk+t]
+					tt[t*mr+r] = offs[(i0+r)*nk+t]
 				} else {
-					tbl[t*mr+r] = offs[i0*nk+t]
+					tt[t*mr+r] = offs[i0*nk+t]
 				}
 			}
 		}
-		for p0 := pStart; p0 < n1; p0 += nr {
-			c0, c1 := max(p0, n0), min(p0+nr, n1)
-			epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
-			epiDst(&e, out, i0, c0)
-			kernVNNI512I[rows-1][(c1-p0+15)/16-1](kcp/4, nk, &base[0], &tbl[0], &pb.b8[(p0/nr)*pb.kp*nr], &e)
+	}
+	full := m / mr
+	for p0 := pStart; p0 < n1; p0 += nr {
+		c0, c1 := max(p0, n0), min(p0+nr, n1)
+		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
+		v := (c1-p0+15)/16 - 1
+		b := &pb.b8[(p0/nr)*pb.kp*nr]
+		if full > 0 {
+			epiDst(&e, out, 0, c0)
+			e.tiles = full
+			kernVNNI512I[mr-1][v](kcp/4, nk, &base[0], &tbl[0], b, &e)
+		}
+		if rows := m - full*mr; rows > 0 {
+			epiDst(&e, out, full*mr, c0)
+			e.tiles = 1
+			kernVNNI512I[rows-1][v](kcp/4, nk, &base[0], &tbl[full*nk*mr], b, &e)
 		}
 	}
 }
@@ -449,6 +477,24 @@ func maxU8AVX2(dst, src *uint8, n int)
 func maxS8AVX2(dst, src *uint8, n int)
 
 //go:noescape
+func interleave3AVX(dst, p0, p1, p2 *uint8, n int, flip uint64)
+
+//go:noescape
+func dw3Build(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+
+//go:noescape
+func dw3RowU(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func dw3RowS(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+
+//go:noescape
+func colSumU8AVX2(acc *int32, src *uint8, n, stride int)
+
+//go:noescape
+func colSumS8AVX2(acc *int32, src *uint8, n, stride int)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -462,6 +508,8 @@ func initArch() {
 	if x.AVX2 && x.FMA {
 		addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8AVX2, addS8AVX2}
 		maxKern = [2]func(dst, src *uint8, n int){maxU8AVX2, maxS8AVX2}
+		interleave3 = interleave3AVX
+		colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8AVX2, colSumS8AVX2}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512
@@ -476,6 +524,8 @@ func initArch() {
 			dwRowIAVX512B5, dwRowIAVX512B6, dwRowIAVX512B7, dwRowIAVX512B8}
 		if x.AVX512VNNI {
 			dw8Row = [2]func(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi){dw8Row4AVX512, dw8Row1AVX512}
+			dw3RowK = [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi){dw3RowU, dw3RowS}
+			dw3BuildK = dw3Build
 		}
 		dwRow6Q = [4]func(rows int, base *uint8, offs *int, taps int, w *int32, wstride int, mask uint16, e *dwEpi){
 			dwRow6QAVX512B1, dwRow6QAVX512B2, dwRow6QAVX512B3, dwRow6QAVX512B4}

@@ -29,6 +29,8 @@ type DWWeights struct {
 	// them: per tap, per 64-channel chunk, four 64-byte vectors, vector j
 	// with channel c0+4i+j's weight at byte 4i+j and zeros elsewhere.
 	w8 []int8
+	// w3 is the same for 3×3 layers as DWConv3x3 reads it (packW3).
+	w3 []int8
 }
 
 // dw8Epi is dw8Row's output stage (offsets fixed in gen_asm.py).
@@ -71,6 +73,9 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 				k, i, j := ch/64, ch%64/4, ch%4
 				d.w8[(t*nch+k)*256+j*64+4*i+j] = int8(d.w[t*c+ch])
 			}
+		}
+		if taps == 9 {
+			d.w3 = packW3(d.w, c)
 		}
 	}
 	return d

@@ -59,12 +59,15 @@ TEXT ·kernVNNI512R{R}(SB), NOSPLIT, $0-32
 # −b0 per column, Z26 scales; per row the row-sum correction, then either a
 # masked int32 store or the requantization and a masked narrowing store.
 # struct epi512 (arch_amd64.go): 0 colTerm, 8 negBZ, 16 scale, 24 rowSum,
-# 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode,
-# 68 zp, 72 fmin, 76 fmax.
+# 32 dst, 40 ldc bytes, 48 colOff bytes, 56 [4]uint16 masks, 64 mode (0
+# int32, 1 bytes, 2 bytes with b0 = 0), 68 zp, 72 fmin, 76 fmax, 80 next
+# tile's table (indirect kernels' scratch), 88 tiles.
 
 
-def epilogue(R, V, lbl):
-    """The fused output stage for an R-row, V-vector tile; AX holds the *epi512."""
+def epilogue(R, V, lbl, tail='VZEROUPPER\n\tRET'):
+    """The fused output stage for an R-row, V-vector tile; AX holds the *epi512.
+    tail ends each of its paths (the indirect kernels go on to their next
+    tile)."""
     s = f'{R}v{V}'
     w(f'''	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
@@ -87,17 +90,26 @@ def epilogue(R, V, lbl):
             w(f'\tVMOVDQU32 {z}, K1, {64*v}(SI)')
             if r < R-1:
                 w('\tADDQ DX, SI')
-    w(f'\tVZEROUPPER\n\tRET\n{lbl}bytes{s}:')
-    for v in range(V):
-        w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVDQU32 {64*v}(R9), Z25\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
-        for r in range(R):
-            z = f'Z{V*r+v}'
-            w(f'\tVPADDD Z24, {z}, {z}\n\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
-            w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
-            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
-            if r < R-1:
-                w('\tADDQ DX, SI')
-    w('\tVZEROUPPER\n\tRET\n')
+    w(f'\t{tail}\n{lbl}bytes{s}:\n\tCMPL BX, $2\n\tJEQ {lbl}nbz{s}')
+    # Mode 2 is mode 1 for weights without zero points: the row-sum term
+    # (a multiply and an add per vector, a fifth of the stage) is zero.
+    for nbz in (False, True):
+        if nbz:
+            w(f'{lbl}nbz{s}:')
+        for v in range(V):
+            w(f'\tVMOVDQU32 {64*v}(R8), Z24\n\tVMOVUPS {64*v}(R10), Z26\n\tKMOVW {56+2*v}(AX), K1\n\tMOVQ DI, SI')
+            if not nbz:
+                w(f'\tVMOVDQU32 {64*v}(R9), Z25')
+            for r in range(R):
+                z = f'Z{V*r+v}'
+                w(f'\tVPADDD Z24, {z}, {z}')
+                if not nbz:
+                    w(f'\tVPMULLD.BCST {4*r}(R11), Z25, Z27\n\tVPADDD Z27, {z}, {z}')
+                w(f'\tVCVTDQ2PS {z}, {z}\n\tVMULPS Z26, {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+                w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}\n\tVPMOVDB {z}, K1, {16*v}(SI)')
+                if r < R-1:
+                    w('\tADDQ DX, SI')
+        w(f'\t{tail}\n')
 
 
 def kloop(R, V, lbl):
@@ -138,6 +150,10 @@ TEXT ·kernVNNI512F{R}V{V}(SB), NOSPLIT, $0-32
 # offsets, each reloading the six row addresses from the indirection table
 # (base + offs[t*6+r]: the input pixel of row r at offset t, or a run of zero
 # points), then over kc4 groups of four channels. nk and kc4 are positive.
+# One call runs e.tiles tiles of R rows, their tables consecutive, the output
+# moving down R rows each (e.dst is advanced in place, never past the last
+# tile's rows: it is a Go pointer): per-tile calls from Go were a sizeable
+# overhead on layers with short K.
 # In LOADOFFS, DI holds the base address.
 w('''#define LOADOFFS \\
 	MOVQ 0(AX), R8; \\
@@ -158,16 +174,32 @@ for R in range(1, 7):
         s = f'{R}v{V}'
         w(f'''// func kernVNNI512I{R}V{V}(kc4 int, nk int, base *uint8, offs *int, b *int8, e *epi512)
 TEXT ·kernVNNI512I{R}V{V}(SB), NOSPLIT, $0-48
+	MOVQ offs+24(FP), AX
+itile{s}:
 	MOVQ nk+8(FP), DX
 	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), AX
 	MOVQ b+32(FP), BX''')
         for i in range(V*R):
             w(f'\tVPXORD Z{i}, Z{i}, Z{i}')
         w(f'iouter{s}:\n\tLOADOFFS\n\tMOVQ kc4+0(FP), CX\n\tXORQ SI, SI')
         kloop(R, V, f'iloop{s}')
-        w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{s}\n\tMOVQ e+40(FP), AX')
-        epilogue(R, V, 'i')
+        # AX has reached the next tile's table: kept in e.next while the
+        # output stage uses the registers.
+        w(f'\tADDQ $48, AX\n\tDECQ DX\n\tJNZ iouter{s}\n\tMOVQ AX, CX\n\tMOVQ e+40(FP), AX\n\tMOVQ CX, 80(AX)')
+        epilogue(R, V, 'i', f'JMP inext{s}')
+        w(f'''inext{s}:
+	MOVQ e+40(FP), AX
+	DECQ 88(AX)
+	JZ idone{s}
+	MOVQ 40(AX), DX
+	IMULQ ${R}, DX
+	ADDQ DX, 32(AX)
+	MOVQ 80(AX), AX
+	JMP itile{s}
+idone{s}:
+	VZEROUPPER
+	RET
+''')
 
 # 16×16 byte transpose in xmm registers (EVEX, so X16..X31 are free to
 # ping-pong between stages): four rounds of "row i interleaved with row i+8"
@@ -547,6 +579,202 @@ TEXT ·{name}(SB), NOSPLIT, $0-24
 	ADDQ $32, SI
 	SUBQ $32, CX
 	JNE {name}loop
+	VZEROUPPER
+	RET
+''')
+
+# Three byte planes interleaved into pixels (an RGB image to NHWC): per 16
+# pixels, output vector k (48 bytes in three) takes byte o = 16k+m from plane
+# o%3, pixel o/3, one VPSHUFB per plane with the other planes' bytes zeroed
+# (index 0x80) and two ORs. n is a positive multiple of 16; flip is XORed in.
+masks = []
+for k in range(3):
+    for q in range(3):
+        b = []
+        for m in range(16):
+            o = 16 * k + m
+            b.append(o // 3 if o % 3 == q else 0x80)
+        masks.append(b)
+for i, b in enumerate(masks):
+    for h in range(2):
+        v = sum(b[8 * h + j] << (8 * j) for j in range(8))
+        w(f'DATA i3mask<>+{16*i+8*h}(SB)/8, ${v:#018x}')
+w('''GLOBL i3mask<>(SB), RODATA|NOPTR, $144
+
+// func interleave3AVX(dst, p0, p1, p2 *uint8, n int, flip uint64)
+TEXT ·interleave3AVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ p0+8(FP), R8
+	MOVQ p1+16(FP), R9
+	MOVQ p2+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ flip+40(FP), X15
+	VPBROADCASTB X15, X15''')
+for i in range(9):
+    w(f'\tVMOVDQU i3mask<>+{16*i}(SB), X{6+i}')
+w('i3loop:\n\tVPXOR (R8), X15, X0\n\tVPXOR (R9), X15, X1\n\tVPXOR (R10), X15, X2')
+for k in range(3):
+    w(f'\tVPSHUFB X{6+3*k}, X0, X3\n\tVPSHUFB X{7+3*k}, X1, X4\n\tVPSHUFB X{8+3*k}, X2, X5')
+    w(f'\tVPOR X4, X3, X3\n\tVPOR X5, X3, X3\n\tVMOVDQU X3, {16*k}(DI)')
+w('''	ADDQ $16, R8
+	ADDQ $16, R9
+	ADDQ $16, R10
+	ADDQ $48, DI
+	SUBQ $16, CX
+	JNE i3loop
+	VZEROUPPER
+	RET
+''')
+
+# 3x3 depthwise over a "column image": one output row's three input rows
+# interleaved so that dword (lane l, j) of vector q of a 64-channel chunk
+# holds channel 16l+4q+j of the three rows in bytes 0..2 (byte 3 repeats row
+# 2 and meets a zero weight). VPDPBUSD then sums a whole kernel column per
+# instruction: 12 dot products per pixel and 64 channels instead of 36.
+#
+# dw3Build writes columns of that image from three input rows of n pixels,
+# c bytes apart, nch chunks each (256 bytes per chunk; the last chunk's
+# loads masked by K1): VPUNPCK{L,H}BW pairs rows 0 and 1 and row 2 with
+# itself, VPUNPCK{L,H}WD joins the pairs, which gives the order above.
+w('''// func dw3Build(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
+TEXT ·dw3Build(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), R8
+	MOVQ r1+16(FP), R9
+	MOVQ r2+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ c+40(FP), R11
+	KMOVQ mask+56(FP), K1
+	XORQ AX, AX
+dw3bpix:
+	MOVQ nch+48(FP), DX
+	MOVQ AX, SI
+dw3bch:
+	CMPQ DX, $1
+	JEQ dw3blast
+	VMOVDQU8 (R8)(SI*1), Z0
+	VMOVDQU8 (R9)(SI*1), Z1
+	VMOVDQU8 (R10)(SI*1), Z2
+	JMP dw3bmix
+dw3blast:
+	VMOVDQU8.Z (R8)(SI*1), K1, Z0
+	VMOVDQU8.Z (R9)(SI*1), K1, Z1
+	VMOVDQU8.Z (R10)(SI*1), K1, Z2
+dw3bmix:
+	VPUNPCKLBW Z1, Z0, Z3
+	VPUNPCKHBW Z1, Z0, Z4
+	VPUNPCKLBW Z2, Z2, Z5
+	VPUNPCKHBW Z2, Z2, Z6
+	VPUNPCKLWD Z5, Z3, Z7
+	VPUNPCKHWD Z5, Z3, Z8
+	VPUNPCKLWD Z6, Z4, Z9
+	VPUNPCKHWD Z6, Z4, Z10
+	VMOVDQU32 Z7, (DI)
+	VMOVDQU32 Z8, 64(DI)
+	VMOVDQU32 Z9, 128(DI)
+	VMOVDQU32 Z10, 192(DI)
+	ADDQ $256, DI
+	ADDQ $64, SI
+	DECQ DX
+	JNZ dw3bch
+	ADDQ R11, AX
+	DECQ CX
+	JNZ dw3bpix
+	VZEROUPPER
+	RET
+''')
+
+# dw3Row{U,S}: n output pixels of one chunk from the column image (pixel i
+# reads columns i·s .. i·s+2: col points at column 0 of the chunk, step is s
+# columns in bytes, cstride one column). The chunk's twelve weight vectors
+# (kernel column x at w + x·wstride, vector q at +64q) stay in Z16..Z27; two
+# pixels per step (accumulators Z0..Z3 and Z4..Z7, columns through
+# Z8..Z11), then one if n is odd. The output stage is dw8Row's with the
+# permuted column terms and scales, then VPACK{US,SS}DW/WB, which undo the
+# unpacking's order: lane l of the result is channels 16l..16l+15. struct
+# dw8Epi as for dw8Row.
+def dw3acc(P):
+    for p in range(P):
+        for x in range(3):
+            for q in range(4):
+                t = 8 + (4*p + q) % 4
+                off = f'{64*q}(SI)' if x == 0 else (f'{64*q}(SI)(BX*1)' if x == 1 else f'{64*q}(SI)(BX*2)')
+                if p == 1:
+                    off = f'{64*q}(R12)' if x == 0 else (f'{64*q}(R12)(BX*1)' if x == 1 else f'{64*q}(R12)(BX*2)')
+                w(f'\tVMOVDQU32 {off}, Z{t}\n\tVPDPBUSD Z{16+4*x+q}, Z{t}, Z{4*p+q}')
+
+def dw3epi(P, signed):
+    pk = 'SS' if signed else 'US'
+    for p in range(P):
+        for q in range(4):
+            z = f'Z{4*p+q}'
+            w(f'\tVPADDD {64*q}(AX), {z}, {z}\n\tVCVTDQ2PS {z}, {z}\n\tVMULPS {64*q}(R11), {z}, {z}\n\tVMAXPS Z29, {z}, {z}\n\tVMINPS Z30, {z}, {z}')
+            w(f'\tVCVTPS2DQ {z}, {z}\n\tVPADDD Z28, {z}, {z}')
+        a = 4*p
+        w(f'\tVPACK{pk}DW Z{a+1}, Z{a}, Z{a}\n\tVPACK{pk}DW Z{a+3}, Z{a+2}, Z{a+2}\n\tVPACK{pk}WB Z{a+2}, Z{a}, Z{a}')
+        w(f'\tVMOVDQU8 Z{a}, K1, (DI)\n\tADDQ 24(R10), DI')
+
+for signed in (False, True):
+    nm = 'S' if signed else 'U'
+    lbl = f'dw3r{nm}'
+    w(f'''// func dw3Row{nm}(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+TEXT ·dw3Row{nm}(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), CX
+	MOVQ col+8(FP), SI
+	MOVQ step+16(FP), R8
+	MOVQ cstride+24(FP), BX
+	MOVQ w+32(FP), DX
+	MOVQ wstride+40(FP), R9
+	MOVQ e+48(FP), R10
+	KMOVQ 48(R10), K1
+	MOVQ 16(R10), DI
+	MOVQ 0(R10), AX
+	MOVQ 8(R10), R11
+	VPBROADCASTD 32(R10), Z28
+	VBROADCASTSS 36(R10), Z29
+	VBROADCASTSS 40(R10), Z30''')
+    for x in range(3):
+        for q in range(4):
+            w(f'\tVMOVDQU32 {64*q}(DX), Z{16+4*x+q}')
+        if x < 2:
+            w('\tADDQ R9, DX')
+    w(f'\tCMPQ CX, $2\n\tJLT {lbl}one\n{lbl}two:\n\tLEAQ (SI)(R8*1), R12')
+    for a in range(8):
+        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+    dw3acc(2)
+    dw3epi(2, signed)
+    w(f'\tLEAQ (SI)(R8*2), SI\n\tSUBQ $2, CX\n\tCMPQ CX, $2\n\tJGE {lbl}two\n{lbl}one:\n\tTESTQ CX, CX\n\tJEQ {lbl}done')
+    for a in range(4):
+        w(f'\tVPXORD Z{a}, Z{a}, Z{a}')
+    dw3acc(1)
+    dw3epi(1, signed)
+    w(f'{lbl}done:\n\tVZEROUPPER\n\tRET\n')
+
+# Channel sums for GlobalAveragePool over NHWC: acc[0..8) += the 8 bytes at
+# src + p·stride for p < n (n > 0), widened unsigned or signed.
+for name, ins in (('colSumU8AVX2', 'VPMOVZXBD'), ('colSumS8AVX2', 'VPMOVSXBD')):
+    w(f'''// func {name}(acc *int32, src *uint8, n, stride int)
+TEXT ·{name}(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ stride+24(FP), DX
+	VMOVDQU (DI), Y0
+	VPXOR Y1, Y1, Y1
+{name}loop:
+	{ins} (SI), Y2
+	VPADDD Y2, Y0, Y0
+	ADDQ DX, SI
+	DECQ CX
+	JZ {name}done
+	{ins} (SI), Y3
+	VPADDD Y3, Y1, Y1
+	ADDQ DX, SI
+	DECQ CX
+	JNZ {name}loop
+{name}done:
+	VPADDD Y1, Y0, Y0
+	VMOVDQU Y0, (DI)
 	VZEROUPPER
 	RET
 ''')

@@ -56,11 +56,20 @@ var (
 	// (DWWeights.w8): [0] four pixels at a time (rows a multiple of four),
 	// [1] one at a time.
 	dw8Row [2]func(rows int, base *uint8, offs *int, taps int, w *int8, wstride int, e *dw8Epi)
+	// dw3RowK, when set, holds DWConv3x3's row kernels for uint8 and int8
+	// output (dw3Build comes with them).
+	dw3RowK   [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+	dw3BuildK func(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
 	// maxKern holds MaxBytes' unsigned and signed kernels (AVX2).
 	maxKern [2]func(dst, src *uint8, n int)
+	// interleave3, when set, is TransposeU8's three-plane case (AVX2).
+	interleave3 func(dst, p0, p1, p2 *uint8, n int, flip uint64)
+	// colSumKern holds SumPixels' unsigned and signed eight-channel kernels
+	// (AVX2).
+	colSumKern [2]func(acc *int32, src *uint8, n, stride int)
 
 	kernels [numISA]kernelSet
 	best    isa // the best path this machine supports

@@ -42,3 +42,46 @@ func TestMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestSumPixels checks every path against the definition: channel counts
+// around the eight-channel step, odd and even pixel counts, all-255 bytes
+// (the largest sums), both signednesses, sums added to what acc held.
+func TestSumPixels(t *testing.T) {
+	rnd := rand.New(rand.NewSource(13))
+	for _, s := range [][2]int{{1, 1}, {2, 8}, {3, 9}, {49, 1280}, {7, 17}, {4096, 24}} {
+		n, c := s[0], s[1]
+		for _, signed := range []bool{false, true} {
+			img := make([]uint8, n*c)
+			rnd.Read(img)
+			if n > 100 {
+				for i := range img {
+					img[i] = 0xff
+				}
+			}
+			init := make([]int32, c)
+			want := make([]int32, c)
+			for ch := range init {
+				init[ch] = int32(rnd.Intn(1000) - 500)
+				want[ch] = init[ch]
+				for p := 0; p < n; p++ {
+					if signed {
+						want[ch] += int32(int8(img[p*c+ch]))
+					} else {
+						want[ch] += int32(img[p*c+ch])
+					}
+				}
+			}
+			for _, v := range paths(t) {
+				withISA(t, v, func() {
+					acc := append([]int32(nil), init...)
+					SumPixels(acc, img, n, c, signed)
+					for ch := range acc {
+						if acc[ch] != want[ch] {
+							t.Fatalf("%dx%d signed=%v %v: acc[%d] = %d, want %d", n, c, signed, v, ch, acc[ch], want[ch])
+						}
+					}
+				})
+			}
+		}
+	}
+}

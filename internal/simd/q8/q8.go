@@ -255,6 +255,8 @@ type scratch struct {
 	dwAcc   []int32   // DWConv's accumulators of one pixel
 	dwCT    []int32   // DWConv's column terms in dw8Row's channel order
 	dwSc    []float32 // and its scales
+	dw3Col  []uint8   // DWConv3x3's column image of one output row
+	dw3Zero []uint8   // and its row of zero points
 }
 
 // noFused forces the tile-then-output-stage loop on paths that have a fused

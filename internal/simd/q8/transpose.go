@@ -75,6 +75,24 @@ func transposeU8Go(dst []uint8, ldd int, src []uint8, lds int, rows, cols int, f
 			}
 		}
 	}
+	if rows-i == 3 {
+		// Three planes (an RGB image to NHWC): one pass writing whole
+		// pixels instead of three strided passes.
+		s0 := src[i*lds : i*lds+cols]
+		s1 := src[(i+1)*lds:][:len(s0)]
+		s2 := src[(i+2)*lds:][:len(s0)]
+		j0 := 0
+		if interleave3 != nil && active != isaGeneric && ldd == 3 && i == 0 {
+			if j0 = cols &^ 15; j0 > 0 {
+				interleave3(&dst[0], &s0[0], &s1[0], &s2[0], j0, uint64(flip))
+			}
+		}
+		for j := j0; j < len(s0); j++ {
+			d := dst[j*ldd+i:][:3]
+			d[0], d[1], d[2] = s0[j]^flip, s1[j]^flip, s2[j]^flip
+		}
+		return
+	}
 	for ; i < rows; i++ {
 		for j := 0; j < cols; j++ {
 			dst[j*ldd+i] = src[i*lds+j] ^ flip

@@ -7,7 +7,7 @@ import (
 
 func TestTransposeU8(t *testing.T) {
 	rnd := rand.New(rand.NewSource(1))
-	for _, s := range [][2]int{{1, 1}, {8, 8}, {16, 16}, {9, 17}, {16, 64}, {3, 100}, {64, 3}, {57, 71}, {33, 48}, {64, 3136}} {
+	for _, s := range [][2]int{{1, 1}, {8, 8}, {16, 16}, {9, 17}, {16, 64}, {3, 100}, {64, 3}, {57, 71}, {33, 48}, {64, 3136}, {11, 40}, {19, 33}, {3, 5000}} {
 		rows, cols := s[0], s[1]
 		lds, ldd := cols+3, rows+5
 		src := make([]uint8, rows*lds)

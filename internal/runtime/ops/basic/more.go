@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 
+	"github.com/x448/float16"
+
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
 	"github.com/qtool/qtool/internal/tensor"
@@ -222,6 +224,10 @@ func scatterReduce(n *graph.Node) (func(dst, upd []byte, dt tensor.DType), error
 		case tensor.Float64:
 			d, u := as[float64](dst), as[float64](upd)
 			d[0] = f(d[0], u[0])
+		case tensor.Float16:
+			// Float16 models (qtool convert --fp16-full) scatter-add too.
+			d, u := as[float16.Float16](dst), as[float16.Float16](upd)
+			d[0] = float16.Fromfloat32(float32(f(float64(d[0].Float32()), float64(u[0].Float32()))))
 		case tensor.Int64:
 			d, u := as[int64](dst), as[int64](upd)
 			switch red {

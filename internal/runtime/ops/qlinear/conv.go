@@ -260,27 +260,48 @@ func packRowTaps(w *tensor.Tensor) *q8.PackedB {
 	return q8.PackB(kdim, cout, re, kdim, true)
 }
 
-// rowTapImage writes the NHWC image xh [H][W][C] into xp with the zero
-// point around it (padT rows above, padL pixels left, enough below and
-// right for every window, plus a run's tail), so that each kernel row of
-// each window is one contiguous run, and returns the run offsets per
-// output pixel and kernel row.
-func rowTapImage(xp []uint8, offs []int, xh []uint8, geo *convGeom, c int, zp uint8) ([]uint8, []int) {
-	H, W := geo.in[0], geo.in[1]
+// rowTapGeom is the bordered image rowTapImage builds: Hp×Wp pixels (padT
+// rows above, padL pixels left, enough below and right for every window),
+// plus a run's tail.
+func rowTapGeom(geo *convGeom, c int) (Hp, Wp, run int) {
 	kh, kw := geo.k[0], geo.k[1]
-	OH, OW := geo.out[0], geo.out[1]
+	Hp = max(geo.padB[0]+geo.in[0], (geo.out[0]-1)*geo.stride[0]+(kh-1)*geo.dil[0]+1)
+	Wp = max(geo.padB[1]+geo.in[1], (geo.out[1]-1)*geo.stride[1]+kw)
+	return Hp, Wp, q8.KcPad(kw * c)
+}
+
+// rowTapImage writes the NHWC image xh [H][W][C] into xp with the zero
+// point around it (rowTapGeom), so that each kernel row of each window is
+// one contiguous run. Only the border is filled: the image rows overwrite
+// the rest.
+func rowTapImage(xp []uint8, xh []uint8, geo *convGeom, c int, zp uint8) []uint8 {
+	H, W := geo.in[0], geo.in[1]
 	padT, padL := geo.padB[0], geo.padB[1]
-	Hp := max(padT+H, (OH-1)*geo.stride[0]+(kh-1)*geo.dil[0]+1)
-	Wp := max(padL+W, (OW-1)*geo.stride[1]+kw)
-	run := q8.KcPad(kw * c)
+	Hp, Wp, run := rowTapGeom(geo, c)
 	xp = growU8(&xp, Hp*Wp*c+run)
-	for i := range xp {
-		xp[i] = zp
+	fill := func(b []uint8) {
+		for i := range b {
+			b[i] = zp
+		}
 	}
+	fill(xp[:(padT*Wp+padL)*c])
 	for ih := 0; ih < H; ih++ {
-		copy(xp[((ih+padT)*Wp+padL)*c:], xh[ih*W*c:(ih+1)*W*c])
+		at := ((ih+padT)*Wp + padL) * c
+		copy(xp[at:], xh[ih*W*c:(ih+1)*W*c])
+		// This row's right border and the next row's left one.
+		end := at + W*c
+		fill(xp[end:min(len(xp), end+(Wp-W)*c)])
 	}
-	offs = growInt(&offs, OH*OW*kh)
+	fill(xp[((H+padT)*Wp+padL)*c:])
+	return xp
+}
+
+// rowTapOffsets is the run offset into rowTapImage's image per output
+// pixel and kernel row.
+func rowTapOffsets(geo *convGeom, c int) []int {
+	kh, OH, OW := geo.k[0], geo.out[0], geo.out[1]
+	_, Wp, _ := rowTapGeom(geo, c)
+	offs := make([]int, OH*OW*kh)
 	for oh := 0; oh < OH; oh++ {
 		for ow := 0; ow < OW; ow++ {
 			o := offs[(oh*OW+ow)*kh:]
@@ -289,7 +310,7 @@ func rowTapImage(xp []uint8, offs []int, xh []uint8, geo *convGeom, c int, zp ui
 			}
 		}
 	}
-	return xp, offs
+	return offs
 }
 
 // packConvWeights reorders W [Cout][Cin/g][k…] per group to rows of
@@ -400,7 +421,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		yz = yzs[0]
 		scale = multipliers(sx[0], sw, sy[0], sdt)
 		if bt := input(in, 8); bt != nil {
-			if bt.DType != tensor.Int32 || bt.Len() != cout || bt.Validate() != nil {
+			if bt.DType != tensor.Int32 || bt.Len() != cout || validate(bt) != nil {
 				return nil, fmt.Errorf("%v: bias must be int32 [%d], got %v %v", n, cout, bt.DType, bt.Shape)
 			}
 			bias = bt.I32()
@@ -441,18 +462,7 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		return []*tensor.Tensor{out}, nil
 	}
 
-	// Kernel offsets per spatial dim, for the im2col gather.
-	koff := make([][]int, geo.kSize)
-	for o := range koff {
-		koff[o] = make([]int, geo.nd)
-		r := o
-		for d := geo.nd - 1; d >= 0; d-- {
-			koff[o][d] = (r % geo.k[d]) * geo.dil[d]
-			r /= geo.k[d]
-		}
-	}
-
-	win := k.windowFor(geo, koff, c)
+	win := k.windowFor(geo, c)
 	allPix := win.pix
 
 	if depthwise {
@@ -494,10 +504,14 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 	var xp []uint8
 	var rtOffs []int
+	if rowPack != nil {
+		rtOffs = win.rowTaps(geo, c)
+	}
 	// A uint8 channels-last image whose windows never reach the padding
 	// (1x1 layers, unpadded ones) is read where it is: the copy was a
-	// sizeable part of MobileNetV2's large pointwise layers.
-	inPlace := k.nhwc && x.DType == tensor.Uint8 && !win.pad && rowPack == nil && kcp*group <= c
+	// sizeable part of MobileNetV2's large pointwise layers. So is the
+	// source of the row-tap image.
+	inPlace := k.nhwc && x.DType == tensor.Uint8 && (rowPack != nil || (!win.pad && kcp*group <= c))
 	for b := 0; b < batch; b++ {
 		if inPlace {
 			xh = x.U8()[b*c*xs : (b+1)*c*xs]
@@ -505,10 +519,10 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 			k.image(xh, x, b, c, xs)
 		}
 		if rowPack != nil {
-			// The outer scratch's a and offs are free: block workers
-			// take their own.
-			xp, rtOffs = rowTapImage(xhBuf.a, xhBuf.offs, xh, geo, c, uint8(xzs[0]))
-			xhBuf.a, xhBuf.offs = xp, rtOffs
+			// The outer scratch's a is free: block workers take their
+			// own.
+			xp = rowTapImage(xhBuf.a, xh, geo, c, uint8(xzs[0]))
+			xhBuf.a = xp
 		}
 		for g := 0; g < group; g++ {
 			pb := packs[g]
@@ -652,6 +666,9 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 		c = x.Shape[x.Rank()-1]
 	}
 	kk, P := geo.kSize, geo.outSize
+	if k.dw3x3(ctx, x, out, geo, dw, xz, scale, bias, yz) {
+		return
+	}
 	xhBuf := getScratch()
 	defer scratchPool.Put(xhBuf)
 	// The NHWC image, then one pixel of zero points for the padding taps.
@@ -725,6 +742,53 @@ func (k *convKernel) runDepthwise(ctx *runtime.Context, x, out *tensor.Tensor, g
 	}
 }
 
+// dw3x3 runs the layer on q8.DWConv3x3 where it applies (a uint8
+// channels-last 3×3 layer with padding 1 at the start of both dims and stride
+// 1 or 2, requantized), reading x in place; it reports false, having done
+// nothing, otherwise.
+func (k *convKernel) dw3x3(ctx *runtime.Context, x, out *tensor.Tensor, geo *convGeom, dw *q8.DWWeights,
+	xz int32, scale []float32, bias []int32, yz int32) bool {
+	if !k.nhwc || !k.qlin || x.DType != tensor.Uint8 || geo.nd != 2 || geo.k[0] != 3 || geo.k[1] != 3 ||
+		geo.padB[0] != 1 || geo.padB[1] != 1 || geo.dil[0] != 1 || geo.dil[1] != 1 || geo.stride[0] != geo.stride[1] {
+		return false
+	}
+	s, h, w := geo.stride[0], geo.in[0], geo.in[1]
+	oh, ow := geo.out[0], geo.out[1]
+	// With no end padding the last window still ends inside the image
+	// (what DWConv3x3 assumes) exactly when the output sizes agree.
+	if (s != 1 && s != 2) || oh != (h-1)/s+1 || ow != (w-1)/s+1 {
+		return false
+	}
+	batch, c := x.Shape[0], x.Shape[x.Rank()-1]
+	img, P := h*w*c, oh*ow
+	rq := func(b, y0 int) q8.Output {
+		at := (b*P + y0*ow) * c
+		r := &q8.Requant{Bias: bias, Scale: scale, OutZero: yz, Ldc: c}
+		if out.DType == tensor.Uint8 {
+			r.OutU8 = out.U8()[at:]
+		} else {
+			r.OutS8 = out.I8()[at:]
+		}
+		return q8.Output{Q: r}
+	}
+	if !q8.DWConv3x3(x.U8()[:img], h, w, c, s, xz, dw, 0, 0, rq(0, 0)) {
+		return false
+	}
+	band := oh
+	if ctx != nil && ctx.Threads > 1 {
+		band = max(1, (oh+2*ctx.Threads-1)/(2*ctx.Threads))
+	}
+	for b := 0; b < batch; b++ {
+		ctx.Parallel((oh+band-1)/band, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y0, y1 := i*band, min(oh, (i+1)*band)
+				q8.DWConv3x3(x.U8()[b*img:(b+1)*img], h, w, c, s, xz, dw, y0, y1, rq(b, y0))
+			}
+		})
+	}
+	return true
+}
+
 // image puts image b of x in dst as NHWC uint8: a transpose, or for
 // channels_last input a copy.
 func (k *convKernel) image(dst []uint8, x *tensor.Tensor, b, c, s int) {
@@ -766,13 +830,34 @@ type windowTable struct {
 	pix                           []int32
 	offs                          []int
 	pad                           bool // some window reaches the padding
+	rt                            atomic.Pointer[[]int]
 }
 
-func (k *convKernel) windowFor(geo *convGeom, koff [][]int, c int) *windowTable {
+// rowTaps is rowTapOffsets for this geometry, computed once.
+func (w *windowTable) rowTaps(geo *convGeom, c int) []int {
+	if p := w.rt.Load(); p != nil {
+		return *p
+	}
+	o := rowTapOffsets(geo, c)
+	w.rt.Store(&o)
+	return o
+}
+
+func (k *convKernel) windowFor(geo *convGeom, c int) *windowTable {
 	if w := k.window.Load(); w != nil && w.c == c && slices.Equal(w.in, geo.in) && slices.Equal(w.k, geo.k) &&
 		slices.Equal(w.out, geo.out) && slices.Equal(w.stride, geo.stride) && slices.Equal(w.dil, geo.dil) &&
 		slices.Equal(w.padB, geo.padB) {
 		return w
+	}
+	// Kernel offsets per spatial dim, for the im2col gather.
+	koff := make([][]int, geo.kSize)
+	for o := range koff {
+		koff[o] = make([]int, geo.nd)
+		r := o
+		for d := geo.nd - 1; d >= 0; d-- {
+			koff[o][d] = (r % geo.k[d]) * geo.dil[d]
+			r /= geo.k[d]
+		}
 	}
 	w := &windowTable{in: geo.in, k: geo.k, out: geo.out, stride: geo.stride, dil: geo.dil, padB: geo.padB,
 		c: c, pix: make([]int32, geo.outSize*geo.kSize), offs: make([]int, geo.outSize*geo.kSize)}

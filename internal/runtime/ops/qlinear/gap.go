@@ -92,19 +92,7 @@ func (k *gapKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 		if k.channelsLast {
 			// Pixel by pixel over contiguous channels instead of a
 			// stride-c walk per channel (the same integer sums).
-			acc := sums[b*c : (b+1)*c]
-			for p := 0; p < size; p++ {
-				row := img[p*c : (p+1)*c]
-				if signed {
-					for ch, v := range row {
-						acc[ch] += int32(int8(v))
-					}
-				} else {
-					for ch, v := range row {
-						acc[ch] += int32(v)
-					}
-				}
-			}
+			q8.SumPixels(sums[b*c:(b+1)*c], img, size, c, signed)
 			continue
 		}
 		for ch := 0; ch < c; ch++ {

@@ -51,7 +51,7 @@ func (k *layoutTranspose) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*ten
 		return nil, fmt.Errorf("%v: want one input", k.node)
 	}
 	x := in[0]
-	if x.Rank() != k.rank || x.Validate() != nil {
+	if x.Rank() != k.rank || validate(x) != nil {
 		return nil, fmt.Errorf("%v: input %v for a rank-%d perm", k.node, x.Shape, k.rank)
 	}
 	r := k.rank

@@ -103,7 +103,7 @@ func (k *maxPool2dKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*ten
 	if x == nil || x.Rank() != 4 || (x.DType != tensor.Uint8 && x.DType != tensor.Int8) {
 		return nil, fmt.Errorf("%v: X must be a 4-D uint8 or int8 tensor", k.node)
 	}
-	if err := x.Validate(); err != nil {
+	if err := validate(x); err != nil {
 		return nil, fmt.Errorf("%v: %w", k.node, err)
 	}
 	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]

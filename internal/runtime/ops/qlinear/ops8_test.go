@@ -180,3 +180,119 @@ func TestQLinearNormsMatchFloat(t *testing.T) {
 		}
 	}
 }
+
+// TestTableBinaryMatchesMicrosoft checks com.qtool QLinearAdd/QLinearMul
+// bit for bit against the com.microsoft kernels (whose arithmetic is ONNX
+// Runtime's) on shapes that take the table path (one operand a single
+// element over runs of 512 or more, either side) and shapes that do not.
+func TestTableBinaryMatchesMicrosoft(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	shapes := [][2][]int{
+		{{2, 16, 24, 24}, {2, 16, 1, 1}},
+		{{2, 16, 1, 1}, {2, 16, 24, 24}},
+		{{1, 3, 40, 40}, {1}},
+		{{2, 16, 8, 8}, {2, 16, 1, 1}}, // runs of 64: Mul's scalar loop, Add's plain path
+		{{2, 16, 1, 1}, {2, 16, 7, 7}},
+		{{2, 0, 8, 8}, {2, 0, 1, 1}},
+		{{2, 16, 24, 24}, {2, 16, 24, 24}},
+	}
+	for _, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		for _, op := range []string{"QLinearAdd", "QLinearMul"} {
+			for _, sh := range shapes {
+				mk := func(shape []int) *tensor.Tensor {
+					x := tensor.MustNew(dt, shape)
+					for i := range bytesOf(x) {
+						bytesOf(x)[i] = uint8(rng.Intn(256))
+					}
+					return x
+				}
+				zp := func(v int) *tensor.Tensor {
+					if dt == tensor.Int8 {
+						return &tensor.Tensor{DType: dt, Shape: []int{}, Data: []int8{int8(v - 128)}}
+					}
+					return u8T(nil, uint8(v))
+				}
+				// The second C scale saturates most products.
+				for _, cs := range []float32{0.05, 0.0003} {
+					in := []*tensor.Tensor{mk(sh[0]), scal(0.031), zp(117), mk(sh[1]), scal(0.0123), zp(140), scal(cs), zp(121)}
+					run := func(domain string) *tensor.Tensor {
+						n := &graph.Node{OpType: op, Domain: domain, Outputs: []*graph.Value{{Name: "y"}}}
+						for range in {
+							n.Inputs = append(n.Inputs, &graph.Value{Name: "in"})
+						}
+						f, _ := runtime.Lookup(domain, op, dt)
+						k, err := f(n, 1)
+						if err != nil {
+							t.Fatal(err)
+						}
+						out, err := k.Run(&runtime.Context{Threads: 2}, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						return out[0]
+					}
+					want, got := run(MicrosoftDomain), run(QtoolDomain)
+					if !reflect.DeepEqual(want.Shape, got.Shape) || !reflect.DeepEqual(bytesOf(want), bytesOf(got)) {
+						t.Errorf("%v %s %v C scale %g: com.qtool differs from com.microsoft", dt, op, sh, cs)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestResize8NearestGather checks com.qtool Resize8 in nearest mode (the
+// cached gather) against ONNX Resize on the same 8-bit tensor (ops/nn),
+// over coordinate and nearest modes, scales and sizes, twice per shape (the
+// second run reads the cache) and with shapes alternating.
+func TestResize8NearestGather(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	modes := [][2]string{{"asymmetric", "floor"}, {"half_pixel", "round_prefer_floor"}, {"align_corners", "round_prefer_ceil"},
+		{"pytorch_half_pixel", "ceil"}, {"half_pixel", "ceil"}}
+	scales := tensor.FromFloat32([]int{4}, []float32{1, 1, 2, 0.6})
+	sizes := tensor.FromInt64([]int{4}, []int64{1, 3, 7, 13})
+	for _, m := range modes {
+		attrs := []*graph.Attribute{graph.StringAttr("mode", "nearest"), graph.StringAttr("coordinate_transformation_mode", m[0]),
+			graph.StringAttr("nearest_mode", m[1])}
+		mk := func(op, domain string, extra ...*graph.Attribute) runtime.Kernel {
+			n := &graph.Node{OpType: op, Domain: domain, Attrs: append(append([]*graph.Attribute{}, attrs...), extra...),
+				Inputs: []*graph.Value{{Name: "x"}, {Name: "roi"}, {Name: "scales"}, {Name: "sizes"}}, Outputs: []*graph.Value{{Name: "y"}}}
+			f, _ := runtime.Lookup(domain, op, tensor.Uint8)
+			k, err := f(n, 18)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		ours, ref := mk("Resize8", QtoolDomain, graph.IntAttr("onnx_opset", 18)), mk("Resize", "")
+		for round := 0; round < 2; round++ {
+			for _, shape := range [][]int{{1, 3, 5, 9}, {2, 3, 4, 10}} {
+				for _, sz := range []bool{false, true} {
+					x := tensor.MustNew(tensor.Uint8, shape)
+					for i := range x.U8() {
+						x.U8()[i] = uint8(rng.Intn(256))
+					}
+					in := []*tensor.Tensor{x, nil, scales, nil}
+					if sz {
+						if shape[0] != 1 {
+							continue
+						}
+						in = []*tensor.Tensor{x, nil, nil, sizes}
+					}
+					ctx := &runtime.Context{Threads: 2}
+					got, err := ours.Run(ctx, in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := ref.Run(ctx, in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got[0].Shape, want[0].Shape) || !reflect.DeepEqual(got[0].U8(), want[0].U8()) {
+						t.Errorf("%v %v sizes=%v round %d: differs from ONNX Resize", m, shape, sz, round)
+					}
+				}
+			}
+		}
+	}
+}

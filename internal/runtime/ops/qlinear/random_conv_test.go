@@ -101,11 +101,22 @@ func TestRandomQLinearConv(t *testing.T) {
 		xs := []int{1 + rnd.Intn(2), c}
 		ws := []int{cout, cin}
 		stride, dil, pad := make([]int, nd), make([]int, nd), make([]int, nd)
+		// Every third 2-D depthwise case is the MobileNet layer (3x3, pad
+		// 1, equal strides) that q8.DWConv3x3 runs, up to 120 channels.
+		mobile := ci%15 == 10 // 2-D (ci%3 == 1) and depthwise (ci%5 == 0)
+		if mobile {
+			group = 2 + rnd.Intn(119)
+			c, cout = group, group
+			xs[1], ws[0] = c, cout
+		}
 		for d := 0; d < nd; d++ {
 			k := 1 + rnd.Intn(3)
 			dil[d] = 1 + rnd.Intn(2)
 			stride[d] = 1 + rnd.Intn(2)
 			pad[d] = rnd.Intn(2)
+			if mobile {
+				k, dil[d], stride[d], pad[d] = 3, 1, 1+(ci/15)%2, 1
+			}
 			size := dil[d]*(k-1) + 1 + rnd.Intn([]int{12, 7, 4}[nd-1])
 			xs = append(xs, size)
 			ws = append(ws, k)

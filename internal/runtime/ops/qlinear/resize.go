@@ -3,6 +3,7 @@ package qlinear
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -27,10 +28,17 @@ func init() {
 //
 // The coordinate arithmetic is the float Resize kernel's, run on the codes
 // as float32 (exact), so every coordinate mode, antialias and axes behave
-// as in the float path.
+// as in the float path. In nearest mode every output is a copy of one
+// input: the float kernel is run once on the element indices (exact in
+// float32 below 2^24 elements) and later runs with the same shape and
+// scales/sizes are a gather through them.
 type resize8Kernel struct {
-	node *graph.Node
-	f    runtime.Kernel
+	node    *graph.Node
+	f       runtime.Kernel
+	nearest bool
+
+	mu      sync.Mutex
+	gathers map[string]*gatherMap // by input shape and Resize inputs
 }
 
 func newResize8(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -62,7 +70,62 @@ func newResize8(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &resize8Kernel{node: n, f: f}, nil
+	mode, err := n.AttrString("mode", "nearest")
+	if err != nil {
+		return nil, err
+	}
+	return &resize8Kernel{node: n, f: f, nearest: mode == "nearest", gathers: map[string]*gatherMap{}}, nil
+}
+
+// maxGathers bounds the cached index maps (one per distinct input shape
+// and scales/sizes).
+const maxGathers = 8
+
+// gatherMap is the source index of every output element of one nearest
+// Resize, and the output shape.
+type gatherMap struct {
+	idx   []int32
+	shape []int
+}
+
+// gather returns the index map for this input shape and these Resize
+// inputs, nil when the indices would not be exact in float32.
+func (k *resize8Kernel) gather(ctx *runtime.Context, x *tensor.Tensor, in []*tensor.Tensor) (*gatherMap, error) {
+	if x.Len() >= 1<<24 {
+		return nil, nil
+	}
+	key := fmt.Sprint(x.Shape)
+	for _, t := range in[1:] {
+		if t != nil {
+			key += fmt.Sprintf("|%v%v%v", t.DType, t.Shape, t.Data)
+		}
+	}
+	k.mu.Lock()
+	g, ok := k.gathers[key]
+	k.mu.Unlock()
+	if ok {
+		return g, nil
+	}
+	iota := make([]float32, x.Len())
+	for i := range iota {
+		iota[i] = float32(i)
+	}
+	outs, err := k.f.Run(ctx, append([]*tensor.Tensor{tensor.FromFloat32(x.Shape, iota)}, in[1:]...))
+	if err != nil {
+		return nil, err
+	}
+	src := outs[0].F32()
+	g = &gatherMap{idx: make([]int32, len(src)), shape: append([]int(nil), outs[0].Shape...)}
+	for i, v := range src {
+		g.idx[i] = int32(v)
+	}
+	k.mu.Lock()
+	if len(k.gathers) >= maxGathers {
+		clear(k.gathers)
+	}
+	k.gathers[key] = g
+	k.mu.Unlock()
+	return g, nil
 }
 
 func (k *resize8Kernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -70,6 +133,11 @@ func (k *resize8Kernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tenso
 	x, err := int8In(n, in, 0, "X")
 	if err != nil {
 		return nil, err
+	}
+	if k.nearest {
+		if y, ok, err := k.runGather(ctx, x, in); ok || err != nil {
+			return y, err
+		}
 	}
 	f, err := ctx.NewUninit(tensor.Float32, x.Shape)
 	if err != nil {
@@ -120,4 +188,24 @@ func (k *resize8Kernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tenso
 		}
 	}
 	return []*tensor.Tensor{y}, nil
+}
+
+// runGather is nearest mode through the index map; ok is false when there
+// is none.
+func (k *resize8Kernel) runGather(ctx *runtime.Context, x *tensor.Tensor, in []*tensor.Tensor) ([]*tensor.Tensor, bool, error) {
+	g, err := k.gather(ctx, x, in)
+	if err != nil || g == nil {
+		return nil, false, err
+	}
+	y, err := ctx.NewUninit(x.DType, g.shape)
+	if err != nil {
+		return nil, false, fmt.Errorf("%v: %v", k.node, err)
+	}
+	src, dst := bytesOf(x), bytesOf(y)
+	ctx.Parallel(len(dst), 1<<14, func(lo, hi int) {
+		for i, j := range g.idx[lo:hi] {
+			dst[lo+i] = src[j]
+		}
+	})
+	return []*tensor.Tensor{y}, true, nil
 }
