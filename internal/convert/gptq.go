@@ -38,14 +38,12 @@ type RoundingOptions struct {
 	MaxK int
 	// Threads for the float runs that collect the layer inputs.
 	Threads int
-	// Quantized, when set, is the model as Static writes it with
-	// round-to-nearest weights (QDQ form, made from a copy of the float
-	// graph, so node names match). Each layer is then fitted to the
-	// inputs the quantized model gives it: the weights are first solved
-	// for W·x ≈ W'·x̃ (x float inputs, x̃ quantized ones), then rounded
-	// with H = Σ x̃·x̃ᵀ, so they also absorb the systematic part of the
-	// upstream activation error.
-	Quantized *graph.Graph
+	// StorageOrder quantizes each layer's inputs in storage order, as the
+	// GPTQ paper does. By default they go in decreasing order of their
+	// energy (H's diagonal), the GPTQ authors' later "act-order" option:
+	// on squeezenet-cifar10 (x86 preset) it keeps 98.78% of float's top-1
+	// answers against 98.59% in storage order.
+	StorageOrder bool
 	// Progress, if set, is called after each calibration batch.
 	Progress func(done, total int)
 }
@@ -67,18 +65,28 @@ type layerH struct {
 	groups int
 	k      int         // inputs per group (H is k×k)
 	h      [][]float64 // per group, row-major k×k
-	cross  [][]float64 // sequential mode: Σ x·x̃ᵀ per group
-	qin    string      // sequential mode: the layer's input in the quantized graph
 }
 
 // convGeo is a 1-D or 2-D convolution's geometry, in NCHW.
 type convGeo struct {
 	cin, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr int
+	same, lower                                 bool // auto_pad SAME_UPPER / SAME_LOWER
+}
+
+// samePads is ONNX's auto_pad SAME_* split of the padding of one axis.
+func samePads(in, k, s, d int, lower bool) (begin, end int) {
+	out := (in + s - 1) / s
+	total := max(0, (out-1)*s+(k-1)*d+1-in)
+	begin = total / 2
+	if lower {
+		begin = total - total/2
+	}
+	return begin, total - begin
 }
 
 // OptimizeWeights runs the float graph f over batches, collects H for
 // every Conv (1-D, 2-D, any group), Gemm and MatMul with constant weights
-// that cfg quantizes, and rounds their weights with GPTQ under cfg's
+// that cfg quantizes with weight.rounding gptq, and rounds their weights with GPTQ under cfg's
 // weight spec. f must be the graph that Static is then given (same node
 // and weight names), before Static changes it.
 func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*tensor.Tensor, cfg Config, o RoundingOptions) (*WeightRounding, error) {
@@ -96,7 +104,7 @@ func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*
 	var layers []*layerH
 	for _, n := range f.Nodes {
 		s := cfg.Resolve(n)
-		if s.Excluded || !graph.IsDefaultDomain(n.Domain) {
+		if s.Excluded || s.Weight.Rounding != "gptq" || !graph.IsDefaultDomain(n.Domain) {
 			continue
 		}
 		l, reason := newLayerH(ix, n, o.MaxK)
@@ -128,30 +136,6 @@ func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*
 	if err != nil {
 		return nil, err
 	}
-	var sq *runtime.Session
-	if o.Quantized != nil {
-		qg := *o.Quantized
-		qg.Outputs = append([]*graph.Value(nil), o.Quantized.Outputs...)
-		byName := map[string]*graph.Node{}
-		for _, n := range o.Quantized.Nodes {
-			byName[n.Name] = n
-		}
-		for _, l := range layers {
-			qn := byName[l.n.Name]
-			if qn == nil || qn.OpType != l.n.OpType || len(qn.Inputs) == 0 || qn.Inputs[0] == nil {
-				return nil, fmt.Errorf("weight rounding: node %q is not in the quantized model", l.n.Name)
-			}
-			l.qin = qn.Inputs[0].Name
-			l.cross = make([][]float64, l.groups)
-			for i := range l.cross {
-				l.cross[i] = make([]float64, l.k*l.k)
-			}
-			qg.Outputs = append(qg.Outputs, qn.Inputs[0])
-		}
-		if sq, err = runtime.NewSession(&qg, runtime.Options{Threads: o.Threads}); err != nil {
-			return nil, err
-		}
-	}
 	for bi, b := range batches {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -160,24 +144,12 @@ func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*
 		if err != nil {
 			return nil, fmt.Errorf("weight rounding, batch %d: %v", bi, err)
 		}
-		var resq map[string]*tensor.Tensor
-		if sq != nil {
-			if resq, err = sq.Run(b); err != nil {
-				return nil, fmt.Errorf("weight rounding, quantized model, batch %d: %v", bi, err)
-			}
-		}
 		for _, l := range layers {
 			x := res[l.n.Inputs[0].Name]
 			if x == nil || x.DType != tensor.Float32 {
 				return nil, fmt.Errorf("weight rounding: %s: input is not float32", l.n.Name)
 			}
-			var xq *tensor.Tensor
-			if sq != nil {
-				if xq = resq[l.qin]; xq == nil || xq.DType != tensor.Float32 {
-					return nil, fmt.Errorf("weight rounding: %s: quantized input is not float32", l.n.Name)
-				}
-			}
-			if err := l.accumulate(x, xq); err != nil {
+			if err := l.accumulate(x); err != nil {
 				return nil, fmt.Errorf("weight rounding: %s: %v", l.n.Name, err)
 			}
 		}
@@ -187,8 +159,11 @@ func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*
 	}
 	for _, l := range layers {
 		spec := cfg.Resolve(l.n).Weight
+		if cfg.Format == FormatQOperator && l.n.OpType == "MatMul" {
+			spec.Granularity = "per_tensor" // as the QOperator writer does
+		}
 		w := l.n.Input(1)
-		qw, err := l.round(w.Const, spec, o.Damp)
+		qw, err := l.round(w.Const, spec, o.Damp, !o.StorageOrder)
 		if err != nil {
 			return nil, fmt.Errorf("weight rounding: %s: %v", l.n.Name, err)
 		}
@@ -224,7 +199,8 @@ func newLayerH(ix *graph.Index, n *graph.Node, maxK int) (*layerH, string) {
 		if g < 1 || ws[0]%int(g) != 0 {
 			return nil, "bad group"
 		}
-		if ap, _ := n.AttrString("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "VALID" {
+		ap, _ := n.AttrString("auto_pad", "NOTSET")
+		if ap != "NOTSET" && ap != "VALID" && ap != "SAME_UPPER" && ap != "SAME_LOWER" {
 			return nil, "auto_pad " + ap
 		}
 		nsp := len(ws) - 2
@@ -244,6 +220,9 @@ func newLayerH(ix *graph.Index, n *graph.Node, maxK int) (*layerH, string) {
 		st, ok1 := ints("strides", 1, nsp)
 		dl, ok2 := ints("dilations", 1, nsp)
 		pd, ok3 := ints("pads", 0, 2*nsp)
+		if ap != "NOTSET" {
+			pd, ok3 = make([]int64, 2*nsp), true // VALID; SAME_* at run time
+		}
 		if !ok1 || !ok2 || !ok3 {
 			return nil, "bad conv attributes"
 		}
@@ -253,6 +232,9 @@ func newLayerH(ix *graph.Index, n *graph.Node, maxK int) (*layerH, string) {
 		}
 		if geo.sh < 1 || geo.sw < 1 || geo.dh < 1 || geo.dw < 1 || geo.pt < 0 || geo.pl < 0 || geo.pb < 0 || geo.pr < 0 {
 			return nil, "bad conv attributes"
+		}
+		if ap == "SAME_UPPER" || ap == "SAME_LOWER" {
+			geo.same, geo.lower = true, ap == "SAME_LOWER"
 		}
 		l.geo, l.groups, l.k = geo, int(g), geo.cin*geo.kh*geo.kw
 	case "Gemm":
@@ -282,27 +264,16 @@ func newLayerH(ix *graph.Index, n *graph.Node, maxK int) (*layerH, string) {
 	return l, ""
 }
 
-// accumulate adds one batch of layer inputs to H: x as the float model
-// sees them and, in sequential mode, xq as the quantized model does (then
-// H is Σ x̃·x̃ᵀ and cross Σ x·x̃ᵀ).
-func (l *layerH) accumulate(x, xq *tensor.Tensor) error {
-	if xq != nil && !equalInts(x.Shape, xq.Shape) {
-		return fmt.Errorf("quantized model's input shape %v differs from %v", xq.Shape, x.Shape)
-	}
+// accumulate adds one batch of layer inputs to H.
+func (l *layerH) accumulate(x *tensor.Tensor) error {
 	if l.geo == nil {
 		if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.k {
 			return fmt.Errorf("input shape %v, want last dim %d", x.Shape, l.k)
 		}
-		m := x.Len() / l.k
-		if xq == nil {
-			addGram(l.h[0], x.F32(), x.F32(), m, l.k)
-			return nil
-		}
-		addGram(l.h[0], xq.F32(), xq.F32(), m, l.k)
-		addGram(l.cross[0], x.F32(), xq.F32(), m, l.k)
+		addGram(l.h[0], x.F32(), x.Len()/l.k, l.k)
 		return nil
 	}
-	g := l.geo
+	g := *l.geo
 	var n, c, ih, iw int
 	switch len(x.Shape) {
 	case 3:
@@ -315,6 +286,10 @@ func (l *layerH) accumulate(x, xq *tensor.Tensor) error {
 	if c != g.cin*l.groups {
 		return fmt.Errorf("input has %d channels, want %d", c, g.cin*l.groups)
 	}
+	if g.same {
+		g.pt, g.pb = samePads(ih, g.kh, g.sh, g.dh, g.lower)
+		g.pl, g.pr = samePads(iw, g.kw, g.sw, g.dw, g.lower)
+	}
 	oh := (ih+g.pt+g.pb-g.dh*(g.kh-1)-1)/g.sh + 1
 	ow := (iw+g.pl+g.pr-g.dw*(g.kw-1)-1)/g.sw + 1
 	if oh <= 0 || ow <= 0 {
@@ -325,10 +300,6 @@ func (l *layerH) accumulate(x, xq *tensor.Tensor) error {
 	const maxCols = 4096
 	stride := min(oh*ow*n, maxCols)
 	buf := make([]float32, l.k*stride)
-	var bufq []float32
-	if xq != nil {
-		bufq = make([]float32, l.k*stride)
-	}
 	fill := func(xs, buf []float32, b, gi, oy, ox, col int) {
 		r := 0
 		for ci := 0; ci < g.cin; ci++ {
@@ -350,21 +321,13 @@ func (l *layerH) accumulate(x, xq *tensor.Tensor) error {
 	for gi := 0; gi < l.groups; gi++ {
 		cols := 0
 		add := func() {
-			if xq == nil {
-				addGramT(l.h[gi], buf, buf, cols, stride, l.k)
-			} else {
-				addGramT(l.h[gi], bufq, bufq, cols, stride, l.k)
-				addGramT(l.cross[gi], buf, bufq, cols, stride, l.k)
-			}
+			addGramT(l.h[gi], buf, cols, stride, l.k)
 			cols = 0
 		}
 		for b := 0; b < n; b++ {
 			for oy := 0; oy < oh; oy++ {
 				for ox := 0; ox < ow; ox++ {
 					fill(x.F32(), buf, b, gi, oy, ox, cols)
-					if xq != nil {
-						fill(xq.F32(), bufq, b, gi, oy, ox, cols)
-					}
 					if cols++; cols == stride {
 						add()
 					}
@@ -378,20 +341,20 @@ func (l *layerH) accumulate(x, xq *tensor.Tensor) error {
 	return nil
 }
 
-// addGram adds XᵀY of row-major x, y (m × k) to h (k × k, float64).
-func addGram(h []float64, x, y []float32, m, k int) {
+// addGram adds XᵀX of row-major x (m × k) to h (k × k, float64).
+func addGram(h []float64, x []float32, m, k int) {
 	c := make([]float32, k*k)
-	f32.Sgemm(true, false, k, k, m, 1, x, k, y, k, 0, c, k)
+	f32.Sgemm(true, false, k, k, m, 1, x, k, x, k, 0, c, k)
 	for i, v := range c {
 		h[i] += float64(v)
 	}
 }
 
-// addGramT adds A·Bᵀ of the first m columns of row-major a, b (k rows of
+// addGramT adds A·Aᵀ of the first m columns of row-major a (k rows of
 // lda) to h.
-func addGramT(h []float64, a, b []float32, m, lda, k int) {
+func addGramT(h []float64, a []float32, m, lda, k int) {
 	c := make([]float32, k*k)
-	f32.Sgemm(false, true, k, k, m, 1, a, lda, b, lda, 0, c, k)
+	f32.Sgemm(false, true, k, k, m, 1, a, lda, a, lda, 0, c, k)
 	for i, v := range c {
 		h[i] += float64(v)
 	}
@@ -399,7 +362,7 @@ func addGramT(h []float64, a, b []float32, m, lda, k int) {
 
 // round quantizes w row by row (output channel) with GPTQ, keeping the
 // round-to-nearest scales and zero points of spec.
-func (l *layerH) round(w *tensor.Tensor, spec WeightSpec, damp float64) (*qweight, error) {
+func (l *layerH) round(w *tensor.Tensor, spec WeightSpec, damp float64, actOrder bool) (*qweight, error) {
 	axis := weightAxis(l.n)
 	rtn, err := quantizeWeight(w, axis, spec)
 	if err != nil {
@@ -442,54 +405,44 @@ func (l *layerH) round(w *tensor.Tensor, spec WeightSpec, damp float64) (*qweigh
 	out := make([]int32, rows*k)
 	perGroup := rows / l.groups
 	for gi := 0; gi < l.groups; gi++ {
-		u, inv, dead, err := gptqFactor(l.h[gi], l.k, damp)
+		perm := make([]int, l.k)
+		for i := range perm {
+			perm[i] = i
+		}
+		h := l.h[gi]
+		if actOrder {
+			// Largest input energy first: those columns' errors have the
+			// most columns left to absorb them.
+			sort.SliceStable(perm, func(a, b int) bool { return h[perm[a]*l.k+perm[a]] > h[perm[b]*l.k+perm[b]] })
+			hp := make([]float64, l.k*l.k)
+			for i, pi := range perm {
+				for j, pj := range perm {
+					hp[i*l.k+j] = h[pi*l.k+pj]
+				}
+			}
+			h = hp
+		}
+		u, dead, err := gptqFactor(h, l.k, damp)
 		if err != nil {
 			return nil, err
-		}
-		if l.cross != nil {
-			// W' = W·(I + (C−H̃)·(H̃+λI)⁻¹): the least-squares fit of
-			// W·x by W'·x̃ (W·C·H̃⁻¹), ridge-regularised towards W rather
-			// than towards 0, so that damping shrinks only the correction.
-			d := make([]float64, l.k*l.k)
-			for i := range d {
-				d[i] = l.cross[gi][i] - l.h[gi][i]
-			}
-			m := matMul(d, inv, l.k)
-			for i := 0; i < l.k; i++ {
-				m[i*l.k+i]++
-			}
-			nw := make([]float64, l.k)
-			for r := gi * perGroup; r < (gi+1)*perGroup; r++ {
-				row := wf[r*k : (r+1)*k]
-				clear(nw)
-				for i, wi := range row {
-					if wi == 0 {
-						continue
-					}
-					mi := m[i*l.k : (i+1)*l.k]
-					for j, v := range mi {
-						nw[j] += wi * v
-					}
-				}
-				copy(row, nw)
-			}
 		}
 		for r := gi * perGroup; r < (gi+1)*perGroup; r++ {
 			s, z := rtn.scales[0], rtn.zps[0]
 			if len(rtn.scales) > 1 {
 				s, z = rtn.scales[r], rtn.zps[r]
 			}
-			row := wf[r*k : (r+1)*k]
-			q := out[r*k : (r+1)*k]
-			for j := range row {
-				if dead[j] {
-					row[j] = 0
+			orig := wf[r*k : (r+1)*k]
+			row := make([]float64, l.k) // in H's (possibly permuted) order
+			for j, pj := range perm {
+				if !dead[j] {
+					row[j] = orig[pj]
 				}
 			}
+			q := out[r*k : (r+1)*k]
 			for j := 0; j < l.k; j++ {
 				v := math.RoundToEven(row[j]/float64(s)) + float64(z)
 				v = math.Max(float64(qmin), math.Min(float64(qmax), v))
-				q[j] = int32(v)
+				q[perm[j]] = int32(v)
 				e := (row[j] - (v-float64(z))*float64(s)) / u[j*l.k+j]
 				for t := j + 1; t < l.k; t++ {
 					row[t] -= e * u[j*l.k+t]
@@ -522,7 +475,7 @@ func (l *layerH) round(w *tensor.Tensor, spec WeightSpec, damp float64) (*qweigh
 // gptqFactor returns the upper Cholesky factor U of (H + λI)⁻¹ (k × k,
 // row-major; U[j][j..] is GPTQ's error-feedback row for column j) and the
 // inputs that were always zero (their weights do not matter).
-func gptqFactor(h []float64, k int, damp float64) (u, inv []float64, dead []bool, err error) {
+func gptqFactor(h []float64, k int, damp float64) (u []float64, dead []bool, err error) {
 	a := append([]float64(nil), h...)
 	dead = make([]bool, k)
 	var mean float64
@@ -540,8 +493,8 @@ func gptqFactor(h []float64, k int, damp float64) (u, inv []float64, dead []bool
 	// (H+λI)⁻¹ via its Cholesky factor, then the upper Cholesky factor
 	// of the inverse: with the inverse's lower factor L, U = Lᵀ.
 	for attempt := 0; ; attempt++ {
-		inv, err = spdInverse(a, k)
-		if err == nil {
+		var inv []float64
+		if inv, err = spdInverse(a, k); err == nil {
 			var l []float64
 			if l, err = cholesky(inv, k); err == nil {
 				u = make([]float64, k*k)
@@ -550,34 +503,17 @@ func gptqFactor(h []float64, k int, damp float64) (u, inv []float64, dead []bool
 						u[j*k+i] = l[i*k+j]
 					}
 				}
-				return u, inv, dead, nil
+				return u, dead, nil
 			}
 		}
 		if attempt == 5 {
-			return nil, nil, nil, errors.New("input statistics are not positive definite")
+			return nil, nil, errors.New("input statistics are not positive definite")
 		}
 		// Numerically singular: more damping, as GPTQ implementations do.
 		for i := 0; i < k; i++ {
 			a[i*k+i] += damp * mean * math.Pow(10, float64(attempt+1))
 		}
 	}
-}
-
-// matMul returns a·b for k × k row-major matrices.
-func matMul(a, b []float64, k int) []float64 {
-	out := make([]float64, k*k)
-	for i := 0; i < k; i++ {
-		oi := out[i*k : (i+1)*k]
-		for t, av := range a[i*k : (i+1)*k] {
-			if av == 0 {
-				continue
-			}
-			for j, bv := range b[t*k : (t+1)*k] {
-				oi[j] += av * bv
-			}
-		}
-	}
-	return out
 }
 
 // cholesky returns lower L with L·Lᵀ = a (k × k, symmetric).
@@ -610,34 +546,37 @@ func spdInverse(a []float64, k int) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	// L⁻¹ (lower), then A⁻¹ = L⁻ᵀ·L⁻¹.
-	li := make([]float64, k*k)
-	for j := 0; j < k; j++ {
-		li[j*k+j] = 1 / l[j*k+j]
-		for i := j + 1; i < k; i++ {
-			var s float64
-			for t := j; t < i; t++ {
-				s -= l[i*k+t] * li[t*k+j]
+	// M = L⁻¹ (lower) row by row, then A⁻¹ = Mᵀ·M as a sum of row outer
+	// products: every inner loop runs along a row (k = 2304 takes ~1 s).
+	m := make([]float64, k*k)
+	for i := 0; i < k; i++ {
+		row := m[i*k : i*k+i+1]
+		row[i] = 1
+		for t, lv := range l[i*k : i*k+i] {
+			if lv == 0 {
+				continue
 			}
-			li[i*k+j] = s / l[i*k+i]
+			for j, mv := range m[t*k : t*k+t+1] {
+				row[j] -= lv * mv
+			}
+		}
+		d := l[i*k+i]
+		for j := range row {
+			row[j] /= d
 		}
 	}
 	inv := make([]float64, k*k)
-	for i := 0; i < k; i++ {
-		for j := 0; j <= i; j++ {
-			var s float64
-			for t := i; t < k; t++ {
-				s += li[t*k+i] * li[t*k+j]
+	for t := 0; t < k; t++ {
+		mt := m[t*k : t*k+t+1]
+		for i, a := range mt {
+			if a == 0 {
+				continue
 			}
-			inv[i*k+j], inv[j*k+i] = s, s
+			dst := inv[i*k : i*k+t+1]
+			for j, mv := range mt {
+				dst[j] += a * mv
+			}
 		}
 	}
 	return inv, nil
-}
-
-// sortedLayers is for stable reports.
-func (wr *WeightRounding) sortedLayers() []string {
-	out := append([]string(nil), wr.Layers...)
-	sort.Strings(out)
-	return out
 }

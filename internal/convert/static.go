@@ -31,6 +31,8 @@ type Report struct {
 	// dequantized form of a quantized tensor: the step two runtimes'
 	// results are compared in.
 	OutputScales map[string]float32
+	// GPTQ counts the weights written as OptimizeWeights rounded them.
+	GPTQ int
 }
 
 // FloatNode is a node left in float.
@@ -606,7 +608,7 @@ func (p *plan) weightFor(n *graph.Node, w *tensor.Tensor, name string, spec Weig
 	}
 	if r := p.rounded.w[name]; r != nil && r.axis == rtn.axis && r.data.DType == rtn.data.DType &&
 		equalInts(r.data.Shape, rtn.data.Shape) && equalF32(r.scales, rtn.scales) {
-		p.rep.Quantized["weights (GPTQ-rounded)"]++
+		p.rep.GPTQ++
 		return r, nil
 	}
 	return rtn, nil
