@@ -182,6 +182,7 @@ func TestGPTQConvStatistics(t *testing.T) {
 func TestOptimizeWeightsSelects(t *testing.T) {
 	m := loadFused(t, shared(t, "models/mnist-8/mnist-8.onnx"))
 	cfg := Default()
+	cfg.Weight.Rounding = "nearest"
 	if _, err := OptimizeWeights(context.Background(), m.Graph, nil, cfg, RoundingOptions{}); err == nil {
 		t.Error("no samples: want an error")
 	}
