@@ -204,7 +204,10 @@ func runConvert(cmd *cobra.Command, s *settings, modelPath string) error {
 	if s.quiet() {
 		warn = io.Discard
 	}
-	rep, err := convertGraph(m.Graph, mode, cfg, tab, warn)
+	if mode == convert.ModeStatic && cfg.GPTQ() {
+		fmt.Fprintln(warn, "warning: weight.rounding gptq needs calibration samples, which convert does not read: weights are rounded to nearest (qtool quantize calibrates and rounds with GPTQ in one go)")
+	}
+	rep, err := convertGraph(m.Graph, mode, cfg, tab, nil, warn)
 	if err != nil {
 		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
 	}
@@ -226,8 +229,9 @@ func modeName(mode string, cfg convert.Config) string {
 }
 
 // convertGraph runs the conversion of a mode; warnings (float16 constants
-// clamped) go to warn.
-func convertGraph(g *graph.Graph, mode string, cfg convert.Config, tab *calibrate.Table, warn io.Writer) (*convert.Report, error) {
+// clamped) go to warn. rounding (static only, may be nil) holds weights
+// rounded by convert.OptimizeWeights.
+func convertGraph(g *graph.Graph, mode string, cfg convert.Config, tab *calibrate.Table, rounding *convert.WeightRounding, warn io.Writer) (*convert.Report, error) {
 	switch mode {
 	case convert.ModeDynamic:
 		return convert.Dynamic(g, cfg)
@@ -251,7 +255,7 @@ func convertGraph(g *graph.Graph, mode string, cfg convert.Config, tab *calibrat
 		}
 		return rep.Report, nil
 	}
-	return convert.Static(g, tab, cfg, convert.StaticOptions{Format: cfg.Format})
+	return convert.Static(g, tab, cfg, convert.StaticOptions{Format: cfg.Format, Rounding: rounding})
 }
 
 func fileSize(p string) int64 {
@@ -272,6 +276,9 @@ func printSummary(w io.Writer, in, out, mode, format string, rep *convert.Report
 	fmt.Fprintf(w, "%s: %d nodes quantized (%s)\n", in, rep.QuantizedTotal(), what)
 	for _, op := range rep.OpTypes() {
 		fmt.Fprintf(w, "  %-28s %d\n", op, rep.Quantized[op])
+	}
+	if rep.GPTQ > 0 {
+		fmt.Fprintf(w, "  (%d weights rounded by GPTQ)\n", rep.GPTQ)
 	}
 	if len(rep.Float) > 0 {
 		fmt.Fprintf(w, "%d nodes left float:\n", len(rep.Float))

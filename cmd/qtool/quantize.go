@@ -50,6 +50,7 @@ weights; configs/fp16-full.yaml: the whole model in float16).`,
 	f.Uint64("seed", 0, "seed for --shuffle")
 	f.Int("batch", 0, "samples per model run (0: the model's fixed batch, else 1)")
 	f.Bool("no-fuse", false, "do not fuse BatchNorm and constants first")
+	f.Int("rounding-samples", 128, "calibration samples whose layer inputs GPTQ weight rounding fits (with weight.rounding: gptq in the config)")
 	f.Int("bias-correction", 0, "correct conv biases for the mean shift quantization causes, measured on this many calibration samples (0 = off; QDQ only)")
 	return cmd
 }
@@ -71,6 +72,10 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	nbc := v.GetInt("bias-correction")
 	if nbc < 0 || (nbc > 0 && (cfg.Mode != convert.ModeStatic || cfg.Format == convert.FormatQOperator)) {
 		return badInputf("--bias-correction N needs N >= 0 and static QDQ output")
+	}
+	nrs := v.GetInt("rounding-samples")
+	if nrs < 1 && cfg.Mode == convert.ModeStatic && cfg.GPTQ() {
+		return badInputf("--rounding-samples N needs N >= 1 for weight.rounding gptq")
 	}
 	m, err := model.Load(modelPath)
 	if err != nil {
@@ -150,7 +155,32 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	if s.quiet() {
 		warn = io.Discard
 	}
-	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab, warn)
+	var rounding *convert.WeightRounding
+	if cfg.Mode == convert.ModeStatic && cfg.GPTQ() {
+		batches, err := firstBatches(cmd, s, m.Graph, ccfg, nrs)
+		if err != nil {
+			return badInput(err)
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		pb := newProgress(s, "GPTQ rounding", "batches")
+		rounding, err = convert.OptimizeWeights(ctx, m.Graph, batches, cfg, convert.RoundingOptions{
+			Threads: s.threads(), Progress: pb.Update()})
+		pb.Done()
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return workFailed(errors.New("quantize: interrupted; nothing written"))
+			}
+			return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+		}
+		if !s.quiet() {
+			fmt.Fprintf(cmd.OutOrStdout(), "GPTQ weight rounding: %d layers on %d samples\n", len(rounding.Layers), countSamples(batches))
+			for _, f := range rounding.Skipped {
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s (%s) rounded to nearest: %s\n", f.Node, f.OpType, f.Reason)
+			}
+		}
+	}
+	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab, rounding, warn)
 	if err != nil {
 		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
 	}
@@ -174,6 +204,21 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 		printSummary(cmd.OutOrStdout(), modelPath, out, modeName(cfg.Mode, cfg), cfg.Format, rep)
 	}
 	return nil
+}
+
+// countSamples is the number of samples in batches (the first dim of
+// each batch's first input).
+func countSamples(batches []map[string]*tensor.Tensor) int {
+	n := 0
+	for _, b := range batches {
+		for _, t := range b {
+			if len(t.Shape) > 0 {
+				n += t.Shape[0]
+			}
+			break
+		}
+	}
+	return n
 }
 
 // firstBatches reads up to n samples of the calibration data into memory.

@@ -106,15 +106,42 @@ func accuracyCase(t *testing.T, modelPath string, calib string, evalX *tensor.Te
 	evalPath := filepath.Join(dir, "eval.npy")
 	writeNpy(t, evalPath, evalX)
 	var out []accRow
-	for _, preset := range []string{"x86", "x86+biascorr", "ort-default"} {
-		cfg := loadPreset(t, strings.TrimSuffix(preset, "+biascorr"))
+	cx, err := npy.ReadFile(calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calBatches []map[string]*tensor.Tensor
+	for lo := 0; lo < cx.Shape[0]; lo += batch {
+		calBatches = append(calBatches, map[string]*tensor.Tensor{input: rows(cx, lo, min(lo+batch, cx.Shape[0]))})
+	}
+	// x86 as the preset has it (GPTQ weight rounding), then variants:
+	// nearest rounding, bias correction, and ort-default with GPTQ. The
+	// last row is ort-default as it is, the baseline.
+	for _, preset := range []string{"x86", "x86 nearest", "x86+biascorr", "ort-def+gptq", "ort-default"} {
+		base := strings.Fields(strings.TrimSuffix(strings.TrimSuffix(preset, "+biascorr"), "+gptq"))[0]
+		if base == "ort-def" {
+			base = "ort-default"
+		}
+		cfg := loadPreset(t, base)
+		switch {
+		case strings.HasSuffix(preset, " nearest"):
+			cfg.Weight.Rounding = "nearest"
+		case strings.HasSuffix(preset, "+gptq"):
+			cfg.Weight.Rounding = "gptq"
+		}
 		m := loadFused(t, modelPath)
 		fb, err := model.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
-		rep, err := Static(m.Graph, tab, cfg, StaticOptions{})
+		var so StaticOptions
+		if cfg.GPTQ() {
+			if so.Rounding, err = OptimizeWeights(context.Background(), m.Graph, calBatches, cfg, RoundingOptions{Threads: 2}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err := Static(m.Graph, tab, cfg, so)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,15 +150,7 @@ func accuracyCase(t *testing.T, modelPath string, calib string, evalX *tensor.Te
 			if err != nil {
 				t.Fatal(err)
 			}
-			cx, err := npy.ReadFile(calib)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var batches []map[string]*tensor.Tensor
-			for lo := 0; lo < cx.Shape[0]; lo += batch {
-				batches = append(batches, map[string]*tensor.Tensor{input: rows(cx, lo, min(lo+batch, cx.Shape[0]))})
-			}
-			if _, err := CorrectBias(m.Graph, f.Graph, batches, 2); err != nil {
+			if _, err := CorrectBias(m.Graph, f.Graph, calBatches, 2); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -49,6 +49,10 @@ type WeightSpec struct {
 	// NarrowRange uses -127..127 for symmetric int8 weights, as ONNX
 	// Runtime's quantizer does (PyTorch uses -128..127).
 	NarrowRange *bool `json:"narrow_range,omitempty" yaml:"narrow_range" mapstructure:"narrow_range"`
+	// Rounding picks each weight's integer: "nearest" (round to nearest,
+	// the default) or "gptq" (second-order error feedback on calibration
+	// inputs, see OptimizeWeights; needs data, so qtool quantize).
+	Rounding string `json:"rounding,omitempty" yaml:"rounding" mapstructure:"rounding"`
 }
 
 // Override applies to the nodes of one op type or whose name matches a glob.
@@ -117,7 +121,7 @@ func Default() Config {
 	return Config{
 		Mode: ModeStatic, Format: FormatQDQ,
 		Activation: ActivationSpec{DType: "quint8", Scheme: "affine", ReduceRange: &f, Observer: "histogram"},
-		Weight:     WeightSpec{DType: "qint8", Granularity: "per_channel", Scheme: "symmetric", ReduceRange: &f, NarrowRange: &f},
+		Weight:     WeightSpec{DType: "qint8", Granularity: "per_channel", Scheme: "symmetric", ReduceRange: &f, NarrowRange: &f, Rounding: "gptq"},
 		Bias:       "int32",
 	}
 }
@@ -204,6 +208,9 @@ func (w WeightSpec) merge(o WeightSpec) WeightSpec {
 	if o.NarrowRange != nil {
 		w.NarrowRange = o.NarrowRange
 	}
+	if o.Rounding != "" {
+		w.Rounding = o.Rounding
+	}
 	return w
 }
 
@@ -254,6 +261,9 @@ func (w WeightSpec) validate(where string) error {
 		return err
 	}
 	if err := oneOf(where+"weight.scheme", w.Scheme, "symmetric", "affine"); err != nil {
+		return err
+	}
+	if err := oneOf(where+"weight.rounding", w.Rounding, "nearest", "gptq"); err != nil {
 		return err
 	}
 	if w.NarrowRange != nil && *w.NarrowRange && w.Scheme == "affine" {
@@ -431,6 +441,19 @@ func (w WeightSpec) WeightDType() tensor.DType {
 }
 
 // PerChannel reports per-channel weights.
+// GPTQ reports whether any node may ask for GPTQ weight rounding.
+func (c Config) GPTQ() bool {
+	if c.Weight.Rounding == "gptq" {
+		return true
+	}
+	for _, o := range append(append([]Override(nil), c.OpTypes...), c.Nodes...) {
+		if o.Weight.Rounding == "gptq" {
+			return true
+		}
+	}
+	return false
+}
+
 func (w WeightSpec) PerChannel() bool { return w.Granularity == "per_channel" }
 
 func (w WeightSpec) opts() tensor.QParamsOpts {

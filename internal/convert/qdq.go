@@ -162,7 +162,7 @@ func (p *plan) emitQDQ() error {
 		if w.Const == nil {
 			continue // MatMul of two activations
 		}
-		qw, err := quantizeWeight(w.Const, weightAxis(n), p.spec[n].Weight)
+		qw, err := p.weightFor(n, w.Const, w.Name, p.spec[n].Weight)
 		if err != nil {
 			return fmt.Errorf("%v: %v", n, err)
 		}

@@ -195,7 +195,7 @@ func (w *qopWriter) weighted(n *graph.Node) error {
 		// Not folded, or in a form the integer op cannot take: quantize
 		// the (dequantized) float weight again.
 		var err error
-		if qw, err = quantizeWeight(b.Const, weightAxis(n), spec); err != nil {
+		if qw, err = p.weightFor(n, b.Const, b.Name, spec); err != nil {
 			return err
 		}
 	}

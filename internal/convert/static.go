@@ -31,6 +31,8 @@ type Report struct {
 	// dequantized form of a quantized tensor: the step two runtimes'
 	// results are compared in.
 	OutputScales map[string]float32
+	// GPTQ counts the weights written as OptimizeWeights rounded them.
+	GPTQ int
 }
 
 // FloatNode is a node left in float.
@@ -93,11 +95,16 @@ type plan struct {
 	// fixedW holds the integer weights of a folded QDQ model, used as they
 	// are instead of being quantized again.
 	fixedW map[*graph.Value]*qweight
+	// rounded holds weights rounded by OptimizeWeights, by name.
+	rounded *WeightRounding
 }
 
 // StaticOptions selects the output form.
 type StaticOptions struct {
 	Format string // qdq (default) or qoperator
+	// Rounding, from OptimizeWeights on the same graph, replaces
+	// round-to-nearest for the weights it holds.
+	Rounding *WeightRounding
 }
 
 // Static quantizes g in place with the activation ranges of table.
@@ -120,7 +127,7 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 	}
 	constantsToInitializers(g)
 	p := &plan{g: g, cfg: cfg, table: table, format: format, qp: map[*graph.Value]qparam{},
-		kind: map[*graph.Node]nodeKind{}, spec: map[*graph.Node]NodeSpec{}, rep: newReport()}
+		kind: map[*graph.Node]nodeKind{}, spec: map[*graph.Node]NodeSpec{}, rep: newReport(), rounded: o.Rounding}
 	return p.run()
 }
 
@@ -589,6 +596,46 @@ func quantizeWeight(w *tensor.Tensor, axis int, ws WeightSpec) (*qweight, error)
 		return nil, err
 	}
 	return &qweight{data: q.Data, scales: ss, zps: zz, axis: axis}, nil
+}
+
+// weightFor quantizes n's constant weight w: the OptimizeWeights choice
+// when there is one for this very tensor (same shape and layout as
+// round-to-nearest would give), else round-to-nearest.
+func (p *plan) weightFor(n *graph.Node, w *tensor.Tensor, name string, spec WeightSpec) (*qweight, error) {
+	rtn, err := quantizeWeight(w, weightAxis(n), spec)
+	if err != nil || p.rounded == nil {
+		return rtn, err
+	}
+	if r := p.rounded.w[name]; r != nil && r.axis == rtn.axis && r.data.DType == rtn.data.DType &&
+		equalInts(r.data.Shape, rtn.data.Shape) && equalF32(r.scales, rtn.scales) {
+		p.rep.GPTQ++
+		return r, nil
+	}
+	return rtn, nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func equalF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // quantizeBias makes the int32 bias with scale sa·sw[c] (zero point 0), as
