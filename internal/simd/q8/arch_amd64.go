@@ -290,44 +290,52 @@ func gemmVNNI512Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n
 	}
 }
 
-// gemmVNNI512Indirect is GemmIndirect's loop: row blocks outside, so each
-// block's offset table (offset-major, six per kernel offset) is built once
-// for all panels. sc.rowSum holds zeros (b0 = 0).
+// gemmVNNI512Indirect is GemmIndirect's loop: the offsets are laid out per
+// tile (tileOffsets), except that with one kernel offset (1x1 layers) the
+// full tiles' tables are offs itself and only the last, partial tile needs
+// its own.
 func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+	full := m / mr
+	if nk == 1 {
+		tail := offs[full*mr : m]
+		sc.offs = tileOffsets(sc.offs, m-full*mr, 1, tail)
+		var ft *int
+		if full > 0 {
+			ft = &offs[0]
+		}
+		var tt *int
+		if len(sc.offs) > 0 {
+			tt = &sc.offs[0]
+		}
+		runVNNI512Indirect(sc, m, nk, kcp, base, ft, tt, pb, n0, n1, pStart, out, st)
+		return
+	}
+	sc.offs = tileOffsets(sc.offs, m, nk, offs)
+	gemmVNNI512Tiled(sc, m, nk, kcp, base, sc.offs, pb, n0, n1, pStart, out, st)
+}
+
+// gemmVNNI512Tiled is gemmVNNI512Indirect over a table already laid out by
+// tileOffsets (an IndirectTable's).
+func gemmVNNI512Tiled(sc *scratch, m, nk, kcp int, base []uint8, tiled []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+	full := m / mr
+	var ft, tt *int
+	if full > 0 {
+		ft = &tiled[0]
+	}
+	if m > full*mr {
+		tt = &tiled[full*nk*mr]
+	}
+	runVNNI512Indirect(sc, m, nk, kcp, base, ft, tt, pb, n0, n1, pStart, out, st)
+}
+
+// runVNNI512Indirect runs the kernels over the full tiles (their tables
+// consecutive from ft) and the partial last one (its table at tt), panel by
+// panel. sc.rowSum holds zeros (b0 = 0).
+func runVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, ft, tt *int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	var e epi512
 	esize := epiSetup(&e, out, st, true, sc.scale)
 	e.rowSum = &sc.rowSum[0]
-	// The tables of all tiles, six offsets per kernel offset each, rows
-	// past m repeating the tile's first; the kernels walk them in order.
-	// With one kernel offset (1x1 layers) the full tiles' tables are offs
-	// itself; only the last, partial tile needs its own.
 	full := m / mr
-	tiles := (m + mr - 1) / mr
-	i0 := 0
-	if nk == 1 {
-		i0 = full * mr
-	}
-	if cap(sc.offs) < tiles*nk*mr {
-		sc.offs = make([]int, tiles*nk*mr)
-	}
-	tbl := sc.offs[:tiles*nk*mr]
-	for ; i0 < m; i0 += mr {
-		rows := min(mr, m-i0)
-		tt := tbl[(i0/mr)*nk*mr:]
-		for t := 0; t < nk; t++ {
-			for r := 0; r < mr; r++ {
-				if r < rows {
-					tt[t*mr+r] = offs[(i0+r)*nk+t]
-				} else {
-					tt[t*mr+r] = offs[i0*nk+t]
-				}
-			}
-		}
-	}
-	ftbl := &tbl[0]
-	if nk == 1 && full > 0 {
-		ftbl = &offs[0]
-	}
 	for p0 := pStart; p0 < n1; p0 += nr {
 		c0, c1 := max(p0, n0), min(p0+nr, n1)
 		epiPanel(&e, sc, out, p0, c0, c1, pStart, esize)
@@ -336,12 +344,12 @@ func gemmVNNI512Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, 
 		if full > 0 {
 			epiDst(&e, out, 0, c0)
 			e.tiles = full
-			kernVNNI512I[mr-1][v](kcp/4, nk, &base[0], ftbl, b, &e)
+			kernVNNI512I[mr-1][v](kcp/4, nk, &base[0], ft, b, &e)
 		}
 		if rows := m - full*mr; rows > 0 {
 			epiDst(&e, out, full*mr, c0)
 			e.tiles = 1
-			kernVNNI512I[rows-1][v](kcp/4, nk, &base[0], &tbl[full*nk*mr], b, &e)
+			kernVNNI512I[rows-1][v](kcp/4, nk, &base[0], tt, b, &e)
 		}
 	}
 }
@@ -581,7 +589,7 @@ func initArch() {
 		kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: tile8AVXVNNI, outI32: outI32x86, outQ: outQx86}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VNNI {
-		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, indirect: gemmVNNI512Indirect, outI32: outI32x86, outQ: outQx512}
+		kernels[isaAVX512VNNI] = kernelSet{ok: true, tile8: tile8VNNI512, fused: gemmVNNI512Fused, indirect: gemmVNNI512Indirect, tiled: gemmVNNI512Tiled, outI32: outI32x86, outQ: outQx512}
 	}
 }
 

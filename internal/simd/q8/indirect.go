@@ -47,6 +47,91 @@ func GemmIndirect(m, nk, kc int, base []uint8, offs []int, aZero int32, pb *Pack
 	ker.indirect(sc, m, nk, kcp, base, offs, pb, n0, n1, pStart, out, &st)
 }
 
+// tileOffsets lays the offsets of m rows (row i, kernel offset t at
+// offs[i*nk+t]) out as the indirect kernels read them: per tile of six rows,
+// per kernel offset, the six rows' offsets, rows past m repeating the tile's
+// first. dst is reused when large enough.
+func tileOffsets(dst []int, m, nk int, offs []int) []int {
+	tiles := (m + mr - 1) / mr
+	if cap(dst) < tiles*nk*mr {
+		dst = make([]int, tiles*nk*mr)
+	}
+	dst = dst[:tiles*nk*mr]
+	for i0 := 0; i0 < m; i0 += mr {
+		rows := min(mr, m-i0)
+		tt := dst[(i0/mr)*nk*mr:]
+		for t := 0; t < nk; t++ {
+			for r := 0; r < mr; r++ {
+				if r < rows {
+					tt[t*mr+r] = offs[(i0+r)*nk+t]
+				} else {
+					tt[t*mr+r] = offs[i0*nk+t]
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// IndirectTable is a GemmIndirect offset list prepared for many calls (a
+// convolution's windows are the same every run): checked once, and laid out
+// once the way the kernels read it, which per call was a third of a
+// few-channel stem's time.
+type IndirectTable struct {
+	m, nk int
+	offs  []int // as given, row-major
+	tiled []int // tileOffsets
+	max   int   // the largest offset
+}
+
+// NewIndirectTable prepares m rows of nk offsets (row i, kernel offset t at
+// offs[i*nk+t], each ≥ 0). It keeps offs, which must not change afterwards.
+func NewIndirectTable(m, nk int, offs []int) *IndirectTable {
+	if m < 0 || nk <= 0 || len(offs) < m*nk {
+		panic(fmt.Sprintf("q8.NewIndirectTable: %d offsets for %d rows of %d", len(offs), m, nk))
+	}
+	t := &IndirectTable{m: m, nk: nk, offs: offs[: m*nk : m*nk]}
+	for _, o := range t.offs {
+		if o < 0 {
+			panic(fmt.Sprintf("q8.NewIndirectTable: offset %d", o))
+		}
+		t.max = max(t.max, o)
+	}
+	t.tiled = tileOffsets(nil, m, nk, t.offs)
+	return t
+}
+
+// GemmIndirectTable is GemmIndirect over rows r0..r1 of t (r0 a multiple
+// of six): output row i is table row r0+i. The offsets were checked when t
+// was made; here only that the largest leaves a run inside base.
+func GemmIndirectTable(t *IndirectTable, r0, r1, kc int, base []uint8, aZero int32, pb *PackedB, n0, n1 int, out Output) {
+	kcp := KcPad(kc)
+	nk := t.nk
+	if r0 < 0 || r0%mr != 0 || r1 < r0 || r1 > t.m || kc < 0 || pb.K != nk*kcp {
+		panic(fmt.Sprintf("q8.GemmIndirectTable: rows %d..%d of %d, %d runs of %d for K=%d", r0, r1, t.m, nk, kc, pb.K))
+	}
+	m := r1 - r0
+	if m > 0 && t.max > len(base)-kcp {
+		panic(fmt.Sprintf("q8.GemmIndirectTable: run at %d of %d bytes outside %d", t.max, kcp, len(base)))
+	}
+	zero := []int32{0}
+	st, ok := checkCall("GemmIndirectTable", m, pb, zero, n0, n1, out)
+	if !ok {
+		return
+	}
+	ker := kernels[pb.path]
+	if ker.tiled == nil || noFused || pb.K == 0 {
+		gemmIndirectGather(m, nk, kc, base, t.offs[r0*nk:r1*nk], aZero, pb, n0, n1, out)
+		return
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	pStart, _ := sc.columns(aZero, pb, zero, n0, n1, out)
+	sc.rowSum = grow32(sc.rowSum, mr)
+	clear(sc.rowSum)
+	ker.tiled(sc, m, nk, kcp, base, t.tiled[(r0/mr)*nk*mr:], pb, n0, n1, pStart, out, &st)
+}
+
 // KcPad is the run length GemmIndirect reads for kc channels: kc rounded up
 // to the 4-byte k group.
 func KcPad(kc int) int { return (kc + 3) &^ 3 }

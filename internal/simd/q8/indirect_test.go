@@ -76,6 +76,25 @@ func TestGemmIndirect(t *testing.T) {
 							t.Fatalf("%s %v: y[%d] = %d, want %d", name, p, i, y[i], w)
 						}
 					}
+					// The same through a prepared table, in two bands
+					// split at a tile boundary.
+					tbl := NewIndirectTable(s.m, s.nk, ind)
+					split := min(s.m, 6*rnd.Intn(s.m/6+1))
+					got = make([]int32, s.m*s.n)
+					GemmIndirectTable(tbl, 0, split, s.kc, img, a0, pb, 0, s.n, Int32(got, s.n))
+					GemmIndirectTable(tbl, split, s.m, s.kc, img, a0, pb, 0, s.n, Int32(got[split*s.n:], s.n))
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s %v table split %d: C[%d] = %d, want %d", name, p, split, i, got[i], want[i])
+						}
+					}
+					y = make([]uint8, s.m*s.n)
+					GemmIndirectTable(tbl, 0, s.m, s.kc, img, a0, pb, 0, s.n, Output{Q: &Requant{Scale: scale, OutZero: 100, OutU8: y, Ldc: s.n}})
+					for i := range want {
+						if w := refQuant(want[i], 0, scale[0], 100, 0, 255); int32(y[i]) != w {
+							t.Fatalf("%s %v table: y[%d] = %d, want %d", name, p, i, y[i], w)
+						}
+					}
 				})
 			}
 		}

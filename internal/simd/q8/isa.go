@@ -34,8 +34,10 @@ type kernelSet struct {
 	fused func(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage)
 	// indirect, when set, runs GemmIndirect's loop (K > 0, b0 = 0).
 	indirect func(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage)
-	outI32   func(dst, acc, ct, nb []int32, rs int32)
-	outQ     func(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage)
+	// tiled, when set, is indirect over a table laid out by tileOffsets.
+	tiled  func(sc *scratch, m, nk, kcp int, base []uint8, tiled []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage)
+	outI32 func(dst, acc, ct, nb []int32, rs int32)
+	outQ   func(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *stage)
 }
 
 var (

@@ -503,15 +503,19 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 		// neither, so one call pays the per-call setup once.
 		blockRows = max(blockRows, P)
 	}
+	// Tables are prepared in tiles of six rows: blocks start on one.
+	blockRows = (blockRows + 5) / 6 * 6
 	blocks := (P + blockRows - 1) / blockRows
 	rowPack := k.rowPack
 	if k.constW != w || !indirect || geo.nd != 2 {
 		rowPack = nil
 	}
 	var xp []uint8
-	var rtOffs []int
+	var rtTab, tab *q8.IndirectTable
 	if rowPack != nil {
-		rtOffs = win.rowTaps(geo, c)
+		rtTab = win.rowTaps(geo, c)
+	} else if indirect {
+		tab = win.table(geo.kSize)
 	}
 	// A uint8 channels-last image whose windows never reach the padding
 	// (1x1 layers, unpadded ones) is read where it is: the copy was a
@@ -596,10 +600,9 @@ func (k *convKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.T
 						}
 					}
 					if rowPack != nil {
-						kh := geo.k[0]
-						q8.GemmIndirect(rows, kh, geo.k[1]*c, xp, rtOffs[p0*kh:(p0+rows)*kh], xzs[0], rowPack, 0, cg, o)
+						q8.GemmIndirectTable(rtTab, p0, p0+rows, geo.k[1]*c, xp, xzs[0], rowPack, 0, cg, o)
 					} else if indirect && g == 0 {
-						q8.GemmIndirect(rows, geo.kSize, cin, xh, win.offs[p0*geo.kSize:(p0+rows)*geo.kSize], xzs[0], pb, 0, cg, o)
+						q8.GemmIndirectTable(tab, p0, p0+rows, cin, xh, xzs[0], pb, 0, cg, o)
 					} else if indirect {
 						for i, lin := range pix {
 							if lin < 0 {
@@ -838,17 +841,27 @@ type windowTable struct {
 	pix                           []int32
 	offs                          []int
 	pad                           bool // some window reaches the padding
-	rt                            atomic.Pointer[[]int]
+	it, rt                        atomic.Pointer[q8.IndirectTable]
 }
 
-// rowTaps is rowTapOffsets for this geometry, computed once.
-func (w *windowTable) rowTaps(geo *convGeom, c int) []int {
-	if p := w.rt.Load(); p != nil {
-		return *p
+// table is offs prepared for q8.GemmIndirectTable, once.
+func (w *windowTable) table(kk int) *q8.IndirectTable {
+	if t := w.it.Load(); t != nil {
+		return t
 	}
-	o := rowTapOffsets(geo, c)
-	w.rt.Store(&o)
-	return o
+	t := q8.NewIndirectTable(len(w.offs)/kk, kk, w.offs)
+	w.it.Store(t)
+	return t
+}
+
+// rowTaps is rowTapOffsets for this geometry as a q8.IndirectTable, once.
+func (w *windowTable) rowTaps(geo *convGeom, c int) *q8.IndirectTable {
+	if t := w.rt.Load(); t != nil {
+		return t
+	}
+	t := q8.NewIndirectTable(geo.outSize, geo.k[0], rowTapOffsets(geo, c))
+	w.rt.Store(t)
+	return t
 }
 
 func (k *convKernel) windowFor(geo *convGeom, c int) *windowTable {
