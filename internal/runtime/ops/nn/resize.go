@@ -226,7 +226,8 @@ func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 			if x.Shape[a] == 0 {
 				return nil, fmt.Errorf("%v: cannot resize an empty dim", n)
 			}
-			scale[a] = float64(sizes[i]) / float64(x.Shape[a])
+			// As ONNX Runtime derives it: a float32 quotient.
+			scale[a] = float64(float32(sizes[i]) / float32(x.Shape[a]))
 			out[a] = int(sizes[i])
 		}
 		if r.keepAspect != "stretch" {
@@ -276,6 +277,14 @@ func (r *resize) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tenso
 	}
 	var passes []pass
 	for d := rank - 1; d >= 0; d-- {
+		// An axis with scale 1 is left as it is, whatever the coordinate
+		// transformation, as ONNX Runtime does: tf_half_pixel_for_nn maps
+		// output o to o+0.5, which ceil or round_prefer_ceil would turn
+		// into o+1, shifting every unscaled N and C by one plane (and
+		// tf_crop_and_resize would crop an axis nobody asked to resize).
+		if scale[d] == 1 && out[d] == x.Shape[d] {
+			continue
+		}
 		// Antialiasing widens the filter to about 2/scale taps (4/scale for
 		// cubic) per output: bound that work for absurd scales.
 		if r.antialias && scale[d] < 1 && (4/scale[d]+4)*float64(max(out[d], 1)) > 1<<26 {
@@ -377,35 +386,51 @@ func (t *resizeTaps) apply(ctx *runtime.Context, src, dst []float32, outer, in, 
 	})
 }
 
-// original maps output coordinate o to the input coordinate.
+// original maps output coordinate o to the input coordinate. It computes
+// in float32 with ONNX Runtime's operation order: scales are float32, and
+// for nearest a coordinate that lands on x.5 or on an integer in exact
+// arithmetic must land there here too, where float64 would round it
+// slightly off and pick the other neighbour (for example 1.5/0.6 - 0.5 is
+// 2 in float32 but 1.99999990 in float64, a different floor).
+//
+// align_corners and tf_crop_and_resize divide by the output length as the
+// ONNX reference defines it, scale·length_original (not rounded), which the
+// node tests test_resize_downsample_scales_{linear,cubic}_align_corners
+// check; ONNX Runtime uses the rounded length there, so the two differ
+// when scale·length_original is not an integer (never with sizes).
 func (r *resize) original(o float64, in, outInt int, scale, roiStart, roiEnd float64) float64 {
-	outF := scale * float64(in)
+	x, s, inF := float32(o), float32(scale), float32(in)
+	outF := s * inF
 	switch r.coord {
 	case "align_corners":
 		if outF == 1 {
 			return 0
 		}
-		return o * float64(in-1) / (outF - 1)
+		return float64(x * (inF - 1) / (outF - 1))
 	case "asymmetric":
-		return o / scale
+		return float64(x / s)
 	case "tf_half_pixel_for_nn":
-		return (o + 0.5) / scale
+		return float64((x + 0.5) / s)
 	case "tf_crop_and_resize":
+		rs, re := float32(roiStart), float32(roiEnd)
 		if outF == 1 {
-			return (roiEnd-roiStart)*float64(in-1)/2 + roiStart*float64(in-1)
+			return float64(0.5 * (rs + re) * (inF - 1))
 		}
-		return o*(roiEnd-roiStart)*float64(in-1)/(outF-1) + roiStart*float64(in-1)
+		return float64(rs*(inF-1) + x*(re-rs)*(inF-1)/(outF-1))
 	case "pytorch_half_pixel":
-		if outF == 1 {
-			return -0.5
+		// The spec's (and ONNX Runtime's) "length_resized > 1", on the
+		// output length itself.
+		if outInt <= 1 {
+			return 0
 		}
-		return (o+0.5)/scale - 0.5
+		return float64((x+0.5)/s - 0.5)
 	case "half_pixel_symmetric":
-		adj := float64(outInt) / outF
-		center := float64(in) / 2
-		return center*(1-adj) + (o+0.5)/scale - 0.5
+		adj := float32(outInt) / outF
+		center := inF / 2
+		offset := center * (1 - adj)
+		return float64(offset + (x+0.5)/s - 0.5)
 	}
-	return (o+0.5)/scale - 0.5 // half_pixel
+	return float64((x+0.5)/s - 0.5) // half_pixel
 }
 
 func cubicWeight(x, a float64) float64 {
