@@ -53,13 +53,16 @@ layer) and the per-layer table. --json prints the whole report as JSON
 (an exact layer's SQNR is the string "inf").
 
 --sensitivity quantizes FLOAT again with --table and the config's
-'quantization' section (as 'qtool convert' does) one layer at a time, every
+'quantization' section (as 'qtool quantize' does: with weight.rounding gptq,
+the default, weights are GPTQ-rounded on --rounding-samples samples of DATA)
+one layer at a time, every
 other layer kept float, and ranks the layers by the output SQNR of that model
 (lowest first), with its top-1 drop and agreement. --max-drop X then keeps
 the most sensitive layers float, one more at a time, until the top-1 accuracy
 drop on DATA is at most X percentage points (the share of changed predictions
 without labels), and writes the config that does it (-o CONFIG.yaml, to use
-with 'qtool convert --table TABLE --config CONFIG.yaml'); exit 1 when no set
+with 'qtool quantize --config CONFIG.yaml', or 'qtool convert --table TABLE
+--config CONFIG.yaml', which rounds to nearest); exit 1 when no set
 meets the budget. Both evaluate a model per layer: use --limit.
 
 DATA and the image recipe are read as 'qtool calibrate' reads them (the
@@ -88,6 +91,7 @@ config's 'calibration' section).`,
 	f.String("histogram", "", "tensor whose float values the HTML report plots (default: the worst layer)")
 	f.Int("top", 30, "per-layer rows in the text table (0 = all)")
 	f.Bool("sensitivity", false, "quantize one layer at a time (the rest float) with --table and rank the layers by cost")
+	f.Int("rounding-samples", 128, "with weight.rounding gptq: samples whose layer inputs --sensitivity/--max-drop round the weights on, as qtool quantize does")
 	f.Float64("max-drop", 0, "find layers to keep float so that the top-1 drop is at most this many percentage points (needs --table and -o)")
 	f.String("table", "", "calibration table of FLOAT (qtool calibrate) for --sensitivity and --max-drop")
 	f.StringP("output", "o", "", "config file (YAML) that --max-drop writes: the quantization section with the layers to keep float")
@@ -297,7 +301,7 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 	if err != nil {
 		return badInput(err)
 	}
-	build := func(keep []string) (*graph.Graph, error) {
+	load := func() (*model.Model, error) {
 		m, err := model.Load(floatPath)
 		if err != nil {
 			return nil, &eval.InputError{Err: err}
@@ -307,9 +311,32 @@ func evalSensitivity(ctx context.Context, cmd *cobra.Command, s *settings, rep *
 				return nil, err
 			}
 		}
+		return m, nil
+	}
+	// GPTQ rounding, as 'qtool quantize' would do it: once, on the float
+	// model's layer inputs, which do not depend on what else is quantized.
+	var rounding *convert.WeightRounding
+	if qcfg.GPTQ() {
+		m, err := load()
+		if err != nil {
+			return evalErr(err)
+		}
+		batches, err := firstBatches(cmd, s, m.Graph, ccfg, v.GetInt("rounding-samples"))
+		if err != nil {
+			return badInput(err)
+		}
+		if rounding, err = convert.OptimizeWeights(ctx, m.Graph, batches, qcfg, convert.RoundingOptions{Threads: s.threads()}); err != nil {
+			return evalErr(err)
+		}
+	}
+	build := func(keep []string) (*graph.Graph, error) {
+		m, err := load()
+		if err != nil {
+			return nil, err
+		}
 		c := qcfg
 		c.Exclude.Nodes = append(append([]string(nil), qcfg.Exclude.Nodes...), keep...)
-		if _, err := convert.Static(m.Graph, tab, c, convert.StaticOptions{Format: c.Format}); err != nil {
+		if _, err := convert.Static(m.Graph, tab, c, convert.StaticOptions{Format: c.Format, Rounding: rounding}); err != nil {
 			return nil, &eval.InputError{Err: fmt.Errorf("%s with %s: %v", floatPath, tablePath, err)}
 		}
 		return m.Graph, nil
