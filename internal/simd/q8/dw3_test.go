@@ -53,6 +53,29 @@ func TestDWConv3x3(t *testing.T) {
 				bias[ch] = int32(rnd.Intn(4000) - 2000)
 			}
 			d := PackDW(c, 9, wt, []int32{0})
+			// The twin: DWConv's generic path over a bordered copy with
+			// an offset table, which DWConv3x3 must match byte for byte.
+			img := append(append([]uint8(nil), x...), make([]uint8, c)...)
+			for i := h * w * c; i < len(img); i++ {
+				img[i] = uint8(xz)
+			}
+			offs := make([]int, oh*ow*9)
+			for y := 0; y < oh; y++ {
+				for i := 0; i < ow; i++ {
+					for t := 0; t < 9; t++ {
+						r, q := y*st-1+t/3, i*st-1+t%3
+						o := h * w * c
+						if r >= 0 && r < h && q >= 0 && q < w {
+							o = (r*w + q) * c
+						}
+						offs[(y*ow+i)*9+t] = o
+					}
+				}
+			}
+			twin := make([]uint8, oh*ow*c)
+			withISA(t, variant{p: isaGeneric}, func() {
+				DWConv(oh*ow, img, offs, xz, d, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 200, OutU8: twin, Ldc: c}})
+			})
 			y0, y1 := 0, oh
 			if oh > 2 {
 				y0, y1 = 1, oh-1
@@ -72,6 +95,9 @@ func TestDWConv3x3(t *testing.T) {
 						for ch := 0; ch < c; ch++ {
 							if g, w := int32(uf[r*c+ch]), refQuant(want[(y0*ow+r)*c+ch], bias[ch], scale[ch], 200, 0, 255); g != w {
 								t.Fatalf("%s %v: full-range u8 out[%d][%d] = %d, want %d", name, p, r, ch, g, w)
+							}
+							if uf[r*c+ch] != twin[(y0*ow+r)*c+ch] {
+								t.Fatalf("%s %v: out[%d][%d] = %d, Go twin %d", name, p, r, ch, uf[r*c+ch], twin[(y0*ow+r)*c+ch])
 							}
 						}
 					}
