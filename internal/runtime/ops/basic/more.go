@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"unsafe"
 
 	"github.com/x448/float16"
 
@@ -193,68 +194,91 @@ func newGatherElements(n *graph.Node, _ int64) (runtime.Kernel, error) {
 	}), nil
 }
 
-// scatterReduce combines an update into an element for the reduction
-// attribute of ScatterElements and ScatterND.
-func scatterReduce(n *graph.Node) (func(dst, upd []byte, dt tensor.DType), error) {
+// scatterReduce returns, for the reduction attribute of ScatterElements and
+// ScatterND, a function that picks the combiner for the data's dtype: it
+// folds one update element into one data element (raw bytes of that
+// dtype). Every numeric dtype and float16 reduce; integers wrap on
+// overflow as ONNX Runtime's do. Other dtypes (bool, string) only accept
+// reduction "none": an error, never a silent copy.
+func scatterReduce(n *graph.Node) (func(dt tensor.DType) (func(dst, upd []byte), error), error) {
 	red, err := n.AttrString("reduction", "none")
 	if err != nil {
 		return nil, err
 	}
-	if red == "none" {
-		return func(dst, upd []byte, _ tensor.DType) { copy(dst, upd) }, nil
-	}
-	var f func(a, b float64) float64
 	switch red {
-	case "add":
-		f = func(a, b float64) float64 { return a + b }
-	case "mul":
-		f = func(a, b float64) float64 { return a * b }
-	case "max":
-		f = math.Max
-	case "min":
-		f = math.Min
+	case "none", "add", "mul", "max", "min":
 	default:
 		return nil, fmt.Errorf("reduction %q", red)
 	}
-	return func(dst, upd []byte, dt tensor.DType) {
+	return func(dt tensor.DType) (func(dst, upd []byte), error) {
+		if red == "none" {
+			return func(dst, upd []byte) { copy(dst, upd) }, nil
+		}
+		var f func(dst, upd []byte)
 		switch dt {
 		case tensor.Float32:
-			d, u := as[float32](dst), as[float32](upd)
-			d[0] = float32(f(float64(d[0]), float64(u[0])))
+			f = reduceFn[float32](red)
 		case tensor.Float64:
-			d, u := as[float64](dst), as[float64](upd)
-			d[0] = f(d[0], u[0])
+			f = reduceFn[float64](red)
 		case tensor.Float16:
-			// Float16 models (qtool convert --fp16-full) scatter-add too.
-			d, u := as[float16.Float16](dst), as[float16.Float16](upd)
-			d[0] = float16.Fromfloat32(float32(f(float64(d[0].Float32()), float64(u[0].Float32()))))
-		case tensor.Int64:
-			d, u := as[int64](dst), as[int64](upd)
-			switch red {
-			case "add":
-				d[0] += u[0]
-			case "mul":
-				d[0] *= u[0]
-			case "max":
-				d[0] = max(d[0], u[0])
-			default:
-				d[0] = min(d[0], u[0])
+			// Float16 models (qtool convert --fp16-full) scatter-add too:
+			// combined in float32 and rounded, like the float16 fallback.
+			g := reduceFn[float32](red)
+			f = func(dst, upd []byte) {
+				d, u := as[float16.Float16](dst), as[float16.Float16](upd)
+				a, b := d[0].Float32(), u[0].Float32()
+				g(asBytes(&a), asBytes(&b))
+				d[0] = float16.Fromfloat32(a)
 			}
+		case tensor.Int8:
+			f = reduceFn[int8](red)
+		case tensor.Uint8:
+			f = reduceFn[uint8](red)
+		case tensor.Int16:
+			f = reduceFn[int16](red)
+		case tensor.Uint16:
+			f = reduceFn[uint16](red)
 		case tensor.Int32:
-			d, u := as[int32](dst), as[int32](upd)
-			d[0] = int32(f(float64(d[0]), float64(u[0])))
+			f = reduceFn[int32](red)
+		case tensor.Uint32:
+			f = reduceFn[uint32](red)
+		case tensor.Int64:
+			f = reduceFn[int64](red)
+		case tensor.Uint64:
+			f = reduceFn[uint64](red)
 		default:
-			copy(dst, upd)
+			return nil, fmt.Errorf("reduction %q is not defined for %v data", red, dt)
 		}
+		return f, nil
 	}, nil
 }
+
+type scatterNumber interface {
+	~int8 | ~uint8 | ~int16 | ~uint16 | ~int32 | ~uint32 | ~int64 | ~uint64 | ~float32 | ~float64
+}
+
+// reduceFn folds one T update into one T element in T's own arithmetic
+// (float32 adds in float32, not through float64 and back).
+func reduceFn[T scatterNumber](red string) func(dst, upd []byte) {
+	switch red {
+	case "add":
+		return func(dst, upd []byte) { as[T](dst)[0] += as[T](upd)[0] }
+	case "mul":
+		return func(dst, upd []byte) { as[T](dst)[0] *= as[T](upd)[0] }
+	case "max":
+		return func(dst, upd []byte) { d := as[T](dst); d[0] = max(d[0], as[T](upd)[0]) }
+	}
+	return func(dst, upd []byte) { d := as[T](dst); d[0] = min(d[0], as[T](upd)[0]) }
+}
+
+func asBytes(f *float32) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(f)), 4) }
 
 func newScatterElements(n *graph.Node, _ int64) (runtime.Kernel, error) {
 	axis, err := n.AttrInt("axis", 0)
 	if err != nil {
 		return nil, err
 	}
-	combine, err := scatterReduce(n)
+	reduceFor, err := scatterReduce(n)
 	if err != nil {
 		return nil, err
 	}
@@ -284,9 +308,13 @@ func newScatterElements(n *graph.Node, _ int64) (runtime.Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		combine, err := reduceFor(x.DType)
+		if err != nil {
+			return nil, err
+		}
 		ub, _, _ := raw(u)
 		err = axisOffsets(it.Shape, ax, stridesOf(x.Shape), idx, x.Shape[ax], func(flat, off int) {
-			combine(dst[off*es:(off+1)*es], ub[flat*es:(flat+1)*es], x.DType)
+			combine(dst[off*es:(off+1)*es], ub[flat*es:(flat+1)*es])
 		})
 		if err != nil {
 			return nil, err
@@ -360,7 +388,7 @@ func newGatherND(n *graph.Node, _ int64) (runtime.Kernel, error) {
 }
 
 func newScatterND(n *graph.Node, _ int64) (runtime.Kernel, error) {
-	combine, err := scatterReduce(n)
+	reduceFor, err := scatterReduce(n)
 	if err != nil {
 		return nil, err
 	}
@@ -390,6 +418,10 @@ func newScatterND(n *graph.Node, _ int64) (runtime.Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		combine, err := reduceFor(x.DType)
+		if err != nil {
+			return nil, err
+		}
 		ub, _, _ := raw(u)
 		xs := stridesOf(x.Shape)
 		slice := prod(x.Shape[k:])
@@ -403,7 +435,7 @@ func newScatterND(n *graph.Node, _ int64) (runtime.Kernel, error) {
 				off += v * xs[d]
 			}
 			for e := 0; e < slice; e++ {
-				combine(dst[(off+e)*es:(off+e+1)*es], ub[(j*slice+e)*es:(j*slice+e+1)*es], x.DType)
+				combine(dst[(off+e)*es:(off+e+1)*es], ub[(j*slice+e)*es:(j*slice+e+1)*es])
 			}
 		}
 		return one(out)
