@@ -43,10 +43,11 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	q := out.Q
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.columns(xZero, pb, []int32{0}, 0, c, out)
 	nch := (c + cw - 1) / cw
-	// Column terms and scales in the column image's channel order: dword
-	// (lane l, j) of vector q is channel 16l+4q+j of the chunk.
+	// Column terms (−xZero·Σw + bias, what Gemm's columns gives) and
+	// scales, straight into the column image's channel order: dword
+	// (lane l, j) of vector q is channel 16l+4q+j of the chunk. On the small
+	// late layers this per-call setup weighed as much as the kernel.
 	sc.dwCT = grow32(sc.dwCT, nch*cw)
 	if cap(sc.dwSc) < nch*cw {
 		sc.dwSc = make([]float32, nch*cw)
@@ -60,7 +61,14 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 					ch := k + l + 4*v + j
 					sc.dwCT[i], sc.dwSc[i] = 0, 0
 					if ch < c {
-						sc.dwCT[i], sc.dwSc[i] = sc.colTerm[ch], sc.scale[ch]
+						sc.dwCT[i] = -xZero * d.sum[ch]
+						if q.Bias != nil {
+							sc.dwCT[i] += q.Bias[ch]
+						}
+						sc.dwSc[i] = q.Scale[0]
+						if len(q.Scale) > 1 {
+							sc.dwSc[i] = q.Scale[ch]
+						}
 					}
 					i++
 				}
@@ -73,12 +81,9 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	cs := nch * 4 * cw
 	col := growU8(&sc.dw3Col, (w+2)*cs)
 	zrow := growU8(&sc.dw3Zero, w*c+64)
-	for i := range zrow {
-		zrow[i] = uint8(xZero)
-	}
-	for i := range cs {
-		col[i], col[(w+1)*cs+i] = uint8(xZero), uint8(xZero)
-	}
+	fillU8(zrow, uint8(xZero))
+	fillU8(col[:cs], uint8(xZero))
+	fillU8(col[(w+1)*cs:], uint8(xZero))
 	mask := ^uint64(0)
 	if r := c % cw; r != 0 {
 		mask = uint64(1)<<r - 1
@@ -90,7 +95,7 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 		return &x[r*w*c]
 	}
 	kern := kerns[b2i(q.OutU8 == nil)]
-	if noClamp(q, sc.scale[:c]) {
+	if noClamp(q, q.Scale) {
 		kern = kernsN[b2i(q.OutU8 == nil)]
 	}
 	// One e for the whole call: it escapes (the kernels are func values),
@@ -152,6 +157,18 @@ func packW3(wt []int32, c, cw int) []int8 {
 		}
 	}
 	return w3
+}
+
+// fillU8 sets every byte of b to v, doubling copies (the byte loop was a
+// visible share of the small layers).
+func fillU8(b []uint8, v uint8) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
 }
 
 func growU8(b *[]uint8, n int) []uint8 {
