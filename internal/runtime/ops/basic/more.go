@@ -29,14 +29,15 @@ func init() {
 	regAny("NonZero", kf(nonZero))
 	regAny("OneHot", newOneHot)
 	reg("CumSum", numericTypes, newCumSum)
-	reg("Mod", append([]tensor.DType{tensor.Float16}, numericTypes...), func(n *graph.Node, opset int64) (runtime.Kernel, error) {
+	reg("Mod", numericTypes, func(n *graph.Node, opset int64) (runtime.Kernel, error) {
 		k, err := newMod(n, opset)
 		if err != nil {
 			return nil, err
 		}
 		return f16wrap(k.(runtime.KernelFunc)), nil
 	})
-	floats := []tensor.DType{tensor.Float32, tensor.Float64, tensor.Float16}
+	// Float16 comes through the runtime's fallback (see binary.go).
+	floats := []tensor.DType{tensor.Float32, tensor.Float64}
 	reg("IsNaN", floats, kf(f16wrap(isClass(func(v float64) bool { return v != v }))))
 	reg("IsInf", floats, newIsInf)
 	reg("Shrink", floats, newShrink)

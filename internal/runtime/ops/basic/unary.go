@@ -31,127 +31,139 @@ func attrF(n *graph.Node, name string, def float32) (float64, error) {
 	return float64(v), err
 }
 
-func init() {
-	unary := map[string]unaryFactory{
-		"Relu": func(*graph.Node) (unaryOp, error) {
-			return unaryOp{f: func(x float64) float64 { return math.Max(x, 0) }, hot: reluF32}, nil
-		},
-		"Sigmoid": func(*graph.Node) (unaryOp, error) { return unaryOp{f: sigmoid64, hot: sigmoidF32}, nil },
-		"Tanh":    func(*graph.Node) (unaryOp, error) { return unaryOp{f: math.Tanh, hot: tanhF32}, nil },
-		"LeakyRelu": func(n *graph.Node) (unaryOp, error) {
-			a, err := attrF(n, "alpha", 0.01)
-			af := float32(a)
-			return unaryOp{
-				f: func(x float64) float64 {
-					if x < 0 {
-						return a * x
-					}
-					return x
-				},
-				hot: func(dst, src []float32) { leakyF32(dst, src, af) },
-			}, err
-		},
-		"Elu": func(n *graph.Node) (unaryOp, error) {
-			a, err := attrF(n, "alpha", 1)
-			return unaryOp{f: func(x float64) float64 {
+// unaryOps are the float unary ops; f16_test.go uses their float64
+// references.
+var unaryOps = map[string]unaryFactory{
+	"Relu": func(*graph.Node) (unaryOp, error) {
+		return unaryOp{f: func(x float64) float64 { return math.Max(x, 0) }, hot: reluF32}, nil
+	},
+	"Sigmoid": func(*graph.Node) (unaryOp, error) { return unaryOp{f: sigmoid64, hot: sigmoidF32}, nil },
+	"Tanh":    func(*graph.Node) (unaryOp, error) { return unaryOp{f: math.Tanh, hot: tanhF32}, nil },
+	"LeakyRelu": func(n *graph.Node) (unaryOp, error) {
+		a, err := attrF(n, "alpha", 0.01)
+		af := float32(a)
+		return unaryOp{
+			f: func(x float64) float64 {
 				if x < 0 {
-					return a * (math.Exp(x) - 1)
+					return a * x
 				}
 				return x
-			}}, err
-		},
-		"Selu": func(n *graph.Node) (unaryOp, error) {
-			a, err := attrF(n, "alpha", 1.67326319217681884765625)
-			if err != nil {
-				return unaryOp{}, err
+			},
+			hot: func(dst, src []float32) { leakyF32(dst, src, af) },
+		}, err
+	},
+	"Elu": func(n *graph.Node) (unaryOp, error) {
+		a, err := attrF(n, "alpha", 1)
+		return unaryOp{f: func(x float64) float64 {
+			if x < 0 {
+				return a * (math.Exp(x) - 1)
 			}
-			g, err := attrF(n, "gamma", 1.05070102214813232421875)
-			return unaryOp{f: func(x float64) float64 {
-				if x <= 0 {
-					return g * (a*math.Exp(x) - a)
-				}
-				return g * x
-			}}, err
-		},
-		"Celu": func(n *graph.Node) (unaryOp, error) {
-			a, err := attrF(n, "alpha", 1)
-			return unaryOp{f: func(x float64) float64 {
-				return math.Max(0, x) + math.Min(0, a*(math.Exp(x/a)-1))
-			}}, err
-		},
-		"ThresholdedRelu": func(n *graph.Node) (unaryOp, error) {
-			a, err := attrF(n, "alpha", 1)
-			return unaryOp{f: func(x float64) float64 {
-				if x > a {
-					return x
-				}
-				return 0
-			}}, err
-		},
-		"HardSigmoid": func(n *graph.Node) (unaryOp, error) {
-			a, err := attrF(n, "alpha", 0.2)
-			if err != nil {
-				return unaryOp{}, err
+			return x
+		}}, err
+	},
+	"Selu": func(n *graph.Node) (unaryOp, error) {
+		a, err := attrF(n, "alpha", 1.67326319217681884765625)
+		if err != nil {
+			return unaryOp{}, err
+		}
+		g, err := attrF(n, "gamma", 1.05070102214813232421875)
+		return unaryOp{f: func(x float64) float64 {
+			if x <= 0 {
+				return g * (a*math.Exp(x) - a)
 			}
-			b, err := attrF(n, "beta", 0.5)
-			af, bf := float32(a), float32(b)
-			return unaryOp{
-				f:   func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
-				hot: func(dst, src []float32) { hardSigmoidF32(dst, src, af, bf, false) },
-			}, err
-		},
-		"HardSwish": func(*graph.Node) (unaryOp, error) {
-			return unaryOp{
-				f: func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) },
-				// x·(1/6) rather than x/6: within an ulp, and one loop
-				// serves both ops.
-				hot: func(dst, src []float32) { hardSigmoidF32(dst, src, 1.0/6, 0.5, true) },
-			}, nil
-		},
-		"Softplus": simple(func(x float64) float64 {
-			if x > 30 {
+			return g * x
+		}}, err
+	},
+	"Celu": func(n *graph.Node) (unaryOp, error) {
+		a, err := attrF(n, "alpha", 1)
+		return unaryOp{f: func(x float64) float64 {
+			return math.Max(0, x) + math.Min(0, a*(math.Exp(x/a)-1))
+		}}, err
+	},
+	"ThresholdedRelu": func(n *graph.Node) (unaryOp, error) {
+		a, err := attrF(n, "alpha", 1)
+		return unaryOp{f: func(x float64) float64 {
+			if x > a {
 				return x
 			}
-			return math.Log1p(math.Exp(x))
-		}),
-		"Softsign": simple(func(x float64) float64 { return x / (1 + math.Abs(x)) }),
-		"Mish":     simple(func(x float64) float64 { return x * math.Tanh(math.Log1p(math.Exp(x))) }),
-		"Sqrt":     simple(math.Sqrt),
-		"Exp":      simple(math.Exp),
-		"Log":      simple(math.Log),
-		"Erf":      simple(math.Erf),
-		"Floor":    simple(math.Floor),
-		"Ceil":     simple(math.Ceil),
-		"Round":    simple(math.RoundToEven),
-		"Reciprocal": simple(func(x float64) float64 {
-			return 1 / x
-		}),
-		"Sin":   simple(math.Sin),
-		"Cos":   simple(math.Cos),
-		"Tan":   simple(math.Tan),
-		"Asin":  simple(math.Asin),
-		"Acos":  simple(math.Acos),
-		"Atan":  simple(math.Atan),
-		"Sinh":  simple(math.Sinh),
-		"Cosh":  simple(math.Cosh),
-		"Asinh": simple(math.Asinh),
-		"Acosh": simple(math.Acosh),
-		"Atanh": simple(math.Atanh),
-		"Neg":   simple(func(x float64) float64 { return -x }),
-		"Abs":   simple(math.Abs),
-		"Sign": simple(func(x float64) float64 {
-			switch {
-			case x > 0:
-				return 1
-			case x < 0:
-				return -1
-			}
-			return x // keeps 0 and NaN
-		}),
-	}
-	floats := []tensor.DType{tensor.Float32, tensor.Float64, tensor.Float16}
-	for op, uf := range unary {
+			return 0
+		}}, err
+	},
+	"HardSigmoid": func(n *graph.Node) (unaryOp, error) {
+		a, err := attrF(n, "alpha", 0.2)
+		if err != nil {
+			return unaryOp{}, err
+		}
+		b, err := attrF(n, "beta", 0.5)
+		af, bf := float32(a), float32(b)
+		return unaryOp{
+			f:   func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
+			hot: func(dst, src []float32) { hardSigmoidF32(dst, src, af, bf, false) },
+		}, err
+	},
+	"HardSwish": func(*graph.Node) (unaryOp, error) {
+		return unaryOp{
+			f: func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) },
+			// x·(1/6) rather than x/6: within an ulp, and one loop
+			// serves both ops.
+			hot: func(dst, src []float32) { hardSigmoidF32(dst, src, 1.0/6, 0.5, true) },
+		}, nil
+	},
+	"Softplus": simple(func(x float64) float64 {
+		if x > 30 {
+			return x
+		}
+		return math.Log1p(math.Exp(x))
+	}),
+	"Softsign": simple(func(x float64) float64 { return x / (1 + math.Abs(x)) }),
+	"Mish":     simple(func(x float64) float64 { return x * math.Tanh(math.Log1p(math.Exp(x))) }),
+	"Sqrt":     simple(math.Sqrt),
+	"Exp":      simple(math.Exp),
+	"Log":      simple(math.Log),
+	"Erf":      simple(math.Erf),
+	"Floor":    simple(math.Floor),
+	"Ceil":     simple(math.Ceil),
+	"Round":    simple(math.RoundToEven),
+	"Reciprocal": simple(func(x float64) float64 {
+		return 1 / x
+	}),
+	"Sin":   simple(math.Sin),
+	"Cos":   simple(math.Cos),
+	"Tan":   simple(math.Tan),
+	"Asin":  simple(math.Asin),
+	"Acos":  simple(math.Acos),
+	"Atan":  simple(math.Atan),
+	"Sinh":  simple(math.Sinh),
+	"Cosh":  simple(math.Cosh),
+	"Asinh": simple(math.Asinh),
+	"Acosh": simple(math.Acosh),
+	"Atanh": simple(math.Atanh),
+	"Neg":   simple(func(x float64) float64 { return -x }),
+	"Abs":   simple(math.Abs),
+	"Sign": simple(func(x float64) float64 {
+		switch {
+		case x > 0:
+			return 1
+		case x < 0:
+			return -1
+		}
+		return x // keeps 0 and NaN
+	}),
+}
+
+func init() {
+	for op, uf := range unaryOps {
 		uf := uf
+		// Float16 goes to the runtime's generic fallback (fast table
+		// widening, the float32 kernel, round half to even), which gives
+		// the bits this file's float64 path gives for every float16 input
+		// (f16_test.go checks all 65536) and is 2-3x faster. Not for the
+		// ops whose float32 loop rounds differently from their float64
+		// reference at a few float16 ties: they keep the float64 path.
+		floats := []tensor.DType{tensor.Float32, tensor.Float64}
+		if f16OwnPath[op] {
+			floats = append(floats, tensor.Float16)
+		}
 		reg(op, floats, func(n *graph.Node, _ int64) (runtime.Kernel, error) {
 			u, err := uf(n)
 			if err != nil {
@@ -180,7 +192,45 @@ func init() {
 		}
 		return 0
 	})))
-	reg("Clip", append([]tensor.DType{tensor.Float16}, numericTypes...), newClip)
+	reg("Clip", numericTypes, newClip)
+	reg("Relu", []tensor.DType{tensor.Float16}, kf(reluF16))
+}
+
+// f16OwnPath lists the unary ops that keep computing float16 through
+// their float64 reference: their float32 loops (expf, x·(1/6)) round a
+// handful of float16 ties the other way (Sigmoid 6 inputs, HardSwish 1,
+// HardSigmoid with alpha 1/6 48).
+var f16OwnPath = map[string]bool{"Sigmoid": true, "HardSigmoid": true, "HardSwish": true}
+
+// reluF16 works on the float16 bits: negative numbers (and -0) become +0,
+// everything else (NaNs included) passes. It is what max(x, 0) through
+// float64 gave, without the two conversions per element.
+func reluF16(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := need(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if x.DType != tensor.Float16 {
+		return nil, fmt.Errorf("input is %v, want float16", x.DType)
+	}
+	if err := x.Validate(); err != nil {
+		return nil, err
+	}
+	out, err := output(ctx, in, x.DType, x.Shape, 0)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := x.F16(), out.F16()
+	ctx.Parallel(len(src), grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			h := src[i]
+			if h&0x8000 != 0 && h&0x7fff <= 0x7c00 {
+				h = 0
+			}
+			dst[i] = h
+		}
+	})
+	return one(out)
 }
 
 func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
