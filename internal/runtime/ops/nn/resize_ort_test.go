@@ -250,3 +250,69 @@ func closeTo(got, want *tensor.Tensor, mask []bool, tol float64) error {
 	}
 	return nil
 }
+
+// TestResizeAttrsVsORT covers the opset-18+ attributes with ONNX Runtime:
+// axes (in either order), keep_aspect_ratio_policy with sizes, and
+// antialiased linear and cubic downscaling, again with N, C > 1.
+func TestResizeAttrsVsORT(t *testing.T) {
+	ortScript(t)
+	g := &graph.Graph{Name: "resize_attrs", Opsets: map[string]int64{"": 19}}
+	nm := g.NewNamer()
+	shape := []int{2, 3, 9, 7}
+	v := make([]float32, 2*3*9*7)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(shape...)}
+	g.Inputs = []*graph.Value{x}
+	s := func(name string, f ...float32) *graph.Value {
+		return g.AddInitializer(nm, name, tensor.FromFloat32([]int{len(f)}, f))
+	}
+	sz := func(name string, d ...int64) *graph.Value {
+		return g.AddInitializer(nm, name, tensor.FromInt64([]int{len(d)}, d))
+	}
+	str := graph.StringAttr
+	for _, c := range []struct {
+		name   string
+		scales *graph.Value
+		sizes  *graph.Value
+		attrs  []*graph.Attribute
+	}{
+		{"axes32_nearest", s("s32", 1.5, 0.5), nil, []*graph.Attribute{graph.IntsAttr("axes", []int64{3, 2}), str("mode", "nearest"), str("nearest_mode", "ceil"), str("coordinate_transformation_mode", "tf_half_pixel_for_nn")}},
+		{"axes23_linear", s("s23", 0.5, 1.5), nil, []*graph.Attribute{graph.IntsAttr("axes", []int64{2, 3}), str("mode", "linear")}},
+		{"axes_neg_cubic", nil, sz("z23", 5, 11), []*graph.Attribute{graph.IntsAttr("axes", []int64{-2, -1}), str("mode", "cubic"), str("coordinate_transformation_mode", "pytorch_half_pixel")}},
+		{"not_larger", nil, sz("zl", 4, 12), []*graph.Attribute{str("keep_aspect_ratio_policy", "not_larger"), graph.IntsAttr("axes", []int64{2, 3}), str("mode", "linear")}},
+		{"not_smaller", nil, sz("zs", 4, 12), []*graph.Attribute{str("keep_aspect_ratio_policy", "not_smaller"), graph.IntsAttr("axes", []int64{2, 3}), str("mode", "nearest")}},
+		{"aa_linear", s("sal", 1, 1, 0.4, 0.6), nil, []*graph.Attribute{graph.IntAttr("antialias", 1), str("mode", "linear")}},
+		{"aa_cubic", s("sac", 1, 1, 0.45, 0.3), nil, []*graph.Attribute{graph.IntAttr("antialias", 1), str("mode", "cubic"), graph.FloatAttr("cubic_coeff_a", -0.5)}},
+		{"cubic_exclude", s("sce", 1, 1, 1.6, 0.7), nil, []*graph.Attribute{graph.IntAttr("exclude_outside", 1), str("mode", "cubic"), str("coordinate_transformation_mode", "asymmetric")}},
+	} {
+		n := nm.NewNode("Resize", c.name, []*graph.Value{x, nil, c.scales, c.sizes}, 1, c.attrs...)
+		if c.sizes == nil {
+			n.Inputs = n.Inputs[:3]
+		}
+		n.Outputs[0].Name, n.Outputs[0].DType = c.name, tensor.Float32
+		g.Nodes = append(g.Nodes, n)
+		g.Outputs = append(g.Outputs, n.Outputs[0])
+	}
+	in := map[string]*tensor.Tensor{"x": tensor.FromFloat32(shape, v)}
+	want := runORT(t, &model.Model{IRVersion: 9, Graph: g}, in)
+	sess, err := runtime.NewSession(g, runtime.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sess.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range g.Outputs {
+		mask := make([]bool, want[o.Name].Len())
+		for i := range mask {
+			mask[i] = true
+		}
+		if err := closeTo(got[o.Name], want[o.Name], mask, 1e-5); err != nil {
+			t.Errorf("%s: %v", o.Name, err)
+		}
+	}
+}
