@@ -113,11 +113,33 @@ func TestScatterReductionVsORT(t *testing.T) {
 	// Not float16: ONNX Runtime has no float16 reductions to compare with.
 	dtypes := []tensor.DType{tensor.Float32, tensor.Float64, tensor.Int8, tensor.Uint8,
 		tensor.Int16, tensor.Uint16, tensor.Int32, tensor.Uint32, tensor.Int64, tensor.Uint64}
+	scaled := func(v []float64, f float64) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = x * f
+		}
+		return out
+	}
+	type set struct {
+		dt    tensor.DType
+		scale float64
+	}
+	var sets []set
 	for _, dt := range dtypes {
-		x := g.AddInitializer(nm, "x_"+dt.String(), filled(t, dt, []int{3, 4}, data))
-		u := g.AddInitializer(nm, "u_"+dt.String(), filled(t, dt, []int{3, 3}, upd))
+		sets = append(sets, set{dt, 1})
+	}
+	// Products that overflow the 32- and 64-bit types too.
+	sets = append(sets, set{tensor.Int32, 700}, set{tensor.Uint32, 700}, set{tensor.Int64, 5e7}, set{tensor.Uint64, 5e7})
+	for _, st := range sets {
+		dt := st.dt
+		tag := dt.String()
+		if st.scale != 1 {
+			tag += "_big"
+		}
+		x := g.AddInitializer(nm, "x_"+tag, filled(t, dt, []int{3, 4}, scaled(data, st.scale)))
+		u := g.AddInitializer(nm, "u_"+tag, filled(t, dt, []int{3, 3}, scaled(upd, st.scale)))
 		ui := g.AddInitializer(nm, "ui", elemIdx)
-		nu := g.AddInitializer(nm, "nu_"+dt.String(), filled(t, dt, []int{3, 4}, ndUpd))
+		nu := g.AddInitializer(nm, "nu_"+tag, filled(t, dt, []int{3, 4}, scaled(ndUpd, st.scale)))
 		ni := g.AddInitializer(nm, "ni", ndIdx)
 		for _, red := range []string{"none", "add", "mul", "max", "min"} {
 			for _, op := range []string{"ScatterElements", "ScatterND"} {
@@ -127,7 +149,7 @@ func TestScatterReductionVsORT(t *testing.T) {
 					in = []*graph.Value{x, ui, u}
 					attrs = append(attrs, graph.IntAttr("axis", 1))
 				}
-				name := fmt.Sprintf("%s_%s_%s", op, red, dt)
+				name := fmt.Sprintf("%s_%s_%s", op, red, tag)
 				n := nm.NewNode(op, name, in, 1, attrs...)
 				n.Outputs[0].DType = dt
 				g.Nodes = append(g.Nodes, n)
