@@ -186,7 +186,9 @@ func MulU8(dst, a, b []uint8, p *AddParams) {
 			ib = 0
 		}
 		prod := (val(a[ia]) - p.ZeroA) * (val(b[ib]) - p.ZeroB)
-		v := float32(prod) * ratio
+		// The conversion rounds the product before the add: Go may fuse
+		// x·y+z into one FMADD on arm64, which MLAS's x86 order does not.
+		v := float32(float32(prod) * ratio)
 		v += zc
 		// PACKSSDW then PACKUSWB/PACKSSWB: saturate through int16.
 		r := min(max(cvtps2dq(v), -32768), 32767)
