@@ -3,6 +3,9 @@ package basic
 import (
 	"fmt"
 	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/x448/float16"
 
@@ -154,22 +157,21 @@ var unaryOps = map[string]unaryFactory{
 func init() {
 	for op, uf := range unaryOps {
 		uf := uf
-		// Float16 goes to the runtime's generic fallback (fast table
-		// widening, the float32 kernel, round half to even), which gives
-		// the bits this file's float64 path gives for every float16 input
-		// (f16_test.go checks all 65536) and is 2-3x faster. Not for the
-		// ops whose float32 loop rounds differently from their float64
-		// reference at a few float16 ties: they keep the float64 path.
-		floats := []tensor.DType{tensor.Float32, tensor.Float64}
-		if f16OwnPath[op] {
-			floats = append(floats, tensor.Float16)
+		op := op
+		floats := []tensor.DType{tensor.Float32, tensor.Float64, tensor.Float16}
+		if op == "Relu" {
+			floats = floats[:2] // reluF16 below
 		}
 		reg(op, floats, func(n *graph.Node, _ int64) (runtime.Kernel, error) {
 			u, err := uf(n)
 			if err != nil {
 				return nil, err
 			}
+			tab := f16TableFor(op, n)
 			return runtime.KernelFunc(func(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				if len(in) > 0 && in[0] != nil && in[0].DType == tensor.Float16 {
+					return runUnaryF16(ctx, u, tab, in)
+				}
 				return runUnary(ctx, u, in)
 			}), nil
 		})
@@ -196,11 +198,74 @@ func init() {
 	reg("Relu", []tensor.DType{tensor.Float16}, kf(reluF16))
 }
 
-// f16OwnPath lists the unary ops that keep computing float16 through
-// their float64 reference: their float32 loops (expf, x·(1/6)) round a
-// handful of float16 ties the other way (Sigmoid 6 inputs, HardSwish 1,
-// HardSigmoid with alpha 1/6 48).
-var f16OwnPath = map[string]bool{"Sigmoid": true, "HardSigmoid": true, "HardSwish": true}
+// A float16 unary op has only 65536 possible inputs, so once an op has
+// seen that many elements it computes all of them into a table and looks
+// results up from then on: an order of magnitude faster than converting
+// every element (Sigmoid on 1x64x56x56: 3.2 ms -> 0.3 ms), and bit for
+// bit the per-element float64 path, which fills the table and runs until
+// then. (The runtime's generic fallback, float32 kernel between fast
+// conversions, is not always bit-identical here: Sigmoid's and
+// HardSwish's float32 loops round a few float16 ties the other way.)
+// Tables are shared by the nodes of one op with the same attributes.
+type f16Table struct {
+	seen atomic.Int64
+	once sync.Once
+	tab  atomic.Pointer[[1 << 16]float16.Float16]
+}
+
+var f16Tables sync.Map // op and attributes -> *f16Table
+
+func f16TableFor(op string, n *graph.Node) *f16Table {
+	var b strings.Builder
+	b.WriteString(op)
+	for _, a := range n.Attrs {
+		fmt.Fprintf(&b, "|%s=%v,%v", a.Name, a.F, a.I)
+	}
+	t, _ := f16Tables.LoadOrStore(b.String(), &f16Table{})
+	return t.(*f16Table)
+}
+
+func f16Unary(u unaryOp, h float16.Float16) float16.Float16 {
+	return float16.Fromfloat32(float32(u.f(float64(h.Float32()))))
+}
+
+func runUnaryF16(ctx *runtime.Context, u unaryOp, t *f16Table, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := need(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if err := x.Validate(); err != nil {
+		return nil, err
+	}
+	out, err := output(ctx, in, x.DType, x.Shape, 0)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := x.F16(), out.F16()
+	tab := t.tab.Load()
+	if tab == nil && t.seen.Add(int64(len(src))) >= 1<<16 {
+		t.once.Do(func() {
+			tab := new([1 << 16]float16.Float16)
+			for i := range tab {
+				tab[i] = f16Unary(u, float16.Frombits(uint16(i)))
+			}
+			t.tab.Store(tab)
+		})
+		tab = t.tab.Load()
+	}
+	ctx.Parallel(len(src), grain, func(lo, hi int) {
+		if tab != nil {
+			for i := lo; i < hi; i++ {
+				dst[i] = tab[src[i]]
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
+			dst[i] = f16Unary(u, src[i])
+		}
+	})
+	return one(out)
+}
 
 // reluF16 works on the float16 bits: negative numbers (and -0) become +0,
 // everything else (NaNs included) passes. It is what max(x, 0) through
