@@ -213,7 +213,16 @@ type f16Table struct {
 	tab  atomic.Pointer[[1 << 16]float16.Float16]
 }
 
-var f16Tables sync.Map // op and attributes -> *f16Table
+var (
+	f16TablesMu sync.Mutex
+	f16Tables   = map[string]*f16Table{} // by op and attributes
+)
+
+// maxSharedF16Tables bounds the process-wide tables (128 KiB each once
+// filled); past it a kernel keeps a table of its own, freed with it, so
+// that a server loading model after model with new attribute values does
+// not grow without bound.
+const maxSharedF16Tables = 64
 
 func f16TableFor(op string, n *graph.Node) *f16Table {
 	var b strings.Builder
@@ -221,8 +230,17 @@ func f16TableFor(op string, n *graph.Node) *f16Table {
 	for _, a := range n.Attrs {
 		fmt.Fprintf(&b, "|%s=%v,%v", a.Name, a.F, a.I)
 	}
-	t, _ := f16Tables.LoadOrStore(b.String(), &f16Table{})
-	return t.(*f16Table)
+	key := b.String()
+	f16TablesMu.Lock()
+	defer f16TablesMu.Unlock()
+	if t, ok := f16Tables[key]; ok {
+		return t
+	}
+	t := &f16Table{}
+	if len(f16Tables) < maxSharedF16Tables {
+		f16Tables[key] = t
+	}
+	return t
 }
 
 func f16Unary(u unaryOp, h float16.Float16) float16.Float16 {
