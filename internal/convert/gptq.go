@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -157,17 +158,48 @@ func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*
 			o.Progress(bi+1, len(batches))
 		}
 	}
-	for _, l := range layers {
-		spec := cfg.Resolve(l.n).Weight
-		if cfg.Format == FormatQOperator && l.n.OpType == "MatMul" {
-			spec.Granularity = "per_tensor" // as the QOperator writer does
+	// Layers round independently: Threads workers take them in turn,
+	// each result in its own slot, so the outcome does not depend on the
+	// thread count.
+	res := make([]*qweight, len(layers))
+	errs := make([]error, len(layers))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(o.Threads, len(layers))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				l := layers[i]
+				spec := cfg.Resolve(l.n).Weight
+				if cfg.Format == FormatQOperator && l.n.OpType == "MatMul" {
+					spec.Granularity = "per_tensor" // as the QOperator writer does
+				}
+				if ctx.Err() == nil {
+					res[i], errs[i] = l.round(l.n.Input(1).Const, spec, o.Damp, !o.StorageOrder)
+				}
+			}
+		}()
+	}
+	// Largest first, so that the last to finish is a small one.
+	order := make([]int, len(layers))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return layers[order[a]].k > layers[order[b]].k })
+	for _, i := range order {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, l := range layers {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("weight rounding: %s: %v", l.n.Name, errs[i])
 		}
-		w := l.n.Input(1)
-		qw, err := l.round(w.Const, spec, o.Damp, !o.StorageOrder)
-		if err != nil {
-			return nil, fmt.Errorf("weight rounding: %s: %v", l.n.Name, err)
-		}
-		wr.w[w.Name] = qw
+		wr.w[l.n.Input(1).Name] = res[i]
 		wr.Layers = append(wr.Layers, l.n.Name)
 	}
 	return wr, nil
@@ -445,7 +477,7 @@ func (l *layerH) round(w *tensor.Tensor, spec WeightSpec, damp float64, actOrder
 				q[perm[j]] = int32(v)
 				e := (row[j] - (v-float64(z))*float64(s)) / u[j*l.k+j]
 				for t := j + 1; t < l.k; t++ {
-					row[t] -= e * u[j*l.k+t]
+					row[t] -= float64(e * u[j*l.k+t])
 				}
 			}
 		}
@@ -472,6 +504,10 @@ func (l *layerH) round(w *tensor.Tensor, spec WeightSpec, damp float64, actOrder
 	return &qweight{data: data, scales: rtn.scales, zps: rtn.zps, axis: rtn.axis}, nil
 }
 
+// The float64(x·y) conversions in these loops keep Go from fusing a
+// multiply and an add into one FMA (it may on arm64): the rounding, and so
+// the integers written, are the same on every platform.
+
 // gptqFactor returns the upper Cholesky factor U of (H + λI)⁻¹ (k × k,
 // row-major; U[j][j..] is GPTQ's error-feedback row for column j) and the
 // inputs that were always zero (their weights do not matter).
@@ -488,30 +524,37 @@ func gptqFactor(h []float64, k int, damp float64) (u []float64, dead []bool, err
 	}
 	mean /= float64(k)
 	for i := 0; i < k; i++ {
-		a[i*k+i] += damp * mean
+		a[i*k+i] += float64(damp * mean)
 	}
-	// (H+λI)⁻¹ via its Cholesky factor, then the upper Cholesky factor
-	// of the inverse: with the inverse's lower factor L, U = Lᵀ.
+	// U is the upper Cholesky factor of (H+λI)⁻¹. With J the reversal
+	// permutation and J·A·J = M·Mᵀ (M lower), A = (JMJ)(JMJ)ᵀ with JMJ
+	// upper, so A⁻¹ = VᵀV with V = (JMJ)⁻¹ = J·M⁻¹·J upper: one Cholesky
+	// and one triangular inverse (~k³/3 operations) instead of inverting
+	// A and factoring the inverse (~5k³/6).
+	r := make([]float64, k*k)
 	for attempt := 0; ; attempt++ {
-		var inv []float64
-		if inv, err = spdInverse(a, k); err == nil {
-			var l []float64
-			if l, err = cholesky(inv, k); err == nil {
-				u = make([]float64, k*k)
-				for i := 0; i < k; i++ {
-					for j := 0; j <= i; j++ {
-						u[j*k+i] = l[i*k+j]
-					}
-				}
-				return u, dead, nil
+		for i := 0; i < k; i++ {
+			for j := 0; j < k; j++ {
+				r[i*k+j] = a[(k-1-i)*k+(k-1-j)]
 			}
+		}
+		var m []float64
+		if m, err = cholesky(r, k); err == nil {
+			mi := lowerInverse(m, k)
+			u = make([]float64, k*k)
+			for i := 0; i < k; i++ {
+				for j := i; j < k; j++ {
+					u[i*k+j] = mi[(k-1-i)*k+(k-1-j)]
+				}
+			}
+			return u, dead, nil
 		}
 		if attempt == 5 {
 			return nil, nil, errors.New("input statistics are not positive definite")
 		}
 		// Numerically singular: more damping, as GPTQ implementations do.
 		for i := 0; i < k; i++ {
-			a[i*k+i] += damp * mean * math.Pow(10, float64(attempt+1))
+			a[i*k+i] += float64(damp * mean * math.Pow(10, float64(attempt+1)))
 		}
 	}
 }
@@ -524,7 +567,7 @@ func cholesky(a []float64, k int) ([]float64, error) {
 			s := a[i*k+j]
 			li, lj := l[i*k:i*k+j], l[j*k:j*k+j]
 			for t := range li {
-				s -= li[t] * lj[t]
+				s -= float64(li[t] * lj[t])
 			}
 			if i == j {
 				if !(s > 0) || math.IsInf(s, 0) {
@@ -539,15 +582,9 @@ func cholesky(a []float64, k int) ([]float64, error) {
 	return l, nil
 }
 
-// spdInverse inverts a symmetric positive definite matrix through its
-// Cholesky factor.
-func spdInverse(a []float64, k int) ([]float64, error) {
-	l, err := cholesky(a, k)
-	if err != nil {
-		return nil, err
-	}
-	// M = L⁻¹ (lower) row by row, then A⁻¹ = Mᵀ·M as a sum of row outer
-	// products: every inner loop runs along a row (k = 2304 takes ~1 s).
+// lowerInverse returns L⁻¹ of a lower triangular l (k × k), row by row:
+// every inner loop runs along a row.
+func lowerInverse(l []float64, k int) []float64 {
 	m := make([]float64, k*k)
 	for i := 0; i < k; i++ {
 		row := m[i*k : i*k+i+1]
@@ -557,7 +594,7 @@ func spdInverse(a []float64, k int) ([]float64, error) {
 				continue
 			}
 			for j, mv := range m[t*k : t*k+t+1] {
-				row[j] -= lv * mv
+				row[j] -= float64(lv * mv)
 			}
 		}
 		d := l[i*k+i]
@@ -565,18 +602,5 @@ func spdInverse(a []float64, k int) ([]float64, error) {
 			row[j] /= d
 		}
 	}
-	inv := make([]float64, k*k)
-	for t := 0; t < k; t++ {
-		mt := m[t*k : t*k+t+1]
-		for i, a := range mt {
-			if a == 0 {
-				continue
-			}
-			dst := inv[i*k : i*k+t+1]
-			for j, mv := range mt {
-				dst[j] += a * mv
-			}
-		}
-	}
-	return inv, nil
+	return m
 }
