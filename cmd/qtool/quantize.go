@@ -40,7 +40,7 @@ model runs on the first --rounding-samples samples, and each layer's integers
 are chosen so that its output on those inputs moves least, the rounding error
 of each input column fed into the columns not yet rounded. Same scales, same
 file format, several times less output error per layer than rounding to
-nearest (tools/golden/gptq_ref.py cases: 2.6-24x); it costs seconds
+nearest (tools/golden/gptq_ref.py cases: 2.4-24x); it costs seconds
 (ResNet-18: 12 s on two cores). Layers with more than 2,304 inputs per output
 round to nearest (listed).`,
 		Example: `  qtool quantize mnist-8.onnx --data digits.npy --limit 1000 -o mnist.int8.onnx
