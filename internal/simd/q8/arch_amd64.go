@@ -540,6 +540,21 @@ func dw3RowUYN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw
 func dw3RowSYN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 
 //go:noescape
+func dw3BuildA(dst, r0, r1, r2 *uint8, ng int)
+
+//go:noescape
+func dw3RowAU(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
+
+//go:noescape
+func dw3RowAS(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
+
+//go:noescape
+func dw3RowAUN(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
+
+//go:noescape
+func dw3RowASN(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
+
+//go:noescape
 func transpose16AVX512(dst *uint8, ldd int, src *uint8, lds int, nb int, flip uint64)
 
 //go:noescape
@@ -555,6 +570,11 @@ func initArch() {
 		maxKern = [2]func(dst, src *uint8, n int){maxU8AVX2, maxS8AVX2}
 		interleave3 = interleave3AVX
 		colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8AVX2, colSumS8AVX2}
+	}
+	if x.AVX2 {
+		dw3RowA = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAU, dw3RowAS}
+		dw3RowAN = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAUN, dw3RowASN}
+		dw3BuildAK = dw3BuildA
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512

@@ -32,6 +32,9 @@ type DWWeights struct {
 	// w3 and w3y are the same for 3×3 layers as DWConv3x3 reads them
 	// (packW3, 64- and 32-channel chunks).
 	w3, w3y []int8
+	// w3a is the same for the avx2 path's DWConv3x3 (packW3A; 3×3 layers
+	// whose channels are a multiple of 8, any weights).
+	w3a []int16
 }
 
 // dw8Epi is dw8Row's output stage (offsets fixed in gen_asm.py).
@@ -65,6 +68,9 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 			d.sum[ch] += v
 			fits = fits && v >= -128 && v <= 127
 		}
+	}
+	if taps == 9 && c%8 == 0 && dw3BuildAK != nil {
+		d.w3a = packW3A(d.w, c)
 	}
 	if fits && taps > 0 {
 		nch := (c + 63) / 64

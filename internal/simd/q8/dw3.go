@@ -17,7 +17,8 @@ import (
 // a kernel column (dw3Build), which does a third of DWConv's dot products
 // and needs neither the bordered image copy nor an offset table.
 func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 int, out Output) bool {
-	if dw3RowK[0] == nil || active != isaAVX512VNNI || d.w3 == nil || out.Q == nil || (stride != 1 && stride != 2) {
+	avx2 := active == isaAVX2 && dw3RowA[0] != nil && d.w3a != nil
+	if !avx2 && (dw3RowK[0] == nil || active != isaAVX512VNNI || d.w3 == nil) || out.Q == nil || (stride != 1 && stride != 2) {
 		return false
 	}
 	// Chunks of 64 channels in zmm, or of 32 in ymm where that pads
@@ -43,6 +44,10 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	q := out.Q
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
+	if avx2 {
+		dw3x3AVX2(sc, x, h, w, c, stride, xZero, d, y0, y1, q, &st)
+		return true
+	}
 	nch := (c + cw - 1) / cw
 	// Column terms (−xZero·Σw + bias, what Gemm's columns gives) and
 	// scales, straight into the column image's channel order: dword
@@ -177,4 +182,83 @@ func growU8(b *[]uint8, n int) []uint8 {
 	}
 	*b = (*b)[:n]
 	return *b
+}
+
+// dw3x3AVX2 is DWConv3x3 on the avx2 path (c a multiple of 8): the column
+// image in words (dw3BuildA), 64 bytes per column and 8 channels, column
+// terms and scales in channel order.
+func dw3x3AVX2(sc *scratch, x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 int, q *Requant, st *stage) {
+	ow := (w-1)/stride + 1
+	nch := c / 8
+	sc.dwCT = grow32(sc.dwCT, c)
+	if cap(sc.dwSc) < c {
+		sc.dwSc = make([]float32, c)
+	}
+	sc.dwSc = sc.dwSc[:c]
+	for ch := 0; ch < c; ch++ {
+		sc.dwCT[ch] = -xZero * d.sum[ch]
+		if q.Bias != nil {
+			sc.dwCT[ch] += q.Bias[ch]
+		}
+		sc.dwSc[ch] = q.Scale[0]
+		if len(q.Scale) > 1 {
+			sc.dwSc[ch] = q.Scale[ch]
+		}
+	}
+	// w+2 columns, the outer two the padding: a zero point in every word
+	// of vector A and in the low word of vector B's dwords.
+	cs := nch * 64
+	col := growU8(&sc.dw3Col, (w+2)*cs)
+	zrow := growU8(&sc.dw3Zero, w*c)
+	fillU8(zrow, uint8(xZero))
+	for i := 0; i < 64; i += 4 {
+		col[i], col[i+1], col[i+2], col[i+3] = uint8(xZero), 0, uint8(xZero), 0
+		if i >= 32 {
+			col[i+2] = 0
+		}
+	}
+	for n := 64; n < cs; n *= 2 {
+		copy(col[n:cs], col[:n])
+	}
+	copy(col[(w+1)*cs:], col[:cs])
+	row := func(r int) *uint8 {
+		if r < 0 || r >= h {
+			return &zrow[0]
+		}
+		return &x[r*w*c]
+	}
+	kern := dw3RowA[b2i(q.OutU8 == nil)]
+	if noClamp(q, q.Scale) {
+		kern = dw3RowAN[b2i(q.OutU8 == nil)]
+	}
+	e := dw8Epi{colTerm: &sc.dwCT[0], scale: &sc.dwSc[0], ldc: q.Ldc, zp: st.zp, fmin: st.fmin, fmax: st.fmax}
+	for y := y0; y < y1; y++ {
+		r := y * stride
+		dw3BuildAK(&col[cs], row(r-1), row(r), row(r+1), w*nch)
+		at := (y - y0) * ow * q.Ldc
+		if q.OutU8 != nil {
+			e.dst = unsafe.Pointer(&q.OutU8[at])
+		} else {
+			e.dst = unsafe.Pointer(&q.OutS8[at])
+		}
+		kern(ow, nch, &col[0], stride*cs, cs, &d.w3a[0], &e)
+	}
+}
+
+// packW3A lays 3×3 weights (w[t][ch] = W − W0, t = 3·ky+kx; c a multiple
+// of 8) out for dw3RowA: per kernel column kx, per 8 channels, vector A
+// with dword j = (ky 0, ky 1) of channel j as int16 and vector B with dword
+// j = ky 2 in its low word (the image's high word there is zero).
+func packW3A(wt []int32, c int) []int16 {
+	nch := c / 8
+	w3 := make([]int16, 3*nch*32)
+	for kx := 0; kx < 3; kx++ {
+		for ch := 0; ch < c; ch++ {
+			at := (kx*nch+ch/8)*32 + 2*(ch%8)
+			w3[at] = int16(wt[kx*c+ch])
+			w3[at+1] = int16(wt[(3+kx)*c+ch])
+			w3[at+16] = int16(wt[(6+kx)*c+ch])
+		}
+	}
+	return w3
 }

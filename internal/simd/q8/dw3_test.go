@@ -23,6 +23,14 @@ func TestDWConv3x3(t *testing.T) {
 			for i := range wt {
 				wt[i] = int8(rnd.Intn(256) - 128)
 			}
+			// With xz = 131 the weights have zero points too, so W − W0
+			// spans −255..255: only the avx2 kernel (words) takes those.
+			wz := make([]int32, c)
+			if xz == 131 {
+				for ch := range wz {
+					wz[ch] = int32(rnd.Intn(256) - 128)
+				}
+			}
 			oh, ow := (h-1)/st+1, (w-1)/st+1
 			want := make([]int32, oh*ow*c)
 			for y := 0; y < oh; y++ {
@@ -35,7 +43,7 @@ func TestDWConv3x3(t *testing.T) {
 							if r >= 0 && r < h && q >= 0 && q < w {
 								v = int32(x[(r*w+q)*c+ch])
 							}
-							acc += (v - xz) * int32(wt[ch*9+t])
+							acc += (v - xz) * (int32(wt[ch*9+t]) - wz[ch])
 						}
 						want[(y*ow+i)*c+ch] = acc
 					}
@@ -52,7 +60,7 @@ func TestDWConv3x3(t *testing.T) {
 				}
 				bias[ch] = int32(rnd.Intn(4000) - 2000)
 			}
-			d := PackDW(c, 9, wt, []int32{0})
+			d := PackDW(c, 9, wt, wz)
 			// The twin: DWConv's generic path over a bordered copy with
 			// an offset table, which DWConv3x3 must match byte for byte.
 			img := append(append([]uint8(nil), x...), make([]uint8, c)...)
@@ -80,7 +88,7 @@ func TestDWConv3x3(t *testing.T) {
 			if oh > 2 {
 				y0, y1 = 1, oh-1
 			}
-			ran := false
+			ran, ranAVX2 := false, false
 			for _, p := range paths(t) {
 				withISA(t, p, func() {
 					ldc := c + 3
@@ -89,6 +97,7 @@ func TestDWConv3x3(t *testing.T) {
 						return
 					}
 					ran = true
+					ranAVX2 = ranAVX2 || p.p == isaAVX2
 					uf := make([]uint8, (y1-y0)*ow*c)
 					DWConv3x3(x, h, w, c, st, xz, d, y0, y1, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 200, OutU8: uf, Ldc: c}})
 					for r := 0; r < (y1-y0)*ow; r++ {
@@ -121,8 +130,11 @@ func TestDWConv3x3(t *testing.T) {
 					}
 				})
 			}
-			if kernels[isaAVX512VNNI].ok && dw3RowK[0] != nil && !ran {
+			if kernels[isaAVX512VNNI].ok && dw3RowK[0] != nil && d.w3 != nil && !ran {
 				t.Fatalf("%s: DWConv3x3 did not run on avx512vnni", name)
+			}
+			if kernels[isaAVX2].ok && dw3RowA[0] != nil && c%8 == 0 && !ranAVX2 {
+				t.Fatalf("%s: DWConv3x3 did not run on avx2", name)
 			}
 		}
 	}

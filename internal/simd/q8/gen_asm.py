@@ -996,4 +996,124 @@ w('''	DECQ CX
 	VZEROUPPER
 	RET
 ''')
+
+# AVX2 3x3 depthwise (the avx2 path's DWConv3x3): no VPDPBUSD, and
+# VPMADDUBSW's pair sums saturate for large pixels and weights, so the
+# column image holds words: per column, per chunk of 8 channels, vector A
+# with dword j = (row 0, row 1) of channel j as two int16 and vector B with
+# dword j = row 2 of channel j (high word zero). VPMADDWD against the
+# weights (A: the two rows' int16 weights; B: the third row's, sign-extended
+# dword) gives exact int32 sums of two taps per channel, for any uint8
+# pixel and any weight in −255..255: six multiplies per pixel and 8 channels
+# instead of nine.
+#
+# dw3BuildA writes ng groups of 8 channels (64 bytes each) from three rows.
+w('''// func dw3BuildA(dst, r0, r1, r2 *uint8, ng int)
+TEXT ·dw3BuildA(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), R8
+	MOVQ r1+16(FP), R9
+	MOVQ r2+24(FP), R10
+	MOVQ ng+32(FP), CX
+	TESTQ CX, CX
+	JEQ dw3badone
+dw3baloop:
+	VMOVQ (R8), X0
+	VMOVQ (R9), X1
+	VPUNPCKLBW X1, X0, X0
+	VPMOVZXBW X0, Y0
+	VPMOVZXBD (R10), Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	ADDQ $8, R8
+	ADDQ $8, R9
+	ADDQ $8, R10
+	ADDQ $64, DI
+	DECQ CX
+	JNZ dw3baloop
+dw3badone:
+	VZEROUPPER
+	RET
+''')
+
+# dw3RowA{U,S}[N]: n output pixels (n > 0) of nch chunks (nch > 0) of one
+# output row. Pixel i of chunk k reads columns i·step/cstride .. +2 of the
+# column image (col + 64k; step and cstride in bytes); the weights of kernel
+# column x are at w + x·cstride + 64k (the image's layout), held in
+# Y10..Y15 for the chunk. The accumulators start from the column term (Y9);
+# the output stage is outQAVX2's, in channel order, with Y8 the scales, Y7
+# zp, Y6/Y5 fmin/fmax; the N variants skip the clamp where the packs'
+# saturation does it (noClamp). struct dw8Epi as for dw3Row (mask unused).
+# One pixel per iteration: consecutive pixels are independent, so the
+# out-of-order core overlaps them.
+for clamp in (True, False):
+    for signed in (False, True):
+        nm = ('S' if signed else 'U') + ('' if clamp else 'N')
+        lbl = f'dw3a{nm}'
+        pk = 'VPACKSSWB' if signed else 'VPACKUSWB'
+        w(f'''// func dw3RowA{nm}(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
+TEXT ·dw3RowA{nm}(SB), NOSPLIT, $0-56
+	MOVQ nch+8(FP), DX
+	MOVQ col+16(FP), SI
+	MOVQ step+24(FP), R8
+	MOVQ cstride+32(FP), BX
+	MOVQ w+40(FP), R9
+	MOVQ e+48(FP), R10
+	MOVQ 0(R10), AX
+	MOVQ 8(R10), R13
+	MOVQ 16(R10), DI
+	MOVQ 24(R10), R11
+	VPBROADCASTD 32(R10), Y7
+	VBROADCASTSS 36(R10), Y6
+	VBROADCASTSS 40(R10), Y5
+{lbl}chunk:
+	VMOVDQU (R9), Y10
+	VMOVDQU 32(R9), Y11
+	VMOVDQU (R9)(BX*1), Y12
+	VMOVDQU 32(R9)(BX*1), Y13
+	VMOVDQU (R9)(BX*2), Y14
+	VMOVDQU 32(R9)(BX*2), Y15
+	VMOVDQU (AX), Y9
+	VMOVUPS (R13), Y8
+	MOVQ n+0(FP), CX
+	MOVQ SI, R12
+	MOVQ DI, R10
+{lbl}pix:
+	VPMADDWD (R12), Y10, Y0
+	VPMADDWD 32(R12), Y11, Y1
+	VPMADDWD (R12)(BX*1), Y12, Y2
+	VPADDD Y2, Y0, Y0
+	VPMADDWD 32(R12)(BX*1), Y13, Y3
+	VPADDD Y3, Y1, Y1
+	VPMADDWD (R12)(BX*2), Y14, Y2
+	VPADDD Y2, Y0, Y0
+	VPMADDWD 32(R12)(BX*2), Y15, Y3
+	VPADDD Y3, Y1, Y1
+	VPADDD Y9, Y0, Y0
+	VPADDD Y1, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y8, Y0, Y0''')
+        if clamp:
+            w('\tVMAXPS Y6, Y0, Y0\n\tVMINPS Y5, Y0, Y0')
+        w(f'''	VCVTPS2DQ Y0, Y0
+	VPADDD Y7, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW X1, X0, X0
+	{pk} X0, X0, X0
+	MOVQ X0, (R10)
+	ADDQ R11, R10
+	ADDQ R8, R12
+	DECQ CX
+	JNZ {lbl}pix
+	ADDQ $64, SI
+	ADDQ $64, R9
+	ADDQ $32, AX
+	ADDQ $32, R13
+	ADDQ $8, DI
+	DECQ DX
+	JNZ {lbl}chunk
+	VZEROUPPER
+	RET
+''')
+
 open('kernels_amd64.s', 'w').write('\n'.join(out))

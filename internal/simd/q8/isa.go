@@ -67,6 +67,11 @@ var (
 	dw3BuildKY func(dst, r0, r1, r2 *uint8, n, c, nch int, mask uint64)
 	// dw3RowKN and dw3RowKYN skip the float clamp (see DWConv3x3).
 	dw3RowKN, dw3RowKYN [2]func(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
+	// dw3RowA, when set, holds the avx2 path's DWConv3x3 row kernels over
+	// a word column image (dw3BuildA), for uint8 and int8 output; dw3RowAN
+	// skip the float clamp.
+	dw3RowA, dw3RowAN [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
+	dw3BuildAK        func(dst, r0, r1, r2 *uint8, g int)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
