@@ -143,6 +143,53 @@ func TestGPTQGolden(t *testing.T) {
 	}
 }
 
+// TestGPTQMatMulLayout: a MatMul stores its weight as K × N (rows of the
+// GPTQ problem are columns); rounding it must give the golden integers
+// transposed.
+func TestGPTQMatMulLayout(t *testing.T) {
+	for _, c := range readGPTQGolden(t).Cases {
+		if !c.PerChannel || c.ActOrder {
+			continue
+		}
+		rows, k := len(c.Scales), c.KK
+		wt := make([]float32, rows*k)
+		for r := 0; r < rows; r++ {
+			for j := 0; j < k; j++ {
+				wt[j*rows+r] = float32(c.WS[r*k+j])
+			}
+		}
+		w := tensor.FromFloat32([]int{k, rows}, wt)
+		wv := &graph.Value{Name: "w", DType: tensor.Float32, Const: w}
+		n := &graph.Node{Name: "mm", OpType: "MatMul", Inputs: []*graph.Value{{Name: "x"}, wv}, Outputs: []*graph.Value{{Name: "y"}}}
+		gr := &graph.Graph{Nodes: []*graph.Node{n}, Initializers: []*graph.Value{wv}}
+		l, reason := newLayerH(gr.Index(), n, 4096)
+		if l == nil {
+			t.Fatal(reason)
+		}
+		x := tensor.FromFloat32([]int{len(c.XS) / k, k}, f32s(c.XS))
+		if err := l.accumulate(x); err != nil {
+			t.Fatal(err)
+		}
+		qw, err := l.round(w, WeightSpec{DType: "qint8", Granularity: "per_channel", Scheme: "symmetric"}, 0.01, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := 0
+		for r := 0; r < rows; r++ {
+			for j := 0; j < k; j++ {
+				if int(qw.data.I8()[j*rows+r]) != c.Q[r*k+j] {
+					diff++
+				}
+			}
+		}
+		// H here comes through float32 products (accumulate), not float64:
+		// an error feedback near .5 may round the other way.
+		if diff > len(c.Q)/100 {
+			t.Errorf("%s: %d of %d MatMul weights differ from the reference", c.Name, diff, len(c.Q))
+		}
+	}
+}
+
 // TestGPTQConvStatistics: H of a grouped, strided, dilated convolution with
 // asymmetric pads against torch's unfold.
 func TestGPTQConvStatistics(t *testing.T) {
