@@ -197,7 +197,10 @@ func OptimizeWeights(ctx context.Context, f *graph.Graph, batches []map[string]*
 	}
 	for i, l := range layers {
 		if errs[i] != nil {
-			return nil, fmt.Errorf("weight rounding: %s: %v", l.n.Name, errs[i])
+			// A layer whose statistics cannot be factored (e.g. NaN
+			// inputs) keeps round-to-nearest; the others still benefit.
+			wr.Skipped = append(wr.Skipped, FloatNode{Node: l.n.Name, OpType: l.n.OpType, Reason: errs[i].Error()})
+			continue
 		}
 		wr.w[l.n.Input(1).Name] = res[i]
 		wr.Layers = append(wr.Layers, l.n.Name)

@@ -252,6 +252,17 @@ func TestOptimizeWeightsSelects(t *testing.T) {
 	if len(wr.Layers) != 1 || len(wr.Skipped) != 2 {
 		t.Errorf("rounded %v, skipped %v; want 1 and 2", wr.Layers, wr.Skipped)
 	}
+	// Non-finite layer inputs: that layer rounds to nearest, with the
+	// reason, and the call still succeeds.
+	nan := rows(x, 0, 1)
+	nan.F32()[0] = float32(math.NaN())
+	wr, err = OptimizeWeights(context.Background(), m.Graph, []map[string]*tensor.Tensor{{m.Graph.Inputs[0].Name: nan}}, cfg, RoundingOptions{})
+	if err != nil {
+		t.Fatalf("NaN input: %v", err)
+	}
+	if len(wr.Skipped) == 0 {
+		t.Error("NaN input: no layer reported as rounded to nearest")
+	}
 	if err := (Config{Weight: WeightSpec{Rounding: "stochastic"}}).Weight.validate(""); err == nil {
 		t.Error("weight.rounding stochastic: want an error")
 	}
