@@ -491,10 +491,17 @@ func (o *Histogram) QParams() ([]float32, []int32, error) {
 }
 
 // dstBins is torch's dst_nbins: 2^bits of the quantized dtype (ignoring
-// reduce_range and quant_min/quant_max, as torch does).
+// reduce_range and quant_min/quant_max, as torch does). For the 16-bit
+// types it is 65536: torch, which reaches 16 bits only through quint8 with
+// a custom range, would search over 256 levels and clip as if for 8 bits.
+// The search costs the same at any dst_nbins (one pass over the source
+// bins per candidate range).
 func (o *Histogram) dstBins() float64 {
-	if o.cfg.DType == tensor.Int32 {
+	switch o.cfg.DType {
+	case tensor.Int32:
 		return 1 << 32
+	case tensor.Uint16, tensor.Int16:
+		return 1 << 16
 	}
 	return 256
 }

@@ -90,7 +90,7 @@ type Observer interface {
 // those of the observers PyTorch lacks. The zero value of a field means
 // PyTorch's default where one exists.
 type Config struct {
-	DType       tensor.DType   // Uint8 = torch.quint8, Int8 = torch.qint8, Int32 = torch.qint32; Float16 (Noop)
+	DType       tensor.DType   // Uint8 = torch.quint8, Int8 = torch.qint8, Int32 = torch.qint32; Uint16, Int16 (see opts); Float16 (Noop)
 	Scheme      tensor.QScheme // per-tensor or per-channel, affine or symmetric
 	ReduceRange bool
 	// QuantMin/QuantMax apply when HasRange is set (PyTorch's quant_min and
@@ -116,9 +116,24 @@ type Config struct {
 	EntropyBins int
 }
 
+// opts is the qparams computation. PyTorch 1.13 has no 16-bit quantized
+// dtypes; its observers reach 16 bits only through a custom range
+// (quant_min=0, quant_max=65535 or -32768..32767). Uint16 and Int16 are
+// that custom range made the default, so their qparams are exactly what
+// torch's _calculate_qparams gives with it (a symmetric uint16 zero point
+// is (0+65535)//2 = 32767, as torch's custom-range rule, not 32768).
 func (c Config) opts() tensor.QParamsOpts {
-	return tensor.QParamsOpts{DType: c.DType, Scheme: c.Scheme, QuantMin: c.QuantMin, QuantMax: c.QuantMax,
+	o := tensor.QParamsOpts{DType: c.DType, Scheme: c.Scheme, QuantMin: c.QuantMin, QuantMax: c.QuantMax,
 		HasRange: c.HasRange, ReduceRange: c.ReduceRange, Eps: c.Eps}
+	if !o.HasRange {
+		switch c.DType {
+		case tensor.Uint16:
+			o.HasRange, o.QuantMin, o.QuantMax = true, 0, 65535
+		case tensor.Int16:
+			o.HasRange, o.QuantMin, o.QuantMax = true, -32768, 32767
+		}
+	}
+	return o
 }
 
 // QuantRange is the integer range the qparams are chosen for (PyTorch's
@@ -154,9 +169,9 @@ func (c Config) validate(k Kind) error {
 		return nil
 	}
 	switch c.DType {
-	case tensor.Uint8, tensor.Int8, tensor.Int32:
+	case tensor.Uint8, tensor.Int8, tensor.Int32, tensor.Uint16, tensor.Int16:
 	default:
-		return fmt.Errorf("observer %s: dtype %v is not quint8, qint8 or qint32", k, c.DType)
+		return fmt.Errorf("observer %s: dtype %v is not quint8, qint8, quint16, qint16 or qint32", k, c.DType)
 	}
 	if _, _, err := c.QuantRange(); err != nil {
 		return fmt.Errorf("observer %s: %w", k, err)
@@ -285,6 +300,7 @@ func sameConfig(a, b Observer) error {
 // ---- JSON ----
 
 var dtypeJSON = map[tensor.DType]string{tensor.Uint8: "quint8", tensor.Int8: "qint8", tensor.Int32: "qint32",
+	tensor.Uint16: "quint16", tensor.Int16: "qint16",
 	tensor.Float16: "float16", tensor.Float32: "float32"}
 
 // State is an observer's serializable form: what it is, its settings, and
@@ -444,8 +460,9 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseDType accepts PyTorch's names (quint8, qint8, qint32, float16) and
-// the plain ONNX ones (uint8, int8, int32).
+// ParseDType accepts PyTorch's names (quint8, qint8, qint32, float16), the
+// plain ONNX ones (uint8, int8, int32) and the 16-bit activation types
+// (quint16/uint16, qint16/int16: ONNX Runtime's QUInt16/QInt16).
 func ParseDType(s string) (tensor.DType, error) {
 	switch strings.ToLower(strings.TrimPrefix(s, "torch.")) {
 	case "quint8", "uint8":
@@ -454,6 +471,10 @@ func ParseDType(s string) (tensor.DType, error) {
 		return tensor.Int8, nil
 	case "qint32", "int32":
 		return tensor.Int32, nil
+	case "quint16", "uint16":
+		return tensor.Uint16, nil
+	case "qint16", "int16":
+		return tensor.Int16, nil
 	case "float16", "half", "fp16":
 		return tensor.Float16, nil
 	case "float32", "float", "fp32":
