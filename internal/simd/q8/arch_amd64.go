@@ -371,6 +371,30 @@ func kernAVXVNNIEVEX(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 func kernAVX2(k2 int, rows *[mr]*int16, b *int16, c *int32)
 
 //go:noescape
+func kernAVX2F(k2 int, rows *[mr]*int16, b *int16, e *epiA)
+
+//go:noescape
+func widenU8(dst *int16, src *uint8, n int)
+
+//go:noescape
+func gatherW16(dst *int16, base *uint8, offs *int, n, kcp int)
+
+// epiA is kernAVX2F's output stage (offsets fixed in gen_asm.py).
+type epiA struct {
+	colTerm *int32         // 0: the strip's first column
+	negBZ   *int32         // 8
+	scale   *float32       // 16
+	rowSum  *int32         // 24: the tile's first row
+	dst     unsafe.Pointer // 32: output (i0, strip's first column)
+	ldc     int            // 40: bytes
+	rows    int            // 48: rows stored, 1..6
+	mode    int            // 56: bit 0 some b0 ≠ 0, bit 1 int8 output
+	zp      [8]int32       // 64
+	fmin    [8]float32     // 96
+	fmax    [8]float32     // 128
+}
+
+//go:noescape
 func outI32AVX2(dst, acc, ct, nb *int32, rs int32, n int)
 
 // outParams is the output stage as outQAVX2 reads it (field offsets fixed).
@@ -604,7 +628,8 @@ func initArch() {
 	if !x.AVX2 {
 		return
 	}
-	kernels[isaAVX2] = kernelSet{ok: true, tile16: tile16AVX2, outI32: outI32x86, outQ: outQx86}
+	kernels[isaAVX2] = kernelSet{ok: true, tile16: tile16AVX2, fused: gemmAVX2Fused, indirect: gemmAVX2Indirect, outI32: outI32x86, outQ: outQx86}
+	widenKern = widenU8
 	if x.AVXVNNI {
 		kernels[isaAVXVNNI] = kernelSet{ok: true, tile8: tile8AVXVNNI, outI32: outI32x86, outQ: outQx86}
 	}
@@ -703,4 +728,115 @@ func outQx86(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *st
 		outQAVX2(&dst[0], &acc[0], &ct[0], &nb[0], &scale[0], n, &p)
 	}
 	outQGo(dst[n:], acc[n:], ct[n:], nb[n:], rs, scale[n:], st)
+}
+
+// gemmAVX2Fused is Gemm's column loop on the avx2 path over sc.a16 (A
+// widened): whole 16-column strips of a requantizing call go through
+// kernAVX2F, the rest (int32 output, strips cut by n0 or n1) through
+// kernAVX2 and the separate output stage.
+func gemmAVX2Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+	anyBZ := false
+	for _, v := range sc.negBZ {
+		anyBZ = anyBZ || v != 0
+	}
+	var rs []int32
+	if anyBZ {
+		rs = sc.rowSum
+	}
+	avx2Rows(sc, sc.a16, m, pb, n0, n1, pStart, out, st, rs, 0)
+}
+
+// gemmAVX2Indirect is GemmIndirect on the avx2 path: blocks of rows
+// gathered and widened in one pass (gatherW16), then avx2Rows.
+func gemmAVX2Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
+	const block = 4 * mr
+	k := nk * kcp // pb.kp: kcp is a multiple of 4
+	if cap(sc.a16) < block*k {
+		sc.a16 = make([]int16, block*k)
+	}
+	a16 := sc.a16[:block*k]
+	for i0 := 0; i0 < m; i0 += block {
+		rows := min(block, m-i0)
+		gatherW16(&a16[0], &base[0], &offs[i0*nk], rows*nk, kcp)
+		avx2Rows(sc, a16, rows, pb, n0, n1, pStart, out, st, nil, i0)
+	}
+}
+
+// avx2Rows computes columns n0..n1 of m rows of widened A (row i at
+// a16[i*pb.kp:]) into output rows r0..r0+m. rowSum is nil when every b0 is
+// zero.
+func avx2Rows(sc *scratch, a16 []int16, m int, pb *PackedB, n0, n1, pStart int, out Output, st *stage, rowSum []int32, r0 int) {
+	var p [mr]*int16
+	var e epiA
+	var rs [mr]int32
+	q := out.Q
+	if q != nil {
+		e.ldc = q.Ldc
+		if rowSum != nil {
+			e.mode |= 1
+		}
+		if q.OutU8 == nil {
+			e.mode |= 2
+		}
+		for i := range e.zp {
+			e.zp[i], e.fmin[i], e.fmax[i] = st.zp, st.fmin, st.fmax
+		}
+	}
+	e.rowSum = &rs[0]
+	k2 := pb.kp / 2
+	// Panels outside, so that a panel of B stays in cache over the row
+	// tiles (the whole of B may not).
+	for p0 := pStart; p0 < n1; p0 += nr {
+		c0, c1 := max(p0, n0), min(p0+nr, n1)
+		panel := (p0 / nr) * pb.kp * nr
+		for i0 := 0; i0 < m; i0 += mr {
+			rows := min(mr, m-i0)
+			for r := 0; r < mr; r++ {
+				i := i0 + r
+				if r >= rows {
+					i = i0
+				}
+				p[r] = &a16[i*pb.kp]
+				if rowSum != nil {
+					rs[r] = rowSum[i]
+				}
+			}
+			e.rows = rows
+			for s := (c0 - p0) / 16 * 16; p0+s < c1; s += 16 {
+				j0, j1 := p0+s, p0+s+16
+				b := &pb.b16[panel+2*s]
+				if q != nil && j0 >= c0 && j1 <= c1 {
+					e.colTerm = &sc.colTerm[j0-pStart]
+					e.negBZ = &sc.negBZ[j0-pStart]
+					e.scale = &sc.scale[j0-pStart]
+					at := (r0+i0)*q.Ldc + j0
+					if q.OutU8 != nil {
+						e.dst = unsafe.Pointer(&q.OutU8[at])
+					} else {
+						e.dst = unsafe.Pointer(&q.OutS8[at])
+					}
+					kernAVX2F(k2, &p, b, &e)
+					continue
+				}
+				kernAVX2(k2, &p, b, &sc.tile[s])
+				j0, j1 = max(j0, c0), min(j1, c1)
+				for r := 0; r < rows; r++ {
+					i := r0 + i0 + r
+					acc := sc.tile[r*nr+j0-p0 : r*nr+j1-p0]
+					ct := sc.colTerm[j0-pStart : j1-pStart]
+					nb := sc.negBZ[j0-pStart : j1-pStart]
+					if q == nil {
+						outI32x86(out.C32[i*out.Ldc+j0:i*out.Ldc+j1], acc, ct, nb, rs[r])
+						continue
+					}
+					scl := sc.scale[j0-pStart : j1-pStart]
+					if q.OutU8 != nil {
+						outQx86(q.OutU8[i*q.Ldc+j0:i*q.Ldc+j1], acc, ct, nb, rs[r], scl, st)
+					} else {
+						outQx86(s8AsU8(q.OutS8[i*q.Ldc+j0:i*q.Ldc+j1]), acc, ct, nb, rs[r], scl, st)
+					}
+				}
+			}
+		}
+	}
 }

@@ -1116,4 +1116,128 @@ TEXT ·dw3RowA{nm}(SB), NOSPLIT, $0-56
 	RET
 ''')
 
+
+# The avx2 path's A operand is widened to int16 (kernAVX2 reads int16
+# pairs). widenRun emits the widening of CX bytes (a multiple of 4) from SI
+# to DI, 16 at a time, then 8 and 4, reading no byte past the run.
+def widenRun(lbl):
+    w(f'''{lbl}16:
+	CMPQ CX, $16
+	JLT {lbl}8
+	VPMOVZXBW (SI), Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP {lbl}16
+{lbl}8:
+	CMPQ CX, $8
+	JLT {lbl}4
+	VPMOVZXBW (SI), X0
+	VMOVDQU X0, (DI)
+	ADDQ $8, SI
+	ADDQ $16, DI
+	SUBQ $8, CX
+{lbl}4:
+	TESTQ CX, CX
+	JEQ {lbl}end
+	VMOVD (SI), X0
+	VPMOVZXBW X0, X0
+	VMOVQ X0, (DI)
+	ADDQ $4, SI
+	ADDQ $8, DI
+{lbl}end:''')
+
+
+w('''// func widenU8(dst *int16, src *uint8, n int)
+// n a multiple of 4.
+TEXT ·widenU8(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX''')
+widenRun('wid')
+w('''	VZEROUPPER
+	RET
+
+// func gatherW16(dst *int16, base *uint8, offs *int, n, kcp int)
+// GemmIndirect's rows for the avx2 path: n runs (n > 0) of kcp bytes (a
+// multiple of 4) from base + offs[i], widened to int16 one after the other.
+TEXT ·gatherW16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ base+8(FP), BX
+	MOVQ offs+16(FP), R8
+	MOVQ n+24(FP), R9
+	MOVQ kcp+32(FP), R10
+gw16run:
+	MOVQ (R8), SI
+	ADDQ BX, SI
+	MOVQ R10, CX''')
+widenRun('gw')
+w('''	ADDQ $8, R8
+	DECQ R9
+	JNZ gw16run
+	VZEROUPPER
+	RET
+''')
+
+# kernAVX2 with the requantizing output stage fused: the 6×16 strip's
+# accumulators go straight to bytes. struct epiA (arch_amd64.go): 0 colTerm,
+# 8 negBZ, 16 scale (the strip's 16 columns each), 24 rowSum (the tile's),
+# 32 dst, 40 ldc, 48 rows (1..6: rows past it are computed, not stored), 56
+# mode (bit 0: some b0 ≠ 0, add rowSum·(−b0); bit 1: int8 output), 64 zp,
+# 96 fmin, 128 fmax (each broadcast to 8 lanes: AVX2 has no broadcast
+# operand, and after the k loop only Y12..Y15 are free). The stage is
+# outQAVX2's per element; the two vectors of a row narrow together
+# (VPACKSSDW interleaves their halves per lane, VPERMQ $0xD8 restores the
+# order) to one 16-byte store.
+w('''// func kernAVX2F(k2 int, rows *[6]*int16, b *int16, e *epiA)
+TEXT ·kernAVX2F(SB), NOSPLIT, $0-32
+	MOVQ k2+0(FP), CX
+	MOVQ rows+8(FP), AX
+	MOVQ b+16(FP), BX
+	LOADROWS''')
+for i in range(12):
+    w(f'\tVPXOR Y{i}, Y{i}, Y{i}')
+w('\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ avx2fepi\navx2floop:')
+w('\tVMOVDQU (BX), Y12\n\tVMOVDQU 32(BX), Y13')
+for r in range(6):
+    w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Y14')
+    for v in range(2):
+        w(f'\tVPMADDWD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
+w('\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ avx2floop\navx2fepi:')
+w('\tMOVQ e+24(FP), AX\n\tMOVQ 0(AX), R8\n\tVMOVDQU (R8), Y12\n\tVMOVDQU 32(R8), Y13')
+for i in range(12):
+    w(f'\tVPADDD Y{12+i%2}, Y{i}, Y{i}')
+w('\tMOVQ 56(AX), BX\n\tTESTQ $1, BX\n\tJEQ avx2fnobz\n\tMOVQ 8(AX), R9\n\tMOVQ 24(AX), R11\n\tVMOVDQU (R9), Y12\n\tVMOVDQU 32(R9), Y13')
+for r in range(6):
+    w(f'\tVPBROADCASTD {4*r}(R11), Y14')
+    for v in range(2):
+        w(f'\tVPMULLD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
+w('''avx2fnobz:
+	MOVQ 16(AX), R10
+	VMOVUPS (R10), Y12
+	VMOVUPS 32(R10), Y13
+	VMOVUPS 96(AX), Y14
+	VMOVUPS 128(AX), Y15
+	MOVQ 32(AX), DI
+	MOVQ 40(AX), DX
+	MOVQ 48(AX), CX
+	TESTQ $2, BX
+	JNE avx2fs8''')
+for signed in (False, True):
+    if signed:
+        w('avx2fs8:')
+    for r in range(6):
+        for v in range(2):
+            y = f'Y{2*r+v}'
+            w(f'\tVCVTDQ2PS {y}, {y}\n\tVMULPS Y{12+v}, {y}, {y}\n\tVMAXPS Y14, {y}, {y}\n\tVMINPS Y15, {y}, {y}\n\tVCVTPS2DQ {y}, {y}\n\tVPADDD 64(AX), {y}, {y}')
+        a, b = 2*r, 2*r+1
+        pk = 'VPACKSSWB' if signed else 'VPACKUSWB'
+        w(f'\tVPACKSSDW Y{b}, Y{a}, Y{a}\n\tVPERMQ $0xD8, Y{a}, Y{a}\n\tVEXTRACTI128 $1, Y{a}, X{b}\n\t{pk} X{b}, X{a}, X{a}\n\tVMOVDQU X{a}, (DI)')
+        if r < 5:
+            w('\tDECQ CX\n\tJZ avx2fdone\n\tADDQ DX, DI')
+    if not signed:
+        w('\tJMP avx2fdone')
+w('avx2fdone:\n\tVZEROUPPER\n\tRET\n')
+
 open('kernels_amd64.s', 'w').write('\n'.join(out))

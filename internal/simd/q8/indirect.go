@@ -120,7 +120,7 @@ func GemmIndirectTable(t *IndirectTable, r0, r1, kc int, base []uint8, aZero int
 		return
 	}
 	ker := kernels[pb.path]
-	if ker.tiled == nil || noFused || pb.K == 0 {
+	if ker.tiled == nil && ker.indirect == nil || noFused || pb.K == 0 {
 		gemmIndirectGather(m, nk, kc, base, t.offs[r0*nk:r1*nk], aZero, pb, n0, n1, out)
 		return
 	}
@@ -129,6 +129,11 @@ func GemmIndirectTable(t *IndirectTable, r0, r1, kc int, base []uint8, aZero int
 	pStart, _ := sc.columns(aZero, pb, zero, n0, n1, out)
 	sc.rowSum = grow32(sc.rowSum, mr)
 	clear(sc.rowSum)
+	if ker.tiled == nil {
+		// A path that reads the rows' offsets in their own order.
+		ker.indirect(sc, m, nk, kcp, base, t.offs[r0*nk:r1*nk], pb, n0, n1, pStart, out, &st)
+		return
+	}
 	ker.tiled(sc, m, nk, kcp, base, t.tiled[(r0/mr)*nk*mr:], pb, n0, n1, pStart, out, &st)
 }
 

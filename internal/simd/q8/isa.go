@@ -72,6 +72,9 @@ var (
 	// skip the float clamp.
 	dw3RowA, dw3RowAN [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
 	dw3BuildAK        func(dst, r0, r1, r2 *uint8, g int)
+	// widenKern, when set, widens n bytes (a multiple of 4) to int16: the
+	// avx2 path's A operand.
+	widenKern func(dst *int16, src *uint8, n int)
 
 	// addKern holds the uint8 and int8 QLinearAdd kernels (AVX2+FMA).
 	addKern [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts)

@@ -520,8 +520,13 @@ func rowSum(a []uint8) int32 {
 }
 
 func widenRow(dst []int16, src []uint8) {
-	for j, v := range src {
-		dst[j] = int16(v)
+	j := 0
+	if widenKern != nil && len(src) >= 4 {
+		j = len(src) &^ 3
+		widenKern(&dst[0], &src[0], j)
+	}
+	for ; j < len(src); j++ {
+		dst[j] = int16(src[j])
 	}
 	clear(dst[len(src):])
 }
