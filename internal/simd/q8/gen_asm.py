@@ -1198,13 +1198,25 @@ TEXT ·kernAVX2F(SB), NOSPLIT, $0-32
 	LOADROWS''')
 for i in range(12):
     w(f'\tVPXOR Y{i}, Y{i}, Y{i}')
-w('\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ avx2fepi\navx2floop:')
-w('\tVMOVDQU (BX), Y12\n\tVMOVDQU 32(BX), Y13')
-for r in range(6):
-    w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Y14')
-    for v in range(2):
-        w(f'\tVPMADDWD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
-w('\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ avx2floop\navx2fepi:')
+# The k loop does two steps per iteration (the loop's own instructions
+# count: dispatch width and the two multiply pipes are both near their
+# limit), then an odd last step.
+
+
+def avx2kstep(boff, soff):
+    w(f'\tVMOVDQU {boff}(BX), Y12\n\tVMOVDQU {boff+32}(BX), Y13')
+    for r in range(6):
+        w(f'\tVPBROADCASTD {soff}({rows[r]})(SI*1), Y14')
+        for v in range(2):
+            w(f'\tVPMADDWD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
+
+
+w('\tXORQ SI, SI\n\tMOVQ CX, DX\n\tSHRQ $1, CX\n\tJEQ avx2ftail\navx2floop:')
+avx2kstep(0, 0)
+avx2kstep(256, 4)
+w('\tADDQ $512, BX\n\tADDQ $8, SI\n\tDECQ CX\n\tJNZ avx2floop\navx2ftail:\n\tTESTQ $1, DX\n\tJEQ avx2fepi')
+avx2kstep(0, 0)
+w('avx2fepi:')
 w('\tMOVQ e+24(FP), AX\n\tMOVQ 0(AX), R8\n\tVMOVDQU (R8), Y12\n\tVMOVDQU 32(R8), Y13')
 for i in range(12):
     w(f'\tVPADDD Y{12+i%2}, Y{i}, Y{i}')
