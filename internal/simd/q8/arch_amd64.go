@@ -564,6 +564,30 @@ func dw3RowUYN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw
 func dw3RowSYN(n int, col *uint8, step, cstride int, w *int8, wstride int, e *dw8Epi)
 
 //go:noescape
+func dwAccA1(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA2(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA3(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA4(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA5(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA6(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA7(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
+func dwAccA8(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+
+//go:noescape
 func dw3BuildA(dst, r0, r1, r2 *uint8, ng int)
 
 //go:noescape
@@ -599,6 +623,8 @@ func initArch() {
 		dw3RowA = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAU, dw3RowAS}
 		dw3RowAN = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAUN, dw3RowASN}
 		dw3BuildAK = dw3BuildA
+		dwAccA = [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int){
+			dwAccA1, dwAccA2, dwAccA3, dwAccA4, dwAccA5, dwAccA6, dwAccA7, dwAccA8}
 	}
 	if x.AVX512F && x.AVX512BW && x.AVX512VL {
 		transpose16 = transpose16AVX512

@@ -179,6 +179,7 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	acc := grow32p(&sc.dwAcc, c)
 	ker := kernels[active]
 	simd := dwAcc[0] != nil && active == isaAVX512VNNI && taps > 0
+	avx2 := dwAccA[0] != nil && active == isaAVX2 && taps > 0
 	for i := 0; i < rows; i++ {
 		o := offs[i*taps : (i+1)*taps]
 		if simd {
@@ -191,6 +192,8 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 				}
 				dwAcc[nb-1](&acc[c0], &base[c0], &o[0], taps, &d.w[c0], 4*c, mask)
 			}
+		} else if avx2 {
+			dwAccAVX2(acc, base, o, d.w, c)
 		} else {
 			dwAccGo(acc, base, o, d.w, c)
 		}
@@ -255,6 +258,26 @@ func dwAccGo(acc []int32, base []uint8, offs []int, w []int32, c int) {
 		wt := w[t*c : t*c+c]
 		for ch, v := range x {
 			acc[ch] += int32(v) * wt[ch]
+		}
+	}
+}
+
+// dwAccAVX2 is dwAccGo with the whole blocks of 8 channels in dwAccA.
+func dwAccAVX2(acc []int32, base []uint8, offs []int, w []int32, c int) {
+	c8 := c &^ 7
+	for c0 := 0; c0 < c8; c0 += 64 {
+		nb := min(64, c8-c0) / 8
+		dwAccA[nb-1](&acc[c0], &base[c0], &offs[0], len(offs), &w[c0], 4*c)
+	}
+	if c8 == c {
+		return
+	}
+	clear(acc[c8:c])
+	for t, o := range offs {
+		x := base[o+c8 : o+c]
+		wt := w[t*c+c8 : t*c+c]
+		for ch, v := range x {
+			acc[c8+ch] += int32(v) * wt[ch]
 		}
 	}
 }

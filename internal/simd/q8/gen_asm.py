@@ -1252,4 +1252,30 @@ for signed in (False, True):
         w('\tJMP avx2fdone')
 w('avx2fdone:\n\tVZEROUPPER\n\tRET\n')
 
+
+# The avx2 path's DWConv (any kernel shape, int32 output, channels not a
+# multiple of 8): one pixel's accumulation over NB blocks of 8 channels,
+# acc[c] = sum over taps of x[base+offs[t]+c]·w[t][c]. x zero-extended to
+# dwords and w a sign-extended int32 with |w| <= 255, so VPMADDWD's
+# x·w_lo + 0·w_hi is the exact product (dwAccAVX512's argument). taps > 0;
+# the caller does the channels past the last whole block.
+for NB in range(1, 9):
+    w(f'''// func dwAccA{NB}(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+TEXT ·dwAccA{NB}(SB), NOSPLIT, $0-48
+	MOVQ acc+0(FP), DI
+	MOVQ base+8(FP), BX
+	MOVQ offs+16(FP), SI
+	MOVQ taps+24(FP), CX
+	MOVQ w+32(FP), DX
+	MOVQ wstride+40(FP), R9''')
+    for b in range(NB):
+        w(f'\tVPXOR Y{b}, Y{b}, Y{b}')
+    w(f'dwa{NB}tap:\n\tMOVQ (SI), AX\n\tADDQ BX, AX')
+    for b in range(NB):
+        w(f'\tVPMOVZXBD {8*b}(AX), Y{8+b}\n\tVPMADDWD {32*b}(DX), Y{8+b}, Y{8+b}\n\tVPADDD Y{8+b}, Y{b}, Y{b}')
+    w(f'\tADDQ $8, SI\n\tADDQ R9, DX\n\tDECQ CX\n\tJNZ dwa{NB}tap')
+    for b in range(NB):
+        w(f'\tVMOVDQU Y{b}, {32*b}(DI)')
+    w('\tVZEROUPPER\n\tRET\n')
+
 open('kernels_amd64.s', 'w').write('\n'.join(out))

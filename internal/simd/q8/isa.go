@@ -72,6 +72,9 @@ var (
 	// skip the float clamp.
 	dw3RowA, dw3RowAN [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi)
 	dw3BuildAK        func(dst, r0, r1, r2 *uint8, g int)
+	// dwAccA[nb−1], when set, is the avx2 path's DWConv accumulation of one
+	// pixel over nb blocks of 8 channels.
+	dwAccA [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
 	// widenKern, when set, widens n bytes (a multiple of 4) to int16: the
 	// avx2 path's A operand.
 	widenKern func(dst *int16, src *uint8, n int)
