@@ -13,10 +13,13 @@ import (
 func CalibrationConfig(cfg Config, g *graph.Graph) calibrate.Config {
 	spec := func(a ActivationSpec) calibrate.ObserverSpec {
 		s := calibrate.ObserverSpec{Observer: a.Observer, DType: a.DType, QScheme: a.ActivationQScheme(), ReduceRange: a.ReduceRange}
-		if s.DType == "uint8" {
-			s.DType = "quint8"
-		} else if s.DType == "int8" {
-			s.DType = "qint8"
+		switch s.DType {
+		case "uint8", "int8", "uint16", "int16":
+			s.DType = "q" + s.DType
+		}
+		if a.Is16() {
+			f := false
+			s.ReduceRange = &f
 		}
 		return s
 	}
@@ -39,6 +42,22 @@ func CalibrationConfig(cfg Config, g *graph.Graph) calibrate.Config {
 					seen[v.Name] = true
 					c.Tensors = append(c.Tensors, calibrate.Override{Name: v.Name, ObserverSpec: spec(a)})
 				}
+			}
+		}
+	}
+	// The 16-bit tensors (a16.go's rule) come last: a later match wins.
+	wide := wideActivations(cfg, g)
+	for _, v := range g.Inputs {
+		if a, ok := wide[v]; ok {
+			c.Tensors = append(c.Tensors, calibrate.Override{Name: v.Name, ObserverSpec: spec(a)})
+			delete(wide, v)
+		}
+	}
+	for _, n := range g.Nodes {
+		for _, v := range n.Outputs {
+			if a, ok := wide[v]; ok {
+				c.Tensors = append(c.Tensors, calibrate.Override{Name: v.Name, ObserverSpec: spec(a)})
+				delete(wide, v)
 			}
 		}
 	}

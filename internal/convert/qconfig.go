@@ -34,7 +34,7 @@ const (
 
 // ActivationSpec is how activations are quantized. Empty fields inherit.
 type ActivationSpec struct {
-	DType       string `json:"dtype,omitempty" yaml:"dtype" mapstructure:"dtype"`    // quint8 | qint8
+	DType       string `json:"dtype,omitempty" yaml:"dtype" mapstructure:"dtype"`    // quint8 | qint8 | quint16 | qint16 (a16.go)
 	Scheme      string `json:"scheme,omitempty" yaml:"scheme" mapstructure:"scheme"` // affine | symmetric
 	ReduceRange *bool  `json:"reduce_range,omitempty" yaml:"reduce_range" mapstructure:"reduce_range"`
 	Observer    string `json:"observer,omitempty" yaml:"observer" mapstructure:"observer"` // calibration observer kind
@@ -227,7 +227,7 @@ func oneOf(what, v string, allowed ...string) error {
 }
 
 func (a ActivationSpec) validate(where string) error {
-	if err := oneOf(where+"activation.dtype", a.DType, "quint8", "qint8", "uint8", "int8"); err != nil {
+	if err := oneOf(where+"activation.dtype", a.DType, "quint8", "qint8", "uint8", "int8", "quint16", "qint16", "uint16", "int16"); err != nil {
 		return err
 	}
 	if err := oneOf(where+"activation.scheme", a.Scheme, "affine", "symmetric"); err != nil {
@@ -296,6 +296,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.FP16.validate(c.Mode); err != nil {
+		return err
+	}
+	if err := c.validate16(); err != nil {
 		return err
 	}
 	excluded := map[string]bool{}
@@ -426,8 +429,13 @@ func (c Config) Resolve(n *graph.Node) NodeSpec {
 
 // ActDType is the activation storage type.
 func (a ActivationSpec) ActDType() tensor.DType {
-	if a.DType == "qint8" || a.DType == "int8" {
+	switch a.DType {
+	case "qint8", "int8":
 		return tensor.Int8
+	case "quint16", "uint16":
+		return tensor.Uint16
+	case "qint16", "int16":
+		return tensor.Int16
 	}
 	return tensor.Uint8
 }

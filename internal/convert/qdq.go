@@ -43,6 +43,10 @@ func zpTensor(dt tensor.DType, shape []int, zps []int32) *tensor.Tensor {
 			t.I8()[i] = int8(z)
 		case tensor.Int32:
 			t.I32()[i] = z
+		case tensor.Uint16:
+			t.Data.([]uint16)[i] = uint16(z)
+		case tensor.Int16:
+			t.Data.([]int16)[i] = int16(z)
 		}
 	}
 	return t
@@ -135,6 +139,7 @@ func (p *plan) emitQDQ() error {
 			}
 			qn := &graph.Node{Name: nm.Name(v.Name + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []*graph.Value{pre, s, z}, Outputs: []*graph.Value{vq}}
 			dn := &graph.Node{Name: nm.Name(v.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{vq, s, z}, Outputs: []*graph.Value{v}}
+			p.setQDQDomain(q.dt, qn, dn)
 			g.InsertNodeAfter(prod, qn)
 			g.InsertNodeAfter(qn, dn)
 			continue
@@ -151,6 +156,7 @@ func (p *plan) emitQDQ() error {
 		}
 		qn := &graph.Node{Name: nm.Name(v.Name + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []*graph.Value{v, s, z}, Outputs: []*graph.Value{vq}}
 		dn := &graph.Node{Name: nm.Name(v.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{vq, s, z}, Outputs: []*graph.Value{dq}}
+		p.setQDQDomain(q.dt, qn, dn)
 		g.Nodes = append([]*graph.Node{qn, dn}, g.Nodes...)
 	}
 	// Weights and biases.
@@ -191,6 +197,16 @@ func (p *plan) emitQDQ() error {
 		}
 	}
 	return nil
+}
+
+// setQDQDomain moves a 16-bit Q/DQ pair to com.microsoft below opset 21.
+func (p *plan) setQDQDomain(dt tensor.DType, nodes ...*graph.Node) {
+	if d := qdqDomain(p.g, dt); d != "" {
+		for _, n := range nodes {
+			n.Domain = d
+		}
+		p.usedMS = true
+	}
 }
 
 // origInput is the activation input of a weighted node before QDQ rewired

@@ -97,6 +97,11 @@ type plan struct {
 	fixedW map[*graph.Value]*qweight
 	// rounded holds weights rounded by OptimizeWeights, by name.
 	rounded *WeightRounding
+	// wide holds the 16-bit activations (a16.go) and their spec.
+	wide map[*graph.Value]ActivationSpec
+	// err is a fatal inconsistency found while deciding (a table
+	// calibrated at another bit width than the config asks for).
+	err error
 }
 
 // StaticOptions selects the output form.
@@ -125,6 +130,12 @@ func Static(g *graph.Graph, table *calibrate.Table, cfg Config, o StaticOptions)
 	if format != FormatQDQ && format != FormatQOperator {
 		return nil, fmt.Errorf("unknown format %q (want qdq or qoperator)", format)
 	}
+	if withFormat := cfg; format != cfg.Format {
+		withFormat.Format = format
+		if err := withFormat.validate16(); err != nil {
+			return nil, err
+		}
+	}
 	constantsToInitializers(g)
 	p := &plan{g: g, cfg: cfg, table: table, format: format, qp: map[*graph.Value]qparam{},
 		kind: map[*graph.Node]nodeKind{}, spec: map[*graph.Node]NodeSpec{}, rep: newReport(), rounded: o.Rounding}
@@ -137,7 +148,11 @@ func (p *plan) run() (*Report, error) {
 	_ = graph.InferShapes(g)
 	for _, n := range g.Nodes {
 		p.spec[n] = p.cfg.Resolve(n)
+		if err := p.spec[n].Activation.check16(fmt.Sprintf("node %q: ", n.Name)); err != nil {
+			return nil, err
+		}
 	}
+	p.wide = wideActivations(p.cfg, g)
 	p.absorbActivations()
 	p.ix = g.Index()
 	for _, n := range g.Nodes {
@@ -150,6 +165,9 @@ func (p *plan) run() (*Report, error) {
 			continue
 		}
 		p.rep.Quantized[n.OpType]++
+	}
+	if p.err != nil {
+		return nil, p.err
 	}
 	if p.fixedW == nil {
 		// A folded QDQ model keeps the qparams it was given.
@@ -244,10 +262,7 @@ func (p *plan) absorbActivations() {
 				continue
 			}
 		}
-		qmin, qmax := int32(0), int32(255)
-		if q.dt == tensor.Int8 {
-			qmin, qmax = -128, 127
-		}
+		qmin, qmax := qrange(q.dt)
 		low := float32(qmin-q.zp) * q.scale
 		high := float32(qmax-q.zp) * q.scale
 		if low < lo || float64(high) > float64(hi)*(1+1e-5) {
@@ -308,10 +323,30 @@ func (p *plan) tableQP(v *graph.Value, s NodeSpec) (qparam, error) {
 	if err != nil {
 		return qparam{}, err
 	}
-	if want := s.Activation.ActDType(); dt != want {
-		return qparam{}, fmt.Errorf("calibration entry for %q is %v but the config asks for %v activations (recalibrate with the same config)", v.Name, dt, want)
+	if want := p.actDType(v, s); dt != want {
+		err := fmt.Errorf("calibration entry for %q is %v but the config asks for %v activations (recalibrate with the same config)", v.Name, dt, want)
+		if (is16(dt) || is16(want)) && p.err == nil {
+			// A bit-width mismatch is a table from another config, not a
+			// node to leave float quietly.
+			p.err = err
+		}
+		return qparam{}, err
 	}
 	return qparam{scale: float32(e.Scales[0]), zp: e.ZeroPoints[0], dt: dt}, nil
+}
+
+// actDType is the storage type of activation v read or written by a node
+// with spec s: 16-bit when the A16W8 rule says so (a16.go), else s's.
+func (p *plan) actDType(v *graph.Value, s NodeSpec) tensor.DType {
+	if a, ok := p.wide[v]; ok {
+		return a.ActDType()
+	}
+	if dt := s.Activation.ActDType(); !is16(dt) {
+		return dt
+	}
+	// The node asks for 16 bits but v is not marked: only a constant or
+	// non-float value, which has no table entry anyway.
+	return tensor.Uint8
 }
 
 func isFloatAct(v *graph.Value) bool {
@@ -425,11 +460,7 @@ func (p *plan) decide(n *graph.Node) (nodeKind, string) {
 	}
 	var out qparam
 	if kind == kFixed {
-		dt := s.Activation.ActDType()
-		out = qparam{scale: 1.0 / 256, dt: dt}
-		if dt == tensor.Int8 {
-			out.zp = -128
-		}
+		out = fixedQParam(p.actDType(n.Outputs[0], s))
 	} else {
 		q, err := p.tableQP(n.Outputs[0], s)
 		if err != nil {

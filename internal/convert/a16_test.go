@@ -1,0 +1,267 @@
+package convert
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qtool/qtool/internal/calibrate"
+	"github.com/qtool/qtool/internal/graph"
+	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/tensor"
+)
+
+// firstConv is the stem convolution: the first Conv in graph order.
+func firstConv(t testing.TB, g *graph.Graph) *graph.Node {
+	for _, n := range g.Nodes {
+		if n.OpType == "Conv" {
+			return n
+		}
+	}
+	t.Fatal("no Conv")
+	return nil
+}
+
+// a16Stem is the x86 preset with the stem Conv's activations in dt.
+func a16Stem(t testing.TB, g *graph.Graph, dt string) Config {
+	cfg := loadPreset(t, "x86")
+	cfg.Weight.Rounding = "nearest" // GPTQ is orthogonal here and slow
+	cfg.Nodes = append(cfg.Nodes, Override{Name: firstConv(t, g).Name, Activation: ActivationSpec{DType: dt}})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestA16StemPeers converts mnist-8 and squeezenet-cifar10 with the x86
+// preset and a 16-bit stem Conv: the table holds 16-bit entries for the
+// stem's input, output and the MaxPool after it, the model carries
+// com.microsoft Q/DQ with 16-bit zero points there (opset < 21), ONNX
+// Runtime runs it, and our runtime agrees within 1 output step on 99.9%.
+func TestA16StemPeers(t *testing.T) {
+	nodeBin(t)
+	dir := t.TempDir()
+	for _, pc := range peerCases(t) {
+		if pc.name != "mnist-8" && pc.name != "squeezenet-cifar10" {
+			continue
+		}
+		for _, dt := range []string{"quint16", "qint16"} {
+			if dt == "qint16" && pc.name != "mnist-8" {
+				continue
+			}
+			t.Run(pc.name+"/"+dt, func(t *testing.T) {
+				calib := filepath.Join(dir, pc.name+".calib.npy")
+				writeNpy(t, calib, pc.calib)
+				m := loadFused(t, pc.path)
+				cfg := a16Stem(t, m.Graph, dt)
+				want := cfg.Nodes[len(cfg.Nodes)-1].Activation.ActDType()
+				stem := firstConv(t, m.Graph)
+				tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+				checkEntry := func(v *graph.Value, dt tensor.DType) {
+					t.Helper()
+					e := tab.Lookup(v.Name)
+					if e == nil {
+						t.Fatalf("no table entry for %q", v.Name)
+					}
+					if got, _ := e.DTypeOf(); got != dt {
+						t.Fatalf("table entry %q is %s, want %v", v.Name, e.DType, dt)
+					}
+				}
+				checkEntry(stem.Inputs[0], want)
+				checkEntry(stem.Outputs[0], want)
+				n16 := 0
+				for _, e := range tab.Tensors {
+					if dt, _ := e.DTypeOf(); dt == want {
+						n16++
+					}
+				}
+				rep, err := Static(m.Graph, tab, cfg, StaticOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ms, q16, q8 := 0, 0, 0
+				for _, n := range m.Graph.Nodes {
+					if n.OpType != "QuantizeLinear" {
+						continue
+					}
+					zdt := n.Inputs[2].Const.DType
+					switch {
+					case zdt == want && n.Domain == MSDomain:
+						ms++
+						q16++
+					case zdt == want:
+						t.Errorf("%v: 16-bit QuantizeLinear in domain %q at opset %d", n, n.Domain, m.Graph.Opsets[""])
+					default:
+						q8++
+					}
+				}
+				t.Logf("%d table entries %v of %d; %d com.microsoft 16-bit Q, %d 8-bit Q; quantized %v", n16, want, len(tab.Tensors), q16, q8, rep.Quantized)
+				if q16 < 2 || q8 < 2 {
+					t.Fatalf("want both 16-bit and 8-bit Q/DQ, got %d and %d", q16, q8)
+				}
+				out := filepath.Join(dir, pc.name+"."+dt+".onnx")
+				if err := model.Save(m, out); err != nil {
+					t.Fatal(err)
+				}
+				in := map[string]*tensor.Tensor{m.Graph.Inputs[0].Name: pc.eval}
+				var names []string
+				for _, v := range m.Graph.Outputs {
+					names = append(names, v.Name)
+				}
+				ours, err := tryOurs(out, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := runORT(t, out, in, names); err != nil {
+					t.Fatalf("ONNX Runtime (all optimizations): %v", err)
+				}
+				ort, err := runORTLevel(t, out, in, names, "disabled")
+				if err != nil {
+					t.Fatalf("ONNX Runtime: %v", err)
+				}
+				compareOutputs(t, ours, ort, rep.OutputScales)
+			})
+		}
+	}
+}
+
+// TestA16SyntheticPeers quantizes every op of opsModel with 16-bit
+// activations (symmetric qint16 and affine quint16): at opset 13 the
+// pairs are com.microsoft Q/DQ, at opset 21 ai.onnx ones; ONNX Runtime
+// and our runtime agree within one output step on 99.9% of elements.
+func TestA16SyntheticPeers(t *testing.T) {
+	nodeBin(t)
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(5, 6))
+	data := make([]float32, 64*2*3*8*8)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	calib := filepath.Join(dir, "calib.npy")
+	writeNpy(t, calib, tensor.FromFloat32([]int{128, 3, 8, 8}, data))
+	eval := tensor.FromFloat32([]int{2, 3, 8, 8}, data[:2*3*8*8])
+	for _, c := range []struct {
+		dt, scheme string
+		opset      int64
+	}{{"quint16", "affine", 13}, {"qint16", "symmetric", 13}, {"quint16", "affine", 21}} {
+		name := fmt.Sprintf("%s-%s-opset%d", c.dt, c.scheme, c.opset)
+		t.Run(name, func(t *testing.T) {
+			cfg := loadPreset(t, "ort-default")
+			cfg.Activation.DType, cfg.Activation.Scheme = c.dt, c.scheme
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			m := opsModel(t)
+			if err := raiseOpset(m.Graph, c.opset); err != nil {
+				t.Fatal(err)
+			}
+			tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+			rep, err := Static(m.Graph, tab, cfg, StaticOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, op := range []string{"Conv", "LeakyRelu", "AveragePool", "Sigmoid", "Mul", "Gemm", "MatMul"} {
+				if rep.Quantized[op] == 0 {
+					t.Errorf("%s not quantized (report %v, float %v)", op, rep.Quantized, rep.Float)
+				}
+			}
+			wantDomain := MSDomain
+			if c.opset >= 21 {
+				wantDomain = ""
+			}
+			want := cfg.Activation.ActDType()
+			nq := 0
+			for _, n := range m.Graph.Nodes {
+				if n.OpType != "QuantizeLinear" && n.OpType != "DequantizeLinear" {
+					continue
+				}
+				if z := n.Input(2); z != nil && z.Const != nil && is16(z.Const.DType) {
+					nq++
+					if z.Const.DType != want || n.Domain != wantDomain {
+						t.Fatalf("%v: zero point %v in domain %q, want %v in %q", n, z.Const.DType, n.Domain, want, wantDomain)
+					}
+				} else if n.OpType == "QuantizeLinear" {
+					t.Fatalf("%v: an 8-bit activation in an all-16-bit config", n)
+				}
+			}
+			if nq < 10 {
+				t.Fatalf("only %d 16-bit Q/DQ nodes", nq)
+			}
+			out := filepath.Join(dir, name+".onnx")
+			if err := model.Save(m, out); err != nil {
+				t.Fatal(err)
+			}
+			in := map[string]*tensor.Tensor{"x": eval}
+			ort, err := runORTLevel(t, out, in, []string{"MatMul_out0"}, "disabled")
+			if err != nil {
+				t.Fatalf("ONNX Runtime: %v", err)
+			}
+			ours, err := tryOurs(out, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareOutputs(t, ours, ort, rep.OutputScales)
+		})
+	}
+}
+
+// TestA16Errors: combinations that have no meaning are refused with the
+// reason, and a table calibrated at another bit width is an error, not a
+// node quietly left float.
+func TestA16Errors(t *testing.T) {
+	tr := true
+	for name, c := range map[string]Config{
+		"qint16 qoperator":         {Format: FormatQOperator, Activation: ActivationSpec{DType: "qint16"}},
+		"node quint16 qoperator":   {Format: FormatQOperator, Nodes: []Override{{Name: "conv*", Activation: ActivationSpec{DType: "quint16"}}}},
+		"reduce_range quint16":     {Activation: ActivationSpec{DType: "quint16", ReduceRange: &tr}},
+		"global reduce_range+node": {Activation: ActivationSpec{ReduceRange: &tr}, Nodes: []Override{{Name: "conv*", Activation: ActivationSpec{DType: "qint16"}}}},
+		"dynamic quint16":          {Mode: ModeDynamic, Activation: ActivationSpec{DType: "quint16"}},
+		"quint32":                  {Activation: ActivationSpec{DType: "quint32"}},
+	} {
+		raw := map[string]any{}
+		b, _ := json.Marshal(c)
+		_ = json.Unmarshal(b, &raw)
+		_, err := DecodeConfig(raw)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		t.Logf("%s: %v", name, err)
+	}
+
+	// The format given to Static (the --format flag) is checked too.
+	m := opsModel(t)
+	cfg := loadPreset(t, "ort-default")
+	cfg.Activation.DType = "quint16"
+	if _, err := Static(m.Graph, nil, cfg, StaticOptions{Format: FormatQOperator}); err == nil || !strings.Contains(err.Error(), "qdq") {
+		t.Errorf("qoperator with quint16 via StaticOptions: %v", err)
+	}
+
+	// An 8-bit table with a 16-bit config, and the reverse.
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(7, 8))
+	data := make([]float32, 16*3*8*8)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	calib := filepath.Join(dir, "calib.npy")
+	writeNpy(t, calib, tensor.FromFloat32([]int{16, 3, 8, 8}, data))
+	c8 := loadPreset(t, "ort-default")
+	tab8 := calibrateGraph(t, opsModel(t).Graph, calib, c8, nil, 0, 0)
+	tab16 := calibrateGraph(t, opsModel(t).Graph, calib, cfg, nil, 0, 0)
+	for _, c := range []struct {
+		name string
+		tab  *calibrate.Table
+		cfg  Config
+	}{{"8-bit table, 16-bit config", tab8, cfg}, {"16-bit table, 8-bit config", tab16, c8}} {
+		_, err := Static(opsModel(t).Graph, c.tab, c.cfg, StaticOptions{})
+		if err == nil || !strings.Contains(err.Error(), "recalibrate") {
+			t.Errorf("%s: %v", c.name, err)
+		} else {
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+}
