@@ -15,6 +15,11 @@ var gemmSizes = [][3]int{
 	{256, 196, 2304},
 	{512, 49, 4608},
 	{1024, 1024, 1024},
+	// MobileNetV2's shallow pointwise convs (expand 16->96 at 112x112,
+	// 24->144 at 56x56) and its last 1x1 (320->1280 at 7x7).
+	{96, 12544, 16},
+	{144, 3136, 24},
+	{1280, 49, 320},
 }
 
 // peakGFLOPS caches the measured register-only FMA throughput per ISA.

@@ -235,6 +235,36 @@ func SgemmPackedB(m int, a []float32, lda int, p *PackedB, n0, n1 int, c []float
 	g.run()
 }
 
+// SgemmTransAPackedB computes columns n0..n1 of C (m×n) = Aᵀ·P, A being
+// k×m row-major (lda >= m), then applies ep. It is SgemmPackedB with a
+// transposed left operand: a convolution's column matrix (k×pixels) times
+// its packed transposed weights gives the output pixel-major, which wastes
+// less of the micro-tile than the channel-major SgemmPackedA when the pixel
+// count is small and not a multiple of the kernel's column width (a 7×7
+// map: 49 = 6·8+1 rows of 8 instead of 32+16+8 columns, the last 8 wide for
+// one column). Each element is the same left-to-right sum as in
+// SgemmPackedA, so both orientations agree bit for bit (with RowBias there
+// becoming ColBias here). Columns outside n0..n1 are neither read nor
+// written.
+func SgemmTransAPackedB(m int, a []float32, lda int, p *PackedB, n0, n1 int, c []float32, ldc int, ep Epilogue) {
+	if n0 < 0 || n1 > p.n || n0 > n1 || m < 0 {
+		panic(fmt.Sprintf("f32: SgemmTransAPackedB columns %d..%d of %d, m=%d", n0, n1, p.n, m))
+	}
+	if n0 == n1 || m == 0 {
+		return
+	}
+	checkMat("A", true, m, p.k, a, lda)
+	checkMat("C", false, m, n1, c, ldc)
+	ep.check(0, m, n0, n1)
+	g := gemm{
+		kern: p.kern, m0: 0, m1: m, n0: n0, n1: n1, k: p.k,
+		a: a, lda: lda, transA: true, alpha: 1,
+		packedB: p,
+		c:       c, ldc: ldc, ep: ep,
+	}
+	g.run()
+}
+
 // applyEpilogue finishes rows r0..r1, columns c0..c1 of C, whose elements
 // already hold dot (+ old C when accumulating).
 func applyEpilogue(ep *Epilogue, c []float32, ldc, r0, r1, c0, c1 int) {

@@ -159,6 +159,15 @@ func TestBadArgsPanic(t *testing.T) {
 		"rows": func() {
 			SgemmPackedA(PackA(false, 4, 4, make([]float32, 16), 4), 0, 5, 4, make([]float32, 16), 4, make([]float32, 20), 4, Epilogue{})
 		},
+		"transA short A": func() {
+			SgemmTransAPackedB(5, make([]float32, 19), 5, PackB(false, 4, 4, make([]float32, 16), 4), 0, 4, make([]float32, 20), 4, Epilogue{})
+		},
+		"transA small lda": func() {
+			SgemmTransAPackedB(5, make([]float32, 40), 4, PackB(false, 4, 4, make([]float32, 16), 4), 0, 4, make([]float32, 20), 4, Epilogue{})
+		},
+		"transA cols": func() {
+			SgemmTransAPackedB(5, make([]float32, 20), 5, PackB(false, 4, 4, make([]float32, 16), 4), 0, 5, make([]float32, 25), 5, Epilogue{})
+		},
 		"bias": func() {
 			SgemmPackedA(PackA(false, 4, 4, make([]float32, 16), 4), 0, 4, 4, make([]float32, 16), 4, make([]float32, 16), 4, Epilogue{RowBias: make([]float32, 3)})
 		},
