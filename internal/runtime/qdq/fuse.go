@@ -93,6 +93,8 @@ func (r *rewriter) params(n *graph.Node) (*qparams, bool) {
 		zt := tensor.MustNew(p.dt, []int{})
 		p.zp = r.g.AddInitializer(r.nm, n.Name+"_zero_point", zt)
 	}
+	// 16-bit activations (convert's A16W8) have no integer kernels: their
+	// groups stay DQ → float op → Q (TestRewriteLeaves16BitFloat).
 	if p.dt != tensor.Uint8 && p.dt != tensor.Int8 {
 		return nil, false
 	}
