@@ -775,8 +775,13 @@ func gemmAVX2Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, 
 // gemmAVX2Indirect is GemmIndirect on the avx2 path: blocks of rows
 // gathered and widened in one pass (gatherW16), then avx2Rows.
 func gemmAVX2Indirect(sc *scratch, m, nk, kcp int, base []uint8, offs []int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
-	const block = 4 * mr
 	k := nk * kcp // pb.kp: kcp is a multiple of 4
+	// Blocks of up to 512 KB of widened rows, as few as possible and
+	// even: every block streams all of B once, from L3 for a large layer
+	// (ResNet-18's last convs: 4.7 MB, 2.2 -> 1.85 ms with one block of 49
+	// rows instead of three of at most 24).
+	nb := (2*m*k + 512<<10 - 1) / (512 << 10)
+	block := ((m+nb-1)/nb + mr - 1) / mr * mr
 	if cap(sc.a16) < block*k {
 		sc.a16 = make([]int16, block*k)
 	}

@@ -14,6 +14,9 @@ func TestGemmIndirect(t *testing.T) {
 	rnd := rand.New(rand.NewSource(5))
 	for _, s := range []struct{ m, nk, kc, c, n int }{
 		{1, 1, 1, 1, 1}, {7, 9, 3, 6, 5}, {13, 9, 64, 64, 64}, {6, 1, 8, 8, 70}, {20, 25, 5, 10, 17}, {50, 4, 33, 40, 129}, {3, 27, 2, 2, 8},
+		// Over 512 KB of rows widened to int16: the avx2 path gathers them
+		// in more than one block.
+		{100, 9, 300, 320, 20},
 	} {
 		for _, a0 := range []int32{0, 128, 255} {
 			name := fmt.Sprintf("m%d_nk%d_kc%d_n%d_a0=%d", s.m, s.nk, s.kc, s.n, a0)
