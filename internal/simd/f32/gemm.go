@@ -31,7 +31,9 @@ type kernel struct {
 	gather2 func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 	// copyRows is gather2 with stride 1 (stride-1 planes).
 	copyRows func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
-	pool     sync.Pool
+	// maxRows is maxRowsGeneric's vector twin (nil: use that).
+	maxRows func(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int)
+	pool    sync.Pool
 }
 
 type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)

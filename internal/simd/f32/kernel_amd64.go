@@ -44,6 +44,12 @@ func gather2AVX512(dst []float32, dstStride int, src []float32, srcStride int, r
 //go:noescape
 func copyRowsAVX512(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
+// maxRowsAVX2 is maxRowsGeneric (MaxPool2D's rows), for both kernels: it
+// is bound by memory, not by the vector width.
+//
+//go:noescape
+func maxRowsAVX2(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int)
+
 //go:noescape
 func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 
@@ -65,13 +71,13 @@ var (
 		micro: sgemmAVX512x8x32, edge: true,
 		narrow:  []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}},
 		dw:      [3]dwFunc{dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1},
-		dwLanes: 16, gather2: gather2AVX512, copyRows: copyRowsAVX512,
+		dwLanes: 16, gather2: gather2AVX512, copyRows: copyRowsAVX512, maxRows: maxRowsAVX2,
 	}
 	avx2Kernel = &kernel{
 		name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024,
 		micro: sgemmAVX2x6x16, edge: true,
 		dw:      [3]dwFunc{dwAVX2r1v4, dwAVX2r2v2, dwAVX2r4v1},
-		dwLanes: 8, gather2: gather2AVX2, copyRows: copyRowsAVX2,
+		dwLanes: 8, gather2: gather2AVX2, copyRows: copyRowsAVX2, maxRows: maxRowsAVX2,
 	}
 )
 

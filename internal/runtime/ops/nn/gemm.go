@@ -53,3 +53,7 @@ func depthwiseConv(s *f32.DWShape, x, w []float32, c0, c1 int, y []float32, ep e
 }
 
 type dwShape = f32.DWShape
+
+func maxPool2D(s *f32.DWShape, x []float32, c0, c1 int, y []float32) {
+	f32.MaxPool2D(s, x, c0, c1, y)
+}

@@ -73,7 +73,7 @@ func TestLpPool(t *testing.T) {
 	}
 }
 
-// TestMaxPool2d checks 2-D MaxPool (the separable path) against the
+// TestMaxPool2d checks 2-D MaxPool (f32.MaxPool2D) against the
 // definition, the max over each window's in-input positions, on random
 // shapes with strides, asymmetric pads, dilations and ceil_mode, at 1 and 3
 // threads.
