@@ -54,6 +54,16 @@ func depthwiseConv(s *f32.DWShape, x, w []float32, c0, c1 int, y []float32, ep e
 
 type dwShape = f32.DWShape
 
+// copyRows and gatherRows2 copy rows×n blocks between strided rows (the
+// second reading every other source element) with f32's vector kernels.
+func copyRows(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	f32.CopyRows(dst, dstStride, src, srcStride, rows, n)
+}
+
+func gatherRows2(dst []float32, dstStride int, src []float32, srcStride int, rows, n int) {
+	f32.GatherRows2(dst, dstStride, src, srcStride, rows, n)
+}
+
 func maxPool2D(s *f32.DWShape, x []float32, c0, c1 int, y []float32) {
 	f32.MaxPool2D(s, x, c0, c1, y)
 }

@@ -421,23 +421,28 @@ func (g *geom) im2colSmall(x []float32, c int, col []float32) {
 	for ch := 0; ch < c; ch++ {
 		xc := x[ch*H*W : (ch+1)*H*W]
 		clear(plane)
-		for ih := ih0; ih < ih1 && iw0 < iw1; ih++ {
-			copy(plane[(ih+ph)*Wp+iw0+pw:(ih+ph)*Wp+iw1+pw], xc[ih*W+iw0:ih*W+iw1])
+		if ih0 < ih1 && iw0 < iw1 {
+			copyRows(plane[(ih0+ph)*Wp+iw0+pw:], Wp, xc[ih0*W+iw0:], W, ih1-ih0, iw1-iw0)
 		}
 		for kh := 0; kh < KH; kh++ {
 			for kw := 0; kw < KW; kw++ {
 				dst := col[row*P : (row+1)*P]
 				row++
+				// One vector call per tap instead of a loop per output
+				// row: ResNet-18's 14x14 and 7x7 layers spent ~10% of the
+				// run in these rows of 7 and 14 floats.
+				src := plane[(kh*dh)*Wp+kw*dw:]
+				switch sw {
+				case 1:
+					copyRows(dst, OW, src, sh*Wp, OH, OW)
+					continue
+				case 2:
+					gatherRows2(dst, OW, src, sh*Wp, OH, OW)
+					continue
+				}
 				for oh := 0; oh < OH; oh++ {
 					out := dst[oh*OW : (oh+1)*OW]
 					src := plane[(oh*sh+kh*dh)*Wp+kw*dw:]
-					if sw == 1 {
-						src = src[:OW]
-						for t := range out {
-							out[t] = src[t]
-						}
-						continue
-					}
 					for t := range out {
 						out[t] = src[t*sw]
 					}
