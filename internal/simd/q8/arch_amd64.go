@@ -374,6 +374,9 @@ func kernAVX2(k2 int, rows *[mr]*int16, b *int16, c *int32)
 func kernAVX2F(k2 int, rows *[mr]*int16, b *int16, e *epiA)
 
 //go:noescape
+func kernAVX2F1(k2 int, a *int16, b *int16, e *epiA)
+
+//go:noescape
 func widenU8(dst *int16, src *uint8, n int)
 
 //go:noescape
@@ -833,6 +836,19 @@ func avx2Rows(sc *scratch, a16 []int16, m int, pb *PackedB, n0, n1, pStart int, 
 				}
 			}
 			e.rows = rows
+			if rows == 1 && q != nil && c0 == p0 && c1 == p0+nr {
+				e.colTerm = &sc.colTerm[p0-pStart]
+				e.negBZ = &sc.negBZ[p0-pStart]
+				e.scale = &sc.scale[p0-pStart]
+				at := (r0+i0)*q.Ldc + p0
+				if q.OutU8 != nil {
+					e.dst = unsafe.Pointer(&q.OutU8[at])
+				} else {
+					e.dst = unsafe.Pointer(&q.OutS8[at])
+				}
+				kernAVX2F1(k2, p[0], &pb.b16[panel], &e)
+				continue
+			}
 			for s := (c0 - p0) / 16 * 16; p0+s < c1; s += 16 {
 				j0, j1 := p0+s, p0+s+16
 				b := &pb.b16[panel+2*s]

@@ -1278,4 +1278,55 @@ TEXT ·dwAccA{NB}(SB), NOSPLIT, $0-48
         w(f'\tVMOVDQU Y{b}, {32*b}(DI)')
     w('\tVZEROUPPER\n\tRET\n')
 
+
+# kernAVX2F1: one row × a whole 64-column panel, output stage fused (epiA
+# as for kernAVX2F, its pointers at the panel's first column). A lone row
+# (M = 1: a classifier's GEMV; the last row of M = 6q+1) in kernAVX2F
+# would compute six copies of itself; here eight accumulators share each
+# broadcast and B streams once.
+w('''// func kernAVX2F1(k2 int, a *int16, b *int16, e *epiA)
+TEXT ·kernAVX2F1(SB), NOSPLIT, $0-32
+	MOVQ k2+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), BX''')
+for v in range(8):
+    w(f'\tVPXOR Y{v}, Y{v}, Y{v}')
+w('\tTESTQ CX, CX\n\tJEQ avx2f1epi\navx2f1loop:\n\tVPBROADCASTD (SI), Y14')
+for v in range(8):
+    t = 8 + v % 6
+    w(f'\tVPMADDWD {32*v}(BX), Y14, Y{t}\n\tVPADDD Y{t}, Y{v}, Y{v}')
+w('''	ADDQ $4, SI
+	ADDQ $256, BX
+	DECQ CX
+	JNZ avx2f1loop
+avx2f1epi:
+	MOVQ e+24(FP), AX
+	MOVQ 0(AX), R8''')
+for v in range(8):
+    w(f'\tVPADDD {32*v}(R8), Y{v}, Y{v}')
+w('\tMOVQ 56(AX), BX\n\tTESTQ $1, BX\n\tJEQ avx2f1nobz\n\tMOVQ 8(AX), R9\n\tMOVQ 24(AX), R11\n\tVPBROADCASTD (R11), Y14')
+for v in range(8):
+    w(f'\tVPMULLD {32*v}(R9), Y14, Y15\n\tVPADDD Y15, Y{v}, Y{v}')
+w('''avx2f1nobz:
+	MOVQ 16(AX), R10
+	MOVQ 32(AX), DI
+	VMOVUPS 96(AX), Y14
+	VMOVUPS 128(AX), Y15
+	VMOVDQU 64(AX), Y13''')
+for v in range(8):
+    y = f'Y{v}'
+    w(f'\tVCVTDQ2PS {y}, {y}\n\tVMULPS {32*v}(R10), {y}, {y}\n\tVMAXPS Y14, {y}, {y}\n\tVMINPS Y15, {y}, {y}\n\tVCVTPS2DQ {y}, {y}\n\tVPADDD Y13, {y}, {y}')
+for j in range(4):
+    a, b = 2*j, 2*j+1
+    w(f'\tVPACKSSDW Y{b}, Y{a}, Y{a}\n\tVPERMQ $0xD8, Y{a}, Y{a}\n\tVEXTRACTI128 $1, Y{a}, X{b}')
+w('\tTESTQ $2, BX\n\tJNE avx2f1s8')
+for signed in (False, True):
+    if signed:
+        w('avx2f1s8:')
+    pk = 'VPACKSSWB' if signed else 'VPACKUSWB'
+    for j in range(4):
+        a, b = 2*j, 2*j+1
+        w(f'\t{pk} X{b}, X{a}, X{a}\n\tVMOVDQU X{a}, {16*j}(DI)')
+    w('\tVZEROUPPER\n\tRET\n')
+
 open('kernels_amd64.s', 'w').write('\n'.join(out))
