@@ -24,6 +24,11 @@ import (
 // same rule, so the table holds uint16/int16 entries exactly where convert
 // looks for them.
 //
+// QOperator form: no QLinear operator takes 16-bit tensors, so a node that
+// reads or writes one is written as in QDQ form (DQ → float op → Q, its
+// int8 weights and int32 bias behind DequantizeLinear) and the 8-bit nodes
+// around it become QLinear operators (qoperator.go, qdq16).
+//
 // Writing: ai.onnx QuantizeLinear/DequantizeLinear take 16-bit types only
 // from opset 21, so for models below it the 16-bit pairs are written as
 // com.microsoft QuantizeLinear/DequantizeLinear (same inputs and axis
@@ -150,9 +155,6 @@ func (c Config) validate16() error {
 		if c.Mode != "" && c.Mode != ModeStatic {
 			return fmt.Errorf("%sactivation.dtype %s applies to static quantization (mode is %s)", s.where, s.a.DType, c.Mode)
 		}
-		if c.Format == FormatQOperator {
-			return fmt.Errorf("%sactivation.dtype %s needs format qdq: no QLinear operator takes 16-bit tensors", s.where, s.a.DType)
-		}
 	}
 	return nil
 }
@@ -178,4 +180,15 @@ func qdqDomain(g *graph.Graph, dt tensor.DType) string {
 		return MSDomain
 	}
 	return ""
+}
+
+// perChannel16 reports a weighted node written in QDQ form inside a
+// QOperator model with per-channel weights.
+func (p *plan) perChannel16() bool {
+	for n, k := range p.kind {
+		if k == kWeighted && p.spec[n].Weight.PerChannel() && p.touches16(n) {
+			return true
+		}
+	}
+	return false
 }

@@ -50,11 +50,12 @@ func TestA16StemPeers(t *testing.T) {
 		if pc.name != "mnist-8" && pc.name != "squeezenet-cifar10" {
 			continue
 		}
-		for _, dt := range []string{"quint16", "qint16"} {
+		for _, c := range []struct{ dt, format string }{{"quint16", FormatQDQ}, {"qint16", FormatQDQ}, {"quint16", FormatQOperator}} {
+			dt, format := c.dt, c.format
 			if dt == "qint16" && pc.name != "mnist-8" {
 				continue
 			}
-			t.Run(pc.name+"/"+dt, func(t *testing.T) {
+			t.Run(pc.name+"/"+dt+"/"+format, func(t *testing.T) {
 				calib := filepath.Join(dir, pc.name+".calib.npy")
 				writeNpy(t, calib, pc.calib)
 				m := loadFused(t, pc.path)
@@ -80,12 +81,15 @@ func TestA16StemPeers(t *testing.T) {
 						n16++
 					}
 				}
-				rep, err := Static(m.Graph, tab, cfg, StaticOptions{})
+				rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: format})
 				if err != nil {
 					t.Fatal(err)
 				}
-				ms, q16, q8 := 0, 0, 0
+				ms, q16, q8, qlinear := 0, 0, 0, 0
 				for _, n := range m.Graph.Nodes {
+					if strings.HasPrefix(n.OpType, "QLinear") || n.OpType == "QGemm" {
+						qlinear++
+					}
 					if n.OpType != "QuantizeLinear" {
 						continue
 					}
@@ -101,10 +105,13 @@ func TestA16StemPeers(t *testing.T) {
 					}
 				}
 				t.Logf("%d table entries %v of %d; %d com.microsoft 16-bit Q, %d 8-bit Q; quantized %v", n16, want, len(tab.Tensors), q16, q8, rep.Quantized)
-				if q16 < 2 || q8 < 2 {
+				if q16 < 2 || q8 < 1 {
 					t.Fatalf("want both 16-bit and 8-bit Q/DQ, got %d and %d", q16, q8)
 				}
-				out := filepath.Join(dir, pc.name+"."+dt+".onnx")
+				if (format == FormatQOperator) != (qlinear > 0) {
+					t.Fatalf("%s form with %d QLinear operators", format, qlinear)
+				}
+				out := filepath.Join(dir, pc.name+"."+dt+"."+format+".onnx")
 				if err := model.Save(m, out); err != nil {
 					t.Fatal(err)
 				}
@@ -120,7 +127,11 @@ func TestA16StemPeers(t *testing.T) {
 				if _, err := runORT(t, out, in, names); err != nil {
 					t.Fatalf("ONNX Runtime (all optimizations): %v", err)
 				}
-				ort, err := runORTLevel(t, out, in, names, "disabled")
+				level := "disabled" // QDQ as written: DQ → float op → Q, as ours runs it
+				if format == FormatQOperator {
+					level = "all"
+				}
+				ort, err := runORTLevel(t, out, in, names, level)
 				if err != nil {
 					t.Fatalf("ONNX Runtime: %v", err)
 				}
@@ -148,8 +159,10 @@ func TestA16SyntheticPeers(t *testing.T) {
 	for _, c := range []struct {
 		dt, scheme string
 		opset      int64
-	}{{"quint16", "affine", 13}, {"qint16", "symmetric", 13}, {"quint16", "affine", 21}} {
-		name := fmt.Sprintf("%s-%s-opset%d", c.dt, c.scheme, c.opset)
+		format     string
+	}{{"quint16", "affine", 13, FormatQDQ}, {"qint16", "symmetric", 13, FormatQDQ}, {"quint16", "affine", 21, FormatQDQ},
+		{"qint16", "affine", 13, FormatQOperator}} {
+		name := fmt.Sprintf("%s-%s-opset%d-%s", c.dt, c.scheme, c.opset, c.format)
 		t.Run(name, func(t *testing.T) {
 			cfg := loadPreset(t, "ort-default")
 			cfg.Activation.DType, cfg.Activation.Scheme = c.dt, c.scheme
@@ -161,7 +174,7 @@ func TestA16SyntheticPeers(t *testing.T) {
 				t.Fatal(err)
 			}
 			tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
-			rep, err := Static(m.Graph, tab, cfg, StaticOptions{})
+			rep, err := Static(m.Graph, tab, cfg, StaticOptions{Format: c.format})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,8 +229,6 @@ func TestA16SyntheticPeers(t *testing.T) {
 func TestA16Errors(t *testing.T) {
 	tr := true
 	for name, c := range map[string]Config{
-		"qint16 qoperator":         {Format: FormatQOperator, Activation: ActivationSpec{DType: "qint16"}},
-		"node quint16 qoperator":   {Format: FormatQOperator, Nodes: []Override{{Name: "conv*", Activation: ActivationSpec{DType: "quint16"}}}},
 		"reduce_range quint16":     {Activation: ActivationSpec{DType: "quint16", ReduceRange: &tr}},
 		"global reduce_range+node": {Activation: ActivationSpec{ReduceRange: &tr}, Nodes: []Override{{Name: "conv*", Activation: ActivationSpec{DType: "qint16"}}}},
 		"dynamic quint16":          {Mode: ModeDynamic, Activation: ActivationSpec{DType: "quint16"}},
@@ -234,12 +245,13 @@ func TestA16Errors(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 	}
 
-	// The format given to Static (the --format flag) is checked too.
-	m := opsModel(t)
+	// The mode given to Static is checked too.
 	cfg := loadPreset(t, "ort-default")
 	cfg.Activation.DType = "quint16"
-	if _, err := Static(m.Graph, nil, cfg, StaticOptions{Format: FormatQOperator}); err == nil || !strings.Contains(err.Error(), "qdq") {
-		t.Errorf("qoperator with quint16 via StaticOptions: %v", err)
+	dyn := cfg
+	dyn.Mode = ModeDynamic
+	if _, err := Static(opsModel(t).Graph, nil, dyn, StaticOptions{}); err == nil || !strings.Contains(err.Error(), "static") {
+		t.Errorf("dynamic with quint16: %v", err)
 	}
 
 	// An 8-bit table with a 16-bit config, and the reverse.

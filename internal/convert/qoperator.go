@@ -19,6 +19,9 @@ type qopWriter struct {
 	out  []*graph.Node
 	qv   map[*graph.Value]*graph.Value
 	hasF map[*graph.Value]bool
+	// isDQ marks float forms that are the dequantized quantized form (not
+	// the float value before quantization).
+	isDQ map[*graph.Value]bool
 }
 
 func (w *qopWriter) add(n *graph.Node) { w.out = append(w.out, n) }
@@ -34,7 +37,9 @@ func (w *qopWriter) getQ(v *graph.Value) (*graph.Value, error) {
 	}
 	s, z := w.cs.qpValues(q)
 	vq := valueLike(w.nm, v.Name+"_quantized", v, q.dt)
-	w.add(&graph.Node{Name: w.nm.Name(v.Name + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []*graph.Value{v, s, z}, Outputs: []*graph.Value{vq}})
+	qn := &graph.Node{Name: w.nm.Name(v.Name + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []*graph.Value{v, s, z}, Outputs: []*graph.Value{vq}}
+	w.p.setQDQDomain(q.dt, qn)
+	w.add(qn)
 	w.qv[v] = vq
 	return vq, nil
 }
@@ -48,9 +53,13 @@ func (w *qopWriter) needF(v *graph.Value) {
 	if !ok {
 		return
 	}
-	s, z := w.cs.qpValues(w.p.qp[v])
-	w.add(&graph.Node{Name: w.nm.Name(v.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{vq, s, z}, Outputs: []*graph.Value{v}})
+	q := w.p.qp[v]
+	s, z := w.cs.qpValues(q)
+	dn := &graph.Node{Name: w.nm.Name(v.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{vq, s, z}, Outputs: []*graph.Value{v}}
+	w.p.setQDQDomain(q.dt, dn)
+	w.add(dn)
 	w.hasF[v] = true
+	w.isDQ[v] = true
 }
 
 // newQOut makes the quantized output value of a converted node.
@@ -63,7 +72,7 @@ func (w *qopWriter) newQOut(v *graph.Value) *graph.Value {
 func (p *plan) emitQOperator() error {
 	g := p.g
 	nm := g.NewNamer()
-	w := &qopWriter{p: p, nm: nm, cs: newConsts(g, nm), qv: map[*graph.Value]*graph.Value{}, hasF: map[*graph.Value]bool{}}
+	w := &qopWriter{p: p, nm: nm, cs: newConsts(g, nm), qv: map[*graph.Value]*graph.Value{}, hasF: map[*graph.Value]bool{}, isDQ: map[*graph.Value]bool{}}
 	for _, v := range g.Inputs {
 		w.hasF[v] = true
 	}
@@ -97,6 +106,9 @@ func (w *qopWriter) float(n *graph.Node) {
 func (w *qopWriter) node(n *graph.Node) error {
 	p := w.p
 	k := p.kind[n]
+	if p.touches16(n) {
+		return w.qdq16(n)
+	}
 	if k == kFloat || k == kFixed && n.OpType == "Softmax" || p.qdqInQOperator(n) {
 		w.float(n)
 		return nil
@@ -225,6 +237,119 @@ func (w *qopWriter) weighted(n *graph.Node) error {
 		}
 		in := []*graph.Value{xq, xs, xz, wd, ws, wz, bias, ys, yz}
 		w.add(&graph.Node{Name: w.nm.Name(n.Name + "_quant"), OpType: "QGemm", Domain: MSDomain, Inputs: in, Outputs: []*graph.Value{w.newQOut(out)}, Attrs: attrs})
+	}
+	return nil
+}
+
+// touches16 reports a quantized node that reads or writes a 16-bit
+// activation: no QLinear operator takes 16-bit tensors, so in QOperator
+// form it is written as in QDQ form (DQ → float op → Q, int8 weights and
+// int32 bias behind DequantizeLinear) while the 8-bit nodes around it
+// become QLinear operators.
+func (p *plan) touches16(n *graph.Node) bool {
+	if p.kind[n] == kFloat {
+		return false
+	}
+	for _, vs := range [][]*graph.Value{n.Inputs, n.Outputs} {
+		for _, v := range vs {
+			if q, ok := p.qp[v]; ok && v != nil && is16(q.dt) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// qdq16 writes a node of touches16 with the QDQ form's semantics: every
+// quantized input is the dequantized quantized value, every quantized
+// output is quantized and dequantized after the float op.
+func (w *qopWriter) qdq16(n *graph.Node) error {
+	p := w.p
+	m := &graph.Node{Name: n.Name, OpType: n.OpType, Domain: n.Domain, Attrs: n.Attrs, DocString: n.DocString,
+		Inputs: append([]*graph.Value(nil), n.Inputs...)}
+	for i, v := range m.Inputs {
+		if v == nil {
+			continue
+		}
+		if _, ok := p.qp[v]; !ok || (p.kind[n] == kWeighted && i > 0 && v.Const != nil) {
+			w.needF(v)
+			continue
+		}
+		switch {
+		case w.isDQ[v]:
+		case !w.hasF[v]:
+			w.needF(v) // v := DQ(quantized v)
+		default:
+			// v is a float value (a graph input, a float node's output):
+			// quantize it and read the dequantized copy.
+			vq, err := w.getQ(v)
+			if err != nil {
+				return err
+			}
+			q := p.qp[v]
+			s, z := w.cs.qpValues(q)
+			vd := valueLike(w.nm, v.Name+"_dequantized", v, tensor.Float32)
+			dn := &graph.Node{Name: w.nm.Name(v.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{vq, s, z}, Outputs: []*graph.Value{vd}}
+			p.setQDQDomain(q.dt, dn)
+			w.add(dn)
+			m.Inputs[i] = vd
+		}
+	}
+	if p.kind[n] == kWeighted && m.Inputs[1].Const != nil {
+		if err := w.weightDQ(n, m); err != nil {
+			return err
+		}
+	}
+	out := n.Outputs[0]
+	q, ok := p.qp[out]
+	if !ok {
+		return fmt.Errorf("output %q has no qparams", out.Name)
+	}
+	pre := valueLike(w.nm, out.Name+"_float", out, tensor.Float32)
+	m.Outputs = []*graph.Value{pre}
+	w.add(m)
+	s, z := w.cs.qpValues(q)
+	vq := valueLike(w.nm, out.Name+"_quantized", out, q.dt)
+	qn := &graph.Node{Name: w.nm.Name(out.Name + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []*graph.Value{pre, s, z}, Outputs: []*graph.Value{vq}}
+	dn := &graph.Node{Name: w.nm.Name(out.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{vq, s, z}, Outputs: []*graph.Value{out}}
+	p.setQDQDomain(q.dt, qn, dn)
+	w.add(qn)
+	w.add(dn)
+	w.qv[out] = vq
+	w.hasF[out], w.isDQ[out] = true, true
+	return nil
+}
+
+// weightDQ gives m (the copy of weighted node n) its int8 weight and int32
+// bias behind DequantizeLinear, as emitQDQ does.
+func (w *qopWriter) weightDQ(n, m *graph.Node) error {
+	p := w.p
+	wv := n.Inputs[1]
+	qw, err := p.weightFor(n, wv.Const, wv.Name, p.spec[n].Weight)
+	if err != nil {
+		return err
+	}
+	data, s, z := w.cs.weightValues(wv.Name, qw)
+	wdq := valueLike(w.nm, wv.Name+"_dequantized", wv, tensor.Float32)
+	dn := &graph.Node{Name: w.nm.Name(wv.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{data, s, z}, Outputs: []*graph.Value{wdq}}
+	if qw.axis >= 0 {
+		dn.Attrs = []*graph.Attribute{graph.IntAttr("axis", int64(qw.axis))}
+	}
+	w.add(dn)
+	m.Inputs[1] = wdq
+	if b := n.Input(2); b != nil {
+		bt := b.Const
+		if bt.Rank() == 2 {
+			bt = &tensor.Tensor{DType: tensor.Float32, Shape: []int{bt.Len()}, Data: bt.F32()}
+		}
+		bdata, bs, bz, perAxis := w.cs.biasValues(b.Name, bt, p.qp[n.Inputs[0]].scale, qw)
+		bdq := &graph.Value{Name: w.nm.Name(b.Name + "_dequantized"), DType: tensor.Float32, Shape: graph.KnownShape(bt.Len())}
+		bn := &graph.Node{Name: w.nm.Name(b.Name + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []*graph.Value{bdata, bs, bz}, Outputs: []*graph.Value{bdq}}
+		if perAxis {
+			bn.Attrs = []*graph.Attribute{graph.IntAttr("axis", 0)}
+		}
+		w.add(bn)
+		m.Inputs[2] = bdq
 	}
 	return nil
 }

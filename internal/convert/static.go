@@ -184,6 +184,9 @@ func (p *plan) run() (*Report, error) {
 	if p.format == FormatQDQ && p.usesPerChannel() {
 		target = 13
 	}
+	if p.format == FormatQOperator && p.perChannel16() {
+		target = 13 // per-axis DequantizeLinear of their int8 weights
+	}
 	if p.format == FormatQOperator && p.passesMaxPool() {
 		target = max(target, 12) // uint8/int8 MaxPool
 	}
