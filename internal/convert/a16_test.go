@@ -105,6 +105,9 @@ func TestA16StemPeers(t *testing.T) {
 					}
 				}
 				t.Logf("%d table entries %v of %d; %d com.microsoft 16-bit Q, %d 8-bit Q; quantized %v", n16, want, len(tab.Tensors), q16, q8, rep.Quantized)
+				if rep.Activations16 != q16 {
+					t.Errorf("report counts %d 16-bit activations, the graph quantizes %d", rep.Activations16, q16)
+				}
 				if q16 < 2 || q8 < 1 {
 					t.Fatalf("want both 16-bit and 8-bit Q/DQ, got %d and %d", q16, q8)
 				}

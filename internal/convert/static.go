@@ -33,6 +33,8 @@ type Report struct {
 	OutputScales map[string]float32
 	// GPTQ counts the weights written as OptimizeWeights rounded them.
 	GPTQ int
+	// Activations16 counts the activations stored in 16 bits (a16.go).
+	Activations16 int
 }
 
 // FloatNode is a node left in float.
@@ -176,6 +178,11 @@ func (p *plan) run() (*Report, error) {
 	for _, v := range g.Outputs {
 		if q, ok := p.qp[v]; ok {
 			p.rep.OutputScales[v.Name] = q.scale
+		}
+	}
+	for _, q := range p.qp {
+		if is16(q.dt) {
+			p.rep.Activations16++
 		}
 	}
 	// Opsets: QuantizeLinear/QLinearConv need 10; a per-axis
