@@ -391,7 +391,7 @@ type epiA struct {
 	dst     unsafe.Pointer // 32: output (i0, strip's first column)
 	ldc     int            // 40: bytes
 	rows    int            // 48: rows stored, 1..6
-	mode    int            // 56: bit 0 some b0 ≠ 0, bit 1 int8 output
+	mode    int            // 56: bit 0 some b0 ≠ 0, bit 1 int8 output, bit 2 noClamp (kernAVX2F)
 	zp      [8]int32       // 64
 	fmin    [8]float32     // 96
 	fmax    [8]float32     // 128
@@ -811,6 +811,9 @@ func avx2Rows(sc *scratch, a16 []int16, m int, pb *PackedB, n0, n1, pStart int, 
 		}
 		if q.OutU8 == nil {
 			e.mode |= 2
+		}
+		if noClamp(q, sc.scale) {
+			e.mode |= 4
 		}
 		for i := range e.zp {
 			e.zp[i], e.fmin[i], e.fmax[i] = st.zp, st.fmin, st.fmax

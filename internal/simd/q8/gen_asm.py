@@ -1184,7 +1184,8 @@ w('''	ADDQ $8, R8
 # accumulators go straight to bytes. struct epiA (arch_amd64.go): 0 colTerm,
 # 8 negBZ, 16 scale (the strip's 16 columns each), 24 rowSum (the tile's),
 # 32 dst, 40 ldc, 48 rows (1..6: rows past it are computed, not stored), 56
-# mode (bit 0: some b0 ≠ 0, add rowSum·(−b0); bit 1: int8 output), 64 zp,
+# mode (bit 0: some b0 ≠ 0, add rowSum·(−b0); bit 1: int8 output; bit 2:
+# noClamp, kernAVX2F only), 64 zp,
 # 96 fmin, 128 fmax (each broadcast to 8 lanes: AVX2 has no broadcast
 # operand, and after the k loop only Y12..Y15 are free). The stage is
 # outQAVX2's per element; the two vectors of a row narrow together
@@ -1234,21 +1235,32 @@ w('''avx2fnobz:
 	MOVQ 32(AX), DI
 	MOVQ 40(AX), DX
 	MOVQ 48(AX), CX
+	TESTQ $4, BX
+	JNE avx2fnc
 	TESTQ $2, BX
 	JNE avx2fs8''')
-for signed in (False, True):
-    if signed:
-        w('avx2fs8:')
-    for r in range(6):
-        for v in range(2):
-            y = f'Y{2*r+v}'
-            w(f'\tVCVTDQ2PS {y}, {y}\n\tVMULPS Y{12+v}, {y}, {y}\n\tVMAXPS Y14, {y}, {y}\n\tVMINPS Y15, {y}, {y}\n\tVCVTPS2DQ {y}, {y}\n\tVPADDD 64(AX), {y}, {y}')
-        a, b = 2*r, 2*r+1
-        pk = 'VPACKSSWB' if signed else 'VPACKUSWB'
-        w(f'\tVPACKSSDW Y{b}, Y{a}, Y{a}\n\tVPERMQ $0xD8, Y{a}, Y{a}\n\tVEXTRACTI128 $1, Y{a}, X{b}\n\t{pk} X{b}, X{a}, X{a}\n\tVMOVDQU X{a}, (DI)')
-        if r < 5:
-            w('\tDECQ CX\n\tJZ avx2fdone\n\tADDQ DX, DI')
-    if not signed:
+# Mode bit 2 (noClamp: the full output range and scales <= 0.5) leaves the
+# clamp to the packs' saturation, as DWConv3x3's N kernels do; Y14 then
+# holds the zero points.
+for clamp in (True, False):
+    if not clamp:
+        w('avx2fnc:\n\tVMOVDQU 64(AX), Y14\n\tTESTQ $2, BX\n\tJNE avx2fncs8')
+    for signed in (False, True):
+        if signed:
+            w('avx2fs8:' if clamp else 'avx2fncs8:')
+        for r in range(6):
+            for v in range(2):
+                y = f'Y{2*r+v}'
+                w(f'\tVCVTDQ2PS {y}, {y}\n\tVMULPS Y{12+v}, {y}, {y}')
+                if clamp:
+                    w(f'\tVMAXPS Y14, {y}, {y}\n\tVMINPS Y15, {y}, {y}\n\tVCVTPS2DQ {y}, {y}\n\tVPADDD 64(AX), {y}, {y}')
+                else:
+                    w(f'\tVCVTPS2DQ {y}, {y}\n\tVPADDD Y14, {y}, {y}')
+            a, b = 2*r, 2*r+1
+            pk = 'VPACKSSWB' if signed else 'VPACKUSWB'
+            w(f'\tVPACKSSDW Y{b}, Y{a}, Y{a}\n\tVPERMQ $0xD8, Y{a}, Y{a}\n\tVEXTRACTI128 $1, Y{a}, X{b}\n\t{pk} X{b}, X{a}, X{a}\n\tVMOVDQU X{a}, (DI)')
+            if r < 5:
+                w('\tDECQ CX\n\tJZ avx2fdone\n\tADDQ DX, DI')
         w('\tJMP avx2fdone')
 w('avx2fdone:\n\tVZEROUPPER\n\tRET\n')
 
