@@ -36,7 +36,7 @@ type ObserverSpec struct {
 	// "none" to leave the tensor unobserved. The short names
 	// "moving_average" and "per_channel" are accepted.
 	Observer          string  `json:"observer,omitempty"`
-	DType             string  `json:"dtype,omitempty"`   // quint8/uint8, qint8/int8, qint32/int32, float16
+	DType             string  `json:"dtype,omitempty"`   // quint8/uint8, qint8/int8, quint16/uint16, qint16/int16, qint32/int32, float16
 	QScheme           string  `json:"qscheme,omitempty"` // per_tensor_affine, per_tensor_symmetric, per_channel_*
 	ReduceRange       *bool   `json:"reduce_range,omitempty"`
 	QuantMin          *int32  `json:"quant_min,omitempty"`
