@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/tensor"
@@ -191,4 +192,26 @@ func (p *plan) perChannel16() bool {
 		}
 	}
 	return false
+}
+
+// biasFits reports whether b quantizes to int32 with scale sa·sw without
+// clamping. A 16-bit activation scale is ~256 times finer than an 8-bit
+// one, so a bias of a few tens can already exceed 2^31 steps; the QDQ
+// writers then keep that bias float (a float bias is valid QDQ: the op
+// runs in float as any 16-bit group does) rather than write a clamped,
+// wrong one.
+func biasFits(b *tensor.Tensor, sa float32, sw []float32) bool {
+	if b == nil {
+		return true
+	}
+	for i, f := range b.F32() {
+		s := sa * sw[0]
+		if len(sw) > 1 && i < len(sw) {
+			s = sa * sw[i]
+		}
+		if math.Abs(math.RoundToEven(float64(f/s))) > math.MaxInt32 {
+			return false
+		}
+	}
+	return true
 }

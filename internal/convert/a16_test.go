@@ -396,3 +396,77 @@ func TestAccuracyA16SqueezeNet(t *testing.T) {
 		t.Errorf("a16w8 agrees with float on only %.4f", rowsOut[2].agree)
 	}
 }
+
+// TestA16BiasOverflow: with 16-bit activations a large bias overflows
+// int32 at scale sa·sw; it must stay float (not be clamped), so the
+// quantized model still tracks float, and ONNX Runtime agrees.
+func TestA16BiasOverflow(t *testing.T) {
+	nodeBin(t)
+	g := &graph.Graph{Name: "bias", Opsets: map[string]int64{"": 13}}
+	nm := g.NewNamer()
+	x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(1, 2, 4, 4)}
+	g.Inputs = []*graph.Value{x}
+	w := make([]float32, 3*2*3*3)
+	for i := range w {
+		w[i] = float32(i%7-3) * 0.1
+	}
+	wv := g.AddInitializer(nm, "w", tensor.FromFloat32([]int{3, 2, 3, 3}, w))
+	bv := g.AddInitializer(nm, "b", tensor.FromFloat32([]int{3}, []float32{5000, -0.5, 0.25}))
+	n := nm.NewNode("Conv", "conv", []*graph.Value{x, wv, bv}, 1, graph.IntsAttr("pads", []int64{1, 1, 1, 1}))
+	g.Nodes = []*graph.Node{n}
+	g.Outputs = n.Outputs
+	m := &model.Model{IRVersion: 8, Graph: g}
+	dir := t.TempDir()
+	fpath := filepath.Join(dir, "float.onnx")
+	if err := model.Save(m, fpath); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	data := make([]float32, 32*2*4*4)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	calib := filepath.Join(dir, "calib.npy")
+	writeNpy(t, calib, tensor.FromFloat32([]int{32, 2, 4, 4}, data))
+	cfg := loadPreset(t, "ort-default")
+	cfg.Activation.DType = "quint16"
+	for _, format := range []string{FormatQDQ, FormatQOperator} {
+		qm, err := model.Load(fpath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab := calibrateGraph(t, qm.Graph, calib, cfg, nil, 0, 0)
+		rep, err := Static(qm.Graph, tab, cfg, StaticOptions{Format: format})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range qm.Graph.Nodes {
+			if n.OpType == "Conv" && (n.Input(2) == nil || n.Input(2).Const == nil || n.Input(2).Const.DType != tensor.Float32) {
+				t.Fatalf("%s: the overflowing bias is not kept float", format)
+			}
+		}
+		qpath := filepath.Join(dir, format+".onnx")
+		if err := model.Save(qm, qpath); err != nil {
+			t.Fatal(err)
+		}
+		in := map[string]*tensor.Tensor{"x": tensor.FromFloat32([]int{1, 2, 4, 4}, data[:32])}
+		out := qm.Graph.Outputs[0].Name
+		ours, err := tryOurs(qpath, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := tryOurs(fpath, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ort, err := runORTLevel(t, qpath, in, []string{out}, "disabled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareOutputs(t, ours, ort, rep.OutputScales)
+		frac, worst := lsbAgreement(ours[out], ref[out], 4*rep.OutputScales[out])
+		if frac < 1 {
+			t.Errorf("%s: only %.3f of outputs within 4 steps of float (worst %.1f steps)", format, frac, worst)
+		}
+	}
+}

@@ -180,7 +180,7 @@ func (p *plan) emitQDQ() error {
 		}
 		g.InsertNodeBefore(n, dn)
 		n.Inputs[1] = wdq
-		if b := n.Input(2); b != nil {
+		if b := n.Input(2); b != nil && biasFits(b.Const, p.qp[origInput(p, n)].scale, qw.scales) {
 			sa := p.qp[origInput(p, n)].scale
 			bt := b.Const
 			if bt.Rank() == 2 {

@@ -337,7 +337,7 @@ func (w *qopWriter) weightDQ(n, m *graph.Node) error {
 	}
 	w.add(dn)
 	m.Inputs[1] = wdq
-	if b := n.Input(2); b != nil {
+	if b := n.Input(2); b != nil && biasFits(b.Const, p.qp[n.Inputs[0]].scale, qw.scales) {
 		bt := b.Const
 		if bt.Rank() == 2 {
 			bt = &tensor.Tensor{DType: tensor.Float32, Shape: []int{bt.Len()}, Data: bt.F32()}
