@@ -17,9 +17,9 @@ import (
 // writes it resolves to a 16-bit activation dtype (the first such node in
 // graph order chooses quint16 or qint16 and the observer), and the
 // data-movement ops whose output reuses their input's qparams (MaxPool,
-// Reshape, Transpose, Flatten, Squeeze, Unsqueeze) and the Relu/Clip that
-// is absorbed into its producer make their input and output share that
-// choice. So a 16-bit stem Conv gives 16-bit input, Conv/Relu output and
+// Reshape, Transpose, Flatten, Squeeze, Unsqueeze) and Relu/Clip (usually
+// absorbed into their producer, whose output they then are) make their
+// input and output share that choice. So a 16-bit stem Conv gives 16-bit input, Conv/Relu output and
 // MaxPool output, and the next Conv reads 16-bit data whatever its own
 // dtype. Calibration (CalibrationConfig) and conversion (Static) apply the
 // same rule, so the table holds uint16/int16 entries exactly where convert
@@ -36,6 +36,10 @@ import (
 // attribute), as ONNX Runtime's quantizer does; from opset 21 the ai.onnx
 // ops are used. A runtime's integer kernels never see these groups: ONNX
 // Runtime and qtool's runtime run DQ -> float op -> Q for them.
+//
+// Refused: reduce_range with a 16-bit dtype, 16-bit dtypes outside static
+// mode, and a table calibrated at another bit width (an error, where other
+// table mismatches leave the node float).
 
 // Is16 reports a 16-bit activation dtype.
 func (a ActivationSpec) Is16() bool {
