@@ -290,7 +290,7 @@ func BenchmarkPointwise(b *testing.B) {
 // BenchmarkPaddedGrid compares the padded-grid path of stride-1 3x3 convs
 // with plain im2col on ResNet-18's shapes, interleaved in one run.
 func BenchmarkPaddedGrid(b *testing.B) {
-	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {128, 128, 28, 3, 1}, {3, 64, 224, 7, 2}, {64, 128, 56, 3, 2}, {64, 128, 56, 1, 2}} {
+	for _, c := range []struct{ c, m, h, k, s int }{{64, 64, 56, 3, 1}, {128, 128, 28, 3, 1}, {3, 64, 224, 7, 2}, {3, 32, 224, 3, 2}, {64, 128, 56, 3, 2}, {64, 128, 56, 1, 2}} {
 		for _, on := range []bool{false, true} {
 			b.Run(fmt.Sprintf("c%d_h%d_k%d_s%d_padded=%v", c.c, c.h, c.k, c.s, on), func(b *testing.B) {
 				saved := usePaddedGrid
