@@ -126,7 +126,7 @@ func TestSIGINTDuringCalibration(t *testing.T) {
 	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "many.npy")
-	writeNPY(t, data, 3000, 1, 28, 28)
+	writeNPY(t, data, 12000, 1, 28, 28) // several times the 400 ms the interrupt waits, even on a fast machine
 	out := filepath.Join(dir, "t.json")
 	exe, err := os.Executable()
 	if err != nil {
