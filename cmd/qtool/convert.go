@@ -280,6 +280,9 @@ func printSummary(w io.Writer, in, out, mode, format string, rep *convert.Report
 	if rep.GPTQ > 0 {
 		fmt.Fprintf(w, "  (%d weights rounded by GPTQ)\n", rep.GPTQ)
 	}
+	if rep.Activations16 > 0 {
+		fmt.Fprintf(w, "  (%d activations stored in 16 bits)\n", rep.Activations16)
+	}
 	if len(rep.Float) > 0 {
 		fmt.Fprintf(w, "%d nodes left float:\n", len(rep.Float))
 		for _, f := range rep.Float {

@@ -56,3 +56,22 @@ func TestQuantizeGPTQ(t *testing.T) {
 		t.Errorf("convert with GPTQ configured: exit %d, stderr %q; want a note that it rounds to nearest", code, stderr)
 	}
 }
+
+// TestQuantizeA16Summary: a node override asking for 16-bit activations is
+// reported in the summary.
+func TestQuantizeA16Summary(t *testing.T) {
+	m := filepath.Join(exampleMNIST, "mnist-8.onnx")
+	data := mnistSamples(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "a16.yaml")
+	if err := os.WriteFile(cfg, []byte("quantization:\n  nodes: [{name: Convolution28, activation: {dtype: quint16}}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "quantize", m, "--data", data, "-o", filepath.Join(dir, "q.onnx"), "--config", cfg)
+	if code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "activations stored in 16 bits)") {
+		t.Errorf("summary does not report the 16-bit activations:\n%s", stdout)
+	}
+}

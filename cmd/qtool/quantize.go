@@ -42,7 +42,12 @@ of each input column fed into the columns not yet rounded. Same scales, same
 file format, several times less output error per layer than rounding to
 nearest (tools/golden/gptq_ref.py cases: 2.4-24x); it costs seconds
 (ResNet-18: 12 s on two cores). Layers with more than 2,304 inputs per output
-round to nearest (listed).`,
+round to nearest (listed).
+
+Where 8-bit activations lose too much, a node or op type can ask for 16-bit
+ones (activation: {dtype: quint16} under nodes: or op_types:; int8 weights
+stay): those tensors get 16-bit Q/DQ pairs and their nodes run in float in
+qtool and ONNX Runtime. 'qtool eval --sensitivity' ranks the layers to pick.`,
 		Example: `  qtool quantize mnist-8.onnx --data digits.npy --limit 1000 -o mnist.int8.onnx
   qtool quantize squeezenet.onnx --data cifar.tar --config configs/x86.yaml -o sq.int8.onnx`,
 		Args: cobra.ExactArgs(1),
