@@ -484,3 +484,26 @@ func TestAliasedStrideB(t *testing.T) {
 		assertBits(t, "Sgemm ldb=512", want, got)
 	})
 }
+
+// gemm.run's two tile orders (rowsOuterMaxK) give the same bits: each tile
+// is computed alone either way.
+func TestTileOrderBitIdentical(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(11))
+		saved := rowsOuterMaxK
+		defer func() { rowsOuterMaxK = saved }()
+		for _, sz := range [][3]int{{20, 1100, 16}, {37, 70, 96}, {130, 45, 600}} {
+			m, n, k := sz[0], sz[1], sz[2]
+			pa, b := PackA(false, m, k, randMat(r, m*k), k), randMat(r, k*n)
+			c0 := randMat(r, m*n)
+			ep := withBias(r, Epilogue{Accumulate: true, Act: ActRelu}, m, n)
+			var got [2][]float32
+			for i, lim := range []int{0, 1 << 30} {
+				rowsOuterMaxK = lim
+				got[i] = append([]float32(nil), c0...)
+				SgemmPackedA(pa, 0, m, n, b, n, got[i], n, ep)
+			}
+			assertBits(t, fmt.Sprint(sz), got[0], got[1])
+		}
+	})
+}
