@@ -330,6 +330,10 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, pac
 				continue
 			}
 			if g.paddedGrid() {
+				if useRowTiles && g.stride[1] <= 2 {
+					convGroupRows(ctx, g, xg, p, ep, yg, cg, mg)
+					continue
+				}
 				convGroupPadded(ctx, g, xg, p, ep, yg, cg, mg)
 				continue
 			}
@@ -382,6 +386,69 @@ func rowsParallel(ctx *runtime.Context, m, n, k int, fn func(m0, m1 int)) {
 
 // useTransposedGemm switches the pixel-major GEMM (tests compare both).
 var useTransposedGemm = true
+
+// useRowTiles switches convGroupRows (benchmarks compare it with
+// convGroupPadded).
+var useRowTiles = true
+
+// convGroupRows runs one (image, group) of a 2-D convolution with column
+// stride 1 or 2 as im2col + GEMM over tiles of whole output rows. The
+// input is first copied into zero-padded planes; the im2col rows of a tile
+// are then one CopyRows (stride 1) or GatherRows2 (stride 2) call per
+// (channel, tap) out of them, and the GEMM writes the tile's rows of y
+// directly. Unlike convGroupPadded it computes no junk columns (3.5% more
+// work on a 56x56 map, 7% on 28x28) and has no output to compact.
+func convGroupRows(ctx *runtime.Context, g *geom, xg []float32, p *packedA, ep epilogue, yg []float32, cg, mg int) {
+	H, W := g.in[0], g.in[1]
+	OH, OW := g.out[0], g.out[1]
+	KH, KW := g.k[0], g.k[1]
+	sh, sw := g.stride[0], g.stride[1]
+	dh, dw := g.dil[0], g.dil[1]
+	ph, pw := g.padBegin[0], g.padBegin[1]
+	Hp, Wp := g.window()
+	plane := Hp * Wp
+	P := OH * OW
+	kg := cg * g.kSize
+	ih0, ih1 := max(0, -ph), min(H, Hp-ph)
+	iw0, iw1 := max(0, -pw), min(W, Wp-pw)
+	padp := getBuf(cg * plane)
+	pad := *padp
+	ctx.Parallel(cg, max(1, 4096/max(1, plane)), func(c0, c1 int) {
+		// The recycled buffer holds stale data: clear, then copy the
+		// in-input part.
+		clear(pad[c0*plane : c1*plane])
+		if ih0 >= ih1 || iw0 >= iw1 {
+			return
+		}
+		for c := c0; c < c1; c++ {
+			copyRows(pad[c*plane+(ih0+ph)*Wp+iw0+pw:], Wp, xg[(c*H+ih0)*W+iw0:], W, ih1-ih0, iw1-iw0)
+		}
+	})
+	// Tiles of whole output rows, about maxColFloats of im2col each (at
+	// least 256 columns), sized by the shapes alone.
+	rows := max(1, maxColFloats/max(1, kg*OW), (256+OW-1)/OW)
+	parallelFixed(ctx, OH, rows, func(oh0, oh1 int) {
+		n := (oh1 - oh0) * OW
+		colp := getBuf(kg * n)
+		col := *colp
+		for c := 0; c < cg; c++ {
+			for kh := 0; kh < KH; kh++ {
+				for kw := 0; kw < KW; kw++ {
+					dst := col[(c*g.kSize+kh*KW+kw)*n:]
+					src := pad[c*plane+(oh0*sh+kh*dh)*Wp+kw*dw:]
+					if sw == 1 {
+						copyRows(dst, OW, src, sh*Wp, oh1-oh0, OW)
+					} else {
+						gatherRows2(dst, OW, src, sh*Wp, oh1-oh0, OW)
+					}
+				}
+			}
+		}
+		gemmPackedA(p, 0, mg, n, col, n, yg[oh0*OW:], P, ep)
+		putBuf(colp)
+	})
+	putBuf(padp)
+}
 
 // usePaddedGrid switches the padded-grid path (benchmarks compare both).
 var usePaddedGrid = true

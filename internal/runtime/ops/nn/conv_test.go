@@ -126,8 +126,12 @@ func TestConvAgainstNaive(t *testing.T) {
 		for _, constW := range []bool{true, false} {
 			// A tiny im2col budget forces column tiles (and tiles of single
 			// output rows in 2-D) on every case.
-			for _, colBudget := range []int{maxColFloats, 100} {
-				name := fmt.Sprintf("case%d/const=%v/col=%d", i, constW, colBudget)
+			for _, colBudget := range []int{maxColFloats, 100, -1} {
+				// -1: the default budget on convGroupPadded's phase planes
+				// instead of convGroupRows.
+				useRowTiles = colBudget >= 0
+				colBudget = max(colBudget, maxColFloats)
+				name := fmt.Sprintf("case%d/const=%v/col=%d/rows=%v", i, constW, colBudget, useRowTiles)
 				saved := maxColFloats
 				maxColFloats = colBudget
 				x := randTensor(r, c.x...)
@@ -160,6 +164,7 @@ func TestConvAgainstNaive(t *testing.T) {
 					ys = append(ys, out[0].F32())
 				}
 				maxColFloats = saved
+				useRowTiles = true
 				g, _ := k.attrs.resolve(n, x.Shape[2:], w.Shape[2:], false)
 				want := naiveConv(x, w, b, c.group, g)
 				for j, v := range want {
@@ -299,6 +304,12 @@ func BenchmarkPaddedGrid(b *testing.B) {
 				benchConv(b, c.c, c.m, c.h, c.k, c.s)
 			})
 		}
+		b.Run(fmt.Sprintf("c%d_h%d_k%d_s%d_phases", c.c, c.h, c.k, c.s), func(b *testing.B) {
+			saved := useRowTiles
+			useRowTiles = false
+			defer func() { useRowTiles = saved }()
+			benchConv(b, c.c, c.m, c.h, c.k, c.s)
+		})
 	}
 }
 
