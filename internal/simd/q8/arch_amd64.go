@@ -761,8 +761,9 @@ func outQx86(dst []uint8, acc, ct, nb []int32, rs int32, scale []float32, st *st
 
 // gemmAVX2Fused is Gemm's column loop on the avx2 path over sc.a16 (A
 // widened): whole 16-column strips of a requantizing call go through
-// kernAVX2F, the rest (int32 output, strips cut by n0 or n1) through
-// kernAVX2 and the separate output stage.
+// kernAVX2F (a lone row over a whole panel through kernAVX2F1), the rest
+// (int32 output, strips cut by n0 or n1) through kernAVX2 and the separate
+// output stage.
 func gemmAVX2Fused(sc *scratch, m int, a []uint8, lda int, pb *PackedB, n0, n1, pStart int, out Output, st *stage) {
 	anyBZ := false
 	for _, v := range sc.negBZ {
@@ -839,7 +840,20 @@ func avx2Rows(sc *scratch, a16 []int16, m int, pb *PackedB, n0, n1, pStart int, 
 				}
 			}
 			e.rows = rows
-			if rows == 1 && q != nil && c0 == p0 && c1 == p0+nr {
+			if q == nil {
+				// int32 output: the tile's strips, then one output
+				// stage call per row over the panel's columns.
+				for s := (c0 - p0) / 16 * 16; p0+s < c1; s += 16 {
+					kernAVX2(k2, &p, &pb.b16[panel+2*s], &sc.tile[s])
+				}
+				for r := 0; r < rows; r++ {
+					i := r0 + i0 + r
+					outI32x86(out.C32[i*out.Ldc+c0:i*out.Ldc+c1], sc.tile[r*nr+c0-p0:r*nr+c1-p0],
+						sc.colTerm[c0-pStart:c1-pStart], sc.negBZ[c0-pStart:c1-pStart], rs[r])
+				}
+				continue
+			}
+			if rows == 1 && c0 == p0 && c1 == p0+nr {
 				e.colTerm = &sc.colTerm[p0-pStart]
 				e.negBZ = &sc.negBZ[p0-pStart]
 				e.scale = &sc.scale[p0-pStart]
@@ -855,7 +869,7 @@ func avx2Rows(sc *scratch, a16 []int16, m int, pb *PackedB, n0, n1, pStart int, 
 			for s := (c0 - p0) / 16 * 16; p0+s < c1; s += 16 {
 				j0, j1 := p0+s, p0+s+16
 				b := &pb.b16[panel+2*s]
-				if q != nil && j0 >= c0 && j1 <= c1 {
+				if j0 >= c0 && j1 <= c1 {
 					e.colTerm = &sc.colTerm[j0-pStart]
 					e.negBZ = &sc.negBZ[j0-pStart]
 					e.scale = &sc.scale[j0-pStart]
@@ -875,10 +889,6 @@ func avx2Rows(sc *scratch, a16 []int16, m int, pb *PackedB, n0, n1, pStart int, 
 					acc := sc.tile[r*nr+j0-p0 : r*nr+j1-p0]
 					ct := sc.colTerm[j0-pStart : j1-pStart]
 					nb := sc.negBZ[j0-pStart : j1-pStart]
-					if q == nil {
-						outI32x86(out.C32[i*out.Ldc+j0:i*out.Ldc+j1], acc, ct, nb, rs[r])
-						continue
-					}
 					scl := sc.scale[j0-pStart : j1-pStart]
 					if q.OutU8 != nil {
 						outQx86(q.OutU8[i*q.Ldc+j0:i*q.Ldc+j1], acc, ct, nb, rs[r], scl, st)

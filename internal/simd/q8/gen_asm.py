@@ -877,7 +877,27 @@ for r in range(6):
     w(f'\tVMOVDQU Y{2*r}, {256*r}(DI)\n\tVMOVDQU Y{2*r+1}, {256*r+32}(DI)')
 w('\tVZEROUPPER\n\tRET\n')
 
-# AVX2 widened 6x16 strip
+# AVX2 widened 6x16 strip. The k loop does two steps per iteration (the
+# loop's own instructions count: dispatch width and the two multiply pipes
+# are both near their limit), then an odd last step; it ends at {lbl}epi.
+
+
+def avx2kstep(boff, soff):
+    w(f'\tVMOVDQU {boff}(BX), Y12\n\tVMOVDQU {boff+32}(BX), Y13')
+    for r in range(6):
+        w(f'\tVPBROADCASTD {soff}({rows[r]})(SI*1), Y14')
+        for v in range(2):
+            w(f'\tVPMADDWD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
+
+
+def avx2kloop(lbl):
+    w(f'\tXORQ SI, SI\n\tMOVQ CX, DX\n\tSHRQ $1, CX\n\tJEQ {lbl}tail\n{lbl}loop:')
+    avx2kstep(0, 0)
+    avx2kstep(256, 4)
+    w(f'\tADDQ $512, BX\n\tADDQ $8, SI\n\tDECQ CX\n\tJNZ {lbl}loop\n{lbl}tail:\n\tTESTQ $1, DX\n\tJEQ {lbl}epi')
+    avx2kstep(0, 0)
+
+
 w('''// func kernAVX2(k2 int, rows *[6]*int16, b *int16, c *int32)
 // The same strip shape over int16 data: A widened to int16 and weights packed
 // as int16 pairs, so VPMADDWD's pair sums (at most 2·255·128) are exact.
@@ -890,13 +910,8 @@ TEXT ·kernAVX2(SB), NOSPLIT, $0-32
 	LOADROWS''')
 for i in range(12):
     w(f'\tVPXOR Y{i}, Y{i}, Y{i}')
-w('\tXORQ SI, SI\n\tTESTQ CX, CX\n\tJEQ avx2store\navx2loop:')
-w('\tVMOVDQU (BX), Y12\n\tVMOVDQU 32(BX), Y13')
-for r in range(6):
-    w(f'\tVPBROADCASTD ({rows[r]})(SI*1), Y14')
-    for v in range(2):
-        w(f'\tVPMADDWD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
-w('\tADDQ $256, BX\n\tADDQ $4, SI\n\tDECQ CX\n\tJNZ avx2loop\navx2store:')
+avx2kloop('avx2')
+w('avx2epi:')
 for r in range(6):
     w(f'\tVMOVDQU Y{2*r}, {256*r}(DI)\n\tVMOVDQU Y{2*r+1}, {256*r+32}(DI)')
 w('\tVZEROUPPER\n\tRET\n')
@@ -1199,24 +1214,8 @@ TEXT ·kernAVX2F(SB), NOSPLIT, $0-32
 	LOADROWS''')
 for i in range(12):
     w(f'\tVPXOR Y{i}, Y{i}, Y{i}')
-# The k loop does two steps per iteration (the loop's own instructions
-# count: dispatch width and the two multiply pipes are both near their
-# limit), then an odd last step.
-
-
-def avx2kstep(boff, soff):
-    w(f'\tVMOVDQU {boff}(BX), Y12\n\tVMOVDQU {boff+32}(BX), Y13')
-    for r in range(6):
-        w(f'\tVPBROADCASTD {soff}({rows[r]})(SI*1), Y14')
-        for v in range(2):
-            w(f'\tVPMADDWD Y{12+v}, Y14, Y15\n\tVPADDD Y15, Y{2*r+v}, Y{2*r+v}')
-
-
-w('\tXORQ SI, SI\n\tMOVQ CX, DX\n\tSHRQ $1, CX\n\tJEQ avx2ftail\navx2floop:')
-avx2kstep(0, 0)
-avx2kstep(256, 4)
-w('\tADDQ $512, BX\n\tADDQ $8, SI\n\tDECQ CX\n\tJNZ avx2floop\navx2ftail:\n\tTESTQ $1, DX\n\tJEQ avx2fepi')
-avx2kstep(0, 0)
+# The k loop as kernAVX2's (avx2kloop).
+avx2kloop('avx2f')
 w('avx2fepi:')
 w('\tMOVQ e+24(FP), AX\n\tMOVQ 0(AX), R8\n\tVMOVDQU (R8), Y12\n\tVMOVDQU 32(R8), Y13')
 for i in range(12):
