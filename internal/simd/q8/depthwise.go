@@ -179,7 +179,8 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	acc := grow32p(&sc.dwAcc, c)
 	ker := kernels[active]
 	simd := dwAcc[0] != nil && active == isaAVX512VNNI && taps > 0
-	avx2 := dwAccA[0] != nil && active == isaAVX2 && taps > 0
+	// The avxvnni path (AVX-VNNI without AVX-512) has AVX2 as well.
+	avx2 := dwAccA[0] != nil && (active == isaAVX2 || active == isaAVXVNNI) && taps > 0
 	for i := 0; i < rows; i++ {
 		o := offs[i*taps : (i+1)*taps]
 		if simd {

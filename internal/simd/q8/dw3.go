@@ -10,17 +10,19 @@ import (
 // c channels, read in place: output rows y0..y1 of the oh×ow result
 // (oh = (h−1)/stride+1, likewise ow), pixel (y, i) at out row y·ow+i.
 //
-// It reports false, doing nothing, where its kernel does not apply (neither
-// the avx512vnni nor the avx2 path, weights that are not 3×3, int32
+// It reports false, doing nothing, where its kernel does not apply (a
+// path without one: generic and arm64; weights that are not 3×3, int32
 // output; on avx512vnni weights that do not fit int8 after the zero point,
-// on avx2 channels that are not a multiple of 8); callers then use DWConv.
+// on avx2 and avxvnni channels that are not a multiple of 8); callers then
+// use DWConv.
 // The kernel interleaves each output row's three input rows so that one
 // VPDPBUSD sums a kernel column (dw3Build), which does a third of DWConv's
 // dot products and needs neither the bordered image copy nor an offset
 // table; the avx2 kernel does the same with words and VPMADDWD
 // (dw3x3AVX2).
 func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 int, out Output) bool {
-	avx2 := active == isaAVX2 && dw3RowA[0] != nil && d.w3a != nil
+	// The avxvnni path (AVX-VNNI without AVX-512) takes the avx2 kernel.
+	avx2 := (active == isaAVX2 || active == isaAVXVNNI) && dw3RowA[0] != nil && d.w3a != nil
 	if !avx2 && (dw3RowK[0] == nil || active != isaAVX512VNNI || d.w3 == nil) || out.Q == nil || (stride != 1 && stride != 2) {
 		return false
 	}
