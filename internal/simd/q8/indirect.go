@@ -148,7 +148,12 @@ func gemmIndirectGather(m, nk, kc int, base []uint8, offs []int, aZero int32, pb
 	const block = 4 * mr
 	kcp := KcPad(kc)
 	k := nk * kcp
-	a := make([]uint8, block*k)
+	// From the pool, not made per call: on the paths without an indirect
+	// kernel of their own (avxvnni, arm64) this block was most of a conv
+	// layer's garbage.
+	gs := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(gs)
+	a := growU8(&gs.gather, block*k)
 	for i0 := 0; i0 < m; i0 += block {
 		rows := min(block, m-i0)
 		for r := 0; r < rows; r++ {

@@ -262,6 +262,7 @@ type scratch struct {
 	dwSc    []float32 // and its scales
 	dw3Col  []uint8   // DWConv3x3's column image of one output row
 	dw3Zero []uint8   // and its row of zero points
+	gather  []uint8   // gemmIndirectGather's im2col block
 }
 
 // noFused forces the tile-then-output-stage loop on paths that have a fused
