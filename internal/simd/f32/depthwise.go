@@ -144,6 +144,10 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 		}
 	}
 	te.memberBias = 0
+	// Wide 3x3 stride-1 maps (MobileNetV2's 28x28 to 112x112) through dw3:
+	// loads, not FMAs, bound the row kernels there.
+	dw3 := kern.dw3 != nil && s.KH == 3 && s.KW == 3 && s.StrideH == 1 && s.StrideW == 1 &&
+		s.DilH == 1 && s.DilW == 1 && n > lanes && s.OutH >= 4
 	for ; c < c1; c++ {
 		fillPadded(&s, xPlane(c), pad, rows, cols, pw, planeSize)
 		if ep.RowBias != nil {
@@ -153,7 +157,15 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 		yc := y[c*outPlane : (c+1)*outPlane]
 		// Members are rows of this channel: weights repeated per member.
 		oh := 0
-		if n <= 2*lanes && s.OutH >= 2 {
+		if dw3 {
+			g := s.OutH / 4 * 4
+			if (g+1)*inRow+n+2 > len(pad) || g*n > len(yc) {
+				panic("f32: dw3 out of range")
+			}
+			kern.dw3(g, n, yc, n, pad, inRow, wc, te)
+			oh = g
+		}
+		if n <= 2*lanes && s.OutH >= 2 && !dw3 {
 			for t, v := range wc {
 				ws.w2[2*t], ws.w2[2*t+1] = v, v
 			}

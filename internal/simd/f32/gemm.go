@@ -31,6 +31,10 @@ type kernel struct {
 	gather2 func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
 	// copyRows is gather2 with stride 1 (stride-1 planes).
 	copyRows func(dst []float32, dstStride int, src []float32, srcStride int, rows, n int)
+	// dw3 computes 3x3 stride-1 depthwise rows four at a time, each input
+	// row vector feeding every output row that reads it (nil: dw only).
+	// Same sums in the same order as dw, so the same bits.
+	dw3 func(rows, n int, out []float32, outStride int, in []float32, inStride int, w []float32, ep *tileEp)
 	// maxRows is maxRowsGeneric's vector twin (nil: use that).
 	maxRows func(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int)
 	pool    sync.Pool
