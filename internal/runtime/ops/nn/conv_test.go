@@ -114,6 +114,10 @@ func TestConvAgainstNaive(t *testing.T) {
 		{x: []int{1, 3, 38, 80}, w: []int{8, 3, 7, 7}, group: 1, strides: []int64{2, 2}, pads: []int64{3, 3, 3, 3}},
 		{x: []int{2, 6, 17, 33}, w: []int{4, 6, 3, 3}, group: 1, strides: []int64{2, 2}, pads: []int64{1, 1, 1, 1}},
 		{x: []int{1, 6, 16, 32}, w: []int{5, 6, 1, 1}, group: 1, strides: []int64{2, 2}},
+		// Stride 2 with dilation and odd pads on convGroupRows' column
+		// phases.
+		{x: []int{1, 3, 12, 70}, w: []int{4, 3, 3, 3}, group: 1, strides: []int64{2, 2}, pads: []int64{2, 1, 2, 2}, dil: []int64{2, 2}},
+		{x: []int{1, 2, 9, 67}, w: []int{3, 2, 4, 5}, group: 1, strides: []int64{1, 2}, pads: []int64{1, 3, 2, 0}},
 		{x: []int{1, 4, 15, 61}, w: []int{6, 2, 3, 3}, group: 2, strides: []int64{2, 3}, pads: []int64{0, 2, 1, 1}, dil: []int64{2, 3}},
 		// Small maps with deep sums: the pixel-major GEMM (useTransposed),
 		// 3x3, strided, grouped and pointwise.
