@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
@@ -78,11 +77,6 @@ type conv struct {
 	fused bool
 	// Prepacked weights, one per group, when W is a constant.
 	packs packCache[[]*packedA] // weights packed per group
-	// Transposed packs of constant weights for the pixel-major GEMM
-	// (useTransposed), built on the first run that needs them so that
-	// convs on large maps do not hold a second copy.
-	packsT     []*packedB
-	packsTOnce sync.Once
 }
 
 func newConv(n *graph.Node, fused bool) (*conv, error) {
@@ -129,68 +123,6 @@ func packGroups(w []float32, wShape []int, group int) []*packedA {
 		out[g] = packA(false, mg, kg, w[g*mg*kg:], kg)
 	}
 	return out
-}
-
-// packGroupsT packs each group's weights transposed ([kg × mg]) as the
-// right operand of SgemmTransAPackedB.
-func packGroupsT(w []float32, wShape []int, group int) []*packedB {
-	mg := wShape[0] / group
-	kg := prod(wShape[1:])
-	out := make([]*packedB, group)
-	for g := range out {
-		out[g] = packB(true, kg, mg, w[g*mg*kg:], kg)
-	}
-	return out
-}
-
-// useTransposed reports whether a group's GEMM [mg × P, depth kg] runs
-// pixel-major (Cᵀ = colᵀ·Wᵀ, then transposed into y). On a 7×7 map the
-// channel-major GEMM covers 49 columns with micro-tiles 32, 16 and 8 wide,
-// the last for one column (67% of the FMA peak); pixel-major, 49 rows are
-// seven tiles of 8 rows (78%). The two transposes are scalar, so this pays
-// only with a deep sum: ResNet-18's 7×7 3×3 convs gain ~6%, while
-// MobileNetV2's 14×14 pointwise convs (depth 96) ran 1.6x slower.
-func useTransposed(mg, P, kg int) bool {
-	return useTransposedGemm && P <= 64 && P%32 != 0 && mg%32 == 0 && kg >= 512
-}
-
-// gemmTransposed computes one group's yg [mg × P] = W·b (b is [kg × P] with
-// row stride ldb) pixel-major into a scratch [P × mg] and transposes it
-// back. The sums are the channel-major GEMM's bit for bit.
-func gemmTransposed(ctx *runtime.Context, pt *packedB, b []float32, ldb int, ep epilogue, yg []float32, mg, P int) {
-	tp := getBuf(P * mg)
-	yt := *tp
-	epT := ep
-	epT.RowBias, epT.ColBias = nil, ep.RowBias
-	if ep.Accumulate {
-		transposeInto(yt, yg, mg, P)
-	}
-	align := pt.ColAlign()
-	panels := (mg + align - 1) / align
-	grain := max(1, (1<<16)/max(1, P*pt.K()*align))
-	ctx.Parallel(panels, grain, func(q0, q1 int) {
-		gemmTransAPackedB(P, b, ldb, pt, q0*align, min(mg, q1*align), yt, mg, epT)
-	})
-	transposeInto(yg, yt, P, mg)
-	putBuf(tp)
-}
-
-// transposeInto writes the transpose of src [rows × cols] into dst
-// [cols × rows], in blocks so both sides stay in cache.
-func transposeInto(dst, src []float32, rows, cols int) {
-	const blk = 16
-	for i0 := 0; i0 < rows; i0 += blk {
-		i1 := min(rows, i0+blk)
-		for j0 := 0; j0 < cols; j0 += blk {
-			j1 := min(cols, j0+blk)
-			for i := i0; i < i1; i++ {
-				row := src[i*cols+j0 : i*cols+j1]
-				for j, v := range row {
-					dst[(j0+j)*rows+i] = v
-				}
-			}
-		}
-	}
 }
 
 func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -265,14 +197,7 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return []*tensor.Tensor{y}, nil
 	}
 	packed := c.packs.get(w, func() []*packedA { return packGroups(w.F32(), w.Shape, c.group) })
-	var packT func() []*packedB
-	if c.packs.constT != nil && w == c.packs.constT {
-		packT = func() []*packedB {
-			c.packsTOnce.Do(func() { c.packsT = packGroupsT(w.F32(), w.Shape, c.group) })
-			return c.packsT
-		}
-	}
-	convGemm(ctx, g, xd, packed, packT, bias, yd, N, C, M, c.group, ep)
+	convGemm(ctx, g, xd, packed, bias, yd, N, C, M, c.group, ep)
 	return []*tensor.Tensor{y}, nil
 }
 
@@ -282,10 +207,7 @@ func (c *conv) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 var maxColFloats = 1 << 18
 
 // convGemm runs a grouped convolution as im2col + GEMM per (image, group).
-//
-// packT, when not nil, returns the weights packed for the pixel-major GEMM
-// (gemmTransposed), used where useTransposed says so.
-func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, packT func() []*packedB, bias []float32, y []float32, N, C, M, group int, act epilogue) {
+func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, bias []float32, y []float32, N, C, M, group int, act epilogue) {
 	cg, mg := C/group, M/group
 	kg := cg * g.kSize
 	P := g.outSize
@@ -301,7 +223,6 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, pac
 	if kg*P > maxColFloats {
 		tile = (max(256, maxColFloats/kg) + 31) / 32 * 32
 	}
-	transposed := packT != nil && useTransposed(mg, P, kg)
 	im2col := func(xg, col []float32, c, p0, p1 int) {
 		if g.nd == 2 {
 			g.im2col2d(xg, c, col, p0, p1)
@@ -318,10 +239,6 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, pac
 				ep.RowBias = bias[gi*mg : (gi+1)*mg]
 			}
 			p := packed[gi]
-			if pointwise && transposed {
-				gemmTransposed(ctx, packT()[gi], xg, P, ep, yg, mg, P)
-				continue
-			}
 			if pointwise {
 				// The input already is the B matrix [cg × P].
 				rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {
@@ -349,13 +266,9 @@ func convGemm(ctx *runtime.Context, g *geom, x []float32, packed []*packedA, pac
 					}
 					im2col(xg[c0*g.inSize:c1*g.inSize], col[c0*g.kSize*P:c1*g.kSize*P], c1-c0, 0, P)
 				})
-				if transposed {
-					gemmTransposed(ctx, packT()[gi], col, P, ep, yg, mg, P)
-				} else {
-					rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {
-						gemmPackedA(p, m0, m1, P, col, P, yg, P, ep)
-					})
-				}
+				rowsParallel(ctx, mg, P, kg, func(m0, m1 int) {
+					gemmPackedA(p, m0, m1, P, col, P, yg, P, ep)
+				})
 				putBuf(bufp)
 				continue
 			}
@@ -383,9 +296,6 @@ func rowsParallel(ctx *runtime.Context, m, n, k int, fn func(m0, m1 int)) {
 	grain = (grain + 7) / 8 * 8
 	ctx.Parallel(m, grain, fn)
 }
-
-// useTransposedGemm switches the pixel-major GEMM (tests compare both).
-var useTransposedGemm = true
 
 // useRowTiles switches convGroupRows (benchmarks compare it with
 // convGroupPadded).

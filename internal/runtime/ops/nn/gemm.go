@@ -36,10 +36,6 @@ func gemmPackedB(m int, a []float32, lda int, p *packedB, n0, n1 int, c []float3
 	f32.SgemmPackedB(m, a, lda, p, n0, n1, c, ldc, ep)
 }
 
-func gemmTransAPackedB(m int, a []float32, lda int, p *packedB, n0, n1 int, c []float32, ldc int, ep epilogue) {
-	f32.SgemmTransAPackedB(m, a, lda, p, n0, n1, c, ldc, ep)
-}
-
 // sgemm is BLAS sgemm on row-major data: C = alpha·op(A)·op(B) + beta·C;
 // beta == 0 means C is not read.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
