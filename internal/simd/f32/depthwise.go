@@ -148,6 +148,8 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 	// loads, not FMAs, bound the row kernels there.
 	dw3 := kern.dw3 != nil && s.KH == 3 && s.KW == 3 && s.StrideH == 1 && s.StrideW == 1 &&
 		s.DilH == 1 && s.DilW == 1 && n > lanes && s.OutH >= 4
+	dw3s2 := kern.dw3s2 != nil && s.KH == 3 && s.KW == 3 && s.StrideH == 2 && s.StrideW == 2 &&
+		s.DilH == 1 && s.DilW == 1 && n > lanes && s.OutH >= 4
 	for ; c < c1; c++ {
 		fillPadded(&s, xPlane(c), pad, rows, cols, pw, planeSize)
 		if ep.RowBias != nil {
@@ -165,7 +167,16 @@ func DepthwiseConv2D(shape *DWShape, x, w []float32, c0, c1 int, y []float32, ep
 			kern.dw3(g, n, yc, n, pad, inRow, wc, te)
 			oh = g
 		}
-		if n <= 2*lanes && s.OutH >= 2 && !dw3 {
+		if dw3s2 {
+			// Rows 0..2g of both phases, n+1 columns of phase 0.
+			g := s.OutH / 4 * 4
+			if 2*g >= rows || planeSize+2*g*pw+n > len(pad) || g*n > len(yc) {
+				panic("f32: dw3s2 out of range")
+			}
+			kern.dw3s2(g, n, yc, n, pad, pw, planeSize, wc, te)
+			oh = g
+		}
+		if n <= 2*lanes && s.OutH >= 2 && !dw3 && !dw3s2 {
 			for t, v := range wc {
 				ws.w2[2*t], ws.w2[2*t+1] = v, v
 			}

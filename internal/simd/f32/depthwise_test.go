@@ -262,11 +262,12 @@ func TestDepthwiseTorch(t *testing.T) {
 	})
 }
 
-// The AVX-512 3x3 row kernel (dw3) against the kernel's own row kernels
-// (dw), bit for bit: the same FMA chains in the same tap order, on widths
-// around the vector length, heights not a multiple of four, and every
-// epilogue. (The Go twin rounds each product, so it only agrees to within
-// TestDepthwiseConv2D's tolerance, which covers dw3 on every ISA run.)
+// The AVX-512 3x3 row kernels (dw3, dw3s2) against the kernel's own row
+// kernels (dw), bit for bit: the same FMA chains in the same tap order, on
+// widths around the vector length, heights not a multiple of four, both
+// strides with SAME_UPPER pads too, and every epilogue. (The Go twin rounds
+// each product, so it only agrees to within TestDepthwiseConv2D's
+// tolerance, which covers these kernels on every ISA run.)
 func TestDepthwise3x3RowsBits(t *testing.T) {
 	var k3 *kernel
 	for _, k := range kernels() {
@@ -280,24 +281,29 @@ func TestDepthwise3x3RowsBits(t *testing.T) {
 	prev := active()
 	defer current.Store(prev)
 	current.Store(k3)
-	dw3 := k3.dw3
-	defer func() { k3.dw3 = dw3 }()
+	dw3, dw3s2 := k3.dw3, k3.dw3s2
+	defer func() { k3.dw3, k3.dw3s2 = dw3, dw3s2 }()
 	r := rand.New(rand.NewSource(12))
-	for _, hw := range [][2]int{{4, 17}, {9, 31}, {12, 33}, {7, 56}, {21, 100}} {
-		for _, base := range epilogues {
-			s := dwShape(dwCases[0], 5, hw[0], hw[1])
-			ep := base
-			ep.RowBias = randMat(r, s.C)
-			x, w := randMat(r, s.C*s.InH*s.InW), randMat(r, s.C*9)
-			y0 := randMat(r, s.C*s.OutH*s.OutW)
-			var ys [2][]float32
-			for i, f := range []func(int, int, []float32, int, []float32, int, []float32, *tileEp){dw3, nil} {
-				k3.dw3 = f
-				ys[i] = append([]float32(nil), y0...)
-				DepthwiseConv2D(&s, x, w, 0, s.C, ys[i], ep)
+	for _, cs := range []dwCase{dwCases[0], dwCases[1], dwCases[2]} {
+		for _, hw := range [][2]int{{4, 17}, {9, 35}, {12, 33}, {8, 40}, {15, 67}, {23, 100}} {
+			for _, base := range epilogues {
+				s := dwShape(cs, 5, hw[0], hw[1])
+				ep := base
+				ep.RowBias = randMat(r, s.C)
+				x, w := randMat(r, s.C*s.InH*s.InW), randMat(r, s.C*9)
+				y0 := randMat(r, s.C*s.OutH*s.OutW)
+				var ys [2][]float32
+				for i, on := range []bool{true, false} {
+					k3.dw3, k3.dw3s2 = dw3, dw3s2
+					if !on {
+						k3.dw3, k3.dw3s2 = nil, nil
+					}
+					ys[i] = append([]float32(nil), y0...)
+					DepthwiseConv2D(&s, x, w, 0, s.C, ys[i], ep)
+				}
+				k3.dw3, k3.dw3s2 = dw3, dw3s2
+				assertBits(t, fmt.Sprintf("%+v %v %+v", cs, hw, base), ys[1], ys[0])
 			}
-			k3.dw3 = dw3
-			assertBits(t, fmt.Sprintf("%v %+v", hw, base), ys[1], ys[0])
 		}
 	}
 }

@@ -35,6 +35,9 @@ type kernel struct {
 	// row vector feeding every output row that reads it (nil: dw only).
 	// Same sums in the same order as dw, so the same bits.
 	dw3 func(rows, n int, out []float32, outStride int, in []float32, inStride int, w []float32, ep *tileEp)
+	// dw3s2 is dw3 for stride 2, reading the two column phases
+	// phaseStride floats apart.
+	dw3s2 func(rows, n int, out []float32, outStride int, in []float32, inStride, phaseStride int, w []float32, ep *tileEp)
 	// maxRows is maxRowsGeneric's vector twin (nil: use that).
 	maxRows func(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int)
 	pool    sync.Pool
