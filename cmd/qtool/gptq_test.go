@@ -75,3 +75,21 @@ func TestQuantizeA16Summary(t *testing.T) {
 		t.Errorf("summary does not report the 16-bit activations:\n%s", stdout)
 	}
 }
+
+// TestQuantizeA16Auto: --a16-auto picks layers, says which, and writes a
+// model with 16-bit activations; a negative count is refused.
+func TestQuantizeA16Auto(t *testing.T) {
+	m := filepath.Join(exampleMNIST, "mnist-8.onnx")
+	data := mnistSamples(t)
+	dir := t.TempDir()
+	code, stdout, stderr := runCLI(t, "quantize", m, "--data", data, "-o", filepath.Join(dir, "q.onnx"), "--a16-auto", "1", "--rounding-samples", "8")
+	if code != 0 {
+		t.Fatalf("quantize --a16-auto 1: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "16-bit activations: output SQNR") || !strings.Contains(stdout, "activations stored in 16 bits)") {
+		t.Errorf("summary does not report the promotion:\n%s", stdout)
+	}
+	if code, _, stderr := runCLI(t, "quantize", m, "--data", data, "-o", filepath.Join(dir, "x.onnx"), "--a16-auto", "-1"); code != 2 || !strings.Contains(stderr, "a16-auto") {
+		t.Errorf("--a16-auto -1: exit %d, %q; want 2", code, stderr)
+	}
+}

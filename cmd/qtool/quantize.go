@@ -66,6 +66,7 @@ qtool and ONNX Runtime. 'qtool eval --sensitivity' ranks the layers to pick.`,
 	f.Int("batch", 0, "samples per model run (0: the model's fixed batch, else 1)")
 	f.Bool("no-fuse", false, "do not fuse BatchNorm and constants first")
 	f.Int("rounding-samples", 128, "calibration samples whose layer inputs GPTQ weight rounding fits (with weight.rounding: gptq in the config)")
+	f.Int("a16-auto", 0, "give 16-bit activations to the N layers whose promotion helps the output most (scored on --rounding-samples samples; 0 = off)")
 	f.Int("bias-correction", 0, "correct conv biases for the mean shift quantization causes, measured on this many calibration samples (0 = off; QDQ only)")
 	return cmd
 }
@@ -92,6 +93,13 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	if nrs < 1 && cfg.Mode == convert.ModeStatic && cfg.GPTQ() {
 		return badInputf("--rounding-samples N needs N >= 1 for weight.rounding gptq")
 	}
+	na16 := v.GetInt("a16-auto")
+	if na16 < 0 || (na16 > 0 && cfg.Mode != convert.ModeStatic) {
+		return badInputf("--a16-auto N needs N >= 0 and static quantization")
+	}
+	if na16 > 0 && nrs < 1 {
+		return badInputf("--a16-auto scores its candidates on --rounding-samples samples: give N >= 1")
+	}
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
@@ -105,6 +113,7 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 		return badInput(err)
 	}
 	var tab *calibrate.Table
+	var calib func(convert.Config) (*calibrate.Table, error)
 	if cfg.Mode == convert.ModeStatic {
 		specs, err := dataSpecs(cmd, s, ccfg)
 		if err != nil {
@@ -122,32 +131,38 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 			Seed: v.GetUint64("seed"), Batch: v.GetInt("batch"), SkipNonFinite: ccfg.SkipNonFinite,
 			Preprocess: ccfg.Preprocess,
 		}
-		ds, err := calibrate.Open(specs, calibrate.InputSpecs(m.Graph), opts)
-		if err != nil {
-			return badInput(err)
-		}
-		defer ds.Close()
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		// The quantization section decides the activation observer; the
-		// calibration section contributes data settings only.
-		qc := convert.CalibrationConfig(cfg, m.Graph)
-		qc.Inputs, qc.Preprocess, qc.SkipNonFinite = ccfg.Inputs, ccfg.Preprocess, ccfg.SkipNonFinite
-		info := calibrate.DatasetInfo{Limit: opts.Limit, Offset: opts.Offset, Shuffle: opts.Shuffle, Seed: opts.Seed}
 		sum, err := calibrate.FileSHA256(modelPath)
 		if err != nil {
 			return badInput(err)
 		}
-		tab, err = calibrate.Calibrate(ctx, m.Graph, calibrate.ModelInfo{Path: modelPath, SHA256: sum}, ds, qc, "", calibrate.RunOptions{Threads: s.threads()}, info)
-		if err != nil {
-			var de *calibrate.DataError
-			switch {
-			case errors.Is(err, context.Canceled):
-				return workFailed(errors.New("quantize: interrupted; nothing written"))
-			case errors.As(err, &de):
-				return badInput(err)
+		calib = func(c convert.Config) (*calibrate.Table, error) {
+			ds, err := calibrate.Open(specs, calibrate.InputSpecs(m.Graph), opts)
+			if err != nil {
+				return nil, badInput(err)
 			}
-			return workFailed(fmt.Errorf("%s: %v", modelPath, err))
+			defer ds.Close()
+			// The quantization section decides the activation observer;
+			// the calibration section contributes data settings only.
+			qc := convert.CalibrationConfig(c, m.Graph)
+			qc.Inputs, qc.Preprocess, qc.SkipNonFinite = ccfg.Inputs, ccfg.Preprocess, ccfg.SkipNonFinite
+			info := calibrate.DatasetInfo{Limit: opts.Limit, Offset: opts.Offset, Shuffle: opts.Shuffle, Seed: opts.Seed}
+			t, err := calibrate.Calibrate(ctx, m.Graph, calibrate.ModelInfo{Path: modelPath, SHA256: sum}, ds, qc, "", calibrate.RunOptions{Threads: s.threads()}, info)
+			if err != nil {
+				var de *calibrate.DataError
+				switch {
+				case errors.Is(err, context.Canceled):
+					return nil, workFailed(errors.New("quantize: interrupted; nothing written"))
+				case errors.As(err, &de):
+					return nil, badInput(err)
+				}
+				return nil, workFailed(fmt.Errorf("%s: %v", modelPath, err))
+			}
+			return t, nil
+		}
+		if tab, err = calib(cfg); err != nil {
+			return err
 		}
 		if !s.quiet() {
 			fmt.Fprintf(cmd.OutOrStdout(), "calibrated %d tensors on %d samples\n", len(tab.Tensors), tab.Dataset.Samples)
@@ -195,6 +210,11 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 			}
 		}
 	}
+	if na16 > 0 {
+		if cfg, tab, err = selectA16(cmd, s, m, cfg, tab, calib, rounding, ccfg, nrs, na16); err != nil {
+			return err
+		}
+	}
 	rep, err := convertGraph(m.Graph, cfg.Mode, cfg, tab, rounding, warn)
 	if err != nil {
 		return workFailed(fmt.Errorf("%s: %v", modelPath, err))
@@ -219,6 +239,50 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 		printSummary(cmd.OutOrStdout(), modelPath, out, modeName(cfg.Mode, cfg), cfg.Format, rep)
 	}
 	return nil
+}
+
+// selectA16 is --a16-auto: a second calibration with every activation
+// 16-bit, then convert.SelectA16 on the first samples.
+func selectA16(cmd *cobra.Command, s *settings, m *model.Model, cfg convert.Config, tab8 *calibrate.Table, calib func(convert.Config) (*calibrate.Table, error),
+	rounding *convert.WeightRounding, ccfg calibrate.Config, nrs, n int) (convert.Config, *calibrate.Table, error) {
+	tab16, err := calib(convert.A16CalibrationConfig(cfg))
+	if err != nil {
+		return cfg, nil, err
+	}
+	samples, err := firstBatches(cmd, s, m.Graph, ccfg, nrs)
+	if err != nil {
+		return cfg, nil, badInput(err)
+	}
+	fb, err := model.Marshal(m)
+	if err != nil {
+		return cfg, nil, workFailed(err)
+	}
+	clone := func() (*graph.Graph, error) {
+		c, err := model.LoadBytes(fb, "")
+		if err != nil {
+			return nil, err
+		}
+		return c.Graph, nil
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pb := newProgress(s, "16-bit candidates", "layers")
+	res, err := convert.SelectA16(ctx, clone, tab8, tab16, cfg, samples, convert.A16Options{N: n, Rounding: rounding, Threads: s.threads(), Progress: pb.Update()})
+	pb.Done()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return cfg, nil, workFailed(errors.New("quantize: interrupted; nothing written"))
+		}
+		return cfg, nil, workFailed(err)
+	}
+	if !s.quiet() {
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "16-bit activations: output SQNR %.2f dB with 8 bits everywhere, %.2f dB with %d layers promoted (on %d samples)\n", res.Base, res.Final, len(res.Chosen), countSamples(samples))
+		for _, c := range res.Chosen {
+			fmt.Fprintf(w, "  %s (%s): %.2f dB alone\n", c.Node, c.OpType, c.SQNR)
+		}
+	}
+	return res.Config, res.Table, nil
 }
 
 // countSamples is the number of samples in batches (the first dim of

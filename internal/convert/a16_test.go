@@ -344,16 +344,49 @@ func TestAccuracyA16SqueezeNet(t *testing.T) {
 		calBatches = append(calBatches, map[string]*tensor.Tensor{input: rows(calX, lo, min(lo+batch, calX.Shape[0]))})
 	}
 	var rowsOut []accRow
-	for _, name := range []string{"x86", "x86+a16 stem", "a16w8"} {
+	for _, name := range []string{"x86", "x86+a16 stem", "a16w8", "x86+a16 auto1", "x86+a16 auto2"} {
 		m := loadFused(t, path)
 		cfg := loadPreset(t, "x86")
+		var autoTab *calibrate.Table
+		switch name {
+		case "x86+a16 auto1", "x86+a16 auto2":
+			// What qtool quantize --a16-auto N does: both tables on the
+			// calibration images, candidates scored on 128 of them.
+			tab8 := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+			tab16 := calibrateGraph(t, m.Graph, calib, A16CalibrationConfig(cfg), nil, 0, 0)
+			fb, err := model.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clone := func() (*graph.Graph, error) {
+				c, err := model.LoadBytes(fb, "")
+				if err != nil {
+					return nil, err
+				}
+				return c.Graph, nil
+			}
+			wr, err := OptimizeWeights(context.Background(), m.Graph, calBatches, cfg, RoundingOptions{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := SelectA16(context.Background(), clone, tab8, tab16, cfg, []map[string]*tensor.Tensor{{input: rows(calX, 0, 128)}},
+				A16Options{N: int(name[len(name)-1] - '0'), Rounding: wr, Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: base SQNR %.2f dB, final %.2f dB, chosen %v", name, res.Base, res.Final, res.Chosen)
+			cfg, autoTab = res.Config, res.Table
+		}
 		switch name {
 		case "x86+a16 stem":
 			cfg.Nodes = append(cfg.Nodes, Override{Name: firstConv(t, m.Graph).Name, Activation: ActivationSpec{DType: "quint16"}})
 		case "a16w8":
 			cfg.Activation.DType = "quint16"
 		}
-		tab := calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+		tab := autoTab
+		if tab == nil {
+			tab = calibrateGraph(t, m.Graph, calib, cfg, nil, 0, 0)
+		}
 		var so StaticOptions
 		if so.Rounding, err = OptimizeWeights(context.Background(), m.Graph, calBatches, cfg, RoundingOptions{Threads: 2}); err != nil {
 			t.Fatal(err)
