@@ -56,7 +56,7 @@ func MaxPool2D(shape *DWShape, x []float32, c0, c1 int, y []float32) {
 	bp := getMaxPoolBuf(sw*planeSize + sw*vertSize)
 	defer maxPoolPool.Put(bp)
 	pad, vert := (*bp)[:sw*planeSize], (*bp)[sw*planeSize:]
-	// fillPadded writes only in-input positions, the same for every plane:
+	// The fills write only in-input positions, the same for every plane:
 	// the −Inf around them is written once.
 	negInf := float32(math.Inf(-1))
 	for i := range pad {
@@ -72,8 +72,9 @@ func MaxPool2D(shape *DWShape, x []float32, c0, c1 int, y []float32) {
 		used[kw*s.DilW%sw] = true
 	}
 	rowStep := s.StrideH * pw
+	pf := newPlaneFill(kern, &s, rows, cols, pw, planeSize)
 	for c := c0; c < c1; c++ {
-		fillPadded(&s, x[c*inPlane:(c+1)*inPlane], pad, rows, cols, pw, planeSize)
+		pf.do(&s, x[c*inPlane:(c+1)*inPlane], pad, rows, cols, pw, planeSize)
 		for q := 0; q < sw; q++ {
 			if !usedAll && !used[q] {
 				continue
