@@ -47,15 +47,6 @@ func (k kernel) step(aOff int) {
 	for v := 0; v < k.nv; v++ {
 		p("\tVMOVUPS %d(DI), %s", v*k.lanes*4, k.r(v))
 	}
-	if k.embed {
-		// The B row eight depth steps ahead: a panel of kc = 512 rows
-		// (64 KiB at 32 columns) streams from L2, and with a conv's
-		// column matrix read in place its rows are ldb apart. 3-6 points
-		// of the FMA peak on ResNet-18's conv GEMMs.
-		for v := 0; v < k.nv; v++ {
-			p("\tPREFETCHT0 %d(DI)(R11*8)", v*k.lanes*4)
-		}
-	}
 	p("\tADDQ R11, DI")
 	for i := 0; i < k.mr; i++ {
 		if k.embed {
