@@ -63,6 +63,14 @@ func (k kernel) step(aOff int) {
 	}
 }
 
+// aPrefetch is how far ahead (bytes) the AVX-512 kernels prefetch their A
+// panel: a conv's packed weights are read once per call, from DRAM when the
+// model's weights do not fit in L3 (ResNet-18's 46 MB), and each tile's
+// panel is a new 16 KiB stream the hardware prefetcher has to pick up.
+// Interleaved with ONNX Runtime 4+4 times, ResNet-18 went 1.20x -> 1.17x
+// (MobileNetV2 even); 512 and 2048 were no better.
+const aPrefetch = 1024
+
 func (k kernel) gen() {
 	nr := k.nv * k.lanes
 	p("// func %s(kc int, a, b []float32, ldb int, c []float32, ldc int, ep *tileEp)", k.name)
@@ -92,6 +100,11 @@ func (k kernel) gen() {
 	p("%s_loop:", k.name)
 	for u := 0; u < k.unroll; u++ {
 		k.step(u * k.mr * 4)
+	}
+	if k.embed {
+		for off := 0; off < k.unroll*k.mr*4; off += 64 {
+			p("\tPREFETCHT0 %d(SI)", aPrefetch+off)
+		}
 	}
 	p("\tADDQ $%d, SI", k.unroll*k.mr*4)
 	p("\tDECQ R9")
