@@ -38,6 +38,10 @@ type kernel struct {
 	// dw3s2 is dw3 for stride 2, reading the two column phases
 	// phaseStride floats apart.
 	dw3s2 func(rows, n int, out []float32, outStride int, in []float32, inStride, phaseStride int, w []float32, ep *tileEp)
+	// gemv computes one row of A times one nr-wide panel of a PackedB
+	// over kc depth steps, the micro-kernel's sums for that row (nil: the
+	// micro-kernel runs single rows padded to mr).
+	gemv func(kc int, a, b []float32, out []float32)
 	// maxRows is maxRowsGeneric's vector twin (nil: use that).
 	maxRows func(dst []float32, dstStride int, a []float32, aStride int, b []float32, bStride int, rows, n int)
 	pool    sync.Pool
@@ -215,6 +219,10 @@ func (g *gemm) run() {
 		g.noDot()
 		return
 	}
+	if g.m1-g.m0 == 1 && g.packedB != nil && kern.gemv != nil && !g.transA && g.alpha == 1 {
+		g.gemvRow()
+		return
+	}
 	// Prepacked operands have panels aligned to absolute row/column 0, so the
 	// first panel may start before m0/n0; its extra rows/columns go through
 	// the tile buffer and are never stored.
@@ -337,6 +345,37 @@ func (g *gemm) run() {
 
 // rowsOuterMaxK is the deepest product gemm.run sweeps row panel first.
 var rowsOuterMaxK = 96
+
+// gemvRow is run for a single row of A against a PackedB (a batch-1
+// classifier: 1280x1000 in MobileNetV2), where the micro-kernel would
+// compute mr rows to keep one. Same depth blocks, same FMA chains from
+// zero per block, the old C added after each block and the epilogue after
+// the last, in the micro-kernel's order: the same bits as run's tiles.
+func (g *gemm) gemvRow() {
+	kern := g.kern
+	nr := kern.nr
+	kcBlk := kern.depthBlock(g.k)
+	a := g.a[g.m0*g.lda : g.m0*g.lda+g.k]
+	row := g.c[g.m0*g.ldc:]
+	var acc [64]float32
+	out := acc[:nr]
+	for tj := g.n0 / nr * nr; tj < g.n1; tj += nr {
+		panel := g.packedB.data[tj/nr*g.k*nr : (tj/nr+1)*g.k*nr]
+		c0, c1 := max(tj, g.n0), min(tj+nr, g.n1)
+		for pc := 0; pc < g.k; pc += kcBlk {
+			kc := min(kcBlk, g.k-pc)
+			kern.gemv(kc, a[pc:pc+kc], panel[pc*nr:(pc+kc)*nr], out)
+			if g.ep.Accumulate || pc > 0 {
+				for j := c0; j < c1; j++ {
+					row[j] = out[j-tj] + row[j]
+				}
+			} else {
+				copy(row[c0:c1], out[c0-tj:c1-tj])
+			}
+		}
+		applyEpilogue(&g.ep, g.c, g.ldc, g.m0, g.m0+1, c0, c1)
+	}
+}
 
 // tiles runs micro (nr columns wide) down the row panels of an A block for
 // the column panel starting at C column tj.

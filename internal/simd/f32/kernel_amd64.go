@@ -50,6 +50,9 @@ func dw3x3s1AVX512(rows, n int, out []float32, outStride int, in []float32, inSt
 //go:noescape
 func dw3x3s2AVX512(rows, n int, out []float32, outStride int, in []float32, inStride, phaseStride int, w []float32, ep *tileEp)
 
+//go:noescape
+func gemvAVX512(kc int, a, b []float32, out []float32)
+
 // maxRowsAVX2 is maxRowsGeneric (MaxPool2D's rows), for both kernels: it
 // is bound by memory, not by the vector width.
 //
@@ -78,7 +81,7 @@ var (
 		narrow:  []narrowKernel{{8, sgemmAVX512x8x8}, {16, sgemmAVX512x8x16}},
 		dw:      [3]dwFunc{dwAVX512r1v4, dwAVX512r2v2, dwAVX512r4v1},
 		dwLanes: 16, gather2: gather2AVX512, copyRows: copyRowsAVX512, maxRows: maxRowsAVX2,
-		dw3: dw3x3s1AVX512, dw3s2: dw3x3s2AVX512,
+		dw3: dw3x3s1AVX512, dw3s2: dw3x3s2AVX512, gemv: gemvAVX512,
 	}
 	avx2Kernel = &kernel{
 		name: "avx2", mr: 6, nr: 16, mc: 120, kc: 512, nc: 1024,

@@ -507,3 +507,36 @@ func TestTileOrderBitIdentical(t *testing.T) {
 		}
 	})
 }
+
+// A single row against a PackedB (gemvRow where the ISA has a gemv) gives
+// the bits the micro-kernel gives that row inside a taller A, for every
+// epilogue, depths past one block, and column ranges cutting panels.
+func TestGemvRowBits(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(13))
+		for _, sz := range [][2]int{{70, 5}, {1000, 1280}, {33, 600}, {64, 1}} {
+			n, k := sz[0], sz[1]
+			pb := PackB(false, k, n, randMat(r, k*n), n)
+			a := randMat(r, 9*k) // row 0 alone, then inside 9 rows
+			for _, base := range epilogues {
+				ep := withBias(r, base, 9, n)
+				c0 := randMat(r, 9*n)
+				tall := append([]float32(nil), c0...)
+				SgemmPackedB(9, a, k, pb, 0, n, tall, n, ep)
+				for _, cut := range [][2]int{{0, n}, {n / 3, n - n/4}} {
+					one := append([]float32(nil), c0[:n]...)
+					SgemmPackedB(1, a, k, pb, cut[0], cut[1], one, n, ep)
+					for j := 0; j < n; j++ {
+						want := c0[j]
+						if j >= cut[0] && j < cut[1] {
+							want = tall[j]
+						}
+						if math.Float32bits(one[j]) != math.Float32bits(want) {
+							t.Fatalf("%v %+v cols %v: [%d] = %v, want %v", sz, base, cut, j, one[j], want)
+						}
+					}
+				}
+			}
+		}
+	})
+}
