@@ -15,6 +15,9 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 // Both read the generic path's packing, so PackB needs nothing new. The
 // output stages (outI32NEON, outQNEON) are shared by both: 8 columns at a
 // time with quantize1's float32 operations (SCVTF, FMUL, clamp, FCVTNS).
+// DWConv's per-pixel accumulation (dwAccNEON) is shared too: UXTL widens
+// the image bytes to uint32 lanes and MLA multiplies them with the int32
+// weights, exact for any weight zero point.
 
 //go:generate python3 gen_asm_arm64.py
 
@@ -55,6 +58,9 @@ func neon5(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 func neon6(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 
 //go:noescape
+func dwAccNEON(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int)
+
+//go:noescape
 func outI32NEON(dst *int32, acc, ct, nb *int32, n int, rs int32)
 
 //go:noescape
@@ -80,6 +86,7 @@ func initArch() {
 		return
 	}
 	kernels[isaNEON] = kernelSet{ok: true, tile8: tile8NEON, outI32: outI32Arm, outQ: outQArm}
+	dwAccN = dwAccNEON
 	if a.DotProd {
 		kernels[isaSDOT] = kernelSet{ok: true, tile8: tile8SDOT, outI32: outI32Arm, outQ: outQArm}
 	}

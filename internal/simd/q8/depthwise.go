@@ -181,6 +181,7 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 	simd := dwAcc[0] != nil && active == isaAVX512VNNI && taps > 0
 	// The avxvnni path (AVX-VNNI without AVX-512) has AVX2 as well.
 	avx2 := dwAccA[0] != nil && (active == isaAVX2 || active == isaAVXVNNI) && taps > 0
+	neon := dwAccN != nil && (active == isaNEON || active == isaSDOT) && taps > 0
 	for i := 0; i < rows; i++ {
 		o := offs[i*taps : (i+1)*taps]
 		if simd {
@@ -195,6 +196,8 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 			}
 		} else if avx2 {
 			dwAccAVX2(acc, base, o, d.w, c)
+		} else if neon {
+			dwAccNEONGo(acc, base, o, d.w, c)
 		} else {
 			dwAccGo(acc, base, o, d.w, c)
 		}
@@ -279,6 +282,25 @@ func dwAccAVX2(acc []int32, base []uint8, offs []int, w []int32, c int) {
 		wt := w[t*c+c8 : t*c+c]
 		for ch, v := range x {
 			acc[c8+ch] += int32(v) * wt[ch]
+		}
+	}
+}
+
+// dwAccNEONGo is dwAccGo with the whole blocks of 16 channels in dwAccN.
+func dwAccNEONGo(acc []int32, base []uint8, offs []int, w []int32, c int) {
+	c16 := c &^ 15
+	if c16 > 0 {
+		dwAccN(&acc[0], &base[0], &offs[0], len(offs), &w[0], 4*c, c16/16)
+	}
+	if c16 == c {
+		return
+	}
+	clear(acc[c16:c])
+	for t, o := range offs {
+		x := base[o+c16 : o+c]
+		wt := w[t*c+c16 : t*c+c]
+		for ch, v := range x {
+			acc[c16+ch] += int32(v) * wt[ch]
 		}
 	}
 }

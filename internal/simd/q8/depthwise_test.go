@@ -60,6 +60,15 @@ func TestDWConv(t *testing.T) {
 			if sym != (d.w8 != nil) {
 				t.Fatalf("%s: byte weights %v", name, d.w8 != nil)
 			}
+			// The arm64 paths' kernel counts its calls, so a dispatch that
+			// stopped reaching it fails here rather than passing on Go.
+			ranN, realN := false, dwAccN
+			if realN != nil {
+				dwAccN = func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int) {
+					ranN = true
+					realN(acc, base, offs, taps, w, wstride, nb)
+				}
+			}
 			for _, p := range paths(t) {
 				withISA(t, p, func() {
 					got := make([]int32, s.rows*s.c)
@@ -86,6 +95,10 @@ func TestDWConv(t *testing.T) {
 						}
 					}
 				})
+			}
+			dwAccN = realN
+			if realN != nil && s.c >= 16 && kernels[isaNEON].ok && !ranN {
+				t.Fatalf("%s: dwAccNEON did not run on the neon path", name)
 			}
 		}
 	}

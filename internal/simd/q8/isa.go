@@ -75,6 +75,10 @@ var (
 	// dwAccA[nb−1], when set, is the avx2 path's DWConv accumulation of one
 	// pixel over nb blocks of 8 channels.
 	dwAccA [8]func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int)
+	// dwAccN, when set, is the arm64 paths' DWConv accumulation of one
+	// pixel over nb blocks of 16 channels (dwAccNEON: ASIMD only, so both
+	// the neon and the sdot path take it).
+	dwAccN func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int)
 	// widenKern, when set, widens n bytes (a multiple of 4) to int16: the
 	// avx2 path's A operand.
 	widenKern func(dst *int16, src *uint8, n int)

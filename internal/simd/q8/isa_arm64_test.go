@@ -1,6 +1,7 @@
 package q8
 
 import (
+	"math/rand"
 	"testing"
 
 	"github.com/qtool/qtool/internal/simd/cpu"
@@ -106,6 +107,49 @@ func TestARM64Wrap(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestARM64DWAcc checks DWConv's NEON accumulation against dwAccGo with
+// int32 weights over their whole range (weight zero points far outside
+// int8, as PackDW accepts): the products and sums wrap, and the kernel must
+// wrap exactly as the Go loop. Channel counts cover whole 16-lane blocks,
+// the Go tail after them, and a count with no block at all.
+func TestARM64DWAcc(t *testing.T) {
+	if dwAccN == nil {
+		t.Skip("no ASIMD")
+	}
+	rnd := rand.New(rand.NewSource(3))
+	for _, c := range []int{1, 15, 16, 17, 40, 64, 144, 301} {
+		for _, taps := range []int{1, 9, 25} {
+			pixels := 7
+			img := make([]uint8, pixels*c)
+			rnd.Read(img)
+			for i := range img[:c] {
+				img[i] = 255 // an all-255 pixel: the largest products
+			}
+			w := make([]int32, taps*c+16)
+			for i := range w {
+				w[i] = int32(rnd.Uint32())
+			}
+			offs := make([]int, taps)
+			for i := range offs {
+				offs[i] = rnd.Intn(pixels) * c
+			}
+			offs[0] = 0
+			want := make([]int32, c)
+			dwAccGo(want, img, offs, w, c)
+			got := make([]int32, c)
+			for i := range got {
+				got[i] = -1 // the kernel must overwrite, not add to, acc
+			}
+			dwAccNEONGo(got, img, offs, w, c)
+			for ch := range want {
+				if got[ch] != want[ch] {
+					t.Fatalf("c=%d taps=%d: acc[%d] = %d, want %d", c, taps, ch, got[ch], want[ch])
+				}
+			}
 		}
 	}
 }

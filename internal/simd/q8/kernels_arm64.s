@@ -1840,3 +1840,45 @@ loop:
 	SUBS $8, R5
 	BNE loop
 	RET
+
+// func dwAccNEON(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int)
+TEXT ·dwAccNEON(SB), NOSPLIT, $0-56
+	MOVD acc+0(FP), R0
+	MOVD base+8(FP), R1
+	MOVD offs+16(FP), R2
+	MOVD taps+24(FP), R3
+	MOVD w+32(FP), R4
+	MOVD wstride+40(FP), R5
+	MOVD nb+48(FP), R6
+block:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	MOVD R2, R7
+	MOVD R4, R8
+	MOVD R3, R9
+tap:
+	MOVD.P 8(R7), R10
+	ADD R1, R10, R10
+	VLD1 (R10), [V0.B16]
+	VLD1 (R8), [V20.S4, V21.S4, V22.S4, V23.S4]
+	ADD R5, R8, R8
+	VUXTL V0.B8, V1.H8
+	VUXTL2 V0.B16, V2.H8
+	VUXTL V1.H4, V3.S4
+	VUXTL2 V1.H8, V4.S4
+	VUXTL V2.H4, V5.S4
+	VUXTL2 V2.H8, V6.S4
+	WORD $0x4eb49470 // mla v16.4s, v3.4s, v20.4s
+	WORD $0x4eb59491 // mla v17.4s, v4.4s, v21.4s
+	WORD $0x4eb694b2 // mla v18.4s, v5.4s, v22.4s
+	WORD $0x4eb794d3 // mla v19.4s, v6.4s, v23.4s
+	SUBS $1, R9, R9
+	BNE tap
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	ADD $16, R1, R1
+	ADD $64, R4, R4
+	SUBS $1, R6, R6
+	BNE block
+	RET

@@ -24,6 +24,7 @@ import (
 //	SMLAL  Vd.4S, Vn.4H, Vm.H[i]     0 Q 0 01111 01 L M Rm(4) 0010 H 0 Rn Rd   i = H:L:M, m = Rm < 16; Q=1: SMLAL2 (Vn.8H)
 //	SXTL   Vd.8H, Vn.8B              0 0 0 011110 0001 000 10100 1 Rn Rd      (SSHLL #0)
 //	MLA    Vd.4S, Vn.4S, Vm.S[i]     0 1 1 01111 10 L M Rm(4) 0000 H 0 Rn Rd   i = H:L, m = M:Rm
+//	MLA    Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 10 1 Rm 10010 1 Rn Rd
 //	SCVTF  Vd.4S, Vn.4S              0 1 0 01110 0 0 10000 11101 10 Rn Rd
 //	FCVTNS Vd.4S, Vn.4S              0 1 0 01110 0 0 10000 11010 10 Rn Rd
 //	FMUL   Vd.4S, Vn.4S, Vm.4S       0 1 1 01110 0 0 1 Rm 11011 1 Rn Rd
@@ -38,6 +39,11 @@ func a64Encode(asm string) (uint32, error) {
 			return 0, fmt.Errorf("bad operands in %q", asm)
 		}
 		return 1<<30 | 1<<29 | 0b01111<<24 | 0b10<<22 | (i&1)<<21 | m<<16 | (i>>1)<<11 | n<<5 | d, nil
+	case scan(asm, "mla v%d.4s, v%d.4s, v%d.4s", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		return 1<<30 | 0b01110<<24 | 0b10<<22 | 1<<21 | m<<16 | 0b10010<<11 | 1<<10 | n<<5 | d, nil
 	case (op == "scvtf" || op == "fcvtns") && scan(asm, op+" v%d.4s, v%d.4s", &d, &n):
 		if d > 31 || n > 31 {
 			return 0, fmt.Errorf("bad operands in %q", asm)
@@ -121,6 +127,9 @@ func TestA64EncoderKnown(t *testing.T) {
 		{"smlal2 v17.4s, v8.8h, v1.h[2]", 0x4f612111},
 		{"mla v4.4s, v2.4s, v31.s[0]", 0x6f9f0044},
 		{"mla v5.4s, v3.4s, v17.s[3]", 0x6fb10865},
+		{"mla v16.4s, v3.4s, v20.4s", 0x4eb49470},
+		{"mla v31.4s, v17.4s, v9.4s", 0x4ea9963f},
+		{"mla v0.4s, v30.4s, v31.4s", 0x4ebf97c0},
 		{"scvtf v4.4s, v4.4s", 0x4e21d884},
 		{"scvtf v21.4s, v9.4s", 0x4e21d935},
 		{"fmul v4.4s, v4.4s, v6.4s", 0x6e26dc84},
