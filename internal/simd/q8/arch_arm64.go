@@ -17,7 +17,8 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 // time with quantize1's float32 operations (SCVTF, FMUL, clamp, FCVTNS).
 // DWConv's per-pixel accumulation (dwAccNEON) is shared too: UXTL widens
 // the image bytes to uint32 lanes and MLA multiplies them with the int32
-// weights, exact for any weight zero point.
+// weights, exact for any weight zero point; dwAccNEON16 takes int16 weights
+// (SMLAL/SMLAL2 on bytes widened once) where every W − W0 fits.
 
 //go:generate python3 gen_asm_arm64.py
 
@@ -61,6 +62,9 @@ func neon6(k4 int, rows *[mr]*uint8, b *int8, c *int32)
 func dwAccNEON(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int)
 
 //go:noescape
+func dwAccNEON16(acc *int32, base *uint8, offs *int, taps int, w *int16, wstride int, nb int)
+
+//go:noescape
 func outI32NEON(dst *int32, acc, ct, nb *int32, n int, rs int32)
 
 //go:noescape
@@ -86,7 +90,7 @@ func initArch() {
 		return
 	}
 	kernels[isaNEON] = kernelSet{ok: true, tile8: tile8NEON, outI32: outI32Arm, outQ: outQArm}
-	dwAccN = dwAccNEON
+	dwAccN, dwAccN16 = dwAccNEON, dwAccNEON16
 	if a.DotProd {
 		kernels[isaSDOT] = kernelSet{ok: true, tile8: tile8SDOT, outI32: outI32Arm, outQ: outQArm}
 	}

@@ -35,6 +35,9 @@ type DWWeights struct {
 	// w3a is the same for the avx2 path's DWConv3x3 (packW3A; 3×3 layers
 	// whose channels are a multiple of 8, any weights).
 	w3a []int16
+	// w16, on the arm64 paths, is w as int16 where every W − W0 fits
+	// (dwAccN16 reads it; same layout and padding as w).
+	w16 []int16
 }
 
 // dw8Epi is dw8Row's output stage (offsets fixed in gen_asm.py).
@@ -67,6 +70,16 @@ func PackDW(c, taps int, w []int8, wz []int32) *DWWeights {
 			d.w[t*c+ch] = v
 			d.sum[ch] += v
 			fits = fits && v >= -128 && v <= 127
+		}
+	}
+	if dwAccN16 != nil {
+		d.w16 = make([]int16, len(d.w))
+		for i, v := range d.w {
+			if v != int32(int16(v)) {
+				d.w16 = nil
+				break
+			}
+			d.w16[i] = int16(v)
 		}
 	}
 	if taps == 9 && c%8 == 0 && dw3BuildAK != nil {
@@ -197,7 +210,7 @@ func DWConv(rows int, base []uint8, offs []int, xZero int32, d *DWWeights, out O
 		} else if avx2 {
 			dwAccAVX2(acc, base, o, d.w, c)
 		} else if neon {
-			dwAccNEONGo(acc, base, o, d.w, c)
+			dwAccNEONGo(acc, base, o, d, c)
 		} else {
 			dwAccGo(acc, base, o, d.w, c)
 		}
@@ -286,11 +299,17 @@ func dwAccAVX2(acc []int32, base []uint8, offs []int, w []int32, c int) {
 	}
 }
 
-// dwAccNEONGo is dwAccGo with the whole blocks of 16 channels in dwAccN.
-func dwAccNEONGo(acc []int32, base []uint8, offs []int, w []int32, c int) {
+// dwAccNEONGo is dwAccGo with the whole blocks of 16 channels in dwAccN16
+// or, for weights beyond int16, dwAccN.
+func dwAccNEONGo(acc []int32, base []uint8, offs []int, d *DWWeights, c int) {
+	w := d.w
 	c16 := c &^ 15
 	if c16 > 0 {
-		dwAccN(&acc[0], &base[0], &offs[0], len(offs), &w[0], 4*c, c16/16)
+		if d.w16 != nil {
+			dwAccN16(&acc[0], &base[0], &offs[0], len(offs), &d.w16[0], 2*c, c16/16)
+		} else {
+			dwAccN(&acc[0], &base[0], &offs[0], len(offs), &w[0], 4*c, c16/16)
+		}
 	}
 	if c16 == c {
 		return

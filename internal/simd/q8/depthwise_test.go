@@ -62,11 +62,15 @@ func TestDWConv(t *testing.T) {
 			}
 			// The arm64 paths' kernel counts its calls, so a dispatch that
 			// stopped reaching it fails here rather than passing on Go.
-			ranN, realN := false, dwAccN
+			ranN, realN, realN16 := false, dwAccN, dwAccN16
 			if realN != nil {
 				dwAccN = func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int) {
 					ranN = true
 					realN(acc, base, offs, taps, w, wstride, nb)
+				}
+				dwAccN16 = func(acc *int32, base *uint8, offs *int, taps int, w *int16, wstride int, nb int) {
+					ranN = true
+					realN16(acc, base, offs, taps, w, wstride, nb)
 				}
 			}
 			for _, p := range paths(t) {
@@ -96,7 +100,7 @@ func TestDWConv(t *testing.T) {
 					}
 				})
 			}
-			dwAccN = realN
+			dwAccN, dwAccN16 = realN, realN16
 			if realN != nil && s.c >= 16 && kernels[isaNEON].ok && !ranN {
 				t.Fatalf("%s: dwAccNEON did not run on the neon path", name)
 			}

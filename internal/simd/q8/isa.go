@@ -79,6 +79,8 @@ var (
 	// pixel over nb blocks of 16 channels (dwAccNEON: ASIMD only, so both
 	// the neon and the sdot path take it).
 	dwAccN func(acc *int32, base *uint8, offs *int, taps int, w *int32, wstride int, nb int)
+	// dwAccN16, when set, is the same over int16 weights (DWWeights.w16).
+	dwAccN16 func(acc *int32, base *uint8, offs *int, taps int, w *int16, wstride int, nb int)
 	// widenKern, when set, widens n bytes (a multiple of 4) to int16: the
 	// avx2 path's A operand.
 	widenKern func(dst *int16, src *uint8, n int)

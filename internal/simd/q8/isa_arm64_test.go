@@ -111,45 +111,79 @@ func TestARM64Wrap(t *testing.T) {
 	}
 }
 
-// TestARM64DWAcc checks DWConv's NEON accumulation against dwAccGo with
-// int32 weights over their whole range (weight zero points far outside
-// int8, as PackDW accepts): the products and sums wrap, and the kernel must
+// TestARM64DWAcc checks DWConv's NEON accumulations against dwAccGo:
+// dwAccNEON with int32 weights over their whole range (weight zero points
+// far outside int8, as PackDW accepts), dwAccNEON16 with int16 weights over
+// theirs and up to 300 taps. Products and sums wrap, and the kernels must
 // wrap exactly as the Go loop. Channel counts cover whole 16-lane blocks,
 // the Go tail after them, and a count with no block at all.
 func TestARM64DWAcc(t *testing.T) {
-	if dwAccN == nil {
+	if dwAccN == nil || dwAccN16 == nil {
 		t.Skip("no ASIMD")
 	}
 	rnd := rand.New(rand.NewSource(3))
-	for _, c := range []int{1, 15, 16, 17, 40, 64, 144, 301} {
-		for _, taps := range []int{1, 9, 25} {
-			pixels := 7
-			img := make([]uint8, pixels*c)
-			rnd.Read(img)
-			for i := range img[:c] {
-				img[i] = 255 // an all-255 pixel: the largest products
-			}
-			w := make([]int32, taps*c+16)
-			for i := range w {
-				w[i] = int32(rnd.Uint32())
-			}
-			offs := make([]int, taps)
-			for i := range offs {
-				offs[i] = rnd.Intn(pixels) * c
-			}
-			offs[0] = 0
-			want := make([]int32, c)
-			dwAccGo(want, img, offs, w, c)
-			got := make([]int32, c)
-			for i := range got {
-				got[i] = -1 // the kernel must overwrite, not add to, acc
-			}
-			dwAccNEONGo(got, img, offs, w, c)
-			for ch := range want {
-				if got[ch] != want[ch] {
-					t.Fatalf("c=%d taps=%d: acc[%d] = %d, want %d", c, taps, ch, got[ch], want[ch])
+	// PackDW keeps int16 weights exactly where every W − W0 fits.
+	w8 := []int8{-128, 127, 0, 5}
+	if d := PackDW(4, 1, w8, []int32{127}); d.w16 == nil || d.w16[0] != -255 {
+		t.Errorf("PackDW: int16 weights %v for W − W0 down to -255", d.w16)
+	}
+	if d := PackDW(4, 1, w8, []int32{-32641}); d.w16 != nil {
+		t.Errorf("PackDW: int16 weights %v for W − W0 = 32768", d.w16)
+	}
+	for _, w16 := range []bool{false, true} {
+		wrapped := false
+		for _, c := range []int{1, 15, 16, 17, 40, 64, 144, 301} {
+			for _, taps := range []int{1, 9, 25, 300} {
+				pixels := 7
+				img := make([]uint8, pixels*c)
+				rnd.Read(img)
+				for i := range img[:c] {
+					img[i] = 255 // an all-255 pixel: the largest products
+				}
+				d := &DWWeights{C: c, Taps: taps, w: make([]int32, taps*c+16)}
+				for i := range d.w {
+					d.w[i] = int32(rnd.Uint32())
+				}
+				if w16 {
+					d.w16 = make([]int16, len(d.w))
+					for i, v := range d.w {
+						d.w16[i] = int16(v)
+						d.w[i] = int32(int16(v))
+						if i%3 == 0 {
+							d.w16[i], d.w[i] = -32768, -32768
+						}
+					}
+				}
+				offs := make([]int, taps)
+				for i := range offs {
+					offs[i] = rnd.Intn(pixels) * c
+					if i%2 == 0 {
+						offs[i] = 0
+					}
+				}
+				want := make([]int32, c)
+				dwAccGo(want, img, offs, d.w, c)
+				got := make([]int32, c)
+				for i := range got {
+					got[i] = -1 // the kernel must overwrite, not add to, acc
+				}
+				dwAccNEONGo(got, img, offs, d, c)
+				for ch := range want {
+					if got[ch] != want[ch] {
+						t.Fatalf("w16=%v c=%d taps=%d: acc[%d] = %d, want %d", w16, c, taps, ch, got[ch], want[ch])
+					}
+				}
+				for ch := 0; ch < c; ch++ {
+					var s int64
+					for tt, o := range offs {
+						s += int64(img[o+ch]) * int64(d.w[tt*c+ch])
+					}
+					wrapped = wrapped || s != int64(int32(s))
 				}
 			}
+		}
+		if !wrapped {
+			t.Fatalf("w16=%v: no sum wrapped int32: the test lost its point", w16)
 		}
 	}
 }

@@ -1882,3 +1882,41 @@ tap:
 	SUBS $1, R6, R6
 	BNE block
 	RET
+
+// func dwAccNEON16(acc *int32, base *uint8, offs *int, taps int, w *int16, wstride int, nb int)
+TEXT ·dwAccNEON16(SB), NOSPLIT, $0-56
+	MOVD acc+0(FP), R0
+	MOVD base+8(FP), R1
+	MOVD offs+16(FP), R2
+	MOVD taps+24(FP), R3
+	MOVD w+32(FP), R4
+	MOVD wstride+40(FP), R5
+	MOVD nb+48(FP), R6
+block:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	MOVD R2, R7
+	MOVD R4, R8
+	MOVD R3, R9
+tap:
+	MOVD.P 8(R7), R10
+	ADD R1, R10, R10
+	VLD1 (R10), [V0.B16]
+	VLD1 (R8), [V20.H8, V21.H8]
+	ADD R5, R8, R8
+	VUXTL V0.B8, V1.H8
+	VUXTL2 V0.B16, V2.H8
+	WORD $0x0e748030 // smlal v16.4s, v1.4h, v20.4h
+	WORD $0x4e748031 // smlal2 v17.4s, v1.8h, v20.8h
+	WORD $0x0e758052 // smlal v18.4s, v2.4h, v21.4h
+	WORD $0x4e758053 // smlal2 v19.4s, v2.8h, v21.8h
+	SUBS $1, R9, R9
+	BNE tap
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	ADD $16, R1, R1
+	ADD $32, R4, R4
+	SUBS $1, R6, R6
+	BNE block
+	RET

@@ -22,6 +22,7 @@ import (
 //
 //	SDOT   Vd.4S, Vn.16B, Vm.4B[i]   0 1 0 01111 10 L M Rm(4) 1110 H 0 Rn Rd   i = H:L, m = M:Rm
 //	SMLAL  Vd.4S, Vn.4H, Vm.H[i]     0 Q 0 01111 01 L M Rm(4) 0010 H 0 Rn Rd   i = H:L:M, m = Rm < 16; Q=1: SMLAL2 (Vn.8H)
+//	SMLAL  Vd.4S, Vn.4H, Vm.4H       0 Q 0 01110 01 1 Rm 1000 00 Rn Rd         Q=1: SMLAL2 (Vn.8H, Vm.8H)
 //	SXTL   Vd.8H, Vn.8B              0 0 0 011110 0001 000 10100 1 Rn Rd      (SSHLL #0)
 //	MLA    Vd.4S, Vn.4S, Vm.S[i]     0 1 1 01111 10 L M Rm(4) 0000 H 0 Rn Rd   i = H:L, m = M:Rm
 //	MLA    Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 10 1 Rm 10010 1 Rn Rd
@@ -80,6 +81,16 @@ func a64Encode(asm string) (uint32, error) {
 			q = 1
 		}
 		return q<<30 | 0b01111<<24 | 0b01<<22 | (i>>1&1)<<21 | (i&1)<<20 | m<<16 | 0b0010<<12 | (i>>2)<<11 | n<<5 | d, nil
+	case scan(asm, "smlal v%d.4s, v%d.4h, v%d.4h", &d, &n, &m),
+		scan(asm, "smlal2 v%d.4s, v%d.8h, v%d.8h", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		var q uint32
+		if strings.HasPrefix(asm, "smlal2") {
+			q = 1
+		}
+		return q<<30 | 0b01110<<24 | 0b01<<22 | 1<<21 | m<<16 | 0b1000<<12 | n<<5 | d, nil
 	case scan(asm, "sxtl v%d.8h, v%d.8b", &d, &n):
 		if d > 31 || n > 31 {
 			return 0, fmt.Errorf("bad operands in %q", asm)
@@ -125,6 +136,10 @@ func TestA64EncoderKnown(t *testing.T) {
 		{"smlal2 v31.4s, v9.8h, v15.h[7]", 0x4f7f293f},
 		{"smlal v20.4s, v7.4h, v5.h[5]", 0x0f5528f4},
 		{"smlal2 v17.4s, v8.8h, v1.h[2]", 0x4f612111},
+		{"smlal v16.4s, v1.4h, v20.4h", 0x0e748030},
+		{"smlal2 v17.4s, v1.8h, v20.8h", 0x4e748031},
+		{"smlal v31.4s, v30.4h, v9.4h", 0x0e6983df},
+		{"smlal2 v0.4s, v17.8h, v31.8h", 0x4e7f8220},
 		{"mla v4.4s, v2.4s, v31.s[0]", 0x6f9f0044},
 		{"mla v5.4s, v3.4s, v17.s[3]", 0x6fb10865},
 		{"mla v16.4s, v3.4s, v20.4s", 0x4eb49470},
