@@ -365,6 +365,57 @@ add{nm}done:
 	RET
 ''')
 
+# QLinearMul with one operand a broadcast code (a squeeze-excite block's
+# x · s[N, C, 1, 1] over H·W runs too short for a table), in MulU8's order:
+# the exact int32 product (x − za)·k, VCVTDQ2PS (exact: |product| ≤ 255²),
+# VMULPS by the ratio, VADDPS zc (two roundings, unfused), VCVTPS2DQ,
+# saturating packs through int16. Sixteen per iteration in two chains.
+for signed in (False, True):
+    nm = 'S8' if signed else 'U8'
+    ext = 'VPMOVSXBD' if signed else 'VPMOVZXBD'
+    pack = 'VPACKSSWB' if signed else 'VPACKUSWB'
+    w(f'''// func mulScalar{nm}AVX2(dst, src *uint8, n int, p *mulConsts)
+// n a multiple of 16.
+TEXT ·mulScalar{nm}AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ p+24(FP), AX
+	VPBROADCASTD 0(AX), Y4
+	VPBROADCASTD 4(AX), Y5
+	VBROADCASTSS 8(AX), Y6
+	VBROADCASTSS 12(AX), Y7
+	SHRQ $4, CX
+	JEQ mulsc{nm}done
+mulsc{nm}loop:
+	{ext} (SI), Y0
+	{ext} 8(SI), Y1
+	VPSUBD Y4, Y0, Y0
+	VPSUBD Y4, Y1, Y1
+	VPMULLD Y5, Y0, Y0
+	VPMULLD Y5, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS Y6, Y0, Y0
+	VMULPS Y6, Y1, Y1
+	VADDPS Y7, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPERMQ $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	{pack} X1, X0, X0
+	VMOVDQU X0, (DI)
+	ADDQ $16, DI
+	ADDQ $16, SI
+	DECQ CX
+	JNZ mulsc{nm}loop
+mulsc{nm}done:
+	VZEROUPPER
+	RET
+''')
+
 # The output stage in zmm, sixteen at a time with a masked tail (any n):
 # the avx512vnni path's Requantize, DWConv and unfused tiles.
 w('''// func outQAVX512(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outParams)

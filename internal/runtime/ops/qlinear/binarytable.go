@@ -24,8 +24,10 @@ func init() {
 // made by the com.microsoft kernel's own arithmetic (q8.AddU8/MulU8 on the
 // 256 codes with the run's scalar) and applied with q8.LookupU8, instead of
 // the per-element scalar path; shorter runs of a Mul (the 14x14 and 7x7
-// planes) take a loop specialised to the scalar operand, in MulU8's
-// arithmetic. Other shapes run the com.microsoft kernel.
+// planes, and every run where it has a SIMD kernel: 16 elements in about
+// the time of one table entry's evaluation) take q8.MulScalarU8, MulU8's
+// arithmetic specialised to the scalar operand. Other shapes run the
+// com.microsoft kernel.
 type tableBinary struct {
 	inner *addKernel
 	mul   bool
@@ -74,7 +76,7 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 		codes[i] = uint8(i)
 	}
 	ab, bb, ob := bytesOf(a), bytesOf(b), bytesOf(out)
-	if sp.length < tableRun {
+	if k.mul && (sp.length < tableRun || q8.MulScalarSIMD()) {
 		ctx.Parallel(sp.count, max(1, 16384/sp.length), func(lo, hi int) {
 			for s := lo; s < hi; s++ {
 				ao, bo := sp.offsets(s)
@@ -87,7 +89,7 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 					whole, one = bb[bo:bo+sp.length], ab[ao]
 					za, zb = zb, za
 				}
-				mulScalarRun(ob[s*sp.length:(s+1)*sp.length], whole, code(one, p.Signed)-zb, za, p)
+				q8.MulScalarU8(ob[s*sp.length:(s+1)*sp.length], whole, code(one, p.Signed)-zb, za, p)
 			}
 		})
 		return []*tensor.Tensor{out}, nil
@@ -154,47 +156,4 @@ func code(b uint8, signed bool) int32 {
 		return int32(int8(b))
 	}
 	return int32(b)
-}
-
-// mulScalarRun is q8.MulU8 with one operand a single element (k = its code
-// minus its zero point), operation for operation: the exact int32 product,
-// times the float32 ratio sa·sb/sc, plus float32(zc) as a separate add,
-// rounded half to even (VCVTPS2DQ: a value at or beyond ±2^31 gives
-// INT32_MIN), saturated through int16 and then to 8 bits. The product is
-// commutative, so which operand was the scalar does not matter.
-//
-// Clamping before rounding is the same as after (the bounds are integers
-// and rounding is monotone), and within the 8-bit range adding and
-// subtracting 1.5·2^23 rounds half to even (internal/tensor's magic
-// rounding), so no float64 conversion is needed per element.
-func mulScalarRun(dst, src []uint8, k, za int32, p *q8.AddParams) {
-	ratio := p.ScaleA * p.ScaleB / p.ScaleC
-	zc := float32(p.ZeroC)
-	lo, hi := float32(0), float32(255)
-	if p.Signed {
-		lo, hi = -128, 127
-	}
-	const magic = float32(12582912)
-	_ = dst[len(src)-1]
-	for i, x := range src {
-		c := int32(x)
-		if p.Signed {
-			c = int32(int8(x))
-		}
-		// The explicit conversions keep a compiler from fusing the
-		// multiply and the add (Go may on arm64): MulU8's x86 order has
-		// two roundings.
-		v := float32(float32((c-za)*k) * ratio)
-		v = float32(v + zc)
-		if !(v < 2147483648) || v <= -2147483648 {
-			v = lo // INT32_MIN, saturated
-		}
-		v = min(max(v, lo), hi)
-		r := float32((v + magic) - magic)
-		if p.Signed {
-			dst[i] = uint8(int8(r))
-		} else {
-			dst[i] = uint8(r)
-		}
-	}
 }
