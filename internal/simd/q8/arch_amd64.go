@@ -615,10 +615,10 @@ func addU8AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
 func addS8AVX2(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
 
 //go:noescape
-func mulScalarU8AVX2(dst, src *uint8, n int, p *mulConsts)
+func mulScalarU8AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 
 //go:noescape
-func mulScalarS8AVX2(dst, src *uint8, n int, p *mulConsts)
+func mulScalarS8AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 
 func initArch() {
 	x := cpu.X86
@@ -629,7 +629,7 @@ func initArch() {
 		colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8AVX2, colSumS8AVX2}
 	}
 	if x.AVX2 {
-		mulScalarKern = [2]func(dst, src *uint8, n int, p *mulConsts){mulScalarU8AVX2, mulScalarS8AVX2}
+		mulScalarKern = [2]func(dst, src *uint8, n int, za, k int32, ratio, zc float32){mulScalarU8AVX2, mulScalarS8AVX2}
 		dw3RowA = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAU, dw3RowAS}
 		dw3RowAN = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAUN, dw3RowASN}
 		dw3BuildAK = dw3BuildA

@@ -374,17 +374,21 @@ for signed in (False, True):
     nm = 'S8' if signed else 'U8'
     ext = 'VPMOVSXBD' if signed else 'VPMOVZXBD'
     pack = 'VPACKSSWB' if signed else 'VPACKUSWB'
-    w(f'''// func mulScalar{nm}AVX2(dst, src *uint8, n int, p *mulConsts)
-// n a multiple of 16.
-TEXT ·mulScalar{nm}AVX2(SB), NOSPLIT, $0-32
+    w(f'''// func mulScalar{nm}AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
+// n a multiple of 16. The constants come by value: a pointer through the
+// kernel table's func value would move them to the heap on every call.
+TEXT ·mulScalar{nm}AVX2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
-	MOVQ p+24(FP), AX
-	VPBROADCASTD 0(AX), Y4
-	VPBROADCASTD 4(AX), Y5
-	VBROADCASTSS 8(AX), Y6
-	VBROADCASTSS 12(AX), Y7
+	MOVL za+24(FP), AX
+	MOVL k+28(FP), BX
+	VMOVD AX, X4
+	VMOVD BX, X5
+	VPBROADCASTD X4, Y4
+	VPBROADCASTD X5, Y5
+	VBROADCASTSS ratio+32(FP), Y6
+	VBROADCASTSS zc+36(FP), Y7
 	SHRQ $4, CX
 	JEQ mulsc{nm}done
 mulsc{nm}loop:

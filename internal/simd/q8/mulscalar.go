@@ -2,7 +2,7 @@ package q8
 
 import "fmt"
 
-// mulConsts is what the mulScalar kernels read (offsets fixed in gen_asm.py).
+// mulConsts is the operation MulScalarU8 applies.
 type mulConsts struct {
 	za, k     int32
 	ratio, zc float32
@@ -10,7 +10,7 @@ type mulConsts struct {
 
 // mulScalarKern is the SIMD MulScalarU8 for uint8 and int8 data (nil where
 // there is none); it takes a multiple of 16 elements.
-var mulScalarKern [2]func(dst, src *uint8, n int, p *mulConsts)
+var mulScalarKern [2]func(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 
 // MulScalarSIMD reports whether MulScalarU8 runs a SIMD kernel on the
 // active path (then it beats a 256-entry table at any run length).
@@ -39,18 +39,18 @@ func MulScalarU8(dst, src []uint8, k, za int32, p *AddParams) {
 			if p.Signed {
 				kern = mulScalarKern[1]
 			}
-			kern(&dst[0], &src[0], m, &c)
+			kern(&dst[0], &src[0], m, c.za, c.k, c.ratio, c.zc)
 			i = m
 		}
 	}
-	mulScalarGo(dst[i:], src[i:], &c, p.Signed)
+	mulScalarGo(dst[i:], src[i:], c, p.Signed)
 }
 
 // mulScalarGo is the kernels' Go twin. Clamping before rounding is the
 // same as after (the bounds are integers and rounding is monotone), and
 // within the 8-bit range adding and subtracting 1.5·2^23 rounds half to
 // even, so no float64 conversion is needed per element.
-func mulScalarGo(dst, src []uint8, c *mulConsts, signed bool) {
+func mulScalarGo(dst, src []uint8, c mulConsts, signed bool) {
 	if len(src) == 0 {
 		return
 	}

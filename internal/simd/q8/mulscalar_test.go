@@ -99,8 +99,8 @@ func checkMulScalar(t *testing.T, src []uint8, s uint8, p *AddParams) int {
 		if p.Signed {
 			kern = mulScalarKern[1]
 		}
-		kern(&got[0], &src[0], m, &c)
-		mulScalarGo(want[:m], src[:m], &c, p.Signed)
+		kern(&got[0], &src[0], m, c.za, c.k, c.ratio, c.zc)
+		mulScalarGo(want[:m], src[:m], c, p.Signed)
 		for i := range m {
 			if got[i] != want[i] {
 				t.Fatalf("%+v: kernel %d · scalar %d: got %d, Go %d", *p, src[i], s, got[i], want[i])
