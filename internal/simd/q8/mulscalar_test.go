@@ -83,6 +83,14 @@ func checkMulScalar(t *testing.T, src []uint8, s uint8, p *AddParams) int {
 			t.Fatalf("%+v: %d · scalar %d (n %d): got %d, MulU8 %d", *p, src[i], s, n, got[i], want[i])
 		}
 	}
+	// In place: the ragged end must not reread what it wrote.
+	copy(got, src)
+	MulScalarU8(got, got, val(s)-p.ZeroB, p.ZeroA, p)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%+v: in place %d · scalar %d (n %d): got %d, MulU8 %d", *p, src[i], s, n, got[i], want[i])
+		}
+	}
 	// The scalar as operand A: the same product with the roles swapped.
 	q := *p
 	q.ZeroA, q.ZeroB = p.ZeroB, p.ZeroA
