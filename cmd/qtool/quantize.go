@@ -100,6 +100,15 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	if na16 > 0 && nrs < 1 {
 		return badInputf("--a16-auto scores its candidates on --rounding-samples samples: give N >= 1")
 	}
+	// One interrupt context for the long steps of static quantization
+	// (calibration, GPTQ, the 16-bit search): SIGINT stops whichever runs
+	// and nothing is written. The other modes keep the default handler.
+	ctx := cmd.Context()
+	if cfg.Mode == convert.ModeStatic {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
 	m, err := model.Load(modelPath)
 	if err != nil {
 		return badInput(err)
@@ -131,8 +140,6 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 			Seed: v.GetUint64("seed"), Batch: v.GetInt("batch"), SkipNonFinite: ccfg.SkipNonFinite,
 			Preprocess: ccfg.Preprocess,
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
 		sum, err := calibrate.FileSHA256(modelPath)
 		if err != nil {
 			return badInput(err)
@@ -153,7 +160,7 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 				var de *calibrate.DataError
 				switch {
 				case errors.Is(err, context.Canceled):
-					return nil, workFailed(errors.New("quantize: interrupted; nothing written"))
+					return nil, errQuantizeInterrupted
 				case errors.As(err, &de):
 					return nil, badInput(err)
 				}
@@ -170,14 +177,18 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	} else if err := atomicfile.CheckNotInput(out, modelPath); err != nil {
 		return badInput(err)
 	}
+	// The fused float graph as bytes, before conversion changes m: bias
+	// correction measures the shift against a copy, the 16-bit search
+	// converts fresh copies.
+	var fused []byte
 	var float *model.Model
-	if nbc > 0 {
-		// A copy of the fused float graph to measure the shift against.
-		b, err := model.Marshal(m)
-		if err != nil {
+	if nbc > 0 || na16 > 0 {
+		if fused, err = model.Marshal(m); err != nil {
 			return workFailed(err)
 		}
-		if float, err = model.LoadBytes(b, ""); err != nil {
+	}
+	if nbc > 0 {
+		if float, err = model.LoadBytes(fused, ""); err != nil {
 			return workFailed(err)
 		}
 	}
@@ -185,33 +196,36 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	if s.quiet() {
 		warn = io.Discard
 	}
-	var rounding *convert.WeightRounding
-	if cfg.Mode == convert.ModeStatic && cfg.GPTQ() {
-		batches, err := firstBatches(cmd, s, m.Graph, ccfg, nrs)
-		if err != nil {
+	// GPTQ and the 16-bit search both work on the first --rounding-samples
+	// samples: read them once.
+	gptq := cfg.Mode == convert.ModeStatic && cfg.GPTQ()
+	var samples []map[string]*tensor.Tensor
+	if gptq || na16 > 0 {
+		if samples, err = firstBatches(cmd, s, m.Graph, ccfg, nrs); err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
+	}
+	var rounding *convert.WeightRounding
+	if gptq {
 		pb := newProgress(s, "GPTQ rounding", "batches")
-		rounding, err = convert.OptimizeWeights(ctx, m.Graph, batches, cfg, convert.RoundingOptions{
+		rounding, err = convert.OptimizeWeights(ctx, m.Graph, samples, cfg, convert.RoundingOptions{
 			Threads: s.threads(), Progress: pb.Update()})
 		pb.Done()
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
-				return workFailed(errors.New("quantize: interrupted; nothing written"))
+				return errQuantizeInterrupted
 			}
 			return workFailed(fmt.Errorf("%s: %v", modelPath, err))
 		}
 		if !s.quiet() {
-			fmt.Fprintf(cmd.OutOrStdout(), "GPTQ weight rounding: %d layers on %d samples\n", len(rounding.Layers), countSamples(batches))
+			fmt.Fprintf(cmd.OutOrStdout(), "GPTQ weight rounding: %d layers on %d samples\n", len(rounding.Layers), countSamples(samples))
 			for _, f := range rounding.Skipped {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s (%s) rounded to nearest: %s\n", f.Node, f.OpType, f.Reason)
 			}
 		}
 	}
 	if na16 > 0 {
-		if cfg, tab, err = selectA16(cmd, s, m, cfg, tab, calib, rounding, ccfg, nrs, na16); err != nil {
+		if cfg, tab, err = selectA16(ctx, cmd, s, fused, cfg, tab, calib, rounding, samples, na16); err != nil {
 			return err
 		}
 	}
@@ -241,37 +255,31 @@ func runQuantize(cmd *cobra.Command, s *settings, modelPath string) error {
 	return nil
 }
 
+// errQuantizeInterrupted is what every step of quantize returns on SIGINT.
+var errQuantizeInterrupted = workFailed(errors.New("quantize: interrupted; nothing written"))
+
 // selectA16 is --a16-auto: a second calibration with every activation
-// 16-bit, then convert.SelectA16 on the first samples.
-func selectA16(cmd *cobra.Command, s *settings, m *model.Model, cfg convert.Config, tab8 *calibrate.Table, calib func(convert.Config) (*calibrate.Table, error),
-	rounding *convert.WeightRounding, ccfg calibrate.Config, nrs, n int) (convert.Config, *calibrate.Table, error) {
+// 16-bit, then convert.SelectA16 on samples; fused is the fused float
+// model, serialized.
+func selectA16(ctx context.Context, cmd *cobra.Command, s *settings, fused []byte, cfg convert.Config, tab8 *calibrate.Table, calib func(convert.Config) (*calibrate.Table, error),
+	rounding *convert.WeightRounding, samples []map[string]*tensor.Tensor, n int) (convert.Config, *calibrate.Table, error) {
 	tab16, err := calib(convert.A16CalibrationConfig(cfg))
 	if err != nil {
 		return cfg, nil, err
 	}
-	samples, err := firstBatches(cmd, s, m.Graph, ccfg, nrs)
-	if err != nil {
-		return cfg, nil, badInput(err)
-	}
-	fb, err := model.Marshal(m)
-	if err != nil {
-		return cfg, nil, workFailed(err)
-	}
 	clone := func() (*graph.Graph, error) {
-		c, err := model.LoadBytes(fb, "")
+		c, err := model.LoadBytes(fused, "")
 		if err != nil {
 			return nil, err
 		}
 		return c.Graph, nil
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	pb := newProgress(s, "16-bit candidates", "layers")
 	res, err := convert.SelectA16(ctx, clone, tab8, tab16, cfg, samples, convert.A16Options{N: n, Rounding: rounding, Threads: s.threads(), Progress: pb.Update()})
 	pb.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return cfg, nil, workFailed(errors.New("quantize: interrupted; nothing written"))
+			return cfg, nil, errQuantizeInterrupted
 		}
 		return cfg, nil, workFailed(err)
 	}
