@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/qtool/qtool/internal/calibrate"
@@ -648,35 +649,11 @@ func (p *plan) weightFor(n *graph.Node, w *tensor.Tensor, name string, spec Weig
 		return rtn, err
 	}
 	if r := p.rounded.w[name]; r != nil && r.axis == rtn.axis && r.data.DType == rtn.data.DType &&
-		equalInts(r.data.Shape, rtn.data.Shape) && equalF32(r.scales, rtn.scales) {
+		slices.Equal(r.data.Shape, rtn.data.Shape) && slices.Equal(r.scales, rtn.scales) {
 		p.rep.GPTQ++
 		return r, nil
 	}
 	return rtn, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // quantizeBias makes the int32 bias with scale sa·sw[c] (zero point 0), as
