@@ -301,37 +301,7 @@ func TestAccuracyA16SqueezeNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, labels := cifar(t, fm.Graph)
-	per := map[int]int{}
-	var cal, ev []int
-	for i, l := range labels {
-		if per[l] < 100 {
-			per[l]++
-			cal = append(cal, i)
-		} else {
-			ev = append(ev, i)
-		}
-	}
-	if !fullAccuracy {
-		var sub []int
-		for i := 0; i < len(ev); i += 9 {
-			sub = append(sub, ev[i])
-		}
-		ev = sub
-	}
-	pick := func(idx []int) *tensor.Tensor {
-		const n = 32 * 32 * 3
-		out := make([]float32, 0, len(idx)*n)
-		for _, i := range idx {
-			out = append(out, x.F32()[i*n:(i+1)*n]...)
-		}
-		return tensor.FromFloat32([]int{len(idx), 32, 32, 3}, out)
-	}
-	var evLabels []int
-	for _, i := range ev {
-		evLabels = append(evLabels, labels[i])
-	}
-	evalX, calX := pick(ev), pick(cal)
+	calX, evalX, evLabels := cifarSplit(t, fm.Graph)
 	dir := t.TempDir()
 	calib := filepath.Join(dir, "calib.npy")
 	writeNpy(t, calib, calX)
@@ -419,7 +389,7 @@ func TestAccuracyA16SqueezeNet(t *testing.T) {
 		}
 		rowsOut = append(rowsOut, r)
 	}
-	printRows(t, fmt.Sprintf("squeezenet-cifar10, 16-bit activations: calibrated on 100 JPEGs per class, evaluated on %d others", len(ev)), rowsOut)
+	printRows(t, fmt.Sprintf("squeezenet-cifar10, 16-bit activations: calibrated on 100 JPEGs per class, evaluated on %d others", evalX.Shape[0]), rowsOut)
 	// 16 bits where the x86 preset has 8 must not lose agreement; the
 	// all-16-bit model is within a few flips of float.
 	if rowsOut[1].agree < rowsOut[0].agree-0.001 || rowsOut[2].agree < rowsOut[0].agree {

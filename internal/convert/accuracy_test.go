@@ -279,16 +279,11 @@ func readCIFAR(t testing.TB, g *graph.Graph) (*tensor.Tensor, []int) {
 	return tensor.FromFloat32([]int{len(labels), 32, 32, 3}, data), labels
 }
 
-// TestAccuracySqueezeNet: squeezenet-cifar10 calibrated on 1,000 test JPEGs
-// (the first 100 of each class) and evaluated on the other 9,000
-// (QTOOL_ACCURACY=full; else every 9th of them).
-func TestAccuracySqueezeNet(t *testing.T) {
-	path := shared(t, "models/squeezenet-cifar10/squeezenet_cifar10.onnx")
-	fm, err := model.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, labels := cifar(t, fm.Graph)
+// cifarSplit is issue 8's squeezenet-cifar10 split of the CIFAR-10 test
+// JPEGs: the first 100 of each class to calibrate, the other 9,000 to
+// evaluate (QTOOL_ACCURACY=full; else every 9th of them), with their labels.
+func cifarSplit(t testing.TB, g *graph.Graph) (calX, evX *tensor.Tensor, evLabels []int) {
+	x, labels := cifar(t, g)
 	per := map[int]int{}
 	var cal, ev []int
 	for i, l := range labels {
@@ -314,14 +309,26 @@ func TestAccuracySqueezeNet(t *testing.T) {
 		}
 		return tensor.FromFloat32([]int{len(idx), 32, 32, 3}, out)
 	}
-	var evLabels []int
 	for _, i := range ev {
 		evLabels = append(evLabels, labels[i])
 	}
+	return pick(cal), pick(ev), evLabels
+}
+
+// TestAccuracySqueezeNet: squeezenet-cifar10 calibrated on 1,000 test JPEGs
+// (the first 100 of each class) and evaluated on the other 9,000
+// (QTOOL_ACCURACY=full; else every 9th of them).
+func TestAccuracySqueezeNet(t *testing.T) {
+	path := shared(t, "models/squeezenet-cifar10/squeezenet_cifar10.onnx")
+	fm, err := model.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calX, evX, evLabels := cifarSplit(t, fm.Graph)
 	dir := t.TempDir()
 	calib := filepath.Join(dir, "calib.npy")
-	writeNpy(t, calib, pick(cal))
-	rows := accuracyCase(t, path, calib, pick(ev), evLabels, 100)
-	printRows(t, fmt.Sprintf("squeezenet-cifar10: calibrated on 100 JPEGs per class, evaluated on %d others", len(ev)), rows)
+	writeNpy(t, calib, calX)
+	rows := accuracyCase(t, path, calib, evX, evLabels, 100)
+	printRows(t, fmt.Sprintf("squeezenet-cifar10: calibrated on 100 JPEGs per class, evaluated on %d others", evX.Shape[0]), rows)
 	checkGoals(t, rows, 0.99, 0.003, 0.975)
 }
