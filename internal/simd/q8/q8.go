@@ -482,25 +482,6 @@ func Requantize(rows, cols int, src []int32, lds int, r *Requant) {
 	}
 }
 
-// LookupU8 sets dst[i] = table[src[i]]: every elementwise 8-bit activation
-// (sigmoid, hardswish, …) as the exact 256-entry table of its float function.
-func LookupU8(dst, src []uint8, table *[256]uint8) {
-	if len(dst) < len(src) {
-		panic("q8.LookupU8: dst shorter than src")
-	}
-	dst = dst[:len(src)]
-	i := 0
-	for ; i+8 <= len(src); i += 8 {
-		s := src[i : i+8 : i+8]
-		d := dst[i : i+8 : i+8]
-		d[0], d[1], d[2], d[3] = table[s[0]], table[s[1]], table[s[2]], table[s[3]]
-		d[4], d[5], d[6], d[7] = table[s[4]], table[s[5]], table[s[6]], table[s[7]]
-	}
-	for ; i < len(src); i++ {
-		dst[i] = table[src[i]]
-	}
-}
-
 // rowSum adds bytes eight at a time in SWAR form: each 64-bit word is split
 // into its even and odd bytes as 16-bit lanes, which cannot overflow (510 per word) for 128
 // words, so lanes are flushed to the int32 total every 128 words.
