@@ -19,6 +19,14 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 // the image bytes to uint32 lanes and MLA multiplies them with the int32
 // weights, exact for any weight zero point; dwAccNEON16 takes int16 weights
 // (SMLAL/SMLAL2 on bytes widened once) where every W − W0 fits.
+//
+// The elementwise kernels (ASIMD only, so both paths): lookupNEON
+// (LookupU8: the 256-byte table in V16–V31, TBL then three TBX),
+// maxU8NEON/maxS8NEON (MaxBytes), colSumU8NEON/colSumS8NEON (SumPixels),
+// addU8NEON/addS8NEON (AddU8) and mulScalarU8NEON/mulScalarS8NEON
+// (MulScalarU8). The last two reproduce the x86 conversion VCVTPS2DQ, which
+// gives INT32_MIN for NaN and for values at or beyond 2^31 where FCVTNS
+// saturates: see convert_narrow in gen_asm_arm64.py.
 
 //go:generate python3 gen_asm_arm64.py
 
@@ -70,6 +78,33 @@ func outI32NEON(dst *int32, acc, ct, nb *int32, n int, rs int32)
 //go:noescape
 func outQNEON(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outArm)
 
+//go:noescape
+func lookupNEON(dst, src *uint8, n int, table *[256]uint8)
+
+//go:noescape
+func maxU8NEON(dst, src *uint8, n int)
+
+//go:noescape
+func maxS8NEON(dst, src *uint8, n int)
+
+//go:noescape
+func colSumU8NEON(acc *int32, src *uint8, n, stride int)
+
+//go:noescape
+func colSumS8NEON(acc *int32, src *uint8, n, stride int)
+
+//go:noescape
+func addU8NEON(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+
+//go:noescape
+func addS8NEON(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+
+//go:noescape
+func mulScalarU8NEON(dst, src *uint8, n int, za, k int32, ratio, zc float32)
+
+//go:noescape
+func mulScalarS8NEON(dst, src *uint8, n int, za, k int32, ratio, zc float32)
+
 // outArm is the output stage as outQNEON reads it: one 16-byte vector.
 type outArm struct {
 	rs, zp     int32
@@ -91,6 +126,14 @@ func initArch() {
 	}
 	kernels[isaNEON] = kernelSet{ok: true, tile8: tile8NEON, outI32: outI32Arm, outQ: outQArm}
 	dwAccN, dwAccN16 = dwAccNEON, dwAccNEON16
+	// The elementwise kernels need only ASIMD, so both arm64 paths take
+	// them (lookupKern is per path; the others are gated on active !=
+	// isaGeneric by their callers).
+	lookupKern[isaNEON], lookupKern[isaSDOT] = lookupNEON, lookupNEON
+	maxKern = [2]func(dst, src *uint8, n int){maxU8NEON, maxS8NEON}
+	colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8NEON, colSumS8NEON}
+	addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8NEON, addS8NEON}
+	mulScalarKern = [2]func(dst, src *uint8, n int, za, k int32, ratio, zc float32){mulScalarU8NEON, mulScalarS8NEON}
 	if a.DotProd {
 		kernels[isaSDOT] = kernelSet{ok: true, tile8: tile8SDOT, outI32: outI32Arm, outQ: outQArm}
 	}

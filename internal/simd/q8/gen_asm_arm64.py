@@ -36,12 +36,6 @@ def sdot_elem(d, n, m, lane):
         (0b1110 << 12) | (h << 11) | (n << 5) | d
 
 
-def sxtl_8h(d, n):
-    """SXTL Vd.8H, Vn.8B = SSHLL #0: 0 Q U 011110 immh immb 10100 1 Rn Rd,
-    Q=0, U=0, immh=0001 (bytes), immb=000 (shift 0)."""
-    return (0b011110 << 23) | (0b0001 << 19) | (0b101001 << 10) | (n << 5) | d
-
-
 def smlal_elem(d, n, m, lane, upper):
     """SMLAL{2} Vd.4S, Vn.{4H|8H}, Vm.H[lane]: 0 Q U 01111 size L M Rm 0010 H 0 Rn Rd,
     U=0, size=01, index = H:L:M, Vm = Rm (V0-V15 only), Q=1 for SMLAL2."""
@@ -117,14 +111,82 @@ def w_sdot(d, n, m, lane):
     return "\tWORD $0x%08x // sdot v%d.4s, v%d.16b, v%d.4b[%d]" % (sdot_elem(d, n, m, lane), d, n, m, lane)
 
 
-def w_sxtl(d, n):
-    return "\tWORD $0x%08x // sxtl v%d.8h, v%d.8b" % (sxtl_8h(d, n), d, n)
 
 
 def w_smlal(d, n, m, lane, upper):
     if upper:
         return "\tWORD $0x%08x // smlal2 v%d.4s, v%d.8h, v%d.h[%d]" % (smlal_elem(d, n, m, lane, True), d, n, m, lane)
     return "\tWORD $0x%08x // smlal v%d.4s, v%d.4h, v%d.h[%d]" % (smlal_elem(d, n, m, lane, False), d, n, m, lane)
+
+
+def sxtl(d, n, wide, upper):
+    """SXTL{2} Vd.{8H|4S}, Vn.{8B|16B|4H|8H} = SSHLL{2} #0:
+    0 Q 0 011110 immh 000 10100 1 Rn Rd, immh=0001 (bytes to halfwords) or
+    0010 (halfwords to words), Q=1 for SXTL2 (the upper half)."""
+    immh = 0b0010 if wide else 0b0001
+    return ((1 if upper else 0) << 30) | (0b011110 << 23) | (immh << 19) | (0b101001 << 10) | (n << 5) | d
+
+
+def saddw_4s(d, n, m, upper):
+    """SADDW{2} Vd.4S, Vn.4S, Vm.{4H|8H} (three different):
+    0 Q 0 01110 size 1 Rm 0001 00 Rn Rd, size=01, Q=1 for SADDW2."""
+    return ((1 if upper else 0) << 30) | (0b01110 << 24) | (0b01 << 22) | (1 << 21) | (m << 16) | \
+        (0b000100 << 10) | (n << 5) | d
+
+
+def smax_16b(d, n, m):
+    """SMAX Vd.16B, Vn.16B, Vm.16B (three same): 0 Q 0 01110 size 1 Rm 01100 1 Rn Rd,
+    Q=1, size=00."""
+    return (1 << 30) | (0b01110 << 24) | (1 << 21) | (m << 16) | (0b01100 << 11) | (1 << 10) | (n << 5) | d
+
+
+def vec_4s(op, d, n, m):
+    """FCMGT / FADD / MUL Vd.4S, Vn.4S, Vm.4S (three same, Q=1):
+    0 Q U 01110 a sz 1 Rm opcode 1 Rn Rd; FCMGT U=1 a=1 sz=0 opcode 11100,
+    FADD U=0 a=0 sz=0 opcode 11010, MUL U=0 size=10 opcode 10011."""
+    u, hi, opcode = {"fcmgt": (1, 0b10, 0b11100), "fadd": (0, 0b00, 0b11010), "mul": (0, 0b10, 0b10011)}[op]
+    return (1 << 30) | (u << 29) | (0b01110 << 24) | (hi << 22) | (1 << 21) | (m << 16) | (opcode << 11) | \
+        (1 << 10) | (n << 5) | d
+
+
+def narrow(op, d, n, half, upper):
+    """SQXTN / SQXTUN{2} (two-register misc): 0 Q U 01110 size 10000 opcode 10 Rn Rd,
+    SQXTN U=0 opcode 10100, SQXTUN U=1 opcode 10010; size=01 narrows 4S to
+    4H (halfwords), 00 narrows 8H to 8B; Q=1 writes the upper half (…2)."""
+    u, opcode = {"sqxtn": (0, 0b10100), "sqxtun": (1, 0b10010)}[op]
+    size = 0b01 if half else 0b00
+    return ((1 if upper else 0) << 30) | (u << 29) | (0b01110 << 24) | (size << 22) | (0b10000 << 17) | \
+        (opcode << 12) | (0b10 << 10) | (n << 5) | d
+
+
+def w_sxtl(d, n, wide=False, upper=False):
+    ins = "sxtl2" if upper else "sxtl"
+    arr = {(False, False): ("8h", "8b"), (False, True): ("8h", "16b"),
+           (True, False): ("4s", "4h"), (True, True): ("4s", "8h")}[(wide, upper)]
+    return "\tWORD $0x%08x // %s v%d.%s, v%d.%s" % (sxtl(d, n, wide, upper), ins, d, arr[0], n, arr[1])
+
+
+def w_saddw(d, n, m, upper):
+    if upper:
+        return "\tWORD $0x%08x // saddw2 v%d.4s, v%d.4s, v%d.8h" % (saddw_4s(d, n, m, True), d, n, m)
+    return "\tWORD $0x%08x // saddw v%d.4s, v%d.4s, v%d.4h" % (saddw_4s(d, n, m, False), d, n, m)
+
+
+def w_smax(d, n, m):
+    return "\tWORD $0x%08x // smax v%d.16b, v%d.16b, v%d.16b" % (smax_16b(d, n, m), d, n, m)
+
+
+def w_vec(op, d, n, m):
+    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s, v%d.4s" % (vec_4s(op, d, n, m), op, d, n, m)
+
+
+def w_narrow(op, d, n, half, upper):
+    ins = op + ("2" if upper else "")
+    if half:
+        arr = ("8h" if upper else "4h", "4s")
+    else:
+        arr = ("16b" if upper else "8b", "8h")
+    return "\tWORD $0x%08x // %s v%d.%s, v%d.%s" % (narrow(op, d, n, half, upper), ins, d, arr[0], n, arr[1])
 
 
 # ---- kernels ----
@@ -382,6 +444,295 @@ def dw_acc_kernel(w16):
     return out
 
 
+def lookup_kernel():
+    """lookupNEON: dst[i] = table[src[i]] for n > 0 bytes. The table sits in
+    V16-V31, four groups of 64 entries: TBL looks an index up in the first
+    group (0 for an index >= 64), then TBX in each further group with the
+    index lowered by 64 more (TBX leaves a lane alone when its index, wrapped
+    to a byte, is >= 64, so each lane is written by exactly its group).
+
+    The ragged end: the last 16 bytes are looked up before anything is
+    stored and written after the whole blocks, overlapping the last of them
+    with the same values, so dst = src (in place) reads no byte it wrote.
+    Fewer than 16 bytes go one at a time."""
+    out = [""]
+    out.append("// func lookupNEON(dst, src *uint8, n int, table *[256]uint8)")
+    out.append("TEXT ·lookupNEON(SB), NOSPLIT, $0-32")
+    out.append("\tMOVD dst+0(FP), R0")
+    out.append("\tMOVD src+8(FP), R1")
+    out.append("\tMOVD n+16(FP), R2")
+    out.append("\tMOVD table+24(FP), R3")
+    out.append("\tCMP $16, R2")
+    out.append("\tBLT lkbyte")
+    for g in range(3):
+        regs = ", ".join("V%d.B16" % (16 + 4 * g + i) for i in range(4))
+        out.append("\tVLD1.P 64(R3), [%s]" % regs)
+    out.append("\tVLD1 (R3), [%s]" % ", ".join("V%d.B16" % (28 + i) for i in range(4)))
+    out.append("\tVMOVI $64, V15.B16")
+
+    def look(x, y, t):
+        # V<y> = table[V<x>], V<t> a temporary.
+        out.append("\tVTBL V%d.B16, [V16.B16, V17.B16, V18.B16, V19.B16], V%d.B16" % (x, y))
+        prev = x
+        for g in range(1, 4):
+            out.append("\tVSUB V15.B16, V%d.B16, V%d.B16" % (prev, t))
+            prev = t
+            regs = ", ".join("V%d.B16" % (16 + 4 * g + i) for i in range(4))
+            out.append("\tVTBX V%d.B16, [%s], V%d.B16" % (t, regs, y))
+
+    out.append("\tADD R2, R1, R4")
+    out.append("\tSUB $16, R4, R4")
+    out.append("\tVLD1 (R4), [V12.B16]")
+    look(12, 13, 14)
+    out.append("\tADD R2, R0, R5")
+    out.append("\tSUB $16, R5, R5")
+    out.append("\tLSR $4, R2, R6")
+    out.append("\tTBZ $0, R6, lkpairs")
+    out.append("\tVLD1.P 16(R1), [V0.B16]")
+    look(0, 1, 2)
+    out.append("\tVST1.P [V1.B16], 16(R0)")
+    out.append("lkpairs:")
+    out.append("\tLSR $1, R6, R6")
+    out.append("\tCBZ R6, lkend")
+    out.append("lkloop:")
+    out.append("\tVLD1.P 32(R1), [V0.B16, V1.B16]")
+    look(0, 2, 4)
+    look(1, 3, 5)
+    out.append("\tVST1.P [V2.B16, V3.B16], 32(R0)")
+    out.append("\tSUBS $1, R6, R6")
+    out.append("\tBNE lkloop")
+    out.append("lkend:")
+    out.append("\tVST1 [V13.B16], (R5)")
+    out.append("\tRET")
+    out.append("lkbyte:")
+    out.append("\tMOVBU.P 1(R1), R4")
+    out.append("\tMOVBU (R3)(R4), R4")
+    out.append("\tMOVBU.P R4, 1(R0)")
+    out.append("\tSUBS $1, R2, R2")
+    out.append("\tBNE lkbyte")
+    out.append("\tRET")
+    return out
+
+
+def max_kernels():
+    """maxU8NEON / maxS8NEON: dst[i] = max(dst[i], src[i]) over n bytes, n a
+    positive multiple of 32 (UMAX, or SMAX for int8)."""
+    out = []
+    for signed in (False, True):
+        name = "maxS8NEON" if signed else "maxU8NEON"
+        out.append("")
+        out.append("// func %s(dst, src *uint8, n int)" % name)
+        out.append("TEXT ·%s(SB), NOSPLIT, $0-24" % name)
+        out.append("\tMOVD dst+0(FP), R0")
+        out.append("\tMOVD src+8(FP), R1")
+        out.append("\tMOVD n+16(FP), R2")
+        out.append("%sloop:" % name)
+        out.append("\tVLD1 (R0), [V0.B16, V1.B16]")
+        out.append("\tVLD1.P 32(R1), [V2.B16, V3.B16]")
+        for v in (0, 1):
+            if signed:
+                out.append(w_smax(v, v, 2 + v))
+            else:
+                out.append("\tVUMAX V%d.B16, V%d.B16, V%d.B16" % (2 + v, v, v))
+        out.append("\tVST1.P [V0.B16, V1.B16], 32(R0)")
+        out.append("\tSUBS $32, R2, R2")
+        out.append("\tBNE %sloop" % name)
+        out.append("\tRET")
+    return out
+
+
+def colsum_kernels():
+    """colSumU8NEON / colSumS8NEON: acc[c] += sum over n > 0 pixels p of
+    src[p*stride + c] for 8 channels c, the bytes as uint8 or int8. Each
+    pixel widens to 16 bits (exact) and UADDW/SADDW add it into the int32
+    sums, exact for any n the int32 sums hold."""
+    out = []
+    for signed in (False, True):
+        name = "colSumS8NEON" if signed else "colSumU8NEON"
+        out.append("")
+        out.append("// func %s(acc *int32, src *uint8, n, stride int)" % name)
+        out.append("TEXT ·%s(SB), NOSPLIT, $0-32" % name)
+        out.append("\tMOVD acc+0(FP), R0")
+        out.append("\tMOVD src+8(FP), R1")
+        out.append("\tMOVD n+16(FP), R2")
+        out.append("\tMOVD stride+24(FP), R3")
+        out.append("\tVLD1 (R0), [V0.S4, V1.S4]")
+        out.append("%sloop:" % name)
+        out.append("\tVLD1.P (R1)(R3), [V2.B8]")
+        if signed:
+            out.append(w_sxtl(2, 2))
+            out.append(w_saddw(0, 0, 2, False))
+            out.append(w_saddw(1, 1, 2, True))
+        else:
+            out.append("\tVUXTL V2.B8, V2.H8")
+            out.append("\tVUADDW V2.H4, V0.S4, V0.S4")
+            out.append("\tVUADDW2 V2.H8, V1.S4, V1.S4")
+        out.append("\tSUBS $1, R2, R2")
+        out.append("\tBNE %sloop" % name)
+        out.append("\tVST1 [V0.S4, V1.S4], (R0)")
+        out.append("\tRET")
+    return out
+
+
+def widen_words(out, signed, x, tmp, dst, w):
+    """Widens the w (8 or 16) bytes of V<x> to int32 lanes in dst[0..w/4)
+    (element order), using the registers tmp[0..1]."""
+    if signed:
+        out.append(w_sxtl(tmp[0], x))
+        if w == 16:
+            out.append(w_sxtl(tmp[1], x, upper=True))
+    else:
+        out.append("\tVUXTL V%d.B8, V%d.H8" % (x, tmp[0]))
+        if w == 16:
+            out.append("\tVUXTL2 V%d.B16, V%d.H8" % (x, tmp[1]))
+    for h in range(w // 8):
+        if signed:
+            out.append(w_sxtl(dst[2 * h], tmp[h], wide=True))
+            out.append(w_sxtl(dst[2 * h + 1], tmp[h], wide=True, upper=True))
+        else:
+            out.append("\tVUXTL V%d.H4, V%d.S4" % (tmp[h], dst[2 * h]))
+            out.append("\tVUXTL2 V%d.H8, V%d.S4" % (tmp[h], dst[2 * h + 1]))
+
+
+def convert_narrow(out, signed, acc, mask, half, res, w, lim, imin):
+    """The float32 lanes acc[0..w/4) to w bytes in V<res>, as x86 does it:
+    VCVTPS2DQ (round half to even, INT32_MIN for NaN and for values at or
+    beyond 2^31), then saturating narrows to int16 and to 8 bits. FCVTNS
+    rounds the same way but saturates a value >= 2^31 to INT32_MAX and NaN
+    to 0, so the lanes where 2^31 > v fails (V<lim> holds 2^31) take INT32_MIN
+    (V<imin>) instead. Below -2^31 both give INT32_MIN."""
+    nv = w // 4
+    for i in range(nv):
+        out.append(w_vec("fcmgt", mask[i], lim, acc[i]))
+    for i in range(nv):
+        out.append(w_two("fcvtns", acc[i], acc[i]))
+    for i in range(nv):
+        out.append("\tVBIF V%d.B16, V%d.B16, V%d.B16" % (mask[i], imin, acc[i]))
+    for h in range(nv // 2):
+        out.append(w_narrow("sqxtn", half[h], acc[2 * h], True, False))
+        out.append(w_narrow("sqxtn", half[h], acc[2 * h + 1], True, True))
+    op = "sqxtn" if signed else "sqxtun"
+    out.append(w_narrow(op, res, half[0], False, False))
+    if w == 16:
+        out.append(w_narrow(op, res, half[1], False, True))
+
+
+def x86_limits(out, lim, imin, rtmp):
+    """V<lim> = 2^31 as float32 in every lane, V<imin> = INT32_MIN."""
+    out.append("\tMOVW $0x4f000000, %s" % rtmp)
+    out.append("\tVDUP %s, V%d.S4" % (rtmp, lim))
+    out.append("\tMOVW $0x80000000, %s" % rtmp)
+    out.append("\tVDUP %s, V%d.S4" % (rtmp, imin))
+
+
+def add_kernels():
+    """addU8NEON / addS8NEON: QLinearAdd over n elements (a positive multiple
+    of 8), 16 a step and a last 8: per element v = fixed, v = fma(b, rb, v),
+    v = fma(a, ra, v) (FMLA: one rounding each, in add.go's order), then
+    convert_narrow. a and b advance by sa and sb bytes an element, 1 or 0; an
+    operand with stride 0 is a broadcast that the caller has folded into
+    fixed and whose ratio it has zeroed, so the kernel reads dst in its place
+    (n readable bytes; any finite x gives fma(x, 0, v) = v up to the sign of
+    a zero, which converts alike) and never reads past a one-byte operand."""
+    out = []
+    for signed in (False, True):
+        name = "addS8NEON" if signed else "addU8NEON"
+        out.append("")
+        out.append("// func %s(dst, a, b *uint8, n int, sa, sb int, p *addConsts)" % name)
+        out.append("TEXT ·%s(SB), NOSPLIT, $0-56" % name)
+        out.append("\tMOVD dst+0(FP), R0")
+        out.append("\tMOVD a+8(FP), R1")
+        out.append("\tMOVD b+16(FP), R2")
+        out.append("\tMOVD n+24(FP), R3")
+        out.append("\tMOVD sa+32(FP), R4")
+        out.append("\tMOVD sb+40(FP), R5")
+        out.append("\tMOVD p+48(FP), R6")
+        out.append("\tCBNZ R4, %sa" % name)
+        out.append("\tMOVD R0, R1")
+        out.append("%sa:" % name)
+        out.append("\tCBNZ R5, %sb" % name)
+        out.append("\tMOVD R0, R2")
+        out.append("%sb:" % name)
+        # V24 = ra, V25 = rb, V26 = fixed (addConsts), V27 = 2^31, V28 = INT32_MIN.
+        out.append("\tVLD1R.P 4(R6), [V24.S4]")
+        out.append("\tVLD1R.P 4(R6), [V25.S4]")
+        out.append("\tVLD1R (R6), [V26.S4]")
+        x86_limits(out, 27, 28, "R7")
+
+        def block(w):
+            out.append("\tVLD1.P %d(R1), [V0.B%d]" % (w, w))
+            out.append("\tVLD1.P %d(R2), [V1.B%d]" % (w, w))
+            nv = w // 4
+            av, bv, acc = [2, 3, 4, 5], [6, 7, 8, 9], [10, 11, 12, 13]
+            widen_words(out, signed, 0, [18, 19], av, w)
+            widen_words(out, signed, 1, [20, 21], bv, w)
+            for i in range(nv):
+                out.append(w_two("scvtf", av[i], av[i]))
+                out.append(w_two("scvtf", bv[i], bv[i]))
+            for i in range(nv):
+                out.append("\tVMOV V26.B16, V%d.B16" % acc[i])
+            for i in range(nv):
+                out.append("\tVFMLA V25.S4, V%d.S4, V%d.S4" % (bv[i], acc[i]))
+            for i in range(nv):
+                out.append("\tVFMLA V24.S4, V%d.S4, V%d.S4" % (av[i], acc[i]))
+            convert_narrow(out, signed, acc, [14, 15, 16, 17], [18, 19], 22, w, 27, 28)
+            out.append("\tVST1.P [V22.B%d], %d(R0)" % (w, w))
+
+        out.append("%sloop:" % name)
+        out.append("\tCMP $16, R3")
+        out.append("\tBLT %stail" % name)
+        block(16)
+        out.append("\tSUB $16, R3, R3")
+        out.append("\tB %sloop" % name)
+        out.append("%stail:" % name)
+        out.append("\tCBZ R3, %sdone" % name)
+        block(8)
+        out.append("%sdone:" % name)
+        out.append("\tRET")
+    return out
+
+
+def mul_scalar_kernels():
+    """mulScalarU8NEON / mulScalarS8NEON: MulScalarU8 over n elements (a
+    positive multiple of 16): the int32 product (x − za)·k (MUL wraps as
+    Go's int32 does), SCVTF, FMUL by ratio and FADD of zc (two roundings, as
+    MulU8's x86 order: no fused multiply-add here), then convert_narrow."""
+    out = []
+    for signed in (False, True):
+        name = "mulScalarS8NEON" if signed else "mulScalarU8NEON"
+        out.append("")
+        out.append("// func %s(dst, src *uint8, n int, za, k int32, ratio, zc float32)" % name)
+        out.append("TEXT ·%s(SB), NOSPLIT, $0-40" % name)
+        out.append("\tMOVD dst+0(FP), R0")
+        out.append("\tMOVD src+8(FP), R1")
+        out.append("\tMOVD n+16(FP), R2")
+        # V24 = za, V25 = k, V26 = ratio, V23 = zc, V27 = 2^31, V28 = INT32_MIN.
+        for arg, off, v in (("za", 24, 24), ("k", 28, 25), ("ratio", 32, 26), ("zc", 36, 23)):
+            out.append("\tMOVWU %s+%d(FP), R3" % (arg, off))
+            out.append("\tVDUP R3, V%d.S4" % v)
+        x86_limits(out, 27, 28, "R3")
+        out.append("%sloop:" % name)
+        out.append("\tVLD1.P 16(R1), [V0.B16]")
+        acc = [10, 11, 12, 13]
+        widen_words(out, signed, 0, [18, 19], acc, 16)
+        for v in acc:
+            out.append("\tVSUB V24.S4, V%d.S4, V%d.S4" % (v, v))
+        for v in acc:
+            out.append(w_vec("mul", v, v, 25))
+        for v in acc:
+            out.append(w_two("scvtf", v, v))
+        for v in acc:
+            out.append(w_three("fmul", v, v, 26))
+        for v in acc:
+            out.append(w_vec("fadd", v, v, 23))
+        convert_narrow(out, signed, acc, [14, 15, 16, 17], [18, 19], 22, 16, 27, 28)
+        out.append("\tVST1.P [V22.B16], 16(R0)")
+        out.append("\tSUBS $16, R2, R2")
+        out.append("\tBNE %sloop" % name)
+        out.append("\tRET")
+    return out
+
+
 def main():
     out = ["// Code generated by gen_asm_arm64.py; DO NOT EDIT.", "",
            '#include "textflag.h"']
@@ -392,6 +743,11 @@ def main():
     out += out_kernels()
     out += dw_acc_kernel(False)
     out += dw_acc_kernel(True)
+    out += lookup_kernel()
+    out += max_kernels()
+    out += colsum_kernels()
+    out += add_kernels()
+    out += mul_scalar_kernels()
     with open("kernels_arm64.s", "w") as f:
         f.write("\n".join(out) + "\n")
 

@@ -1920,3 +1920,498 @@ tap:
 	SUBS $1, R6, R6
 	BNE block
 	RET
+
+// func lookupNEON(dst, src *uint8, n int, table *[256]uint8)
+TEXT ·lookupNEON(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	MOVD table+24(FP), R3
+	CMP $16, R2
+	BLT lkbyte
+	VLD1.P 64(R3), [V16.B16, V17.B16, V18.B16, V19.B16]
+	VLD1.P 64(R3), [V20.B16, V21.B16, V22.B16, V23.B16]
+	VLD1.P 64(R3), [V24.B16, V25.B16, V26.B16, V27.B16]
+	VLD1 (R3), [V28.B16, V29.B16, V30.B16, V31.B16]
+	VMOVI $64, V15.B16
+	ADD R2, R1, R4
+	SUB $16, R4, R4
+	VLD1 (R4), [V12.B16]
+	VTBL V12.B16, [V16.B16, V17.B16, V18.B16, V19.B16], V13.B16
+	VSUB V15.B16, V12.B16, V14.B16
+	VTBX V14.B16, [V20.B16, V21.B16, V22.B16, V23.B16], V13.B16
+	VSUB V15.B16, V14.B16, V14.B16
+	VTBX V14.B16, [V24.B16, V25.B16, V26.B16, V27.B16], V13.B16
+	VSUB V15.B16, V14.B16, V14.B16
+	VTBX V14.B16, [V28.B16, V29.B16, V30.B16, V31.B16], V13.B16
+	ADD R2, R0, R5
+	SUB $16, R5, R5
+	LSR $4, R2, R6
+	TBZ $0, R6, lkpairs
+	VLD1.P 16(R1), [V0.B16]
+	VTBL V0.B16, [V16.B16, V17.B16, V18.B16, V19.B16], V1.B16
+	VSUB V15.B16, V0.B16, V2.B16
+	VTBX V2.B16, [V20.B16, V21.B16, V22.B16, V23.B16], V1.B16
+	VSUB V15.B16, V2.B16, V2.B16
+	VTBX V2.B16, [V24.B16, V25.B16, V26.B16, V27.B16], V1.B16
+	VSUB V15.B16, V2.B16, V2.B16
+	VTBX V2.B16, [V28.B16, V29.B16, V30.B16, V31.B16], V1.B16
+	VST1.P [V1.B16], 16(R0)
+lkpairs:
+	LSR $1, R6, R6
+	CBZ R6, lkend
+lkloop:
+	VLD1.P 32(R1), [V0.B16, V1.B16]
+	VTBL V0.B16, [V16.B16, V17.B16, V18.B16, V19.B16], V2.B16
+	VSUB V15.B16, V0.B16, V4.B16
+	VTBX V4.B16, [V20.B16, V21.B16, V22.B16, V23.B16], V2.B16
+	VSUB V15.B16, V4.B16, V4.B16
+	VTBX V4.B16, [V24.B16, V25.B16, V26.B16, V27.B16], V2.B16
+	VSUB V15.B16, V4.B16, V4.B16
+	VTBX V4.B16, [V28.B16, V29.B16, V30.B16, V31.B16], V2.B16
+	VTBL V1.B16, [V16.B16, V17.B16, V18.B16, V19.B16], V3.B16
+	VSUB V15.B16, V1.B16, V5.B16
+	VTBX V5.B16, [V20.B16, V21.B16, V22.B16, V23.B16], V3.B16
+	VSUB V15.B16, V5.B16, V5.B16
+	VTBX V5.B16, [V24.B16, V25.B16, V26.B16, V27.B16], V3.B16
+	VSUB V15.B16, V5.B16, V5.B16
+	VTBX V5.B16, [V28.B16, V29.B16, V30.B16, V31.B16], V3.B16
+	VST1.P [V2.B16, V3.B16], 32(R0)
+	SUBS $1, R6, R6
+	BNE lkloop
+lkend:
+	VST1 [V13.B16], (R5)
+	RET
+lkbyte:
+	MOVBU.P 1(R1), R4
+	MOVBU (R3)(R4), R4
+	MOVBU.P R4, 1(R0)
+	SUBS $1, R2, R2
+	BNE lkbyte
+	RET
+
+// func maxU8NEON(dst, src *uint8, n int)
+TEXT ·maxU8NEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+maxU8NEONloop:
+	VLD1 (R0), [V0.B16, V1.B16]
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+	VUMAX V2.B16, V0.B16, V0.B16
+	VUMAX V3.B16, V1.B16, V1.B16
+	VST1.P [V0.B16, V1.B16], 32(R0)
+	SUBS $32, R2, R2
+	BNE maxU8NEONloop
+	RET
+
+// func maxS8NEON(dst, src *uint8, n int)
+TEXT ·maxS8NEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+maxS8NEONloop:
+	VLD1 (R0), [V0.B16, V1.B16]
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+	WORD $0x4e226400 // smax v0.16b, v0.16b, v2.16b
+	WORD $0x4e236421 // smax v1.16b, v1.16b, v3.16b
+	VST1.P [V0.B16, V1.B16], 32(R0)
+	SUBS $32, R2, R2
+	BNE maxS8NEONloop
+	RET
+
+// func colSumU8NEON(acc *int32, src *uint8, n, stride int)
+TEXT ·colSumU8NEON(SB), NOSPLIT, $0-32
+	MOVD acc+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	MOVD stride+24(FP), R3
+	VLD1 (R0), [V0.S4, V1.S4]
+colSumU8NEONloop:
+	VLD1.P (R1)(R3), [V2.B8]
+	VUXTL V2.B8, V2.H8
+	VUADDW V2.H4, V0.S4, V0.S4
+	VUADDW2 V2.H8, V1.S4, V1.S4
+	SUBS $1, R2, R2
+	BNE colSumU8NEONloop
+	VST1 [V0.S4, V1.S4], (R0)
+	RET
+
+// func colSumS8NEON(acc *int32, src *uint8, n, stride int)
+TEXT ·colSumS8NEON(SB), NOSPLIT, $0-32
+	MOVD acc+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	MOVD stride+24(FP), R3
+	VLD1 (R0), [V0.S4, V1.S4]
+colSumS8NEONloop:
+	VLD1.P (R1)(R3), [V2.B8]
+	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
+	WORD $0x0e621000 // saddw v0.4s, v0.4s, v2.4h
+	WORD $0x4e621021 // saddw2 v1.4s, v1.4s, v2.8h
+	SUBS $1, R2, R2
+	BNE colSumS8NEONloop
+	VST1 [V0.S4, V1.S4], (R0)
+	RET
+
+// func addU8NEON(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+TEXT ·addU8NEON(SB), NOSPLIT, $0-56
+	MOVD dst+0(FP), R0
+	MOVD a+8(FP), R1
+	MOVD b+16(FP), R2
+	MOVD n+24(FP), R3
+	MOVD sa+32(FP), R4
+	MOVD sb+40(FP), R5
+	MOVD p+48(FP), R6
+	CBNZ R4, addU8NEONa
+	MOVD R0, R1
+addU8NEONa:
+	CBNZ R5, addU8NEONb
+	MOVD R0, R2
+addU8NEONb:
+	VLD1R.P 4(R6), [V24.S4]
+	VLD1R.P 4(R6), [V25.S4]
+	VLD1R (R6), [V26.S4]
+	MOVW $0x4f000000, R7
+	VDUP R7, V27.S4
+	MOVW $0x80000000, R7
+	VDUP R7, V28.S4
+addU8NEONloop:
+	CMP $16, R3
+	BLT addU8NEONtail
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R2), [V1.B16]
+	VUXTL V0.B8, V18.H8
+	VUXTL2 V0.B16, V19.H8
+	VUXTL V18.H4, V2.S4
+	VUXTL2 V18.H8, V3.S4
+	VUXTL V19.H4, V4.S4
+	VUXTL2 V19.H8, V5.S4
+	VUXTL V1.B8, V20.H8
+	VUXTL2 V1.B16, V21.H8
+	VUXTL V20.H4, V6.S4
+	VUXTL2 V20.H8, V7.S4
+	VUXTL V21.H4, V8.S4
+	VUXTL2 V21.H8, V9.S4
+	WORD $0x4e21d842 // scvtf v2.4s, v2.4s
+	WORD $0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD $0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD $0x4e21d8e7 // scvtf v7.4s, v7.4s
+	WORD $0x4e21d884 // scvtf v4.4s, v4.4s
+	WORD $0x4e21d908 // scvtf v8.4s, v8.4s
+	WORD $0x4e21d8a5 // scvtf v5.4s, v5.4s
+	WORD $0x4e21d929 // scvtf v9.4s, v9.4s
+	VMOV V26.B16, V10.B16
+	VMOV V26.B16, V11.B16
+	VMOV V26.B16, V12.B16
+	VMOV V26.B16, V13.B16
+	VFMLA V25.S4, V6.S4, V10.S4
+	VFMLA V25.S4, V7.S4, V11.S4
+	VFMLA V25.S4, V8.S4, V12.S4
+	VFMLA V25.S4, V9.S4, V13.S4
+	VFMLA V24.S4, V2.S4, V10.S4
+	VFMLA V24.S4, V3.S4, V11.S4
+	VFMLA V24.S4, V4.S4, V12.S4
+	VFMLA V24.S4, V5.S4, V13.S4
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD $0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	WORD $0x4e21a98c // fcvtns v12.4s, v12.4s
+	WORD $0x4e21a9ad // fcvtns v13.4s, v13.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	VBIF V16.B16, V28.B16, V12.B16
+	VBIF V17.B16, V28.B16, V13.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e614993 // sqxtn v19.4h, v12.4s
+	WORD $0x4e6149b3 // sqxtn2 v19.8h, v13.4s
+	WORD $0x2e212a56 // sqxtun v22.8b, v18.8h
+	WORD $0x6e212a76 // sqxtun2 v22.16b, v19.8h
+	VST1.P [V22.B16], 16(R0)
+	SUB $16, R3, R3
+	B addU8NEONloop
+addU8NEONtail:
+	CBZ R3, addU8NEONdone
+	VLD1.P 8(R1), [V0.B8]
+	VLD1.P 8(R2), [V1.B8]
+	VUXTL V0.B8, V18.H8
+	VUXTL V18.H4, V2.S4
+	VUXTL2 V18.H8, V3.S4
+	VUXTL V1.B8, V20.H8
+	VUXTL V20.H4, V6.S4
+	VUXTL2 V20.H8, V7.S4
+	WORD $0x4e21d842 // scvtf v2.4s, v2.4s
+	WORD $0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD $0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD $0x4e21d8e7 // scvtf v7.4s, v7.4s
+	VMOV V26.B16, V10.B16
+	VMOV V26.B16, V11.B16
+	VFMLA V25.S4, V6.S4, V10.S4
+	VFMLA V25.S4, V7.S4, V11.S4
+	VFMLA V24.S4, V2.S4, V10.S4
+	VFMLA V24.S4, V3.S4, V11.S4
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x2e212a56 // sqxtun v22.8b, v18.8h
+	VST1.P [V22.B8], 8(R0)
+addU8NEONdone:
+	RET
+
+// func addS8NEON(dst, a, b *uint8, n int, sa, sb int, p *addConsts)
+TEXT ·addS8NEON(SB), NOSPLIT, $0-56
+	MOVD dst+0(FP), R0
+	MOVD a+8(FP), R1
+	MOVD b+16(FP), R2
+	MOVD n+24(FP), R3
+	MOVD sa+32(FP), R4
+	MOVD sb+40(FP), R5
+	MOVD p+48(FP), R6
+	CBNZ R4, addS8NEONa
+	MOVD R0, R1
+addS8NEONa:
+	CBNZ R5, addS8NEONb
+	MOVD R0, R2
+addS8NEONb:
+	VLD1R.P 4(R6), [V24.S4]
+	VLD1R.P 4(R6), [V25.S4]
+	VLD1R (R6), [V26.S4]
+	MOVW $0x4f000000, R7
+	VDUP R7, V27.S4
+	MOVW $0x80000000, R7
+	VDUP R7, V28.S4
+addS8NEONloop:
+	CMP $16, R3
+	BLT addS8NEONtail
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R2), [V1.B16]
+	WORD $0x0f08a412 // sxtl v18.8h, v0.8b
+	WORD $0x4f08a413 // sxtl2 v19.8h, v0.16b
+	WORD $0x0f10a642 // sxtl v2.4s, v18.4h
+	WORD $0x4f10a643 // sxtl2 v3.4s, v18.8h
+	WORD $0x0f10a664 // sxtl v4.4s, v19.4h
+	WORD $0x4f10a665 // sxtl2 v5.4s, v19.8h
+	WORD $0x0f08a434 // sxtl v20.8h, v1.8b
+	WORD $0x4f08a435 // sxtl2 v21.8h, v1.16b
+	WORD $0x0f10a686 // sxtl v6.4s, v20.4h
+	WORD $0x4f10a687 // sxtl2 v7.4s, v20.8h
+	WORD $0x0f10a6a8 // sxtl v8.4s, v21.4h
+	WORD $0x4f10a6a9 // sxtl2 v9.4s, v21.8h
+	WORD $0x4e21d842 // scvtf v2.4s, v2.4s
+	WORD $0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD $0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD $0x4e21d8e7 // scvtf v7.4s, v7.4s
+	WORD $0x4e21d884 // scvtf v4.4s, v4.4s
+	WORD $0x4e21d908 // scvtf v8.4s, v8.4s
+	WORD $0x4e21d8a5 // scvtf v5.4s, v5.4s
+	WORD $0x4e21d929 // scvtf v9.4s, v9.4s
+	VMOV V26.B16, V10.B16
+	VMOV V26.B16, V11.B16
+	VMOV V26.B16, V12.B16
+	VMOV V26.B16, V13.B16
+	VFMLA V25.S4, V6.S4, V10.S4
+	VFMLA V25.S4, V7.S4, V11.S4
+	VFMLA V25.S4, V8.S4, V12.S4
+	VFMLA V25.S4, V9.S4, V13.S4
+	VFMLA V24.S4, V2.S4, V10.S4
+	VFMLA V24.S4, V3.S4, V11.S4
+	VFMLA V24.S4, V4.S4, V12.S4
+	VFMLA V24.S4, V5.S4, V13.S4
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD $0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	WORD $0x4e21a98c // fcvtns v12.4s, v12.4s
+	WORD $0x4e21a9ad // fcvtns v13.4s, v13.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	VBIF V16.B16, V28.B16, V12.B16
+	VBIF V17.B16, V28.B16, V13.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e614993 // sqxtn v19.4h, v12.4s
+	WORD $0x4e6149b3 // sqxtn2 v19.8h, v13.4s
+	WORD $0x0e214a56 // sqxtn v22.8b, v18.8h
+	WORD $0x4e214a76 // sqxtn2 v22.16b, v19.8h
+	VST1.P [V22.B16], 16(R0)
+	SUB $16, R3, R3
+	B addS8NEONloop
+addS8NEONtail:
+	CBZ R3, addS8NEONdone
+	VLD1.P 8(R1), [V0.B8]
+	VLD1.P 8(R2), [V1.B8]
+	WORD $0x0f08a412 // sxtl v18.8h, v0.8b
+	WORD $0x0f10a642 // sxtl v2.4s, v18.4h
+	WORD $0x4f10a643 // sxtl2 v3.4s, v18.8h
+	WORD $0x0f08a434 // sxtl v20.8h, v1.8b
+	WORD $0x0f10a686 // sxtl v6.4s, v20.4h
+	WORD $0x4f10a687 // sxtl2 v7.4s, v20.8h
+	WORD $0x4e21d842 // scvtf v2.4s, v2.4s
+	WORD $0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD $0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD $0x4e21d8e7 // scvtf v7.4s, v7.4s
+	VMOV V26.B16, V10.B16
+	VMOV V26.B16, V11.B16
+	VFMLA V25.S4, V6.S4, V10.S4
+	VFMLA V25.S4, V7.S4, V11.S4
+	VFMLA V24.S4, V2.S4, V10.S4
+	VFMLA V24.S4, V3.S4, V11.S4
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e214a56 // sqxtn v22.8b, v18.8h
+	VST1.P [V22.B8], 8(R0)
+addS8NEONdone:
+	RET
+
+// func mulScalarU8NEON(dst, src *uint8, n int, za, k int32, ratio, zc float32)
+TEXT ·mulScalarU8NEON(SB), NOSPLIT, $0-40
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	MOVWU za+24(FP), R3
+	VDUP R3, V24.S4
+	MOVWU k+28(FP), R3
+	VDUP R3, V25.S4
+	MOVWU ratio+32(FP), R3
+	VDUP R3, V26.S4
+	MOVWU zc+36(FP), R3
+	VDUP R3, V23.S4
+	MOVW $0x4f000000, R3
+	VDUP R3, V27.S4
+	MOVW $0x80000000, R3
+	VDUP R3, V28.S4
+mulScalarU8NEONloop:
+	VLD1.P 16(R1), [V0.B16]
+	VUXTL V0.B8, V18.H8
+	VUXTL2 V0.B16, V19.H8
+	VUXTL V18.H4, V10.S4
+	VUXTL2 V18.H8, V11.S4
+	VUXTL V19.H4, V12.S4
+	VUXTL2 V19.H8, V13.S4
+	VSUB V24.S4, V10.S4, V10.S4
+	VSUB V24.S4, V11.S4, V11.S4
+	VSUB V24.S4, V12.S4, V12.S4
+	VSUB V24.S4, V13.S4, V13.S4
+	WORD $0x4eb99d4a // mul v10.4s, v10.4s, v25.4s
+	WORD $0x4eb99d6b // mul v11.4s, v11.4s, v25.4s
+	WORD $0x4eb99d8c // mul v12.4s, v12.4s, v25.4s
+	WORD $0x4eb99dad // mul v13.4s, v13.4s, v25.4s
+	WORD $0x4e21d94a // scvtf v10.4s, v10.4s
+	WORD $0x4e21d96b // scvtf v11.4s, v11.4s
+	WORD $0x4e21d98c // scvtf v12.4s, v12.4s
+	WORD $0x4e21d9ad // scvtf v13.4s, v13.4s
+	WORD $0x6e3add4a // fmul v10.4s, v10.4s, v26.4s
+	WORD $0x6e3add6b // fmul v11.4s, v11.4s, v26.4s
+	WORD $0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
+	WORD $0x6e3addad // fmul v13.4s, v13.4s, v26.4s
+	WORD $0x4e37d54a // fadd v10.4s, v10.4s, v23.4s
+	WORD $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	WORD $0x4e37d58c // fadd v12.4s, v12.4s, v23.4s
+	WORD $0x4e37d5ad // fadd v13.4s, v13.4s, v23.4s
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD $0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	WORD $0x4e21a98c // fcvtns v12.4s, v12.4s
+	WORD $0x4e21a9ad // fcvtns v13.4s, v13.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	VBIF V16.B16, V28.B16, V12.B16
+	VBIF V17.B16, V28.B16, V13.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e614993 // sqxtn v19.4h, v12.4s
+	WORD $0x4e6149b3 // sqxtn2 v19.8h, v13.4s
+	WORD $0x2e212a56 // sqxtun v22.8b, v18.8h
+	WORD $0x6e212a76 // sqxtun2 v22.16b, v19.8h
+	VST1.P [V22.B16], 16(R0)
+	SUBS $16, R2, R2
+	BNE mulScalarU8NEONloop
+	RET
+
+// func mulScalarS8NEON(dst, src *uint8, n int, za, k int32, ratio, zc float32)
+TEXT ·mulScalarS8NEON(SB), NOSPLIT, $0-40
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	MOVWU za+24(FP), R3
+	VDUP R3, V24.S4
+	MOVWU k+28(FP), R3
+	VDUP R3, V25.S4
+	MOVWU ratio+32(FP), R3
+	VDUP R3, V26.S4
+	MOVWU zc+36(FP), R3
+	VDUP R3, V23.S4
+	MOVW $0x4f000000, R3
+	VDUP R3, V27.S4
+	MOVW $0x80000000, R3
+	VDUP R3, V28.S4
+mulScalarS8NEONloop:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x0f08a412 // sxtl v18.8h, v0.8b
+	WORD $0x4f08a413 // sxtl2 v19.8h, v0.16b
+	WORD $0x0f10a64a // sxtl v10.4s, v18.4h
+	WORD $0x4f10a64b // sxtl2 v11.4s, v18.8h
+	WORD $0x0f10a66c // sxtl v12.4s, v19.4h
+	WORD $0x4f10a66d // sxtl2 v13.4s, v19.8h
+	VSUB V24.S4, V10.S4, V10.S4
+	VSUB V24.S4, V11.S4, V11.S4
+	VSUB V24.S4, V12.S4, V12.S4
+	VSUB V24.S4, V13.S4, V13.S4
+	WORD $0x4eb99d4a // mul v10.4s, v10.4s, v25.4s
+	WORD $0x4eb99d6b // mul v11.4s, v11.4s, v25.4s
+	WORD $0x4eb99d8c // mul v12.4s, v12.4s, v25.4s
+	WORD $0x4eb99dad // mul v13.4s, v13.4s, v25.4s
+	WORD $0x4e21d94a // scvtf v10.4s, v10.4s
+	WORD $0x4e21d96b // scvtf v11.4s, v11.4s
+	WORD $0x4e21d98c // scvtf v12.4s, v12.4s
+	WORD $0x4e21d9ad // scvtf v13.4s, v13.4s
+	WORD $0x6e3add4a // fmul v10.4s, v10.4s, v26.4s
+	WORD $0x6e3add6b // fmul v11.4s, v11.4s, v26.4s
+	WORD $0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
+	WORD $0x6e3addad // fmul v13.4s, v13.4s, v26.4s
+	WORD $0x4e37d54a // fadd v10.4s, v10.4s, v23.4s
+	WORD $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	WORD $0x4e37d58c // fadd v12.4s, v12.4s, v23.4s
+	WORD $0x4e37d5ad // fadd v13.4s, v13.4s, v23.4s
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD $0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	WORD $0x4e21a98c // fcvtns v12.4s, v12.4s
+	WORD $0x4e21a9ad // fcvtns v13.4s, v13.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	VBIF V16.B16, V28.B16, V12.B16
+	VBIF V17.B16, V28.B16, V13.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e614993 // sqxtn v19.4h, v12.4s
+	WORD $0x4e6149b3 // sqxtn2 v19.8h, v13.4s
+	WORD $0x0e214a56 // sqxtn v22.8b, v18.8h
+	WORD $0x4e214a76 // sqxtn2 v22.16b, v19.8h
+	VST1.P [V22.B16], 16(R0)
+	SUBS $16, R2, R2
+	BNE mulScalarS8NEONloop
+	RET

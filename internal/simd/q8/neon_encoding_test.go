@@ -16,7 +16,7 @@ import (
 	"testing"
 )
 
-// a64Encode encodes the three instruction forms the arm64 kernels write as
+// a64Encode encodes the instruction forms the arm64 kernels write as
 // WORDs, field by field from the ARM ARM (A64 Advanced SIMD, "vector x
 // indexed element" and "shift by immediate" classes):
 //
@@ -31,6 +31,14 @@ import (
 //	FMUL   Vd.4S, Vn.4S, Vm.4S       0 1 1 01110 0 0 1 Rm 11011 1 Rn Rd
 //	FMAX   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 0 0 1 Rm 11110 1 Rn Rd
 //	FMIN   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 1 0 1 Rm 11110 1 Rn Rd
+//	SXTL   Vd.4S, Vn.4H              0 Q 0 011110 0010 000 10100 1 Rn Rd      Q=1: SXTL2 (Vn.8H; 8H from 16B likewise)
+//	SADDW  Vd.4S, Vn.4S, Vm.4H       0 Q 0 01110 01 1 Rm 0001 00 Rn Rd         Q=1: SADDW2 (Vm.8H)
+//	SMAX   Vd.16B, Vn.16B, Vm.16B    0 1 0 01110 00 1 Rm 01100 1 Rn Rd
+//	FCMGT  Vd.4S, Vn.4S, Vm.4S       0 1 1 01110 1 0 1 Rm 11100 1 Rn Rd
+//	FADD   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 0 0 1 Rm 11010 1 Rn Rd
+//	MUL    Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 10 1 Rm 10011 1 Rn Rd
+//	SQXTN  Vd.4H, Vn.4S              0 Q 0 01110 01 10000 10100 10 Rn Rd      size 00: Vd.8B from Vn.8H; Q=1: …2, upper half
+//	SQXTUN Vd.8B, Vn.8H              0 Q 1 01110 00 10000 10010 10 Rn Rd
 func a64Encode(asm string) (uint32, error) {
 	var d, n, m, i uint32
 	op, _, _ := strings.Cut(asm, " ")
@@ -91,11 +99,63 @@ func a64Encode(asm string) (uint32, error) {
 			q = 1
 		}
 		return q<<30 | 0b01110<<24 | 0b01<<22 | 1<<21 | m<<16 | 0b1000<<12 | n<<5 | d, nil
-	case scan(asm, "sxtl v%d.8h, v%d.8b", &d, &n):
+	case scan(asm, "sxtl v%d.8h, v%d.8b", &d, &n), scan(asm, "sxtl2 v%d.8h, v%d.16b", &d, &n),
+		scan(asm, "sxtl v%d.4s, v%d.4h", &d, &n), scan(asm, "sxtl2 v%d.4s, v%d.8h", &d, &n):
 		if d > 31 || n > 31 {
 			return 0, fmt.Errorf("bad operands in %q", asm)
 		}
-		return 0b011110<<23 | 0b0001<<19 | 0b101001<<10 | n<<5 | d, nil
+		q, immh := uint32(0), uint32(0b0001)
+		if op == "sxtl2" {
+			q = 1
+		}
+		if strings.Contains(asm, ".4s") {
+			immh = 0b0010
+		}
+		return q<<30 | 0b011110<<23 | immh<<19 | 0b101001<<10 | n<<5 | d, nil
+	case scan(asm, "saddw v%d.4s, v%d.4s, v%d.4h", &d, &n, &m), scan(asm, "saddw2 v%d.4s, v%d.4s, v%d.8h", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		var q uint32
+		if op == "saddw2" {
+			q = 1
+		}
+		return q<<30 | 0b01110<<24 | 0b01<<22 | 1<<21 | m<<16 | 0b0001<<12 | n<<5 | d, nil
+	case scan(asm, "smax v%d.16b, v%d.16b, v%d.16b", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		return 1<<30 | 0b01110<<24 | 1<<21 | m<<16 | 0b01100<<11 | 1<<10 | n<<5 | d, nil
+	case (op == "fcmgt" || op == "fadd" || op == "mul") && scan(asm, op+" v%d.4s, v%d.4s, v%d.4s", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		// U, then bits 23:22 (a:sz for the float ops, size for MUL), opcode.
+		u, hi, code := uint32(0), uint32(0), uint32(0b11010) // fadd
+		switch op {
+		case "fcmgt":
+			u, hi, code = 1, 0b10, 0b11100
+		case "mul":
+			hi, code = 0b10, 0b10011
+		}
+		return 1<<30 | u<<29 | 0b01110<<24 | hi<<22 | 1<<21 | m<<16 | code<<11 | 1<<10 | n<<5 | d, nil
+	case (op == "sqxtn" || op == "sqxtun") && (scan(asm, op+" v%d.4h, v%d.4s", &d, &n) || scan(asm, op+" v%d.8b, v%d.8h", &d, &n)),
+		(op == "sqxtn2" || op == "sqxtun2") && (scan(asm, op+" v%d.8h, v%d.4s", &d, &n) || scan(asm, op+" v%d.16b, v%d.8h", &d, &n)):
+		if d > 31 || n > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		var q, u, size uint32
+		code := uint32(0b10100)
+		if strings.HasSuffix(op, "2") {
+			q = 1
+		}
+		if strings.HasPrefix(op, "sqxtun") {
+			u, code = 1, 0b10010
+		}
+		if strings.HasSuffix(asm, ".4s") {
+			size = 0b01
+		}
+		return q<<30 | u<<29 | 0b01110<<24 | size<<22 | 0b10000<<17 | code<<12 | 0b10<<10 | n<<5 | d, nil
 	}
 	return 0, fmt.Errorf("unknown instruction %q", asm)
 }
@@ -155,13 +215,36 @@ func TestA64EncoderKnown(t *testing.T) {
 		{"fmin v1.4s, v22.4s, v3.4s", 0x4ea3f6c1},
 		{"fcvtns v4.4s, v4.4s", 0x4e21a884},
 		{"fcvtns v19.4s, v2.4s", 0x4e21a853},
+		{"sxtl2 v19.8h, v0.16b", 0x4f08a413},
+		{"sxtl v2.4s, v18.4h", 0x0f10a642},
+		{"sxtl2 v31.4s, v7.8h", 0x4f10a4ff},
+		{"sxtl v0.4s, v31.4h", 0x0f10a7e0},
+		{"saddw v0.4s, v0.4s, v2.4h", 0x0e621000},
+		{"saddw2 v31.4s, v17.4s, v9.8h", 0x4e69123f},
+		{"smax v0.16b, v0.16b, v2.16b", 0x4e226400},
+		{"smax v31.16b, v9.16b, v17.16b", 0x4e31653f},
+		{"fcmgt v14.4s, v27.4s, v10.4s", 0x6eaae76e},
+		{"fcmgt v31.4s, v0.4s, v19.4s", 0x6eb3e41f},
+		{"fadd v10.4s, v10.4s, v23.4s", 0x4e37d54a},
+		{"fadd v1.4s, v30.4s, v7.4s", 0x4e27d7c1},
+		{"mul v10.4s, v10.4s, v25.4s", 0x4eb99d4a},
+		{"mul v31.4s, v1.4s, v16.4s", 0x4eb09c3f},
+		{"sqxtn v18.4h, v10.4s", 0x0e614952},
+		{"sqxtn2 v18.8h, v11.4s", 0x4e614972},
+		{"sqxtn v22.8b, v18.8h", 0x0e214a56},
+		{"sqxtn2 v22.16b, v19.8h", 0x4e214a76},
+		{"sqxtun v22.8b, v18.8h", 0x2e212a56},
+		{"sqxtun2 v31.16b, v3.8h", 0x6e21287f},
+		{"sqxtn v0.4h, v31.4s", 0x0e614be0},
+		{"sqxtun2 v5.16b, v31.8h", 0x6e212be5},
 	} {
 		got, err := a64Encode(c.asm)
 		if err != nil || got != c.want {
 			t.Errorf("%s: %#08x, %v; want %#08x", c.asm, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"smlal v1.4s, v2.4h, v16.h[0]", "sdot v1.4s, v2.16b, v3.4b[4]", "sdot v1.4s, v2.16b, v3.4b[1] x"} {
+	for _, bad := range []string{"smlal v1.4s, v2.4h, v16.h[0]", "sdot v1.4s, v2.16b, v3.4b[4]", "sdot v1.4s, v2.16b, v3.4b[1] x",
+		"sqxtn2 v1.4h, v2.4s", "sxtl v1.4s, v2.8b", "saddw2 v1.4s, v2.4s, v3.4h", "fcmgt v1.2s, v2.2s, v3.2s"} {
 		if _, err := a64Encode(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
