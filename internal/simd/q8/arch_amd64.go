@@ -3,6 +3,8 @@ package q8
 import (
 	"unsafe"
 
+	"github.com/klauspost/cpuid/v2"
+
 	"github.com/qtool/qtool/internal/simd/cpu"
 )
 
@@ -620,6 +622,22 @@ func mulScalarU8AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 //go:noescape
 func mulScalarS8AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 
+//go:noescape
+func lookupVBMI(dst, src *uint8, n int, table *[256]uint8)
+
+//go:noescape
+func lookupAVX2(dst, src *uint8, n int, table *[256]uint8)
+
+// lookupX86 is the AVX2 LookupU8 kernel with the runs it cannot take (under
+// one 32-byte vector) done by the Go twin.
+func lookupX86(dst, src *uint8, n int, table *[256]uint8) {
+	if n < 32 {
+		lookupGo(unsafe.Slice(dst, n), unsafe.Slice(src, n), table)
+		return
+	}
+	lookupAVX2(dst, src, n, table)
+}
+
 func initArch() {
 	x := cpu.X86
 	if x.AVX2 && x.FMA {
@@ -629,6 +647,12 @@ func initArch() {
 		colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8AVX2, colSumS8AVX2}
 	}
 	if x.AVX2 {
+		lookupKern[isaAVX2], lookupKern[isaAVXVNNI], lookupKern[isaAVX512VNNI] = lookupX86, lookupX86, lookupX86
+		// VPERMI2B is AVX512VBMI, which cpu.X86 does not carry (no other
+		// kernel needs it); cpuid's flag includes the same OS check.
+		if x.AVX512F && x.AVX512BW && cpuid.CPU.Supports(cpuid.AVX512VBMI) {
+			lookupKern[isaAVX512VNNI] = lookupVBMI
+		}
 		mulScalarKern = [2]func(dst, src *uint8, n int, za, k int32, ratio, zc float32){mulScalarU8AVX2, mulScalarS8AVX2}
 		dw3RowA = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAU, dw3RowAS}
 		dw3RowAN = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAUN, dw3RowASN}

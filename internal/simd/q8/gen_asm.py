@@ -1395,4 +1395,164 @@ for signed in (False, True):
         w(f'\t{pk} X{b}, X{a}, X{a}\n\tVMOVDQU X{a}, {16*j}(DI)')
     w('\tVZEROUPPER\n\tRET\n')
 
+
+# LookupU8 (dst[i] = table[src[i]]), AVX-512 VBMI: the table in Z0..Z3;
+# VPERMI2B looks 64 indices up in a 128-entry pair of registers by their low
+# seven bits, once in the low half (Z0:Z1) and once in the high half
+# (Z2:Z3), and the source's top bit (VPMOVB2M) picks between the two. The
+# last n mod 64 bytes go through a masked load and store: masked-off bytes
+# are neither read (no fault past the slice) nor written.
+def vbmiBlock(s, d, off, k):
+    """Looks up the 64 bytes at off(s) into off(d) (k a free mask register;
+    masked load and store when off is None, with the byte mask in K3)."""
+    if off is None:
+        w(f'\tVMOVDQU8.Z ({s}), K3, Z4')
+    else:
+        w(f'\tVMOVDQU8 {off}({s}), Z4')
+    w(f"""	VPMOVB2M Z4, {k}
+	VMOVDQA64 Z4, Z5
+	VPERMI2B Z1, Z0, Z4
+	VPERMI2B Z3, Z2, Z5
+	VMOVDQU8 Z5, {k}, Z4""")
+    if off is None:
+        w(f'\tVMOVDQU8 Z4, K3, ({d})')
+    else:
+        w(f'\tVMOVDQU8 Z4, {off}({d})')
+
+
+w("""// func lookupVBMI(dst, src *uint8, n int, table *[256]uint8)
+// Any n >= 0; dst may be src. 128 bytes per iteration in two independent
+// chains, then at most one full vector and a masked one.
+TEXT ·lookupVBMI(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ table+24(FP), AX
+	VMOVDQU64 0(AX), Z0
+	VMOVDQU64 64(AX), Z1
+	VMOVDQU64 128(AX), Z2
+	VMOVDQU64 192(AX), Z3
+	SUBQ $128, CX
+	JLT vbmirest
+vbmiloop:
+	VMOVDQU8 (SI), Z4
+	VMOVDQU8 64(SI), Z6
+	VPMOVB2M Z4, K1
+	VPMOVB2M Z6, K2
+	VMOVDQA64 Z4, Z5
+	VMOVDQA64 Z6, Z7
+	VPERMI2B Z1, Z0, Z4
+	VPERMI2B Z3, Z2, Z5
+	VPERMI2B Z1, Z0, Z6
+	VPERMI2B Z3, Z2, Z7
+	VMOVDQU8 Z5, K1, Z4
+	VMOVDQU8 Z7, K2, Z6
+	VMOVDQU8 Z4, (DI)
+	VMOVDQU8 Z6, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $128, CX
+	JGE vbmiloop
+vbmirest:
+	ADDQ $128, CX
+	CMPQ CX, $64
+	JLT vbmitail""")
+vbmiBlock('SI', 'DI', 0, 'K1')
+w("""	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $64, CX
+vbmitail:
+	TESTQ CX, CX
+	JEQ vbmidone
+	MOVQ $1, R8
+	SHLQ CX, R8
+	DECQ R8
+	KMOVQ R8, K3""")
+vbmiBlock('SI', 'DI', None, 'K1')
+w("""vbmidone:
+	VZEROUPPER
+	RET
+""")
+
+# LookupU8, AVX2: VPSHUFB looks up 16 entries (one table row) per byte by
+# its low four bits and gives 0 where the index byte's top bit is set. With
+# t_0 = row 0 and t_r = row r XOR row r−1, the XOR of the lookups of t_0..t_h
+# is row h, so the index for step r must have its top bit clear exactly for
+# r <= h = src>>4. Bytes hold that for eight rows only, so two chains: the
+# low one starts at src and the high one at src XOR 0x80 (t_8 = row 8), and
+# each step subtracts 16 with signed saturation: a non-negative index stays
+# so while r <= h, then goes negative; a negative one (the byte belongs to
+# the other half) saturates at −128 and looks up zeros throughout. The two
+# chains' results are XORed. Per 32 bytes: 16 VPSHUFB, 14 VPSUBSB, 16 VPXOR.
+#
+# Registers: Y0/Y1 the low/high index chains, Y2/Y3 their accumulators,
+# Y4/Y5 lookups, Y15 the 16s, Y6..Y14 nine of the t_r; the other seven, the
+# 0x80s and the first-computed last vector live in the frame.
+lookRes = {0: 6, 1: 7, 2: 8, 3: 9, 4: 10, 8: 11, 9: 12, 10: 13, 11: 14}
+lookMem = {r: 32*i for i, r in enumerate(r for r in range(16) if r not in lookRes)}
+lookC80 = 32*len(lookMem)
+lookLast = lookC80 + 32
+lookFrame = lookLast + 32
+
+
+def lookT(r, tmp):
+    """The register holding t_r, loading it into tmp if it lives in the frame."""
+    if r in lookRes:
+        return f'Y{lookRes[r]}'
+    w(f'\tVMOVDQU {lookMem[r]}(SP), {tmp}')
+    return tmp
+
+
+def avx2Look(addr):
+    """Looks up the 32 bytes at addr into Y2."""
+    w(f'\tVMOVDQU {addr}, Y0\n\tVPXOR {lookC80}(SP), Y0, Y1')
+    w(f'\tVPSHUFB Y0, {lookT(0, "Y4")}, Y2\n\tVPSHUFB Y1, {lookT(8, "Y5")}, Y3')
+    for r in range(1, 8):
+        w('\tVPSUBSB Y15, Y0, Y0\n\tVPSUBSB Y15, Y1, Y1')
+        w(f'\tVPSHUFB Y0, {lookT(r, "Y4")}, Y4\n\tVPSHUFB Y1, {lookT(r+8, "Y5")}, Y5')
+        w('\tVPXOR Y4, Y2, Y2\n\tVPXOR Y5, Y3, Y3')
+    w('\tVPXOR Y3, Y2, Y2')
+
+
+w(f"""// func lookupAVX2(dst, src *uint8, n int, table *[256]uint8)
+// n >= 32; dst may be src. The last (possibly overlapping) 32 bytes are
+// looked up first, before any store, and stored last, so no byte outside
+// the n is touched and in-place calls read only original bytes.
+TEXT ·lookupAVX2(SB), NOSPLIT, ${lookFrame}-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ table+24(FP), AX
+	MOVL $0x10101010, BX
+	VMOVD BX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x80808080, BX
+	VMOVD BX, X4
+	VPBROADCASTD X4, Y4
+	VMOVDQU Y4, {lookC80}(SP)""")
+for r in range(16):
+    d = f'Y{lookRes[r]}' if r in lookRes else 'Y2'
+    w(f'\tVBROADCASTI128 {16*r}(AX), {d}')
+    if r % 8:
+        w(f'\tVBROADCASTI128 {16*(r-1)}(AX), Y3\n\tVPXOR Y3, {d}, {d}')
+    if r in lookMem:
+        w(f'\tVMOVDQU {d}, {lookMem[r]}(SP)')
+w('\tLEAQ -32(SI)(CX*1), R8')
+avx2Look('(R8)')
+w(f"""	VMOVDQU Y2, {lookLast}(SP)
+	LEAQ -32(DI)(CX*1), R9
+	SHRQ $5, CX
+lookavx2loop:""")
+avx2Look('(SI)')
+w(f"""	VMOVDQU Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ lookavx2loop
+	VMOVDQU {lookLast}(SP), Y2
+	VMOVDQU Y2, (R9)
+	VZEROUPPER
+	RET
+""")
+
 open('kernels_amd64.s', 'w').write('\n'.join(out))
