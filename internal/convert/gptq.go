@@ -68,10 +68,13 @@ type layerH struct {
 	h      [][]float64 // per group, row-major k×k
 }
 
-// convGeo is a 1-D or 2-D convolution's geometry, in NCHW.
+// convGeo is a 1-D, 2-D or 3-D convolution's geometry, in NC(D)(H)W, with
+// the spatial dims right-aligned in three (a 1-D conv is 1×1×W).
 type convGeo struct {
-	cin, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr int
-	same, lower                                 bool // auto_pad SAME_UPPER / SAME_LOWER
+	cin, nsp    int    // input channels per group, spatial dims
+	k, s, d     [3]int // kernel, stride, dilation per spatial dim
+	pb, pe      [3]int // pads at the beginning and end
+	same, lower bool   // auto_pad SAME_UPPER / SAME_LOWER
 }
 
 // samePads is ONNX's auto_pad SAME_* split of the padding of one axis.
@@ -86,7 +89,7 @@ func samePads(in, k, s, d int, lower bool) (begin, end int) {
 }
 
 // OptimizeWeights runs the float graph f over batches, collects H for
-// every Conv (1-D, 2-D, any group), Gemm and MatMul with constant weights
+// every Conv (1-D, 2-D or 3-D, any group), Gemm and MatMul with constant weights
 // that cfg quantizes with weight.rounding gptq, and rounds their weights with GPTQ under cfg's
 // weight spec. f must be the graph that Static is then given (same node
 // and weight names), before Static changes it.
@@ -227,8 +230,8 @@ func newLayerH(ix *graph.Index, n *graph.Node, maxK int) (*layerH, string) {
 	l := &layerH{n: n, groups: 1}
 	switch n.OpType {
 	case "Conv":
-		if len(ws) != 3 && len(ws) != 4 {
-			return nil, "only 1-D and 2-D convolutions"
+		if len(ws) < 3 || len(ws) > 5 {
+			return nil, "only 1-D, 2-D and 3-D convolutions"
 		}
 		g, _ := n.AttrInt("group", 1)
 		if g < 1 || ws[0]%int(g) != 0 {
@@ -261,17 +264,21 @@ func newLayerH(ix *graph.Index, n *graph.Node, maxK int) (*layerH, string) {
 		if !ok1 || !ok2 || !ok3 {
 			return nil, "bad conv attributes"
 		}
-		geo := &convGeo{cin: ws[1], kh: 1, kw: ws[len(ws)-1], sh: 1, sw: int(st[nsp-1]), dh: 1, dw: int(dl[nsp-1]), pl: int(pd[nsp-1]), pr: int(pd[2*nsp-1])}
-		if nsp == 2 {
-			geo.kh, geo.sh, geo.dh, geo.pt, geo.pb = ws[2], int(st[0]), int(dl[0]), int(pd[0]), int(pd[2])
-		}
-		if geo.sh < 1 || geo.sw < 1 || geo.dh < 1 || geo.dw < 1 || geo.pt < 0 || geo.pl < 0 || geo.pb < 0 || geo.pr < 0 {
-			return nil, "bad conv attributes"
+		geo := &convGeo{cin: ws[1], nsp: nsp, k: [3]int{1, 1, 1}, s: [3]int{1, 1, 1}, d: [3]int{1, 1, 1}}
+		k := 1
+		for i := 0; i < nsp; i++ {
+			j := 3 - nsp + i
+			geo.k[j], geo.s[j], geo.d[j] = ws[2+i], int(st[i]), int(dl[i])
+			geo.pb[j], geo.pe[j] = int(pd[i]), int(pd[nsp+i])
+			if geo.s[j] < 1 || geo.d[j] < 1 || geo.pb[j] < 0 || geo.pe[j] < 0 {
+				return nil, "bad conv attributes"
+			}
+			k *= ws[2+i]
 		}
 		if ap == "SAME_UPPER" || ap == "SAME_LOWER" {
 			geo.same, geo.lower = true, ap == "SAME_LOWER"
 		}
-		l.geo, l.groups, l.k = geo, int(g), geo.cin*geo.kh*geo.kw
+		l.geo, l.groups, l.k = geo, int(g), geo.cin*k
 	case "Gemm":
 		if ta, _ := n.AttrInt("transA", 0); ta != 0 {
 			return nil, "Gemm with transA"
@@ -309,46 +316,48 @@ func (l *layerH) accumulate(x *tensor.Tensor) error {
 		return nil
 	}
 	g := *l.geo
-	var n, c, ih, iw int
-	switch len(x.Shape) {
-	case 3:
-		n, c, ih, iw = x.Shape[0], x.Shape[1], 1, x.Shape[2]
-	case 4:
-		n, c, ih, iw = x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	default:
-		return fmt.Errorf("input rank %d", len(x.Shape))
+	if len(x.Shape) != g.nsp+2 {
+		return fmt.Errorf("input rank %d for a %d-D convolution", len(x.Shape), g.nsp)
 	}
+	n, c := x.Shape[0], x.Shape[1]
+	in := [3]int{1, 1, 1}
+	copy(in[5-len(x.Shape):], x.Shape[2:])
 	if c != g.cin*l.groups {
 		return fmt.Errorf("input has %d channels, want %d", c, g.cin*l.groups)
 	}
-	if g.same {
-		g.pt, g.pb = samePads(ih, g.kh, g.sh, g.dh, g.lower)
-		g.pl, g.pr = samePads(iw, g.kw, g.sw, g.dw, g.lower)
+	var out [3]int
+	for j := range 3 {
+		if g.same {
+			g.pb[j], g.pe[j] = samePads(in[j], g.k[j], g.s[j], g.d[j], g.lower)
+		}
+		out[j] = (in[j]+g.pb[j]+g.pe[j]-g.d[j]*(g.k[j]-1)-1)/g.s[j] + 1
+		if out[j] <= 0 {
+			return fmt.Errorf("empty output")
+		}
 	}
-	oh := (ih+g.pt+g.pb-g.dh*(g.kh-1)-1)/g.sh + 1
-	ow := (iw+g.pl+g.pr-g.dw*(g.kw-1)-1)/g.sw + 1
-	if oh <= 0 || ow <= 0 {
-		return fmt.Errorf("empty output")
-	}
+	plane := in[0] * in[1] * in[2]
 	// Patches go into buf as the columns of a k × stride matrix, added
 	// to H a block at a time.
 	const maxCols = 4096
-	stride := min(oh*ow*n, maxCols)
+	stride := min(out[0]*out[1]*out[2]*n, maxCols)
 	buf := make([]float32, l.k*stride)
-	fill := func(xs, buf []float32, b, gi, oy, ox, col int) {
+	fill := func(xs, buf []float32, b, gi, oz, oy, ox, col int) {
 		r := 0
 		for ci := 0; ci < g.cin; ci++ {
-			plane := xs[(b*c+gi*g.cin+ci)*ih*iw : (b*c+gi*g.cin+ci+1)*ih*iw]
-			for ky := 0; ky < g.kh; ky++ {
-				y := oy*g.sh - g.pt + ky*g.dh
-				for kx := 0; kx < g.kw; kx++ {
-					xx := ox*g.sw - g.pl + kx*g.dw
-					v := float32(0)
-					if y >= 0 && y < ih && xx >= 0 && xx < iw {
-						v = plane[y*iw+xx]
+			xp := xs[(b*c+gi*g.cin+ci)*plane : (b*c+gi*g.cin+ci+1)*plane]
+			for kz := 0; kz < g.k[0]; kz++ {
+				z := oz*g.s[0] - g.pb[0] + kz*g.d[0]
+				for ky := 0; ky < g.k[1]; ky++ {
+					y := oy*g.s[1] - g.pb[1] + ky*g.d[1]
+					for kx := 0; kx < g.k[2]; kx++ {
+						xx := ox*g.s[2] - g.pb[2] + kx*g.d[2]
+						v := float32(0)
+						if z >= 0 && z < in[0] && y >= 0 && y < in[1] && xx >= 0 && xx < in[2] {
+							v = xp[(z*in[1]+y)*in[2]+xx]
+						}
+						buf[r*stride+col] = v
+						r++
 					}
-					buf[r*stride+col] = v
-					r++
 				}
 			}
 		}
@@ -360,11 +369,13 @@ func (l *layerH) accumulate(x *tensor.Tensor) error {
 			cols = 0
 		}
 		for b := 0; b < n; b++ {
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					fill(x.F32(), buf, b, gi, oy, ox, cols)
-					if cols++; cols == stride {
-						add()
+			for oz := 0; oz < out[0]; oz++ {
+				for oy := 0; oy < out[1]; oy++ {
+					for ox := 0; ox < out[2]; ox++ {
+						fill(x.F32(), buf, b, gi, oz, oy, ox, cols)
+						if cols++; cols == stride {
+							add()
+						}
 					}
 				}
 			}

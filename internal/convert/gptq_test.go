@@ -26,16 +26,20 @@ type gptqGolden struct {
 		RTNErr     float64   `json:"rtn_err"`
 		GPTQErr    float64   `json:"gptq_err"`
 	} `json:"cases"`
-	Conv struct {
-		X         []float64   `json:"x"`
-		Shape     []int       `json:"shape"`
-		Groups    int         `json:"groups"`
-		Kernel    []int       `json:"kernel"`
-		Strides   []int64     `json:"strides"`
-		Dilations []int64     `json:"dilations"`
-		Pads      []int64     `json:"pads"`
-		H         [][]float64 `json:"h"`
-	} `json:"conv"`
+	Conv   convGolden `json:"conv"`
+	Conv3d convGolden `json:"conv3d"`
+}
+
+// convGolden is a convolution's input and torch's H of its patches.
+type convGolden struct {
+	X         []float64   `json:"x"`
+	Shape     []int       `json:"shape"`
+	Groups    int         `json:"groups"`
+	Kernel    []int       `json:"kernel"`
+	Strides   []int64     `json:"strides"`
+	Dilations []int64     `json:"dilations"`
+	Pads      []int64     `json:"pads"`
+	H         [][]float64 `json:"h"`
 }
 
 func readGPTQGolden(t *testing.T) *gptqGolden {
@@ -193,34 +197,52 @@ func TestGPTQMatMulLayout(t *testing.T) {
 // TestGPTQConvStatistics: H of a grouped, strided, dilated convolution with
 // asymmetric pads against torch's unfold.
 func TestGPTQConvStatistics(t *testing.T) {
-	c := readGPTQGolden(t).Conv
-	cin := c.Shape[1] / c.Groups
-	wv := &graph.Value{Name: "w", DType: tensor.Float32, Const: tensor.FromFloat32([]int{c.Groups, cin, c.Kernel[0], c.Kernel[1]}, make([]float32, c.Groups*cin*c.Kernel[0]*c.Kernel[1]))}
-	n := &graph.Node{Name: "conv", OpType: "Conv", Inputs: []*graph.Value{{Name: "x"}, wv}, Outputs: []*graph.Value{{Name: "y"}},
-		Attrs: []*graph.Attribute{graph.IntAttr("group", int64(c.Groups)), graph.IntsAttr("strides", c.Strides),
-			graph.IntsAttr("dilations", c.Dilations), graph.IntsAttr("pads", c.Pads)}}
-	gr := &graph.Graph{Nodes: []*graph.Node{n}, Initializers: []*graph.Value{wv}}
-	l, reason := newLayerH(gr.Index(), n, 4096)
-	if l == nil {
-		t.Fatal(reason)
-	}
-	if err := l.accumulate(tensor.FromFloat32(c.Shape, f32s(c.X))); err != nil {
-		t.Fatal(err)
-	}
-	for g := range c.H {
-		var scale float64
-		for _, v := range c.H[g] {
-			scale = math.Max(scale, math.Abs(v))
-		}
-		for i, want := range c.H[g] {
-			if got := l.h[g][i]; math.Abs(got-want) > 1e-5*scale {
-				t.Fatalf("group %d H[%d] = %g, torch %g", g, i, got, want)
+	gold := readGPTQGolden(t)
+	for name, c := range map[string]convGolden{"2-D": gold.Conv, "3-D": gold.Conv3d} {
+		t.Run(name, func(t *testing.T) {
+			if len(c.Kernel) == 0 {
+				t.Fatal("golden case missing: regenerate with tools/golden/gptq_ref.py")
 			}
-		}
-	}
-	// A wrong input is an error, not a panic.
-	if err := l.accumulate(tensor.FromFloat32([]int{1, 3, 4, 4}, make([]float32, 48))); err == nil {
-		t.Error("accumulate took an input with the wrong channel count")
+			cin := c.Shape[1] / c.Groups
+			ws := append([]int{c.Groups, cin}, c.Kernel...)
+			n := 1
+			for _, d := range ws {
+				n *= d
+			}
+			wv := &graph.Value{Name: "w", DType: tensor.Float32, Const: tensor.FromFloat32(ws, make([]float32, n))}
+			node := &graph.Node{Name: "conv", OpType: "Conv", Inputs: []*graph.Value{{Name: "x"}, wv}, Outputs: []*graph.Value{{Name: "y"}},
+				Attrs: []*graph.Attribute{graph.IntAttr("group", int64(c.Groups)), graph.IntsAttr("strides", c.Strides),
+					graph.IntsAttr("dilations", c.Dilations), graph.IntsAttr("pads", c.Pads)}}
+			gr := &graph.Graph{Nodes: []*graph.Node{node}, Initializers: []*graph.Value{wv}}
+			l, reason := newLayerH(gr.Index(), node, 4096)
+			if l == nil {
+				t.Fatal(reason)
+			}
+			if err := l.accumulate(tensor.FromFloat32(c.Shape, f32s(c.X))); err != nil {
+				t.Fatal(err)
+			}
+			for g := range c.H {
+				var scale float64
+				for _, v := range c.H[g] {
+					scale = math.Max(scale, math.Abs(v))
+				}
+				for i, want := range c.H[g] {
+					if got := l.h[g][i]; math.Abs(got-want) > 1e-5*scale {
+						t.Fatalf("group %d H[%d] = %g, torch %g", g, i, got, want)
+					}
+				}
+			}
+			// A wrong input is an error, not a panic: wrong channel
+			// count, and a rank that does not match the kernel's.
+			bad := append([]int{1, 3}, c.Shape[2:]...)
+			nb, _ := tensor.NumElements(bad)
+			if err := l.accumulate(tensor.FromFloat32(bad, make([]float32, nb))); err == nil {
+				t.Error("accumulate took an input with the wrong channel count")
+			}
+			if err := l.accumulate(tensor.FromFloat32([]int{1, c.Shape[1], 4}, make([]float32, 4*c.Shape[1]))); err == nil {
+				t.Error("accumulate took a 1-D input")
+			}
+		})
 	}
 }
 

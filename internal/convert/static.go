@@ -501,8 +501,8 @@ func (p *plan) checkWeighted(n *graph.Node) error {
 				return fmt.Errorf("bias is not a 1-D float constant")
 			}
 		}
-		if w.Rank() < 3 || w.Rank() > 4 {
-			return fmt.Errorf("only 1-D and 2-D convolutions are quantized")
+		if w.Rank() < 3 || w.Rank() > 5 {
+			return fmt.Errorf("only 1-D, 2-D and 3-D convolutions are quantized")
 		}
 	case "Gemm":
 		w := isFloatConst(nil, n.Input(1))

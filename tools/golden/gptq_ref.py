@@ -109,5 +109,23 @@ for g in range(groups):
 conv = {"x": x.flatten().tolist(), "shape": list(x.shape), "groups": groups, "kernel": [kh, kw],
         "strides": list(stride), "dilations": list(dil), "pads": pads, "h": conv_h}
 
+# The same for a 3-D conv. torch has no 3-D unfold: the patches come from
+# conv3d with one-hot kernels (output channel i copies patch element i).
+x3 = torch.randn(2, 4, 5, 6, 5)
+pads3 = [1, 0, 2, 0, 1, 1]  # ONNX order: d, h, w begins, then ends
+groups3, k3, stride3, dil3 = 2, (2, 3, 2), (1, 2, 1), (2, 1, 1)
+xp3 = F.pad(x3, (pads3[2], pads3[5], pads3[1], pads3[4], pads3[0], pads3[3]))
+cin3 = x3.shape[1] // groups3
+kk = cin3 * k3[0] * k3[1] * k3[2]
+onehot = torch.eye(kk, dtype=torch.float64).reshape(kk, cin3, *k3)
+conv3_h = []
+for g in range(groups3):
+    cols = F.conv3d(xp3[:, g * cin3:(g + 1) * cin3].double(), onehot, stride=stride3, dilation=dil3)  # N, kk, D, H, W
+    a = cols.permute(1, 0, 2, 3, 4).reshape(kk, -1)
+    conv3_h.append((a @ a.t()).flatten().tolist())
+conv3d = {"x": x3.flatten().tolist(), "shape": list(x3.shape), "groups": groups3, "kernel": list(k3),
+          "strides": list(stride3), "dilations": list(dil3), "pads": pads3, "h": conv3_h}
+
 with open(sys.argv[1], "w") as f:
-    json.dump({"generator": "tools/golden/gptq_ref.py (torch %s)" % torch.__version__, "cases": cases, "conv": conv}, f)
+    json.dump({"generator": "tools/golden/gptq_ref.py (torch %s)" % torch.__version__, "cases": cases, "conv": conv,
+               "conv3d": conv3d}, f)
