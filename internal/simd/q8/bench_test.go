@@ -138,3 +138,31 @@ func BenchmarkDWConv3x3(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLookupU8 applies a random table per path to runs the size of a
+// 7×7×1 plane, a 28×28 one and MobileNetV3-small's first activation
+// (112×112×16), in bytes per second; the paths of one size run side by side.
+func BenchmarkLookupU8(b *testing.B) {
+	rnd := rand.New(rand.NewSource(3))
+	var tab [256]uint8
+	for i := range tab {
+		tab[i] = uint8(rnd.Intn(256))
+	}
+	for _, n := range []int{49, 784, 112 * 112 * 16} {
+		src := make([]uint8, n)
+		for i := range src {
+			src[i] = uint8(rnd.Intn(256))
+		}
+		dst := make([]uint8, n)
+		for _, p := range lookupPaths(b) {
+			b.Run(fmt.Sprintf("%d/%v", n, p), func(b *testing.B) {
+				withISA(b, variant{p: p}, func() {
+					b.SetBytes(int64(n))
+					for i := 0; i < b.N; i++ {
+						LookupU8(dst, src, &tab)
+					}
+				})
+			})
+		}
+	}
+}
