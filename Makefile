@@ -91,10 +91,11 @@ bench-peers: build
 # arm64 under qemu-user (apt-get install qemu-user-static): max has every
 # extension (SDOT, I8MM), neoverse-n1 SDOT without I8MM, cortex-a53 plain
 # NEON; q8's QTOOL_ISA choice is checked in-process for each forced name
-# (qemu-user cannot re-execute a test binary without binfmt_misc), and a
-# small QDQ ResNet runs on the best path of each CPU. Then the
-# quantized ops (every q8 path) and the ONNX node tests (the f32 asimd
-# kernel) under -cpu max. About 3 minutes here.
+# (qemu-user cannot re-execute a test binary without binfmt_misc); the QDQ
+# rewrite, the quantized ops and their ONNX node tests (QLinearConv,
+# QLinearMatMul, ConvInteger, MatMulInteger, DynamicQuantizeLinear; every q8
+# path) run on each CPU. Then the ONNX node tests of every op (the f32
+# asimd kernel) under -cpu max. About 3 minutes here.
 ARM64_CPUS ?= max neoverse-n1 cortex-a53
 arm64-test:
 	set -e; for c in $(ARM64_CPUS); do \
@@ -103,9 +104,8 @@ arm64-test:
 	  for isa in generic neon sdot dotprod avx2; do \
 	    QTOOL_ISA=$$isa GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" -run '^TestARM64' ./internal/simd/q8; \
 	  done; \
-	  GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" -run '^TestMiniResNetQDQ$$' ./internal/runtime/qdq/; \
+	  GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu $$c" ./internal/runtime/qdq/ ./internal/runtime/ops/qlinear/ ./internal/runtime/ops/quant/; \
 	done
-	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" ./internal/runtime/ops/qlinear/
 	GOARCH=arm64 $(GO) test -exec "qemu-aarch64-static -cpu max" -run 'TestONNXNodeTests|TestLibONNX' ./internal/runtime/ops/all/
 
 # The HTML report of qtool eval rendered in headless Chromium (apt-get
