@@ -1474,83 +1474,75 @@ w("""vbmidone:
 	RET
 """)
 
-# LookupU8, AVX2: VPSHUFB looks up 16 entries (one table row) per byte by
-# its low four bits and gives 0 where the index byte's top bit is set. With
-# t_0 = row 0 and t_r = row r XOR row r−1, the XOR of the lookups of t_0..t_h
-# is row h, so the index for step r must have its top bit clear exactly for
-# r <= h = src>>4. Bytes hold that for eight rows only, so two chains: the
-# low one starts at src and the high one at src XOR 0x80 (t_8 = row 8), and
-# each step subtracts 16 with signed saturation: a non-negative index stays
-# so while r <= h, then goes negative; a negative one (the byte belongs to
-# the other half) saturates at −128 and looks up zeros throughout. The two
-# chains' results are XORed. Per 32 bytes: 16 VPSHUFB, 14 VPSUBSB, 16 VPXOR.
-#
-# Registers: Y0/Y1 the low/high index chains, Y2/Y3 their accumulators,
-# Y4/Y5 lookups, Y15 the 16s, Y6..Y14 nine of the t_r; the other seven, the
-# 0x80s and the first-computed last vector live in the frame.
-lookRes = {0: 6, 1: 7, 2: 8, 3: 9, 4: 10, 8: 11, 9: 12, 10: 13, 11: 14}
-lookMem = {r: 32*i for i, r in enumerate(r for r in range(16) if r not in lookRes)}
-lookC80 = 32*len(lookMem)
-lookLast = lookC80 + 32
-lookFrame = lookLast + 32
-
-
-def lookT(r, tmp):
-    """The register holding t_r, loading it into tmp if it lives in the frame."""
-    if r in lookRes:
-        return f'Y{lookRes[r]}'
-    w(f'\tVMOVDQU {lookMem[r]}(SP), {tmp}')
-    return tmp
+# LookupU8, AVX2: VPSHUFB looks up one 16-entry table row for every byte by
+# its low four bits (its top bit must be clear: it would give 0), sixteen
+# times, and a VPBLENDVB tree picks the row by the source's bits 4, 5, 6 and
+# 7, each first moved to the top of its byte where VPBLENDVB reads it (VPSLLW
+# moves bits within words, but a byte's new top bit is still its own).
+# Sixteen shuffles per 32 bytes bound it: on Zen 4 this runs at the same
+# speed (7.3 against 7.7 GB/s on 200 KB, 1 B/cycle of VPSHUFB throughput) as
+# XOR-ing the lookups of row differences in two saturating-subtract chains,
+# which needs the 16 differences computed per call (15.6 against 8.7 ns on
+# 49 bytes).
+lookRes = {0: 10, 1: 11, 2: 12, 3: 13, 4: 14, 5: 15}
 
 
 def avx2Look(addr):
-    """Looks up the 32 bytes at addr into Y2."""
-    w(f'\tVMOVDQU {addr}, Y0\n\tVPXOR {lookC80}(SP), Y0, Y1')
-    w(f'\tVPSHUFB Y0, {lookT(0, "Y4")}, Y2\n\tVPSHUFB Y1, {lookT(8, "Y5")}, Y3')
-    for r in range(1, 8):
-        w('\tVPSUBSB Y15, Y0, Y0\n\tVPSUBSB Y15, Y1, Y1')
-        w(f'\tVPSHUFB Y0, {lookT(r, "Y4")}, Y4\n\tVPSHUFB Y1, {lookT(r+8, "Y5")}, Y5')
-        w('\tVPXOR Y4, Y2, Y2\n\tVPXOR Y5, Y3, Y3')
-    w('\tVPXOR Y3, Y2, Y2')
+    """Looks up the 32 bytes at addr into Y9, with rows 0..5 in Y10..Y15 and
+    the rest broadcast from the table at AX. Y0 the source (bit 7 at the
+    top), Y1 the index, Y2/Y3/Y4 bits 4/5/6 at the top, Y5..Y9 the tree."""
+    w(f'\tVMOVDQU {addr}, Y0\n\tVPAND lookc7f<>(SB), Y0, Y1\n\tVPSLLW $3, Y0, Y2\n\tVPSLLW $2, Y0, Y3\n\tVPADDB Y0, Y0, Y4')
+    free = ['Y5', 'Y6', 'Y7', 'Y8', 'Y9']
+    masks = ['Y2', 'Y3', 'Y4', 'Y0']
+
+    def node(lo, size, level):
+        """Rows lo..lo+size−1 looked up and selected by bits 4..3+level."""
+        if size == 1:
+            r = free.pop()
+            if lo in lookRes:
+                w(f'\tVPSHUFB Y1, Y{lookRes[lo]}, {r}')
+            else:
+                w(f'\tVBROADCASTI128 {16*lo}(AX), {r}\n\tVPSHUFB Y1, {r}, {r}')
+            return r
+        a = node(lo, size//2, level-1)
+        b = node(lo+size//2, size//2, level-1)
+        w(f'\tVPBLENDVB {masks[level-1]}, {b}, {a}, {a}')
+        free.append(b)
+        return a
+    assert node(0, 16, 4) == 'Y9'
 
 
-w(f"""// func lookupAVX2(dst, src *uint8, n int, table *[256]uint8)
+w("""DATA lookc7f<>+0(SB)/8, $0x7f7f7f7f7f7f7f7f
+DATA lookc7f<>+8(SB)/8, $0x7f7f7f7f7f7f7f7f
+DATA lookc7f<>+16(SB)/8, $0x7f7f7f7f7f7f7f7f
+DATA lookc7f<>+24(SB)/8, $0x7f7f7f7f7f7f7f7f
+GLOBL lookc7f<>(SB), RODATA|NOPTR, $32
+
+// func lookupAVX2(dst, src *uint8, n int, table *[256]uint8)
 // n >= 32; dst may be src. The last (possibly overlapping) 32 bytes are
 // looked up first, before any store, and stored last, so no byte outside
 // the n is touched and in-place calls read only original bytes.
-TEXT ·lookupAVX2(SB), NOSPLIT, ${lookFrame}-32
+TEXT ·lookupAVX2(SB), NOSPLIT, $32-32
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
-	MOVQ table+24(FP), AX
-	MOVL $0x10101010, BX
-	VMOVD BX, X15
-	VPBROADCASTD X15, Y15
-	MOVL $0x80808080, BX
-	VMOVD BX, X4
-	VPBROADCASTD X4, Y4
-	VMOVDQU Y4, {lookC80}(SP)""")
-for r in range(16):
-    d = f'Y{lookRes[r]}' if r in lookRes else 'Y2'
-    w(f'\tVBROADCASTI128 {16*r}(AX), {d}')
-    if r % 8:
-        w(f'\tVBROADCASTI128 {16*(r-1)}(AX), Y3\n\tVPXOR Y3, {d}, {d}')
-    if r in lookMem:
-        w(f'\tVMOVDQU {d}, {lookMem[r]}(SP)')
+	MOVQ table+24(FP), AX""")
+for r, y in lookRes.items():
+    w(f'\tVBROADCASTI128 {16*r}(AX), Y{y}')
 w('\tLEAQ -32(SI)(CX*1), R8')
 avx2Look('(R8)')
-w(f"""	VMOVDQU Y2, {lookLast}(SP)
+w("""	VMOVDQU Y9, 0(SP)
 	LEAQ -32(DI)(CX*1), R9
 	SHRQ $5, CX
 lookavx2loop:""")
 avx2Look('(SI)')
-w(f"""	VMOVDQU Y2, (DI)
+w("""	VMOVDQU Y9, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
 	JNZ lookavx2loop
-	VMOVDQU {lookLast}(SP), Y2
-	VMOVDQU Y2, (R9)
+	VMOVDQU 0(SP), Y9
+	VMOVDQU Y9, (R9)
 	VZEROUPPER
 	RET
 """)
