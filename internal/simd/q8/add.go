@@ -24,8 +24,8 @@ type addConsts struct {
 // The arithmetic is MLAS's x86 kernel (ONNX Runtime) operation for
 // operation, so results match it bit for bit (checked against ONNX Runtime
 // by the qlinear goldens): ratios ra = sa/sc and rb = sb/sc in float32, a
-// constant fixed = zc − (ra·za + rb·zb) into which a broadcast operand is
-// folded (fixed + a·ra, unfused), then per element the fused multiply-adds
+// constant fixed = zc − fma(ra, za, rb·zb) into which a broadcast operand is
+// folded (fma(a, ra, fixed)), then per element the fused multiply-adds
 // fma(a, ra, fma(b, rb, fixed)), conversion with round half to even and
 // saturating narrowing (an out-of-range conversion gives INT32_MIN, as
 // VCVTPS2DQ does).
@@ -44,14 +44,25 @@ func AddU8(dst, a, b []uint8, p *AddParams) {
 		return float32(v)
 	}
 	c := addConsts{ra: p.ScaleA / p.ScaleC, rb: p.ScaleB / p.ScaleC}
-	c.fixed = float32(p.ZeroC) - (c.ra*float32(p.ZeroA) + c.rb*float32(p.ZeroB))
+	// ONNX Runtime's x86 build contracts zc − (ra·za + rb·zb) to
+	// zc − fma(ra, za, rb·zb), with the operands swapped when A is the
+	// single element (its kernel takes the scalar as B), and folds the scalar
+	// in with one more fma: checked against it on every code pair for
+	// parameters where the orders differ (addort_test.go). Spelled out so
+	// that no compiler fuses anything else (Go does on arm64).
+	za, zb := float32(p.ZeroA), float32(p.ZeroB)
+	if len(a) == 1 && len(b) != 1 {
+		c.fixed = float32(p.ZeroC) - fma32(c.rb, zb, float32(c.ra*za))
+	} else {
+		c.fixed = float32(p.ZeroC) - fma32(c.ra, za, float32(c.rb*zb))
+	}
 	sa, sb := 1, 1
 	if len(a) == 1 {
-		c.fixed += val(a[0]) * c.ra
+		c.fixed = fma32(val(a[0]), c.ra, c.fixed)
 		c.ra, sa = 0, 0
 	}
 	if len(b) == 1 {
-		c.fixed += val(b[0]) * c.rb
+		c.fixed = fma32(val(b[0]), c.rb, c.fixed)
 		c.rb, sb = 0, 0
 	}
 	i := 0
