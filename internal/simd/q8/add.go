@@ -170,6 +170,10 @@ func LogisticMLAS(x float32) float32 {
 	return min(max(r, 0), 1)
 }
 
+// mulKern holds the uint8 and int8 MulU8 kernels for two whole operands
+// (nil where there is none); they take a multiple of 16 elements.
+var mulKern [2]func(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+
 // MulU8 computes len(dst) elements of QLinearMul (com.microsoft) in MLAS's
 // x86 order: the exact int32 product (a−za)(b−zb), times the float32 ratio
 // (sa·sb)/sc, plus float32(zc) (separate multiply and add), converted with
@@ -188,7 +192,14 @@ func MulU8(dst, a, b []uint8, p *AddParams) {
 	}
 	ratio := p.ScaleA * p.ScaleB / p.ScaleC
 	zc := float32(p.ZeroC)
-	for i := range dst {
+	i := 0
+	if k := mulKern[b2i(p.Signed)]; k != nil && active != isaGeneric && len(a) == n && len(b) == n {
+		if m := n &^ 15; m > 0 {
+			k(&dst[0], &a[0], &b[0], m, p.ZeroA, p.ZeroB, ratio, zc)
+			i = m
+		}
+	}
+	for ; i < n; i++ {
 		ia, ib := i, i
 		if len(a) == 1 {
 			ia = 0

@@ -23,10 +23,11 @@ import "github.com/qtool/qtool/internal/simd/cpu"
 // The elementwise kernels (ASIMD only, so both paths): lookupNEON
 // (LookupU8: the 256-byte table in V16–V31, TBL then three TBX),
 // maxU8NEON/maxS8NEON (MaxBytes), colSumU8NEON/colSumS8NEON (SumPixels),
-// addU8NEON/addS8NEON (AddU8) and mulScalarU8NEON/mulScalarS8NEON
-// (MulScalarU8). The last two reproduce the x86 conversion VCVTPS2DQ, which
-// gives INT32_MIN for NaN and for values at or beyond 2^31 where FCVTNS
-// saturates: see convert_narrow in gen_asm_arm64.py.
+// addU8NEON/addS8NEON (AddU8), mulU8NEON/mulS8NEON (MulU8 on two whole
+// operands) and mulScalarU8NEON/mulScalarS8NEON (MulScalarU8). The last
+// three reproduce the x86 conversion VCVTPS2DQ, which gives INT32_MIN for
+// NaN and for values at or beyond 2^31 where FCVTNS saturates: see
+// convert_narrow in gen_asm_arm64.py.
 
 //go:generate python3 gen_asm_arm64.py
 
@@ -105,6 +106,12 @@ func mulScalarU8NEON(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 //go:noescape
 func mulScalarS8NEON(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 
+//go:noescape
+func mulU8NEON(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+
+//go:noescape
+func mulS8NEON(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+
 // outArm is the output stage as outQNEON reads it: one 16-byte vector.
 type outArm struct {
 	rs, zp     int32
@@ -134,6 +141,7 @@ func initArch() {
 	colSumKern = [2]func(acc *int32, src *uint8, n, stride int){colSumU8NEON, colSumS8NEON}
 	addKern = [2]func(dst, a, b *uint8, n int, sa, sb int, p *addConsts){addU8NEON, addS8NEON}
 	mulScalarKern = [2]func(dst, src *uint8, n int, za, k int32, ratio, zc float32){mulScalarU8NEON, mulScalarS8NEON}
+	mulKern = [2]func(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32){mulU8NEON, mulS8NEON}
 	if a.DotProd {
 		kernels[isaSDOT] = kernelSet{ok: true, tile8: tile8SDOT, outI32: outI32Arm, outQ: outQArm}
 	}

@@ -2415,3 +2415,163 @@ mulScalarS8NEONloop:
 	SUBS $16, R2, R2
 	BNE mulScalarS8NEONloop
 	RET
+
+// func mulU8NEON(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+TEXT ·mulU8NEON(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R0
+	MOVD a+8(FP), R1
+	MOVD b+16(FP), R2
+	MOVD n+24(FP), R3
+	MOVWU za+32(FP), R4
+	VDUP R4, V24.S4
+	MOVWU zb+36(FP), R4
+	VDUP R4, V25.S4
+	MOVWU ratio+40(FP), R4
+	VDUP R4, V26.S4
+	MOVWU zc+44(FP), R4
+	VDUP R4, V23.S4
+	MOVW $0x4f000000, R4
+	VDUP R4, V27.S4
+	MOVW $0x80000000, R4
+	VDUP R4, V28.S4
+mulU8NEONloop:
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R2), [V1.B16]
+	VUXTL V0.B8, V18.H8
+	VUXTL2 V0.B16, V19.H8
+	VUXTL V18.H4, V10.S4
+	VUXTL2 V18.H8, V11.S4
+	VUXTL V19.H4, V12.S4
+	VUXTL2 V19.H8, V13.S4
+	VUXTL V1.B8, V20.H8
+	VUXTL2 V1.B16, V21.H8
+	VUXTL V20.H4, V2.S4
+	VUXTL2 V20.H8, V3.S4
+	VUXTL V21.H4, V4.S4
+	VUXTL2 V21.H8, V5.S4
+	VSUB V24.S4, V10.S4, V10.S4
+	VSUB V24.S4, V11.S4, V11.S4
+	VSUB V24.S4, V12.S4, V12.S4
+	VSUB V24.S4, V13.S4, V13.S4
+	VSUB V25.S4, V2.S4, V2.S4
+	VSUB V25.S4, V3.S4, V3.S4
+	VSUB V25.S4, V4.S4, V4.S4
+	VSUB V25.S4, V5.S4, V5.S4
+	WORD $0x4ea29d4a // mul v10.4s, v10.4s, v2.4s
+	WORD $0x4ea39d6b // mul v11.4s, v11.4s, v3.4s
+	WORD $0x4ea49d8c // mul v12.4s, v12.4s, v4.4s
+	WORD $0x4ea59dad // mul v13.4s, v13.4s, v5.4s
+	WORD $0x4e21d94a // scvtf v10.4s, v10.4s
+	WORD $0x4e21d96b // scvtf v11.4s, v11.4s
+	WORD $0x4e21d98c // scvtf v12.4s, v12.4s
+	WORD $0x4e21d9ad // scvtf v13.4s, v13.4s
+	WORD $0x6e3add4a // fmul v10.4s, v10.4s, v26.4s
+	WORD $0x6e3add6b // fmul v11.4s, v11.4s, v26.4s
+	WORD $0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
+	WORD $0x6e3addad // fmul v13.4s, v13.4s, v26.4s
+	WORD $0x4e37d54a // fadd v10.4s, v10.4s, v23.4s
+	WORD $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	WORD $0x4e37d58c // fadd v12.4s, v12.4s, v23.4s
+	WORD $0x4e37d5ad // fadd v13.4s, v13.4s, v23.4s
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD $0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	WORD $0x4e21a98c // fcvtns v12.4s, v12.4s
+	WORD $0x4e21a9ad // fcvtns v13.4s, v13.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	VBIF V16.B16, V28.B16, V12.B16
+	VBIF V17.B16, V28.B16, V13.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e614993 // sqxtn v19.4h, v12.4s
+	WORD $0x4e6149b3 // sqxtn2 v19.8h, v13.4s
+	WORD $0x2e212a56 // sqxtun v22.8b, v18.8h
+	WORD $0x6e212a76 // sqxtun2 v22.16b, v19.8h
+	VST1.P [V22.B16], 16(R0)
+	SUBS $16, R3, R3
+	BNE mulU8NEONloop
+	RET
+
+// func mulS8NEON(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+TEXT ·mulS8NEON(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R0
+	MOVD a+8(FP), R1
+	MOVD b+16(FP), R2
+	MOVD n+24(FP), R3
+	MOVWU za+32(FP), R4
+	VDUP R4, V24.S4
+	MOVWU zb+36(FP), R4
+	VDUP R4, V25.S4
+	MOVWU ratio+40(FP), R4
+	VDUP R4, V26.S4
+	MOVWU zc+44(FP), R4
+	VDUP R4, V23.S4
+	MOVW $0x4f000000, R4
+	VDUP R4, V27.S4
+	MOVW $0x80000000, R4
+	VDUP R4, V28.S4
+mulS8NEONloop:
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R2), [V1.B16]
+	WORD $0x0f08a412 // sxtl v18.8h, v0.8b
+	WORD $0x4f08a413 // sxtl2 v19.8h, v0.16b
+	WORD $0x0f10a64a // sxtl v10.4s, v18.4h
+	WORD $0x4f10a64b // sxtl2 v11.4s, v18.8h
+	WORD $0x0f10a66c // sxtl v12.4s, v19.4h
+	WORD $0x4f10a66d // sxtl2 v13.4s, v19.8h
+	WORD $0x0f08a434 // sxtl v20.8h, v1.8b
+	WORD $0x4f08a435 // sxtl2 v21.8h, v1.16b
+	WORD $0x0f10a682 // sxtl v2.4s, v20.4h
+	WORD $0x4f10a683 // sxtl2 v3.4s, v20.8h
+	WORD $0x0f10a6a4 // sxtl v4.4s, v21.4h
+	WORD $0x4f10a6a5 // sxtl2 v5.4s, v21.8h
+	VSUB V24.S4, V10.S4, V10.S4
+	VSUB V24.S4, V11.S4, V11.S4
+	VSUB V24.S4, V12.S4, V12.S4
+	VSUB V24.S4, V13.S4, V13.S4
+	VSUB V25.S4, V2.S4, V2.S4
+	VSUB V25.S4, V3.S4, V3.S4
+	VSUB V25.S4, V4.S4, V4.S4
+	VSUB V25.S4, V5.S4, V5.S4
+	WORD $0x4ea29d4a // mul v10.4s, v10.4s, v2.4s
+	WORD $0x4ea39d6b // mul v11.4s, v11.4s, v3.4s
+	WORD $0x4ea49d8c // mul v12.4s, v12.4s, v4.4s
+	WORD $0x4ea59dad // mul v13.4s, v13.4s, v5.4s
+	WORD $0x4e21d94a // scvtf v10.4s, v10.4s
+	WORD $0x4e21d96b // scvtf v11.4s, v11.4s
+	WORD $0x4e21d98c // scvtf v12.4s, v12.4s
+	WORD $0x4e21d9ad // scvtf v13.4s, v13.4s
+	WORD $0x6e3add4a // fmul v10.4s, v10.4s, v26.4s
+	WORD $0x6e3add6b // fmul v11.4s, v11.4s, v26.4s
+	WORD $0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
+	WORD $0x6e3addad // fmul v13.4s, v13.4s, v26.4s
+	WORD $0x4e37d54a // fadd v10.4s, v10.4s, v23.4s
+	WORD $0x4e37d56b // fadd v11.4s, v11.4s, v23.4s
+	WORD $0x4e37d58c // fadd v12.4s, v12.4s, v23.4s
+	WORD $0x4e37d5ad // fadd v13.4s, v13.4s, v23.4s
+	WORD $0x6eaae76e // fcmgt v14.4s, v27.4s, v10.4s
+	WORD $0x6eabe76f // fcmgt v15.4s, v27.4s, v11.4s
+	WORD $0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD $0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD $0x4e21a94a // fcvtns v10.4s, v10.4s
+	WORD $0x4e21a96b // fcvtns v11.4s, v11.4s
+	WORD $0x4e21a98c // fcvtns v12.4s, v12.4s
+	WORD $0x4e21a9ad // fcvtns v13.4s, v13.4s
+	VBIF V14.B16, V28.B16, V10.B16
+	VBIF V15.B16, V28.B16, V11.B16
+	VBIF V16.B16, V28.B16, V12.B16
+	VBIF V17.B16, V28.B16, V13.B16
+	WORD $0x0e614952 // sqxtn v18.4h, v10.4s
+	WORD $0x4e614972 // sqxtn2 v18.8h, v11.4s
+	WORD $0x0e614993 // sqxtn v19.4h, v12.4s
+	WORD $0x4e6149b3 // sqxtn2 v19.8h, v13.4s
+	WORD $0x0e214a56 // sqxtn v22.8b, v18.8h
+	WORD $0x4e214a76 // sqxtn2 v22.16b, v19.8h
+	VST1.P [V22.B16], 16(R0)
+	SUBS $16, R3, R3
+	BNE mulS8NEONloop
+	RET
