@@ -134,6 +134,17 @@ def saddw_4s(d, n, m, upper):
         (0b000100 << 10) | (n << 5) | d
 
 
+def addl_8h(d, n, m, unsigned):
+    """UADDL / SADDL Vd.8H, Vn.8B, Vm.8B (three different):
+    0 Q U 01110 size 1 Rm 0000 00 Rn Rd, Q=0, size=00, U=1 for UADDL."""
+    return ((1 if unsigned else 0) << 29) | (0b01110 << 24) | (1 << 21) | (m << 16) | (n << 5) | d
+
+
+def w_addl(d, n, m, unsigned):
+    op = "uaddl" if unsigned else "saddl"
+    return "\tWORD $0x%08x // %s v%d.8h, v%d.8b, v%d.8b" % (addl_8h(d, n, m, unsigned), op, d, n, m)
+
+
 def smax_16b(d, n, m):
     """SMAX Vd.16B, Vn.16B, Vm.16B (three same): 0 Q 0 01110 size 1 Rm 01100 1 Rn Rd,
     Q=1, size=00."""
@@ -543,9 +554,12 @@ def max_kernels():
 
 def colsum_kernels():
     """colSumU8NEON / colSumS8NEON: acc[c] += sum over n > 0 pixels p of
-    src[p*stride + c] for 8 channels c, the bytes as uint8 or int8. Each
-    pixel widens to 16 bits (exact) and UADDW/SADDW add it into the int32
-    sums, exact for any n the int32 sums hold."""
+    src[p*stride + c] for 8 channels c, the bytes as uint8 or int8. Four
+    pixels a step: UADDL/SADDL add two pixels' bytes into 16 bits, ADD the
+    other pair (at most 4·255 or 4·−128, exact in int16), and UADDW/SADDW
+    widen that into the int32 sums; the last n mod 4 pixels one at a time.
+    Exact for any n the int32 sums hold (and wrapping as Go's += where they
+    do not)."""
     out = []
     for signed in (False, True):
         name = "colSumS8NEON" if signed else "colSumU8NEON"
@@ -557,18 +571,38 @@ def colsum_kernels():
         out.append("\tMOVD n+16(FP), R2")
         out.append("\tMOVD stride+24(FP), R3")
         out.append("\tVLD1 (R0), [V0.S4, V1.S4]")
-        out.append("%sloop:" % name)
+
+        def add_wide(h):
+            # The eight int16 sums of V<h> into V0 (channels 0-3), V1 (4-7).
+            if signed:
+                out.append(w_saddw(0, 0, h, False))
+                out.append(w_saddw(1, 1, h, True))
+            else:
+                out.append("\tVUADDW V%d.H4, V0.S4, V0.S4" % h)
+                out.append("\tVUADDW2 V%d.H8, V1.S4, V1.S4" % h)
+
+        out.append("%sloop4:" % name)
+        out.append("\tCMP $4, R2")
+        out.append("\tBLT %sloop1" % name)
+        for v in range(2, 6):
+            out.append("\tVLD1.P (R1)(R3), [V%d.B8]" % v)
+        out.append(w_addl(2, 2, 3, not signed))
+        out.append(w_addl(4, 4, 5, not signed))
+        out.append("\tVADD V4.H8, V2.H8, V2.H8")
+        add_wide(2)
+        out.append("\tSUB $4, R2, R2")
+        out.append("\tB %sloop4" % name)
+        out.append("%sloop1:" % name)
+        out.append("\tCBZ R2, %sdone" % name)
         out.append("\tVLD1.P (R1)(R3), [V2.B8]")
         if signed:
             out.append(w_sxtl(2, 2))
-            out.append(w_saddw(0, 0, 2, False))
-            out.append(w_saddw(1, 1, 2, True))
         else:
             out.append("\tVUXTL V2.B8, V2.H8")
-            out.append("\tVUADDW V2.H4, V0.S4, V0.S4")
-            out.append("\tVUADDW2 V2.H8, V1.S4, V1.S4")
-        out.append("\tSUBS $1, R2, R2")
-        out.append("\tBNE %sloop" % name)
+        add_wide(2)
+        out.append("\tSUB $1, R2, R2")
+        out.append("\tB %sloop1" % name)
+        out.append("%sdone:" % name)
         out.append("\tVST1 [V0.S4, V1.S4], (R0)")
         out.append("\tRET")
     return out

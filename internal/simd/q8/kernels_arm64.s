@@ -2027,13 +2027,29 @@ TEXT ·colSumU8NEON(SB), NOSPLIT, $0-32
 	MOVD n+16(FP), R2
 	MOVD stride+24(FP), R3
 	VLD1 (R0), [V0.S4, V1.S4]
-colSumU8NEONloop:
+colSumU8NEONloop4:
+	CMP $4, R2
+	BLT colSumU8NEONloop1
+	VLD1.P (R1)(R3), [V2.B8]
+	VLD1.P (R1)(R3), [V3.B8]
+	VLD1.P (R1)(R3), [V4.B8]
+	VLD1.P (R1)(R3), [V5.B8]
+	WORD $0x2e230042 // uaddl v2.8h, v2.8b, v3.8b
+	WORD $0x2e250084 // uaddl v4.8h, v4.8b, v5.8b
+	VADD V4.H8, V2.H8, V2.H8
+	VUADDW V2.H4, V0.S4, V0.S4
+	VUADDW2 V2.H8, V1.S4, V1.S4
+	SUB $4, R2, R2
+	B colSumU8NEONloop4
+colSumU8NEONloop1:
+	CBZ R2, colSumU8NEONdone
 	VLD1.P (R1)(R3), [V2.B8]
 	VUXTL V2.B8, V2.H8
 	VUADDW V2.H4, V0.S4, V0.S4
 	VUADDW2 V2.H8, V1.S4, V1.S4
-	SUBS $1, R2, R2
-	BNE colSumU8NEONloop
+	SUB $1, R2, R2
+	B colSumU8NEONloop1
+colSumU8NEONdone:
 	VST1 [V0.S4, V1.S4], (R0)
 	RET
 
@@ -2044,13 +2060,29 @@ TEXT ·colSumS8NEON(SB), NOSPLIT, $0-32
 	MOVD n+16(FP), R2
 	MOVD stride+24(FP), R3
 	VLD1 (R0), [V0.S4, V1.S4]
-colSumS8NEONloop:
+colSumS8NEONloop4:
+	CMP $4, R2
+	BLT colSumS8NEONloop1
+	VLD1.P (R1)(R3), [V2.B8]
+	VLD1.P (R1)(R3), [V3.B8]
+	VLD1.P (R1)(R3), [V4.B8]
+	VLD1.P (R1)(R3), [V5.B8]
+	WORD $0x0e230042 // saddl v2.8h, v2.8b, v3.8b
+	WORD $0x0e250084 // saddl v4.8h, v4.8b, v5.8b
+	VADD V4.H8, V2.H8, V2.H8
+	WORD $0x0e621000 // saddw v0.4s, v0.4s, v2.4h
+	WORD $0x4e621021 // saddw2 v1.4s, v1.4s, v2.8h
+	SUB $4, R2, R2
+	B colSumS8NEONloop4
+colSumS8NEONloop1:
+	CBZ R2, colSumS8NEONdone
 	VLD1.P (R1)(R3), [V2.B8]
 	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
 	WORD $0x0e621000 // saddw v0.4s, v0.4s, v2.4h
 	WORD $0x4e621021 // saddw2 v1.4s, v1.4s, v2.8h
-	SUBS $1, R2, R2
-	BNE colSumS8NEONloop
+	SUB $1, R2, R2
+	B colSumS8NEONloop1
+colSumS8NEONdone:
 	VST1 [V0.S4, V1.S4], (R0)
 	RET
 

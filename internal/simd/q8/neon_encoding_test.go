@@ -33,6 +33,7 @@ import (
 //	FMIN   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 1 0 1 Rm 11110 1 Rn Rd
 //	SXTL   Vd.4S, Vn.4H              0 Q 0 011110 0010 000 10100 1 Rn Rd      Q=1: SXTL2 (Vn.8H; 8H from 16B likewise)
 //	SADDW  Vd.4S, Vn.4S, Vm.4H       0 Q 0 01110 01 1 Rm 0001 00 Rn Rd         Q=1: SADDW2 (Vm.8H)
+//	UADDL  Vd.8H, Vn.8B, Vm.8B       0 0 1 01110 00 1 Rm 0000 00 Rn Rd         U=0: SADDL
 //	SMAX   Vd.16B, Vn.16B, Vm.16B    0 1 0 01110 00 1 Rm 01100 1 Rn Rd
 //	FCMGT  Vd.4S, Vn.4S, Vm.4S       0 1 1 01110 1 0 1 Rm 11100 1 Rn Rd
 //	FADD   Vd.4S, Vn.4S, Vm.4S       0 1 0 01110 0 0 1 Rm 11010 1 Rn Rd
@@ -121,6 +122,15 @@ func a64Encode(asm string) (uint32, error) {
 			q = 1
 		}
 		return q<<30 | 0b01110<<24 | 0b01<<22 | 1<<21 | m<<16 | 0b0001<<12 | n<<5 | d, nil
+	case scan(asm, "uaddl v%d.8h, v%d.8b, v%d.8b", &d, &n, &m), scan(asm, "saddl v%d.8h, v%d.8b, v%d.8b", &d, &n, &m):
+		if d > 31 || n > 31 || m > 31 {
+			return 0, fmt.Errorf("bad operands in %q", asm)
+		}
+		var u uint32
+		if op == "uaddl" {
+			u = 1
+		}
+		return u<<29 | 0b01110<<24 | 1<<21 | m<<16 | n<<5 | d, nil
 	case scan(asm, "smax v%d.16b, v%d.16b, v%d.16b", &d, &n, &m):
 		if d > 31 || n > 31 || m > 31 {
 			return 0, fmt.Errorf("bad operands in %q", asm)
@@ -221,6 +231,9 @@ func TestA64EncoderKnown(t *testing.T) {
 		{"sxtl v0.4s, v31.4h", 0x0f10a7e0},
 		{"saddw v0.4s, v0.4s, v2.4h", 0x0e621000},
 		{"saddw2 v31.4s, v17.4s, v9.8h", 0x4e69123f},
+		{"uaddl v2.8h, v2.8b, v3.8b", 0x2e230042},
+		{"saddl v31.8h, v17.8b, v9.8b", 0x0e29023f},
+		{"uaddl v4.8h, v30.8b, v31.8b", 0x2e3f03c4},
 		{"smax v0.16b, v0.16b, v2.16b", 0x4e226400},
 		{"smax v31.16b, v9.16b, v17.16b", 0x4e31653f},
 		{"fcmgt v14.4s, v27.4s, v10.4s", 0x6eaae76e},
