@@ -11,7 +11,7 @@ import (
 // (oh = (h−1)/stride+1, likewise ow), pixel (y, i) at out row y·ow+i.
 //
 // It reports false, doing nothing, where its kernel does not apply (a
-// path without one: generic and arm64; weights that are not 3×3, int32
+// path without one: generic; weights that are not 3×3, int32
 // output; on avx512vnni weights that do not fit int8 after the zero point,
 // on avx2 and avxvnni channels that are not a multiple of 8); callers then
 // use DWConv.
@@ -19,12 +19,13 @@ import (
 // VPDPBUSD sums a kernel column (dw3Build), which does a third of DWConv's
 // dot products and needs neither the bordered image copy nor an offset
 // table; the avx2 kernel does the same with words and VPMADDWD
-// (dw3x3AVX2).
+// (dw3x3AVX2). The arm64 paths take dw3Arm64 (dw3_arm64.go; on weights
+// whose W − W0 fit int16).
 func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 int, out Output) bool {
 	// The avxvnni path (AVX-VNNI without AVX-512) takes the avx2 kernel.
 	avx2 := (active == isaAVX2 || active == isaAVXVNNI) && dw3RowA[0] != nil && d.w3a != nil
 	if !avx2 && (dw3RowK[0] == nil || active != isaAVX512VNNI || d.w3 == nil) || out.Q == nil || (stride != 1 && stride != 2) {
-		return false
+		return dw3Arm64 != nil && dw3Arm64(x, h, w, c, stride, xZero, d, y0, y1, out)
 	}
 	// Chunks of 64 channels in zmm, or of 32 in ymm where that pads
 	// enough less: a ymm step costs about half a zmm one on Zen 4, plus

@@ -88,7 +88,7 @@ func TestDWConv3x3(t *testing.T) {
 			if oh > 2 {
 				y0, y1 = 1, oh-1
 			}
-			ran, ranAVX2 := false, false
+			ran, ranAVX2, ranARM := false, false, 0
 			for _, p := range paths(t) {
 				withISA(t, p, func() {
 					ldc := c + 3
@@ -98,6 +98,9 @@ func TestDWConv3x3(t *testing.T) {
 					}
 					ran = true
 					ranAVX2 = ranAVX2 || p.p == isaAVX2 || p.p == isaAVXVNNI
+					if p.p == isaNEON || p.p == isaSDOT {
+						ranARM++
+					}
 					uf := make([]uint8, (y1-y0)*ow*c)
 					DWConv3x3(x, h, w, c, st, xz, d, y0, y1, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 200, OutU8: uf, Ldc: c}})
 					for r := 0; r < (y1-y0)*ow; r++ {
@@ -135,6 +138,11 @@ func TestDWConv3x3(t *testing.T) {
 			}
 			if kernels[isaAVX2].ok && dw3RowA[0] != nil && c%8 == 0 && !ranAVX2 {
 				t.Fatalf("%s: DWConv3x3 did not run on avx2 or avxvnni", name)
+			}
+			// On arm64 every neon and sdot path takes dw3Arm64 (these
+			// weights fit int16).
+			if armPaths := b2i(kernels[isaNEON].ok) + b2i(kernels[isaSDOT].ok); dw3Arm64 != nil && ranARM != armPaths {
+				t.Fatalf("%s: DWConv3x3 ran on %d of %d arm64 paths", name, ranARM, armPaths)
 			}
 		}
 	}

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Generates dw3_kernels_arm64.s, DWConv3x3's arm64 kernels (run: python3 gen_dw3_arm64.py).
+
+dw3RowS1NEON / dw3RowS2NEON compute one output row of a 3x3 depthwise
+convolution (padding 1, stride 1 or 2) for one block of 16 channels, with
+the requantizing output stage fused. They read the three input rows in place
+(the caller points the top and bottom padding rows at a row of zero points)
+and take the left and right padding taps from a vector of zero points, so no
+bordered copy of the image is made.
+
+Per output pixel: the accumulators start at the column terms
+(-xZero*sum w + bias), each of the 9 taps loads 16 input bytes, widens them
+to int16 (UXTL/UXTL2: 0..255, exact as signed) and SMLAL/SMLAL2 add the exact
+products with the int16 weights (DWWeights.w16) into int32, wrapping as the
+Go loop's int32 sums. Padding taps read zero points, so the sums are exactly
+DWConv's (whose padding taps point at a pixel of zero points). The output
+stage is outQNEON's (gen_asm_arm64.py): SCVTF, FMUL by the scale, FMAX/FMIN
+clamp, FCVTNS (round half to even), + zero point, the low byte of each lane;
+the same float32 operations as quantize1, so the bytes are identical, uint8
+or int8 alike (the clamp has already bounded the value).
+
+Register use: V0-V17 the block's weights (tap t = 3*ky+kx in V(2t), channels
+0-7, and V(2t+1), channels 8-15), V18-V21 the accumulators, V22-V24 and
+V25-V27 two sets (bytes, low and high int16 halves) alternating over the
+taps, V25-V28 the scales in the output stage, V29 the output zero point,
+V30/V31 the clamp bounds.
+
+Go's assembler has no SMLAL (vector), SCVTF, FMUL, FMAX, FMIN or FCVTNS on
+vectors: those are WORDs with the instruction in a comment. The encoders
+below are copied from gen_asm_arm64.py (smlal_vec, two_reg_4s,
+three_same_4s) so this generator does not depend on that file;
+dw3_encoding_test.go re-encodes every WORD with neon_encoding_test.go's
+independent a64Encode, and with llvm-mc where it is installed.
+"""
+
+import sys
+
+# ---- encoders (copied from gen_asm_arm64.py; ARM ARM A64 Advanced SIMD) ----
+
+
+def smlal_vec(d, n, m, upper):
+    """SMLAL{2} Vd.4S, Vn.{4H|8H}, Vm.{4H|8H} (three different):
+    0 Q U 01110 size 1 Rm 1000 00 Rn Rd, U=0, size=01, Q=1 for SMLAL2."""
+    assert max(d, n, m) < 32
+    return ((1 if upper else 0) << 30) | (0b01110 << 24) | (0b01 << 22) | (1 << 21) | (m << 16) | \
+        (0b100000 << 10) | (n << 5) | d
+
+
+def two_reg_4s(op, d, n):
+    """SCVTF / FCVTNS Vd.4S, Vn.4S (two-register misc, Q=1, sz=0):
+    0 Q U 01110 0 sz 10000 opcode 10 Rn Rd with U=0 and opcode 11101 (SCVTF)
+    or 11010 (FCVTNS)."""
+    opcode = {"scvtf": 0b11101, "fcvtns": 0b11010}[op]
+    return (1 << 30) | (0b01110 << 24) | (0b10000 << 17) | (opcode << 12) | (0b10 << 10) | (n << 5) | d
+
+
+def three_same_4s(op, d, n, m):
+    """FMUL / FMAX / FMIN Vd.4S, Vn.4S, Vm.4S (three same, Q=1, sz=0):
+    0 Q U 01110 a sz 1 Rm opcode 1 Rn Rd; FMUL U=1 a=0 opcode 11011,
+    FMAX U=0 a=0 opcode 11110, FMIN U=0 a=1 opcode 11110."""
+    u, a, opcode = {"fmul": (1, 0, 0b11011), "fmax": (0, 0, 0b11110), "fmin": (0, 1, 0b11110)}[op]
+    return (1 << 30) | (u << 29) | (0b01110 << 24) | (a << 23) | (1 << 21) | (m << 16) | (opcode << 11) | \
+        (1 << 10) | (n << 5) | d
+
+
+def w_smlalv(d, n, m, upper):
+    if upper:
+        return "\tWORD $0x%08x // smlal2 v%d.4s, v%d.8h, v%d.8h" % (smlal_vec(d, n, m, True), d, n, m)
+    return "\tWORD $0x%08x // smlal v%d.4s, v%d.4h, v%d.4h" % (smlal_vec(d, n, m, False), d, n, m)
+
+
+def w_two(op, d, n):
+    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s" % (two_reg_4s(op, d, n), op, d, n)
+
+
+def w_three(op, d, n, m):
+    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s, v%d.4s" % (three_same_4s(op, d, n, m), op, d, n, m)
+
+
+# ---- the argument block (dw3Arm in dw3_arm64.go; TestDW3ArmLayout checks) ----
+
+OFF = {
+    "r0": 0, "r1": 8, "r2": 16,  # input rows above, at and below, column 0 of the block
+    "zp": 24,                    # 16 bytes of xZero: the left and right padding
+    "dst": 32,                   # output pixel 0 of the row, the block's first channel
+    "w": 40,                     # tap 0's 16 int16 weights
+    "ct": 48, "scale": 56,       # the block's 16 column terms and scales
+    "wstride": 64,               # bytes from one tap's weights to the next (2c)
+    "xstride": 72,               # bytes from one input pixel to the next (c)
+    "ostride": 80,               # bytes from one output pixel to the next (Ldc)
+    "mid": 88,                   # pixels after the first that have no padding
+    "lr": 96,                    # 1: the row's one pixel is padded left and right
+    "last": 104,                 # 1: a right-padded last pixel follows the mid ones
+    "zpo": 112, "fmin": 116, "fmax": 120,
+}
+
+ROWS = ["R0", "R1", "R2"]
+SETS = [(22, 23, 24), (25, 26, 27)]
+
+
+def pixel(out, stride, pad_l, pad_r, last):
+    """One output pixel. Row pointers point at the pixel's first input
+    column (i*stride - 1), or at column 0 for a left-padded pixel, and are
+    left at the next pixel's first column unless last."""
+    out.append("\tVLD1 (R6), [V18.S4, V19.S4, V20.S4, V21.S4]")
+    t = 0
+    for ky in range(3):
+        p = ROWS[ky]
+        for kx in range(3):
+            b, lo, hi = SETS[t % 2]
+            if (kx == 0 and pad_l) or (kx == 2 and pad_r):
+                out.append("\tVLD1 (R3), [V%d.B16]" % b)
+            elif kx == 2 or (kx == 1 and pad_r):
+                out.append("\tVLD1 (%s), [V%d.B16]" % (p, b))
+            else:
+                out.append("\tVLD1.P (%s)(R9), [V%d.B16]" % (p, b))
+            out.append("\tVUXTL V%d.B8, V%d.H8" % (b, lo))
+            out.append("\tVUXTL2 V%d.B16, V%d.H8" % (b, hi))
+            out.append(w_smlalv(18, lo, 2 * t, False))
+            out.append(w_smlalv(19, lo, 2 * t, True))
+            out.append(w_smlalv(20, hi, 2 * t + 1, False))
+            out.append(w_smlalv(21, hi, 2 * t + 1, True))
+            t += 1
+        # After the row's loads the pointer is at column i*stride + 1;
+        # the next pixel starts at i*stride + stride - 1.
+        if not last and stride == 1:
+            out.append("\tSUB R9, %s, %s" % (p, p))
+    acc = [18, 19, 20, 21]
+    out.append("\tVLD1 (R7), [V25.S4, V26.S4, V27.S4, V28.S4]")
+    for v in acc:
+        out.append(w_two("scvtf", v, v))
+    for i, v in enumerate(acc):
+        out.append(w_three("fmul", v, v, 25 + i))
+    for v in acc:
+        out.append(w_three("fmax", v, v, 30))
+    for v in acc:
+        out.append(w_three("fmin", v, v, 31))
+    for v in acc:
+        out.append(w_two("fcvtns", v, v))
+    for v in acc:
+        out.append("\tVADD V29.S4, V%d.S4, V%d.S4" % (v, v))
+    # The low byte of each int32 lane, in order.
+    out.append("\tVUZP1 V19.H8, V18.H8, V22.H8")
+    out.append("\tVUZP1 V21.H8, V20.H8, V23.H8")
+    out.append("\tVUZP1 V23.B16, V22.B16, V22.B16")
+    if last:
+        out.append("\tVST1 [V22.B16], (R4)")
+    else:
+        out.append("\tVST1.P [V22.B16], (R4)(R10)")
+
+
+def row_kernel(stride):
+    name = "dw3RowS%dNEON" % stride
+    out = ["", "// func %s(a *dw3Arm)" % name, "TEXT ·%s(SB), NOSPLIT, $0-8" % name]
+    out.append("\tMOVD a+0(FP), R15")
+    regs = [("r0", "R0"), ("r1", "R1"), ("r2", "R2"), ("zp", "R3"), ("dst", "R4"), ("w", "R5"),
+            ("ct", "R6"), ("scale", "R7"), ("wstride", "R8"), ("xstride", "R9"), ("ostride", "R10"),
+            ("mid", "R11"), ("lr", "R12"), ("last", "R13")]
+    for f, r in regs:
+        out.append("\tMOVD %d(R15), %s" % (OFF[f], r))
+    for t in range(9):
+        out.append("\tVLD1.P (R5)(R8), [V%d.H8, V%d.H8]" % (2 * t, 2 * t + 1))
+    out.append("\tADD $%d, R15, R14" % OFF["zpo"])
+    out.append("\tVLD1R.P 4(R14), [V29.S4]")
+    out.append("\tVLD1R.P 4(R14), [V30.S4]")
+    out.append("\tVLD1R (R14), [V31.S4]")
+    out.append("\tCBNZ R12, lr")
+    # A first pixel with a right-hand neighbour or none: left-padded.
+    out.append("\tCBNZ R11, first")
+    out.append("\tCBNZ R13, first")
+    pixel(out, stride, True, False, True)
+    out.append("\tRET")
+    out.append("first:")
+    pixel(out, stride, True, False, False)
+    out.append("\tCBZ R11, right")
+    out.append("mid:")
+    pixel(out, stride, False, False, False)
+    out.append("\tSUBS $1, R11, R11")
+    out.append("\tBNE mid")
+    out.append("right:")
+    out.append("\tCBZ R13, done")
+    pixel(out, stride, False, True, True)
+    out.append("done:")
+    out.append("\tRET")
+    out.append("lr:")
+    pixel(out, stride, True, True, True)
+    out.append("\tRET")
+    return out
+
+
+def main():
+    out = ["// Code generated by gen_dw3_arm64.py; DO NOT EDIT.", "", '#include "textflag.h"']
+    for stride in (1, 2):
+        out += row_kernel(stride)
+    with open("dw3_kernels_arm64.s", "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
