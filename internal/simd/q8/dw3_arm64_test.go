@@ -70,8 +70,10 @@ func randDW3(rnd *rand.Rand, h, w, c, stride int) dw3Case {
 
 // runDW3 checks DWConv3x3 on every arm64 path against DWConv on the
 // generic path (the Go twin over a bordered copy and an offset table),
-// byte for byte, and that it writes nothing outside the output pixels.
-func runDW3(t *testing.T, rnd *rand.Rand, k dw3Case) {
+// byte for byte, and that it writes nothing outside the output pixels. It
+// reports whether the weights fit int8 (the sdot path then runs the SDOT
+// kernels, else the NEON ones).
+func runDW3(t *testing.T, rnd *rand.Rand, k dw3Case) (int8Weights bool) {
 	t.Helper()
 	h, w, c, st := k.h, k.w, k.c, k.stride
 	x := make([]uint8, h*w*c)
@@ -225,6 +227,7 @@ func runDW3(t *testing.T, rnd *rand.Rand, k dw3Case) {
 	if ran == 0 && kernels[isaNEON].ok {
 		t.Fatalf("%v: no arm64 path ran", k)
 	}
+	return d.w8 != nil
 }
 
 // TestARM64DW3Shapes runs every image from 1×1 to 9×9 at both strides for
@@ -236,14 +239,19 @@ func TestARM64DW3Shapes(t *testing.T) {
 		t.Skip("no ASIMD")
 	}
 	rnd := rand.New(rand.NewSource(33))
+	var kinds [2]int
 	for _, c := range []int{1, 3, 15, 16, 17, 31, 40} {
 		for h := 1; h <= 9; h++ {
 			for w := 1; w <= 9; w++ {
 				for _, st := range []int{1, 2} {
-					runDW3(t, rnd, randDW3(rnd, h, w, c, st))
+					kinds[b2i(runDW3(t, rnd, randDW3(rnd, h, w, c, st)))]++
 				}
 			}
 		}
+	}
+	// Both the SDOT kernels and, on the same path, the NEON ones.
+	if kinds[0] < 100 || kinds[1] < 100 {
+		t.Fatalf("%d cases with int16 weights, %d with int8", kinds[0], kinds[1])
 	}
 }
 

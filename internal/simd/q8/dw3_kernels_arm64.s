@@ -1029,3 +1029,1111 @@ lr:
 	VUZP1 V23.B16, V22.B16, V22.B16
 	VST1 [V22.B16], (R4)
 	RET
+
+// func dw3RowS1SDOT(a *dw3Arm)
+TEXT ·dw3RowS1SDOT(SB), NOSPLIT, $0-8
+	MOVD a+0(FP), R15
+	MOVD 0(R15), R0
+	MOVD 8(R15), R1
+	MOVD 16(R15), R2
+	MOVD 24(R15), R3
+	MOVD 32(R15), R4
+	MOVD 40(R15), R5
+	MOVD 48(R15), R6
+	MOVD 56(R15), R7
+	MOVD 72(R15), R9
+	MOVD 80(R15), R10
+	MOVD 88(R15), R11
+	MOVD 96(R15), R12
+	MOVD 104(R15), R13
+	MOVBU (R3), R14
+	EOR $0x80, R14, R14
+	VMOVI $128, V28.B16
+	ADD $112, R15, R16
+	VLD1R.P 4(R16), [V29.S4]
+	VLD1R.P 4(R16), [V30.S4]
+	VLD1R (R16), [V31.S4]
+	CBNZ R12, lr
+	CBNZ R11, first
+	CBNZ R13, first
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V10.B16
+	VZIP2 V25.B16, V24.B16, V11.B16
+	VZIP1 V27.H8, V10.H8, V8.H8
+	VZIP2 V27.H8, V10.H8, V9.H8
+	VZIP1 V26.H8, V11.H8, V10.H8
+	VZIP2 V26.H8, V11.H8, V11.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909494 // sdot v20.4s, v4.16b, v16.16b
+	WORD $0x4e9194b5 // sdot v21.4s, v5.16b, v17.16b
+	WORD $0x4e9294d6 // sdot v22.4s, v6.16b, v18.16b
+	WORD $0x4e9394f7 // sdot v23.4s, v7.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+first:
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V10.B16
+	VZIP2 V25.B16, V24.B16, V11.B16
+	VZIP1 V27.H8, V10.H8, V8.H8
+	VZIP2 V27.H8, V10.H8, V9.H8
+	VZIP1 V26.H8, V11.H8, V10.H8
+	VZIP2 V26.H8, V11.H8, V11.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909494 // sdot v20.4s, v4.16b, v16.16b
+	WORD $0x4e9194b5 // sdot v21.4s, v5.16b, v17.16b
+	WORD $0x4e9294d6 // sdot v22.4s, v6.16b, v18.16b
+	WORD $0x4e9394f7 // sdot v23.4s, v7.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	CBZ R11, right1
+mid:
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909514 // sdot v20.4s, v8.16b, v16.16b
+	WORD $0x4e919535 // sdot v21.4s, v9.16b, v17.16b
+	WORD $0x4e929556 // sdot v22.4s, v10.16b, v18.16b
+	WORD $0x4e939577 // sdot v23.4s, v11.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9414 // sdot v20.4s, v0.16b, v12.16b
+	WORD $0x4e8d9435 // sdot v21.4s, v1.16b, v13.16b
+	WORD $0x4e8e9456 // sdot v22.4s, v2.16b, v14.16b
+	WORD $0x4e8f9477 // sdot v23.4s, v3.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	SUBS $1, R11, R11
+	BEQ right2
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	SUBS $1, R11, R11
+	BEQ right0
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V10.B16
+	VZIP2 V25.B16, V24.B16, V11.B16
+	VZIP1 V27.H8, V10.H8, V8.H8
+	VZIP2 V27.H8, V10.H8, V9.H8
+	VZIP1 V26.H8, V11.H8, V10.H8
+	VZIP2 V26.H8, V11.H8, V11.H8
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9414 // sdot v20.4s, v0.16b, v12.16b
+	WORD $0x4e8d9435 // sdot v21.4s, v1.16b, v13.16b
+	WORD $0x4e8e9456 // sdot v22.4s, v2.16b, v14.16b
+	WORD $0x4e8f9477 // sdot v23.4s, v3.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909494 // sdot v20.4s, v4.16b, v16.16b
+	WORD $0x4e9194b5 // sdot v21.4s, v5.16b, v17.16b
+	WORD $0x4e9294d6 // sdot v22.4s, v6.16b, v18.16b
+	WORD $0x4e9394f7 // sdot v23.4s, v7.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	SUBS $1, R11, R11
+	BNE mid
+right1:
+	CBZ R13, done
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909514 // sdot v20.4s, v8.16b, v16.16b
+	WORD $0x4e919535 // sdot v21.4s, v9.16b, v17.16b
+	WORD $0x4e929556 // sdot v22.4s, v10.16b, v18.16b
+	WORD $0x4e939577 // sdot v23.4s, v11.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+right2:
+	CBZ R13, done
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+right0:
+	CBZ R13, done
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9414 // sdot v20.4s, v0.16b, v12.16b
+	WORD $0x4e8d9435 // sdot v21.4s, v1.16b, v13.16b
+	WORD $0x4e8e9456 // sdot v22.4s, v2.16b, v14.16b
+	WORD $0x4e8f9477 // sdot v23.4s, v3.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909494 // sdot v20.4s, v4.16b, v16.16b
+	WORD $0x4e9194b5 // sdot v21.4s, v5.16b, v17.16b
+	WORD $0x4e9294d6 // sdot v22.4s, v6.16b, v18.16b
+	WORD $0x4e9394f7 // sdot v23.4s, v7.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+lr:
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909494 // sdot v20.4s, v4.16b, v16.16b
+	WORD $0x4e9194b5 // sdot v21.4s, v5.16b, v17.16b
+	WORD $0x4e9294d6 // sdot v22.4s, v6.16b, v18.16b
+	WORD $0x4e9394f7 // sdot v23.4s, v7.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+done:
+	RET
+
+// func dw3RowS2SDOT(a *dw3Arm)
+TEXT ·dw3RowS2SDOT(SB), NOSPLIT, $0-8
+	MOVD a+0(FP), R15
+	MOVD 0(R15), R0
+	MOVD 8(R15), R1
+	MOVD 16(R15), R2
+	MOVD 24(R15), R3
+	MOVD 32(R15), R4
+	MOVD 40(R15), R5
+	MOVD 48(R15), R6
+	MOVD 56(R15), R7
+	MOVD 72(R15), R9
+	MOVD 80(R15), R10
+	MOVD 88(R15), R11
+	MOVD 96(R15), R12
+	MOVD 104(R15), R13
+	MOVBU (R3), R14
+	EOR $0x80, R14, R14
+	VMOVI $128, V28.B16
+	ADD $112, R15, R16
+	VLD1R.P 4(R16), [V29.S4]
+	VLD1R.P 4(R16), [V30.S4]
+	VLD1R (R16), [V31.S4]
+	CBNZ R12, lr
+	CBNZ R11, first
+	CBNZ R13, first
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+first:
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	CBZ R11, right1
+mid:
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V10.B16
+	VZIP2 V25.B16, V24.B16, V11.B16
+	VZIP1 V27.H8, V10.H8, V8.H8
+	VZIP2 V27.H8, V10.H8, V9.H8
+	VZIP1 V26.H8, V11.H8, V10.H8
+	VZIP2 V26.H8, V11.H8, V11.H8
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	SUBS $1, R11, R11
+	BEQ right0
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V6.B16
+	VZIP2 V25.B16, V24.B16, V7.B16
+	VZIP1 V27.H8, V6.H8, V4.H8
+	VZIP2 V27.H8, V6.H8, V5.H8
+	VZIP1 V26.H8, V7.H8, V6.H8
+	VZIP2 V26.H8, V7.H8, V7.H8
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1.P [V24.B16], (R4)(R10)
+	SUBS $1, R11, R11
+	BNE mid
+right1:
+	CBZ R13, done
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9494 // sdot v20.4s, v4.16b, v12.16b
+	WORD $0x4e8d94b5 // sdot v21.4s, v5.16b, v13.16b
+	WORD $0x4e8e94d6 // sdot v22.4s, v6.16b, v14.16b
+	WORD $0x4e8f94f7 // sdot v23.4s, v7.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+right0:
+	CBZ R13, done
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9514 // sdot v20.4s, v8.16b, v12.16b
+	WORD $0x4e8d9535 // sdot v21.4s, v9.16b, v13.16b
+	WORD $0x4e8e9556 // sdot v22.4s, v10.16b, v14.16b
+	WORD $0x4e8f9577 // sdot v23.4s, v11.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+lr:
+	VLD1 (R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R0)(R9), [V24.B16]
+	VLD1.P (R1)(R9), [V25.B16]
+	VLD1.P (R2)(R9), [V26.B16]
+	VEOR V28.B16, V24.B16, V24.B16
+	VEOR V28.B16, V25.B16, V25.B16
+	VEOR V28.B16, V26.B16, V26.B16
+	VZIP1 V26.B16, V26.B16, V27.B16
+	VZIP2 V26.B16, V26.B16, V26.B16
+	VZIP1 V25.B16, V24.B16, V2.B16
+	VZIP2 V25.B16, V24.B16, V3.B16
+	VZIP1 V27.H8, V2.H8, V0.H8
+	VZIP2 V27.H8, V2.H8, V1.H8
+	VZIP1 V26.H8, V3.H8, V2.H8
+	VZIP2 V26.H8, V3.H8, V3.H8
+	VDUP R14, V24.B16
+	VLD1.P 64(R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	VLD1.P 64(R5), [V16.B16, V17.B16, V18.B16, V19.B16]
+	WORD $0x4e909414 // sdot v20.4s, v0.16b, v16.16b
+	WORD $0x4e919435 // sdot v21.4s, v1.16b, v17.16b
+	WORD $0x4e929456 // sdot v22.4s, v2.16b, v18.16b
+	WORD $0x4e939477 // sdot v23.4s, v3.16b, v19.16b
+	VLD1 (R5), [V12.B16, V13.B16, V14.B16, V15.B16]
+	WORD $0x4e8c9714 // sdot v20.4s, v24.16b, v12.16b
+	WORD $0x4e8d9715 // sdot v21.4s, v24.16b, v13.16b
+	WORD $0x4e8e9716 // sdot v22.4s, v24.16b, v14.16b
+	WORD $0x4e8f9717 // sdot v23.4s, v24.16b, v15.16b
+	SUB $128, R5, R5
+	VLD1 (R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	WORD $0x4e21da94 // scvtf v20.4s, v20.4s
+	WORD $0x4e21dab5 // scvtf v21.4s, v21.4s
+	WORD $0x4e21dad6 // scvtf v22.4s, v22.4s
+	WORD $0x4e21daf7 // scvtf v23.4s, v23.4s
+	WORD $0x6e38de94 // fmul v20.4s, v20.4s, v24.4s
+	WORD $0x6e39deb5 // fmul v21.4s, v21.4s, v25.4s
+	WORD $0x6e3aded6 // fmul v22.4s, v22.4s, v26.4s
+	WORD $0x6e3bdef7 // fmul v23.4s, v23.4s, v27.4s
+	WORD $0x4e3ef694 // fmax v20.4s, v20.4s, v30.4s
+	WORD $0x4e3ef6b5 // fmax v21.4s, v21.4s, v30.4s
+	WORD $0x4e3ef6d6 // fmax v22.4s, v22.4s, v30.4s
+	WORD $0x4e3ef6f7 // fmax v23.4s, v23.4s, v30.4s
+	WORD $0x4ebff694 // fmin v20.4s, v20.4s, v31.4s
+	WORD $0x4ebff6b5 // fmin v21.4s, v21.4s, v31.4s
+	WORD $0x4ebff6d6 // fmin v22.4s, v22.4s, v31.4s
+	WORD $0x4ebff6f7 // fmin v23.4s, v23.4s, v31.4s
+	WORD $0x4e21aa94 // fcvtns v20.4s, v20.4s
+	WORD $0x4e21aab5 // fcvtns v21.4s, v21.4s
+	WORD $0x4e21aad6 // fcvtns v22.4s, v22.4s
+	WORD $0x4e21aaf7 // fcvtns v23.4s, v23.4s
+	VADD V29.S4, V20.S4, V20.S4
+	VADD V29.S4, V21.S4, V21.S4
+	VADD V29.S4, V22.S4, V22.S4
+	VADD V29.S4, V23.S4, V23.S4
+	VUZP1 V21.H8, V20.H8, V24.H8
+	VUZP1 V23.H8, V22.H8, V25.H8
+	VUZP1 V25.B16, V24.B16, V24.B16
+	VST1 [V24.B16], (R4)
+	RET
+done:
+	RET
