@@ -111,7 +111,7 @@ func dw3NEON(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 i
 		}
 		w8 = packW3Arm(sc, d, c)
 	}
-	kern := [2][2]func(*dw3Arm){{dw3RowS1NEON, dw3RowS2NEON}, {dw3RowS1SDOT, dw3RowS2SDOT}}[b2i(sdot)][stride-1]
+	kern := 2*b2i(sdot) + stride - 1
 	// wAt is block b's weights, the block starting at channel b.
 	wAt := func(b int) unsafe.Pointer {
 		if sdot {
@@ -155,7 +155,7 @@ func dw3NEON(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 i
 			} else {
 				a.dst = (*uint8)(unsafe.Pointer(&q.OutS8[at+b]))
 			}
-			kern(&a)
+			dw3Call(kern, &a)
 		}
 	}
 	return true
@@ -165,7 +165,7 @@ func dw3NEON(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 i
 // pixel, so the rows go through copies with 16 bytes of slack and the
 // output row through a buffer whose pixels the next one partly overwrites,
 // then out with the output's stride.
-func dw3NEONNarrow(sc *scratch, a *dw3Arm, kern func(*dw3Arm), x []uint8, h, w, c, stride int, zrow []uint8, y0, y1 int, q *Requant) {
+func dw3NEONNarrow(sc *scratch, a *dw3Arm, kern int, x []uint8, h, w, c, stride int, zrow []uint8, y0, y1 int, q *Requant) {
 	ow := (w-1)/stride + 1
 	rl := w*c + 16
 	buf := growU8(&sc.dw3Col, 3*rl+ow*c+16)
@@ -185,7 +185,7 @@ func dw3NEONNarrow(sc *scratch, a *dw3Arm, kern func(*dw3Arm), x []uint8, h, w, 
 		}
 		a.r0, a.r1, a.r2 = rows[0], rows[1], rows[2]
 		a.dst = &obuf[0]
-		kern(a)
+		dw3Call(kern, a)
 		at := (y - y0) * ow * q.Ldc
 		for i := 0; i < ow; i++ {
 			p := obuf[i*c : i*c+c]
@@ -195,6 +195,21 @@ func dw3NEONNarrow(sc *scratch, a *dw3Arm, kern func(*dw3Arm), x []uint8, h, w, 
 				copy(s8AsU8(q.OutS8[at+i*q.Ldc:at+i*q.Ldc+c]), p)
 			}
 		}
+	}
+}
+
+// dw3Call runs row kernel k (NEON stride 1 and 2, then SDOT), called
+// directly so that the argument block stays on the caller's stack.
+func dw3Call(k int, a *dw3Arm) {
+	switch k {
+	case 0:
+		dw3RowS1NEON(a)
+	case 1:
+		dw3RowS2NEON(a)
+	case 2:
+		dw3RowS1SDOT(a)
+	default:
+		dw3RowS2SDOT(a)
 	}
 }
 
