@@ -623,6 +623,12 @@ func mulScalarU8AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 func mulScalarS8AVX2(dst, src *uint8, n int, za, k int32, ratio, zc float32)
 
 //go:noescape
+func mulU8AVX2(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+
+//go:noescape
+func mulS8AVX2(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+
+//go:noescape
 func lookupVBMI(dst, src *uint8, n int, table *[256]uint8)
 
 //go:noescape
@@ -654,6 +660,7 @@ func initArch() {
 			lookupKern[isaAVX512VNNI] = lookupVBMI
 		}
 		mulScalarKern = [2]func(dst, src *uint8, n int, za, k int32, ratio, zc float32){mulScalarU8AVX2, mulScalarS8AVX2}
+		mulKern = [2]func(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32){mulU8AVX2, mulS8AVX2}
 		dw3RowA = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAU, dw3RowAS}
 		dw3RowAN = [2]func(n, nch int, col *uint8, step, cstride int, w *int16, e *dw8Epi){dw3RowAUN, dw3RowASN}
 		dw3BuildAK = dw3BuildA

@@ -166,3 +166,34 @@ func BenchmarkLookupU8(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMulU8 is MulU8 on two whole operands, the Go loop ("go", the
+// hook cleared) against the kernel the hook holds ("kernel", skipped where
+// there is none), interleaved per size; 12544 and 200704 are a 112×112×1
+// and a 56×56×64 map.
+func BenchmarkMulU8(b *testing.B) {
+	rnd := rand.New(rand.NewSource(4))
+	p := &AddParams{ScaleA: 0.02, ScaleB: 0.03, ScaleC: 0.05, ZeroA: 120, ZeroB: 131, ZeroC: 125}
+	for _, n := range []int{12544, 200704} {
+		x, y, dst := make([]uint8, n), make([]uint8, n), make([]uint8, n)
+		for i := range x {
+			x[i], y[i] = uint8(rnd.Intn(256)), uint8(rnd.Intn(256))
+		}
+		for _, impl := range []string{"go", "kernel"} {
+			b.Run(fmt.Sprintf("%d/%s", n, impl), func(b *testing.B) {
+				if mulKern[0] == nil && impl == "kernel" {
+					b.Skip("no MulU8 kernel on this machine")
+				}
+				old := mulKern
+				if impl == "go" {
+					mulKern = [2]func(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32){}
+				}
+				defer func() { mulKern = old }()
+				b.SetBytes(int64(n))
+				for i := 0; i < b.N; i++ {
+					MulU8(dst, x, y, p)
+				}
+			})
+		}
+	}
+}

@@ -21200,6 +21200,108 @@ mulscS8done:
 	VZEROUPPER
 	RET
 
+// func mulU8AVX2(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+// n a multiple of 16; dst may be a or b. The constants come by value, as
+// for mulScalarU8AVX2.
+TEXT ·mulU8AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVL za+32(FP), AX
+	MOVL zb+36(FP), BX
+	VMOVD AX, X4
+	VMOVD BX, X5
+	VPBROADCASTD X4, Y4
+	VPBROADCASTD X5, Y5
+	VBROADCASTSS ratio+40(FP), Y6
+	VBROADCASTSS zc+44(FP), Y7
+	SHRQ $4, CX
+	JEQ mulU8done
+mulU8loop:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD 8(SI), Y1
+	VPMOVZXBD (DX), Y2
+	VPMOVZXBD 8(DX), Y3
+	VPSUBD Y4, Y0, Y0
+	VPSUBD Y4, Y1, Y1
+	VPSUBD Y5, Y2, Y2
+	VPSUBD Y5, Y3, Y3
+	VPMULLD Y2, Y0, Y0
+	VPMULLD Y3, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS Y6, Y0, Y0
+	VMULPS Y6, Y1, Y1
+	VADDPS Y7, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPERMQ $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB X1, X0, X0
+	VMOVDQU X0, (DI)
+	ADDQ $16, DI
+	ADDQ $16, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNZ mulU8loop
+mulU8done:
+	VZEROUPPER
+	RET
+
+// func mulS8AVX2(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32)
+// n a multiple of 16; dst may be a or b. The constants come by value, as
+// for mulScalarS8AVX2.
+TEXT ·mulS8AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVL za+32(FP), AX
+	MOVL zb+36(FP), BX
+	VMOVD AX, X4
+	VMOVD BX, X5
+	VPBROADCASTD X4, Y4
+	VPBROADCASTD X5, Y5
+	VBROADCASTSS ratio+40(FP), Y6
+	VBROADCASTSS zc+44(FP), Y7
+	SHRQ $4, CX
+	JEQ mulS8done
+mulS8loop:
+	VPMOVSXBD (SI), Y0
+	VPMOVSXBD 8(SI), Y1
+	VPMOVSXBD (DX), Y2
+	VPMOVSXBD 8(DX), Y3
+	VPSUBD Y4, Y0, Y0
+	VPSUBD Y4, Y1, Y1
+	VPSUBD Y5, Y2, Y2
+	VPSUBD Y5, Y3, Y3
+	VPMULLD Y2, Y0, Y0
+	VPMULLD Y3, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS Y6, Y0, Y0
+	VMULPS Y6, Y1, Y1
+	VADDPS Y7, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPERMQ $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSWB X1, X0, X0
+	VMOVDQU X0, (DI)
+	ADDQ $16, DI
+	ADDQ $16, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNZ mulS8loop
+mulS8done:
+	VZEROUPPER
+	RET
+
 // func outQAVX512(dst *uint8, acc, ct, nb *int32, scale *float32, n int, p *outParams)
 TEXT ·outQAVX512(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI

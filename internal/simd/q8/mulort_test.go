@@ -2,7 +2,10 @@ package q8
 
 import (
 	"math"
+	"math/rand"
 	"testing"
+
+	"github.com/qtool/qtool/internal/simd/cpu"
 )
 
 // mulORTCases are ONNX Runtime's QLinearMul outputs over every code pair
@@ -117,6 +120,111 @@ func TestMulU8ORT(t *testing.T) {
 		for l, x := range m {
 			if !x {
 				t.Errorf("order %d matches ONNX Runtime on every case of layout %d: the cases lost their point", k, l)
+			}
+		}
+	}
+}
+
+// TestMulU8Kernel checks the MulU8 kernel the hook holds (AVX2 on amd64,
+// NEON on arm64) against MulU8's Go loop (the hook cleared) bit for bit on
+// every non-generic path: every code pair under ratios that saturate, hit
+// 2^31 exactly (INT32_MIN), overflow, are infinite or NaN, zero points at
+// the ends and far outside the 8-bit range (int32 wrap of the product);
+// lengths 0..100 (the Go tail), misaligned, in place, with guard bytes.
+func TestMulU8Kernel(t *testing.T) {
+	if cpu.X86.AVX2 && mulKern[0] == nil {
+		t.Fatal("AVX2 machine without the MulU8 kernel wired")
+	}
+	if mulKern[0] == nil || mulKern[1] == nil {
+		t.Skip("no MulU8 kernel here")
+	}
+	var simd []variant
+	for _, v := range paths(t) {
+		if v.p != isaGeneric && !v.noFused {
+			simd = append(simd, v)
+		}
+	}
+	goLoop := func(dst, a, b []uint8, p *AddParams) {
+		old := mulKern
+		mulKern = [2]func(dst, a, b *uint8, n int, za, zb int32, ratio, zc float32){}
+		defer func() { mulKern = old }()
+		MulU8(dst, a, b, p)
+	}
+	guard := func(n, off int) ([]uint8, func()) {
+		buf := make([]uint8, off+n+48)
+		for i := range buf {
+			buf[i] = 0xA5
+		}
+		return buf[off : off+n], func() {
+			t.Helper()
+			for i, v := range buf {
+				if (i < off || i >= off+n) && v != 0xA5 {
+					t.Fatalf("byte %d outside the %d bytes at offset %d written", i-off, n, off)
+				}
+			}
+		}
+	}
+	a, b := make([]uint8, 65536), make([]uint8, 65536)
+	for i := range a {
+		a[i], b[i] = uint8(i>>8), uint8(i)
+	}
+	scales := [][3]float32{{0.02, 0.01, 0.05}, {0.1, 0.2, 1e-3}, {1, 1, 1e-3}, {1, 1, 0x1p-17}, {1, 1, 1e-12},
+		{0.0123, 0.0371, 0}, {0, 0.5, 0}, {float32(math.Inf(1)), 1, 1}}
+	zps := [][3]int32{{0, 0, 0}, {128, 128, 128}, {255, 255, 255}, {0, 255, 17}, {1 << 20, -(1 << 19), 3}}
+	want := make([]uint8, len(a))
+	for _, signed := range []bool{false, true} {
+		for _, sc := range scales {
+			for _, z := range zps {
+				p := &AddParams{ScaleA: sc[0], ScaleB: sc[1], ScaleC: sc[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: signed}
+				if signed {
+					p.ZeroA -= 128
+					p.ZeroB -= 128
+					p.ZeroC -= 128
+				}
+				goLoop(want, a, b, p)
+				for _, v := range simd {
+					dst, check := guard(len(a), 7)
+					withISA(t, v, func() { MulU8(dst, a, b, p) })
+					check()
+					for i := range want {
+						if dst[i] != want[i] {
+							t.Fatalf("%v %+v: MulU8(%d, %d) = %d, Go %d", v, *p, a[i], b[i], dst[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	rnd := rand.New(rand.NewSource(27))
+	for n := 0; n <= 100; n++ {
+		p := &AddParams{ScaleA: rnd.Float32()*0.1 + 1e-3, ScaleB: rnd.Float32()*0.1 + 1e-3, ScaleC: rnd.Float32()*0.01 + 1e-4,
+			ZeroA: int32(rnd.Intn(256)), ZeroB: int32(rnd.Intn(256)), ZeroC: int32(rnd.Intn(256)), Signed: n%2 == 1}
+		if p.Signed {
+			p.ZeroA -= 128
+			p.ZeroB -= 128
+			p.ZeroC -= 128
+		}
+		x := make([]uint8, n+3)[n%4:][:n]
+		y := make([]uint8, n+9)[n%10:][:n]
+		for i := range x {
+			x[i], y[i] = uint8(rnd.Intn(256)), uint8(rnd.Intn(256))
+		}
+		want := make([]uint8, n)
+		goLoop(want, x, y, p)
+		for _, v := range simd {
+			dst, check := guard(n, n%16)
+			inA := append([]uint8(nil), x...)
+			inB := append([]uint8(nil), y...)
+			withISA(t, v, func() {
+				MulU8(dst, x, y, p)
+				MulU8(inA, inA, y, p)
+				MulU8(inB, x, inB, p)
+			})
+			check()
+			for i := range want {
+				if dst[i] != want[i] || inA[i] != want[i] || inB[i] != want[i] {
+					t.Fatalf("%v n=%d %+v: [%d] = %d (in place %d, %d), Go %d", v, n, *p, i, dst[i], inA[i], inB[i], want[i])
+				}
 			}
 		}
 	}
