@@ -71,10 +71,6 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 	if out.Len() == 0 {
 		return []*tensor.Tensor{out}, nil
 	}
-	var codes [256]uint8
-	for i := range codes {
-		codes[i] = uint8(i)
-	}
 	ab, bb, ob := bytesOf(a), bytesOf(b), bytesOf(out)
 	if k.mul && (sp.length < tableRun || q8.MulScalarSIMD()) {
 		ctx.Parallel(sp.count, max(1, 16384/sp.length), func(lo, hi int) {
@@ -95,7 +91,9 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 		return []*tensor.Tensor{out}, nil
 	}
 	ctx.Parallel(sp.count, max(1, 16384/sp.length), func(lo, hi int) {
-		var tab [256]uint8
+		// Each run's table depends on its scalar operand.
+		tab := tablePool.Get().(*[256]uint8)
+		defer tablePool.Put(tab)
 		for s := lo; s < hi; s++ {
 			ao, bo := sp.offsets(s)
 			var whole []uint8
@@ -103,13 +101,13 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 				// The element order of a and b matters to the arithmetic
 				// (AddU8 folds the scalar operand differently), so the
 				// codes take the whole operand's place.
-				k.inner.op(tab[:], codes[:], bb[bo:bo+1], p)
+				k.inner.op(tab[:], allCodes[:], bb[bo:bo+1], p)
 				whole = ab[ao : ao+sp.length]
 			} else {
-				k.inner.op(tab[:], ab[ao:ao+1], codes[:], p)
+				k.inner.op(tab[:], ab[ao:ao+1], allCodes[:], p)
 				whole = bb[bo : bo+sp.length]
 			}
-			q8.LookupU8(ob[s*sp.length:(s+1)*sp.length], whole, &tab)
+			q8.LookupU8(ob[s*sp.length:(s+1)*sp.length], whole, tab)
 		}
 	})
 	return []*tensor.Tensor{out}, nil
@@ -150,6 +148,16 @@ func binaryParams(n *graph.Node, in []*tensor.Tensor) (*q8.AddParams, error) {
 	}
 	return &q8.AddParams{ScaleA: s[0], ScaleB: s[1], ScaleC: s[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: a.DType == tensor.Int8}, nil
 }
+
+// allCodes is every byte in order, the whole operand of a table's
+// evaluation (read only: a local array would escape through the kernel's
+// func value on every run).
+var allCodes = func() (c [256]uint8) {
+	for i := range c {
+		c[i] = uint8(i)
+	}
+	return
+}()
 
 func code(b uint8, signed bool) int32 {
 	if signed {

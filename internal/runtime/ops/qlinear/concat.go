@@ -19,8 +19,9 @@ func init() {
 // copied when its scale and zero point are the output's, else mapped through
 // ONNX Runtime's identity lookup table (dequantize, quantize to the output).
 type concatKernel struct {
-	node *graph.Node
-	axis int64
+	node   *graph.Node
+	axis   int64
+	tables []*planTable // per input, where its and Y's qparams are constants
 }
 
 func newQLinearConcat(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -31,7 +32,42 @@ func newQLinearConcat(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &concatKernel{node: n, axis: axis}, nil
+	k := &concatKernel{node: n, axis: axis, tables: make([]*planTable, (len(n.Inputs)-2)/3)}
+	for i := range k.tables {
+		k.tables[i] = newPlanTable(n, []int{0, 1, 3 + 3*i, 4 + 3*i}, func(in []*tensor.Tensor, dt tensor.DType, tab *[256]uint8) error {
+			ys, _, err := scalesIn(n, in, 0, "Y_scale", 1)
+			if err != nil {
+				return err
+			}
+			if yzt := input(in, 1); yzt == nil || yzt.DType != dt {
+				return fmt.Errorf("%v: Y_zero_point is not %v", n, dt)
+			}
+			yz, err := zeroPointsIn(n, in, 1, "Y_zero_point", dt, 1)
+			if err != nil {
+				return err
+			}
+			s, _, err := scalesIn(n, in, 3+3*i, "X_scale", 1)
+			if err != nil {
+				return err
+			}
+			z, err := zeroPointsIn(n, in, 4+3*i, "X_zero_point", dt, 1)
+			if err != nil {
+				return err
+			}
+			if len(z) != 1 {
+				return fmt.Errorf("%v: input %d zero point must be a scalar", n, i)
+			}
+			identityTable(tab, dt, s[0], z[0], ys[0], yz[0])
+			return nil
+		})
+	}
+	return k, nil
+}
+
+// identityTable is ONNX Runtime's lookup table of an input whose qparams
+// are not the output's: dequantize, quantize to the output's.
+func identityTable(tab *[256]uint8, dt tensor.DType, s float32, z int32, ys float32, yz int32) {
+	q8.BuildTable(tab, dt == tensor.Int8, s, z, ys, yz, func(v float32) float32 { return v })
 }
 
 func (k *concatKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -107,6 +143,7 @@ func (k *concatKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 	ob := bytesOf(out)
 	outPitch := total * inner
 	off := 0
+	var pooled *[256]uint8 // one table for the inputs without a plan-time one, in turn
 	for i, x := range xs {
 		s, _, err := scalesIn(n, in, 3+3*i, fmt.Sprintf("X%d_scale", i), 1)
 		if err != nil {
@@ -120,9 +157,19 @@ func (k *concatKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 			return nil, fmt.Errorf("%v: input %d zero point must be a scalar", n, i)
 		}
 		copyOnly := s[0] == ys[0] && z[0] == yz[0]
-		var table [256]uint8
+		var table *[256]uint8
 		if !copyOnly {
-			q8.BuildTable(&table, dt == tensor.Int8, s[0], z[0], ys[0], yz[0], func(v float32) float32 { return v })
+			if i < len(k.tables) {
+				table = k.tables[i].get(in, dt)
+			}
+			if table == nil {
+				if pooled == nil {
+					pooled = tablePool.Get().(*[256]uint8)
+					defer tablePool.Put(pooled)
+				}
+				table = pooled
+				identityTable(table, dt, s[0], z[0], ys[0], yz[0])
+			}
 		}
 		xb := bytesOf(x)
 		pitch := x.Shape[ax] * inner
@@ -132,7 +179,7 @@ func (k *concatKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 			if copyOnly {
 				copy(dst, src)
 			} else {
-				q8.LookupU8(dst, src, &table)
+				q8.LookupU8(dst, src, table)
 			}
 		}
 		off += pitch

@@ -23,6 +23,16 @@ func init() {
 type lookupKernel struct {
 	node *graph.Node
 	f    func(float32) float32
+	plan *planTable // the table when the qparams are constants
+}
+
+// lookupQParams are X_scale, X_zero_point, Y_scale and Y_zero_point.
+var lookupQParams = []int{1, 2, 3, 4}
+
+func newLookupKernel(n *graph.Node, f func(float32) float32) *lookupKernel {
+	k := &lookupKernel{node: n, f: f}
+	k.plan = newPlanTable(n, lookupQParams, k.build)
+	return k
 }
 
 func newQLinearLeakyRelu(n *graph.Node, opset int64) (runtime.Kernel, error) {
@@ -33,12 +43,12 @@ func newQLinearLeakyRelu(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lookupKernel{node: n, f: func(v float32) float32 {
+	return newLookupKernel(n, func(v float32) float32 {
 		if v >= 0 {
 			return v
 		}
 		return alpha * v
-	}}, nil
+	}), nil
 }
 
 func (k *lookupKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -47,41 +57,54 @@ func (k *lookupKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 	if err != nil {
 		return nil, err
 	}
-	xs, _, err := scalesIn(n, in, 1, "X_scale", 1)
-	if err != nil {
-		return nil, err
+	table := k.plan.get(in, x.DType)
+	if table == nil {
+		table = tablePool.Get().(*[256]uint8)
+		defer tablePool.Put(table)
+		if err := k.build(in, x.DType, table); err != nil {
+			return nil, err
+		}
 	}
-	xz, err := zeroPointsIn(n, in, 2, "X_zero_point", x.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	ys, _, err := scalesIn(n, in, 3, "Y_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	yz, err := zeroPointsIn(n, in, 4, "Y_zero_point", x.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(xz) != 1 || len(yz) != 1 {
-		return nil, fmt.Errorf("%v: zero points must be scalars", n)
-	}
-	var table [256]uint8
-	q8.BuildTable(&table, x.DType == tensor.Int8, xs[0], xz[0], ys[0], yz[0], k.f)
 	out, err := tensor.New(x.DType, x.Shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
 	src, dst := bytesOf(x), bytesOf(out)
 	ctx.Parallel(len(src), 1<<16, func(lo, hi int) {
-		q8.LookupU8(dst[lo:hi], src[lo:hi], &table)
+		q8.LookupU8(dst[lo:hi], src[lo:hi], table)
 	})
 	return []*tensor.Tensor{out}, nil
+}
+
+// build makes the table of data type dt from the qparam inputs.
+func (k *lookupKernel) build(in []*tensor.Tensor, dt tensor.DType, table *[256]uint8) error {
+	n := k.node
+	xs, _, err := scalesIn(n, in, 1, "X_scale", 1)
+	if err != nil {
+		return err
+	}
+	xz, err := zeroPointsIn(n, in, 2, "X_zero_point", dt, 1)
+	if err != nil {
+		return err
+	}
+	ys, _, err := scalesIn(n, in, 3, "Y_scale", 1)
+	if err != nil {
+		return err
+	}
+	yz, err := zeroPointsIn(n, in, 4, "Y_zero_point", dt, 1)
+	if err != nil {
+		return err
+	}
+	if len(xz) != 1 || len(yz) != 1 {
+		return fmt.Errorf("%v: zero points must be scalars", n)
+	}
+	q8.BuildTable(table, dt == tensor.Int8, xs[0], xz[0], ys[0], yz[0], k.f)
+	return nil
 }
 
 func newQLinearSigmoid(n *graph.Node, opset int64) (runtime.Kernel, error) {
 	if len(n.Inputs) < 4 || len(n.Inputs) > 5 {
 		return nil, fmt.Errorf("%v: QLinearSigmoid takes 4 or 5 inputs, got %d", n, len(n.Inputs))
 	}
-	return &lookupKernel{node: n, f: q8.LogisticMLAS}, nil
+	return newLookupKernel(n, q8.LogisticMLAS), nil
 }

@@ -124,11 +124,12 @@ func (c *codeIO) quant(v float32) uint8 {
 // when the run is long enough to pay for 256 evaluations.
 func (c *codeIO) mapRun(dst, src []uint8, f func(float32) float32) {
 	if len(src) >= 256 {
-		var tab [256]uint8
+		tab := tablePool.Get().(*[256]uint8)
+		defer tablePool.Put(tab)
 		for b := range tab {
 			tab[b] = c.quant(f(c.deq[b]))
 		}
-		q8.LookupU8(dst, src, &tab)
+		q8.LookupU8(dst, src, tab)
 		return
 	}
 	for i, b := range src {
@@ -268,15 +269,16 @@ func (k *qlinearNorm) channels(ctx *runtime.Context, c *codeIO, shape []int, src
 		}
 		if size < 256 && N > 1 {
 			// One table per channel over all images.
+			tab := tablePool.Get().(*[256]uint8)
+			defer tablePool.Put(tab)
 			for ch := 0; ch < C; ch++ {
 				m, a := mul[ch], add[ch]
-				var tab [256]uint8
 				for b := range tab {
 					tab[b] = c.quant(c.deq[b]*m + a)
 				}
 				for img := 0; img < N; img++ {
 					p := img*C + ch
-					q8.LookupU8(dst[p*size:(p+1)*size], src[p*size:(p+1)*size], &tab)
+					q8.LookupU8(dst[p*size:(p+1)*size], src[p*size:(p+1)*size], tab)
 				}
 			}
 			return nil
