@@ -42,6 +42,7 @@ type qlinearNorm struct {
 	axis  int64 // LayerNormalization
 	group int   // GroupNormalization
 	opset int64
+	bn    *bnPlan // BatchNormalization's tables when its inputs are constants
 }
 
 func newQLinearNorm(op string) runtime.Factory {
@@ -81,7 +82,84 @@ func newQLinearNorm(op string) runtime.Factory {
 			}
 			k.group = int(g)
 		}
+		if op == "BatchNormalization" {
+			k.bn = k.newBNPlan()
+		}
 		return k, nil
+	}
+}
+
+// bnPlan is BatchNormalization's per-channel tables, built at plan time
+// when every input but X is a constant (they are then the same every run).
+type bnPlan struct {
+	consts [8]*tensor.Tensor // inputs 1..8 (nil: absent)
+	tabs   [2][]uint8        // 256 bytes per channel, uint8 and int8 data (nil: not built)
+}
+
+func (k *qlinearNorm) newBNPlan() *bnPlan {
+	n := k.node
+	p := &bnPlan{}
+	in := make([]*tensor.Tensor, len(n.Inputs))
+	for i := 1; i <= 8; i++ {
+		v := n.Input(i)
+		if v == nil {
+			continue
+		}
+		if v.Const == nil {
+			return nil
+		}
+		in[i], p.consts[i-1] = v.Const, v.Const
+	}
+	if in[5] == nil {
+		return nil
+	}
+	C := in[5].Len()
+	for j, dt := range []tensor.DType{tensor.Uint8, tensor.Int8} {
+		c, err := k.codes(in, dt)
+		if err != nil {
+			continue
+		}
+		mul, add, err := k.bnAffine(in, C)
+		if err != nil {
+			return nil
+		}
+		p.tabs[j] = make([]uint8, 256*C)
+		for ch := range C {
+			bnTable((*[256]uint8)(p.tabs[j][256*ch:]), c, mul[ch], add[ch])
+		}
+	}
+	if p.tabs[0] == nil && p.tabs[1] == nil {
+		return nil
+	}
+	return p
+}
+
+// get returns the plan-time tables for a run on data of type dt (C
+// channels) with inputs in, or nil when they do not apply.
+func (p *bnPlan) get(in []*tensor.Tensor, dt tensor.DType, C int) []uint8 {
+	if p == nil {
+		return nil
+	}
+	for i, c := range p.consts {
+		if input(in, i+1) != c {
+			return nil
+		}
+	}
+	t := p.tabs[0]
+	if dt == tensor.Int8 {
+		t = p.tabs[1]
+	}
+	if len(t) != 256*C {
+		return nil
+	}
+	return t
+}
+
+// bnTable is the table of one channel: the float kernel's v·mul + add on
+// the dequantized code, quantized.
+func bnTable(tab *[256]uint8, c *codeIO, m, a float32) {
+	for b := range tab {
+		tab[b] = c.quant(c.deq[b]*m + a)
 	}
 }
 
@@ -187,29 +265,10 @@ func (k *qlinearNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 	if err != nil {
 		return nil, err
 	}
-	xs, _, err := scalesIn(n, in, 1, "X_scale", 1)
+	c, err := k.codes(in, x.DType)
 	if err != nil {
 		return nil, err
 	}
-	xz, err := zeroPointsIn(n, in, 2, "X_zero_point", x.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	ys, _, err := scalesIn(n, in, 3, "Y_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	yz, err := zeroPointsIn(n, in, 4, "Y_zero_point", x.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(xs) != 1 || len(xz) != 1 || len(ys) != 1 || len(yz) != 1 {
-		return nil, fmt.Errorf("%v: quantization parameters must be per tensor", n)
-	}
-	if !(xs[0] > 0) || !(ys[0] > 0) {
-		return nil, fmt.Errorf("%v: scales must be positive", n)
-	}
-	c := newCodeIO(x.DType, xs[0], xz[0], ys[0], yz[0])
 	y, err := ctx.NewUninit(x.DType, x.Shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
@@ -225,6 +284,59 @@ func (k *qlinearNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 		return nil, err
 	}
 	return []*tensor.Tensor{y}, nil
+}
+
+// codes reads X's and Y's quantization parameters for data of type dt.
+func (k *qlinearNorm) codes(in []*tensor.Tensor, dt tensor.DType) (*codeIO, error) {
+	n := k.node
+	xs, _, err := scalesIn(n, in, 1, "X_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	xz, err := zeroPointsIn(n, in, 2, "X_zero_point", dt, 1)
+	if err != nil {
+		return nil, err
+	}
+	ys, _, err := scalesIn(n, in, 3, "Y_scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	yz, err := zeroPointsIn(n, in, 4, "Y_zero_point", dt, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(xs) != 1 || len(xz) != 1 || len(ys) != 1 || len(yz) != 1 {
+		return nil, fmt.Errorf("%v: quantization parameters must be per tensor", n)
+	}
+	if !(xs[0] > 0) || !(ys[0] > 0) {
+		return nil, fmt.Errorf("%v: scales must be positive", n)
+	}
+	return newCodeIO(dt, xs[0], xz[0], ys[0], yz[0]), nil
+}
+
+// bnAffine reads BatchNormalization's parameters for C channels and
+// returns the float kernel's per-channel multiplier and addend.
+func (k *qlinearNorm) bnAffine(in []*tensor.Tensor, C int) (mul, add []float32, err error) {
+	n := k.node
+	var ps [4][]float32
+	for j, what := range []string{"scale", "B", "mean", "var"} {
+		if ps[j], _, err = f32Param(n, in, 5+j, what, false); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, p := range ps {
+		if len(p) != C {
+			return nil, nil, fmt.Errorf("%v: parameters need %d values, got %d", n, C, len(p))
+		}
+	}
+	scale, bias, mean, variance := ps[0], ps[1], ps[2], ps[3]
+	mul = make([]float32, C)
+	add = make([]float32, C)
+	for ch := 0; ch < C; ch++ {
+		mul[ch] = scale[ch] / float32(math.Sqrt(float64(variance[ch])+float64(k.eps)))
+		add[ch] = bias[ch] - mean[ch]*mul[ch]
+	}
+	return mul, add, nil
 }
 
 // channels runs the three normalizations over NC… tensors.
@@ -248,34 +360,29 @@ func (k *qlinearNorm) channels(ctx *runtime.Context, c *codeIO, shape []int, src
 	}
 	switch k.op {
 	case "BatchNormalization":
-		mean, _, err := f32Param(n, in, 7, "mean", false)
+		mul, add, err := k.bnAffine(in, C)
 		if err != nil {
 			return err
 		}
-		variance, _, err := f32Param(n, in, 8, "var", false)
-		if err != nil {
-			return err
+		dt := tensor.Uint8
+		if c.lo < 0 {
+			dt = tensor.Int8
 		}
-		for _, p := range [][]float32{scale, bias, mean, variance} {
-			if len(p) != C {
-				return fmt.Errorf("%v: parameters need %d values, got %d", n, C, len(p))
-			}
-		}
-		mul := make([]float32, C)
-		add := make([]float32, C)
-		for ch := 0; ch < C; ch++ {
-			mul[ch] = scale[ch] / float32(math.Sqrt(float64(variance[ch])+float64(k.eps)))
-			add[ch] = bias[ch] - mean[ch]*mul[ch]
+		if tabs := k.bn.get(in, dt, C); tabs != nil {
+			ctx.Parallel(N*C, max(1, 4096/max(1, size)), func(p0, p1 int) {
+				for p := p0; p < p1; p++ {
+					ch := p % C
+					q8.LookupU8(dst[p*size:(p+1)*size], src[p*size:(p+1)*size], (*[256]uint8)(tabs[256*ch:]))
+				}
+			})
+			return nil
 		}
 		if size < 256 && N > 1 {
 			// One table per channel over all images.
 			tab := tablePool.Get().(*[256]uint8)
 			defer tablePool.Put(tab)
 			for ch := 0; ch < C; ch++ {
-				m, a := mul[ch], add[ch]
-				for b := range tab {
-					tab[b] = c.quant(c.deq[b]*m + a)
-				}
+				bnTable(tab, c, mul[ch], add[ch])
 				for img := 0; img < N; img++ {
 					p := img*C + ch
 					q8.LookupU8(dst[p*size:(p+1)*size], src[p*size:(p+1)*size], tab)

@@ -10,7 +10,8 @@ import (
 )
 
 // TestPlanTables checks the tables built at plan time from constant qparams
-// (QLinearSigmoid, QLinearLeakyRelu, QLinearConcat) against the tables a
+// (QLinearSigmoid, QLinearLeakyRelu, QLinearConcat, com.qtool
+// QLinearBatchNormalization, short and long planes) against the tables a
 // run builds (the same node with the qparams not constant), uint8 and
 // int8, and that a run whose qparam inputs are other tensors than the
 // plan-time constants (an overridden initializer) uses those, not the
@@ -35,6 +36,7 @@ func TestPlanTables(t *testing.T) {
 	}
 	type tc struct {
 		op    string
+		dom   string
 		attrs []*graph.Attribute
 		in    func(dt tensor.DType, alt bool) []*tensor.Tensor
 		data  []int // inputs that are data, never constant
@@ -66,9 +68,28 @@ func TestPlanTables(t *testing.T) {
 					codes(dt, []int{2, 5, 40}, 11), s(alt, 0.03, 0.05), z(dt, alt, 128, 120)}
 			}},
 	}
+	vec := func(alt bool, v ...float32) *tensor.Tensor {
+		if alt {
+			w := append([]float32(nil), v...)
+			w[0] *= 1.5
+			v = w
+		}
+		return tensor.FromFloat32([]int{len(v)}, v)
+	}
+	for _, shape := range [][]int{{2, 3, 10}, {1, 3, 300}} {
+		cases = append(cases, tc{op: "QLinearBatchNormalization", dom: QtoolDomain, data: []int{0},
+			in: func(dt tensor.DType, alt bool) []*tensor.Tensor {
+				return []*tensor.Tensor{codes(dt, shape, 13), s(alt, 0.04, 0.05), z(dt, alt, 128, 120), s(alt, 0.03, 0.02), z(dt, alt, 125, 130),
+					vec(alt, 1.5, 0.7, -0.9), vec(alt, 0.1, -0.2, 0.3), vec(alt, 0.5, -1, 0.25), vec(alt, 2, 0.5, 1.25)}
+			}})
+	}
 	run := func(c tc, dt tensor.DType, plan, in []*tensor.Tensor) (runtime.Kernel, []byte) {
 		t.Helper()
-		n := &graph.Node{OpType: c.op, Domain: MicrosoftDomain, Attrs: c.attrs, Outputs: []*graph.Value{{Name: "y"}}}
+		dom := MicrosoftDomain
+		if c.dom != "" {
+			dom = c.dom
+		}
+		n := &graph.Node{OpType: c.op, Domain: dom, Attrs: c.attrs, Outputs: []*graph.Value{{Name: "y"}}}
 		for i := range in {
 			v := &graph.Value{Name: "in"}
 			isData := false
@@ -80,7 +101,7 @@ func TestPlanTables(t *testing.T) {
 			}
 			n.Inputs = append(n.Inputs, v)
 		}
-		f, ok := runtime.Lookup(MicrosoftDomain, c.op, dt)
+		f, ok := runtime.Lookup(dom, c.op, dt)
 		if !ok {
 			t.Fatalf("%s not registered", c.op)
 		}
@@ -108,6 +129,10 @@ func TestPlanTables(t *testing.T) {
 				tabs = []*planTable{k.plan}
 			case *concatKernel:
 				tabs = k.tables
+			case *qlinearNorm:
+				if k.bn.get(in, dt, 3) == nil {
+					t.Errorf("%s %v: tables not built at plan time", c.op, dt)
+				}
 			}
 			for i, p := range tabs {
 				if p.get(in, dt) == nil {
