@@ -6,14 +6,14 @@ MLAS's x86 kernel (onnxruntime/core/mlas/lib/qlmul.cpp, SSE2) computes the
 exact product (a - za)(b - zb), converts it to float32, multiplies by the
 float32 ratio (sa * sb) / sc, adds float32(zc) (two roundings), rounds half
 to even with CVTPS2DQ (INT32_MIN out of range) and saturates through int16
-to 8 bits. The parameter sets below pin that order: on each random set the
-orders a port might pick instead give a different output for some code pair
-(the multiply and add fused; the ratio as sa * (sb / sc); the product of
-the dequantized values (sa (a - za)) (sb (b - zb)) / sc, MLAS's plain C++
-fallback), and the sets with zero points at the ends of the range and
-saturating ratios (outputs clamped; products past 2^31, where CVTPS2DQ's
-INT32_MIN turns a large positive value into the low bound) pin the
-narrowing. `--search` reruns the (seeded) search that picked the random
+to 8 bits. The parameter sets below pin that order: on each random set
+some order a port might pick instead gives a different output for a few
+code pairs, and each such order is caught by at least one set (the
+multiply and add fused; the ratio as sa * (sb / sc); the product of the
+dequantized values (sa (a - za)) (sb (b - zb)) / sc, MLAS's plain C++
+fallback); zero points sit at the ends of the range, and the saturating
+ratios (outputs clamped; products past 2^31, where CVTPS2DQ's INT32_MIN
+turns a large positive value into the low bound) pin the narrowing. `--search` reruns the (seeded) search that picked the random
 scales and prints the sets with what each alternative order misses.
 
 Three layouts per set, as in gen_add_ort.py: A and B both whole (a = code
