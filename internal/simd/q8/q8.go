@@ -254,8 +254,9 @@ type scratch struct {
 	scale   []float32 // per column
 	rowSum  []int32
 	tile    [mr * nr]int32
-	a       []uint8   // A padded to kp columns when K is not a multiple of the k group
-	a16     []int16   // A widened for the avx2 path
+	a       []uint8 // A padded to kp columns when K is not a multiple of the k group
+	a16     []int16 // A widened for the avx2 path
+	//lint:ignore U1000 only amd64's VNNI indirect kernels use it
 	offs    []int     // GemmIndirect's offset table of one row block
 	dwAcc   []int32   // DWConv's accumulators of one pixel
 	dwCT    []int32   // DWConv's column terms in dw8Row's channel order
