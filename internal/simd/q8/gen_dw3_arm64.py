@@ -26,67 +26,30 @@ taps, V25-V28 the scales in the output stage, V29 the output zero point,
 V30/V31 the clamp bounds.
 
 Go's assembler has no SMLAL (vector), SCVTF, FMUL, FMAX, FMIN or FCVTNS on
-vectors: those are WORDs with the instruction in a comment. The encoders
-below are copied from gen_asm_arm64.py (smlal_vec, two_reg_4s,
-three_same_4s) so this generator does not depend on that file;
-dw3_encoding_test.go re-encodes every WORD with neon_encoding_test.go's
-independent a64Encode, and with llvm-mc where it is installed.
+vectors: those are WORDs with the instruction in a comment, encoded by
+gen_asm_arm64.py's encoders (SMLAL, SCVTF, FMUL, FMAX, FMIN, FCVTNS) and
+sdot_vec below; dw3_encoding_test.go re-encodes every WORD with
+neon_encoding_test.go's independent a64Encode, and with llvm-mc where it is
+installed.
 """
 
 import sys
 
-# ---- encoders (copied from gen_asm_arm64.py; ARM ARM A64 Advanced SIMD) ----
+from gen_asm_arm64 import w_smlalv, w_three, w_two
 
-
-def smlal_vec(d, n, m, upper):
-    """SMLAL{2} Vd.4S, Vn.{4H|8H}, Vm.{4H|8H} (three different):
-    0 Q U 01110 size 1 Rm 1000 00 Rn Rd, U=0, size=01, Q=1 for SMLAL2."""
-    assert max(d, n, m) < 32
-    return ((1 if upper else 0) << 30) | (0b01110 << 24) | (0b01 << 22) | (1 << 21) | (m << 16) | \
-        (0b100000 << 10) | (n << 5) | d
-
-
-def two_reg_4s(op, d, n):
-    """SCVTF / FCVTNS Vd.4S, Vn.4S (two-register misc, Q=1, sz=0):
-    0 Q U 01110 0 sz 10000 opcode 10 Rn Rd with U=0 and opcode 11101 (SCVTF)
-    or 11010 (FCVTNS)."""
-    opcode = {"scvtf": 0b11101, "fcvtns": 0b11010}[op]
-    return (1 << 30) | (0b01110 << 24) | (0b10000 << 17) | (opcode << 12) | (0b10 << 10) | (n << 5) | d
-
-
-def three_same_4s(op, d, n, m):
-    """FMUL / FMAX / FMIN Vd.4S, Vn.4S, Vm.4S (three same, Q=1, sz=0):
-    0 Q U 01110 a sz 1 Rm opcode 1 Rn Rd; FMUL U=1 a=0 opcode 11011,
-    FMAX U=0 a=0 opcode 11110, FMIN U=0 a=1 opcode 11110."""
-    u, a, opcode = {"fmul": (1, 0, 0b11011), "fmax": (0, 0, 0b11110), "fmin": (0, 1, 0b11110)}[op]
-    return (1 << 30) | (u << 29) | (0b01110 << 24) | (a << 23) | (1 << 21) | (m << 16) | (opcode << 11) | \
-        (1 << 10) | (n << 5) | d
+# ---- encoders (ARM ARM A64 Advanced SIMD) ----
 
 
 def sdot_vec(d, n, m):
     """SDOT Vd.4S, Vn.16B, Vm.16B (three same, dot product): 0 Q U 01110 size 0
-    Rm 1001 0 1 Rn Rd, Q=1, U=0, size=10 (written here from the ARM ARM, not
-    copied)."""
+    Rm 1001 0 1 Rn Rd, Q=1, U=0, size=10 (gen_asm_arm64.py has only SDOT by
+    element)."""
     assert max(d, n, m) < 32
     return (1 << 30) | (0b01110 << 24) | (0b10 << 22) | (m << 16) | (0b100101 << 10) | (n << 5) | d
 
 
 def w_sdotv(d, n, m):
     return "\tWORD $0x%08x // sdot v%d.4s, v%d.16b, v%d.16b" % (sdot_vec(d, n, m), d, n, m)
-
-
-def w_smlalv(d, n, m, upper):
-    if upper:
-        return "\tWORD $0x%08x // smlal2 v%d.4s, v%d.8h, v%d.8h" % (smlal_vec(d, n, m, True), d, n, m)
-    return "\tWORD $0x%08x // smlal v%d.4s, v%d.4h, v%d.4h" % (smlal_vec(d, n, m, False), d, n, m)
-
-
-def w_two(op, d, n):
-    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s" % (two_reg_4s(op, d, n), op, d, n)
-
-
-def w_three(op, d, n, m):
-    return "\tWORD $0x%08x // %s v%d.4s, v%d.4s, v%d.4s" % (three_same_4s(op, d, n, m), op, d, n, m)
 
 
 # ---- the argument block (dw3Arm in dw3_arm64.go; TestDW3ArmLayout checks) ----
@@ -137,29 +100,7 @@ def pixel(out, stride, pad_l, pad_r, last):
         # the next pixel starts at i*stride + stride - 1.
         if not last and stride == 1:
             out.append("\tSUB R9, %s, %s" % (p, p))
-    acc = [18, 19, 20, 21]
-    out.append("\tVLD1 (R7), [V25.S4, V26.S4, V27.S4, V28.S4]")
-    for v in acc:
-        out.append(w_two("scvtf", v, v))
-    for i, v in enumerate(acc):
-        out.append(w_three("fmul", v, v, 25 + i))
-    for v in acc:
-        out.append(w_three("fmax", v, v, 30))
-    for v in acc:
-        out.append(w_three("fmin", v, v, 31))
-    for v in acc:
-        out.append(w_two("fcvtns", v, v))
-    for v in acc:
-        out.append("\tVADD V29.S4, V%d.S4, V%d.S4" % (v, v))
-    # The low byte of each int32 lane, in order.
-    out.append("\tVUZP1 V19.H8, V18.H8, V22.H8")
-    out.append("\tVUZP1 V21.H8, V20.H8, V23.H8")
-    out.append("\tVUZP1 V23.B16, V22.B16, V22.B16")
-    if last:
-        out.append("\tVST1 [V22.B16], (R4)")
-    else:
-        out.append("\tVST1.P [V22.B16], (R4)(R10)")
-
+    out_stage(out, [18, 19, 20, 21], [25, 26, 27, 28], [22, 23], last)
 
 def row_kernel(stride):
     name = "dw3RowS%dNEON" % stride
