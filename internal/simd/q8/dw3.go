@@ -35,16 +35,8 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 	if 2*((c+31)/32) <= 3*((c+63)/64) {
 		cw, w3, build, kerns, kernsN = 32, d.w3y, dw3BuildKY, dw3RowKY, dw3RowKYN
 	}
-	if h <= 0 || w <= 0 || c != d.C || len(x) < h*w*c {
-		panic(fmt.Sprintf("q8.DWConv3x3: %d bytes for %dx%dx%d (weights of %d channels)", len(x), h, w, c, d.C))
-	}
-	oh, ow := (h-1)/stride+1, (w-1)/stride+1
-	if y0 < 0 || y1 > oh || y0 > y1 {
-		panic(fmt.Sprintf("q8.DWConv3x3: rows %d..%d of %d", y0, y1, oh))
-	}
-	pb := &PackedB{N: c, ColSum: d.sum}
-	st, ok := checkCall("DWConv3x3", (y1-y0)*ow, pb, []int32{0}, 0, c, out)
-	if !ok || c == 0 {
+	ow, st, ok := dw3Check(x, h, w, c, stride, d, y0, y1, out)
+	if !ok {
 		return true
 	}
 	q := out.Q
@@ -130,6 +122,24 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 		}
 	}
 	return true
+}
+
+// dw3Check is DWConv3x3's argument checks, shared by its amd64 and arm64
+// paths: it panics on a malformed call and returns the output width and
+// the output stage, ok false where there is nothing to compute (no rows
+// or no channels).
+func dw3Check(x []uint8, h, w, c, stride int, d *DWWeights, y0, y1 int, out Output) (ow int, st stage, ok bool) {
+	if h <= 0 || w <= 0 || c != d.C || len(x) < h*w*c {
+		panic(fmt.Sprintf("q8.DWConv3x3: %d bytes for %dx%dx%d (weights of %d channels)", len(x), h, w, c, d.C))
+	}
+	oh := (h-1)/stride + 1
+	ow = (w-1)/stride + 1
+	if y0 < 0 || y1 > oh || y0 > y1 {
+		panic(fmt.Sprintf("q8.DWConv3x3: rows %d..%d of %d", y0, y1, oh))
+	}
+	pb := &PackedB{N: c, ColSum: d.sum}
+	st, ok = checkCall("DWConv3x3", (y1-y0)*ow, pb, []int32{0}, 0, c, out)
+	return ow, st, ok && c != 0
 }
 
 // noClamp reports whether a requantization needs no clamp of its own
