@@ -213,15 +213,7 @@ func TestA16SyntheticPeers(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := map[string]*tensor.Tensor{"x": eval}
-			ort, err := runORTLevel(t, out, in, []string{"MatMul_out0"}, "disabled")
-			if err != nil {
-				t.Fatalf("ONNX Runtime: %v", err)
-			}
-			ours, err := tryOurs(out, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareOutputs(t, ours, ort, rep.OutputScales)
+			agreeWithORT(t, out, in, []string{"MatMul_out0"}, "disabled", rep.OutputScales)
 		})
 	}
 }

@@ -127,15 +127,7 @@ func TestConv3dPeers(t *testing.T) {
 					t.Fatal(err)
 				}
 				in := map[string]*tensor.Tensor{"x": eval}
-				ort, err := runORT(t, out, in, []string{m.Graph.Outputs[0].Name, m.Graph.Outputs[1].Name})
-				if err != nil {
-					t.Fatalf("ONNX Runtime: %v", err)
-				}
-				ours, err := tryOurs(out, in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				compareOutputs(t, ours, ort, rep.OutputScales)
+				agreeWithORT(t, out, in, []string{m.Graph.Outputs[0].Name, m.Graph.Outputs[1].Name}, "all", rep.OutputScales)
 			})
 		}
 	}

@@ -112,7 +112,7 @@ func TestSyntheticMoreOpsPeers(t *testing.T) {
 			for _, v := range m.Graph.Outputs {
 				names = append(names, v.Name)
 			}
-			ort, err := runORTLevel(t, out, feed, names, map[bool]string{true: "disabled", false: "all"}[format == FormatQDQ])
+			ort, err := runORTLevel(t, out, feed, names, qdqLevel(format))
 			if err != nil {
 				t.Fatalf("ONNX Runtime: %v", err)
 			}

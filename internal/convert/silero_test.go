@@ -202,15 +202,11 @@ func TestSileroDecisions(t *testing.T) {
 				t.Errorf("%s: decisions agree on %.2f%% < %.1f%%", variant, 100*frac, 100*floor)
 			}
 			in := map[string]*tensor.Tensor{"input": chunks[len(chunks)/2], "state": state}
-			ort, err := runORTLevel(t, out, in, []string{"output", "stateN"}, map[bool]string{true: "disabled", false: "all"}[variant == "qdq"])
-			if err != nil {
-				t.Fatalf("ONNX Runtime: %v", err)
+			level := "all"
+			if variant == "qdq" {
+				level = qdqLevel(FormatQDQ)
 			}
-			ours, err := tryOurs(out, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareOutputs(t, ours, ort, rep.OutputScales)
+			agreeWithORT(t, out, in, []string{"output", "stateN"}, level, rep.OutputScales)
 		})
 	}
 }

@@ -90,19 +90,7 @@ func TestSyntheticOpsPeers(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := map[string]*tensor.Tensor{"x": eval}
-			ort, err := runORTLevel(t, out, in, []string{"MatMul_out0"}, map[bool]string{true: "disabled", false: "all"}[format == FormatQDQ])
-			if err != nil {
-				t.Fatalf("ONNX Runtime: %v", err)
-			}
-			ours, err := tryOurs(out, in)
-			if msg, ok := missingKernel(err); ok {
-				t.Logf("our runtime cannot run it yet: %s", msg)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareOutputs(t, ours, ort, rep.OutputScales)
+			agreeWithORT(t, out, in, []string{"MatMul_out0"}, qdqLevel(format), rep.OutputScales)
 		})
 	}
 }

@@ -65,15 +65,7 @@ func (k *lookupKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor
 			return nil, err
 		}
 	}
-	out, err := tensor.New(x.DType, x.Shape)
-	if err != nil {
-		return nil, fmt.Errorf("%v: %v", n, err)
-	}
-	src, dst := bytesOf(x), bytesOf(out)
-	ctx.Parallel(len(src), 1<<16, func(lo, hi int) {
-		q8.LookupU8(dst[lo:hi], src[lo:hi], table)
-	})
-	return []*tensor.Tensor{out}, nil
+	return lookupTensor(ctx, n, x, table)
 }
 
 // build makes the table of data type dt from the qparam inputs.

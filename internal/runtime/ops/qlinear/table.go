@@ -54,7 +54,11 @@ func (k *lookupTableKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*t
 	// The table's own bytes, viewed as an array: a copy in a local would
 	// be moved to the heap on every run (q8.LookupU8 calls its kernels
 	// through a func value, so the pointer escapes).
-	table := (*[256]uint8)(bytesOf(tb))
+	return lookupTensor(ctx, n, x, (*[256]uint8)(bytesOf(tb)))
+}
+
+// lookupTensor maps every byte of x through table into a new tensor.
+func lookupTensor(ctx *runtime.Context, n *graph.Node, x *tensor.Tensor, table *[256]uint8) ([]*tensor.Tensor, error) {
 	out, err := ctx.NewUninit(x.DType, x.Shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
