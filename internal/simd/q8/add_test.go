@@ -13,13 +13,7 @@ func TestAddU8Paths(t *testing.T) {
 	for ci := 0; ci < 60; ci++ {
 		n := []int{1, 7, 8, 9, 33, 1000}[ci%6]
 		signed := ci%2 == 1
-		p := &AddParams{ScaleA: rnd.Float32()*0.1 + 1e-3, ScaleB: rnd.Float32()*0.1 + 1e-3, ScaleC: rnd.Float32()*0.1 + 1e-3,
-			ZeroA: int32(rnd.Intn(256)), ZeroB: int32(rnd.Intn(256)), ZeroC: int32(rnd.Intn(256)), Signed: signed}
-		if signed {
-			p.ZeroA -= 128
-			p.ZeroB -= 128
-			p.ZeroC -= 128
-		}
+		p := randParams(rnd, 0.1, 1e-3, signed)
 		if ci%10 == 0 {
 			p.ScaleC = 1e-12 // ratios far beyond int32: the saturating path
 		}

@@ -10,12 +10,7 @@ import (
 // addORTCases are ONNX Runtime's QLinearAdd outputs over every code pair
 // (SHA-256 of the bytes) for parameters where the float32 orders of AddU8's
 // constant part disagree: testdata/gen_add_ort.py.
-var addORTCases = []struct {
-	sa, sb, sc              uint32 // float32 bits
-	za, zb, zc              int32
-	signed                  bool
-	whole, scalarB, scalarA string
-}{
+var addORTCases = []ortCase{
 	{0x3d8672a4, 0x3a89abcf, 0x3d69a883, 190, 183, 168, false, "59a6281dc41720598275f36df8df9a63ba02a233ffb651c3a055e64ac433f2c4", "48182b65f504551fa6e882a5a6218226a8c82549c811c9b348681ee76b565d78", "bbd103c6e6de839eba8c74ef0fafd5ef65da96bcbbc6d4f710192ed909d420c7"},
 	{0x3d757b60, 0x3dccc1a8, 0x3cc069fd, 90, -109, -20, true, "071b97f4bac1e72871d6053819beca966c78fde08c127497fb904df2de8502da", "b58ecfdb28f5dd1d11ba458a5767eed0f4465f4fded79a0e95945b5d4ef23577", "8f92d8d4852d3e180677020347b4f9ae3af689c881670139013e1d73066c45eb"},
 	{0x3d8af89e, 0x3d3fec96, 0x3d811838, 117, 111, 43, false, "e405aede95a0caa28359d6f0d7b1e950b43ae6d80261591a294b7f2c5c14be2d", "a6453377d23b5f134a152eda5279fe6ed2ad38ab6ad92f62e91618c580493009", "a5af1b7eec89e27052baa6e4f7038a0eac65ea65a5a9391a526784c04307b849"},
@@ -30,29 +25,81 @@ var addORTCases = []struct {
 	{0x3d0f2468, 0x3da43fde, 0x3c96efb1, 94, 60, -97, true, "e122f95f1f103763f4cbbcd1b52d5c8db17ad7542d14f8c722a66cb72c369c80", "75f5f9409339901df2eed6fc1d3c4a421e751b8d1f1a0ce41fa1c339afab75c0", "c2b5124556301e8f09c4a604c4350b2452648e6b544982d2a0687a3d10387341"},
 }
 
+// ortCase is a row of gen_add_ort.py's or gen_mul_ort.py's output: the
+// parameters and the SHA-256 of ONNX Runtime's output in each layout of
+// addGrids.
+type ortCase struct {
+	sa, sb, sc              uint32 // float32 bits
+	za, zb, zc              int32
+	signed                  bool
+	whole, scalarB, scalarA string
+}
+
+func (c ortCase) params() *AddParams {
+	return &AddParams{ScaleA: math.Float32frombits(c.sa), ScaleB: math.Float32frombits(c.sb), ScaleC: math.Float32frombits(c.sc),
+		ZeroA: c.za, ZeroB: c.zb, ZeroC: c.zc, Signed: c.signed}
+}
+
+func (c ortCase) hashes() [3]string { return [3]string{c.whole, c.scalarB, c.scalarA} }
+
+// checkORT checks f on every path against ONNX Runtime bit for bit on
+// each case's layouts from..2 of addGrids.
+func checkORT(t *testing.T, cases []ortCase, name string, f func(dst, a, b []uint8, p *AddParams), from int) {
+	t.Helper()
+	for ci, c := range cases {
+		want := c.hashes()
+		for _, v := range paths(t) {
+			withISA(t, v, func() {
+				got := addGrids(c.params(), f)
+				for l := from; l < len(got); l++ {
+					if got[l] != want[l] {
+						t.Errorf("%s case %d %v: layout %d differs from ONNX Runtime", name, ci, v, l)
+					}
+				}
+			})
+		}
+	}
+}
+
+// checkORTMisses fails unless each of alts (a float32 order a port might
+// pick instead of ONNX Runtime's) misses ONNX Runtime on some case of
+// every layout: else the cases lost their point.
+func checkORTMisses(t *testing.T, cases []ortCase, alts []func(dst, a, b []uint8, p *AddParams)) {
+	t.Helper()
+	for k, alt := range alts {
+		var missed [3]bool
+		for _, c := range cases {
+			want := c.hashes()
+			got := addGrids(c.params(), alt)
+			for l := range got {
+				missed[l] = missed[l] || got[l] != want[l]
+			}
+		}
+		for l, x := range missed {
+			if !x {
+				t.Errorf("order %d matches ONNX Runtime on every case of layout %d: the cases lost their point", k, l)
+			}
+		}
+	}
+}
+
 // addGrids runs add over the three layouts of gen_add_ort.py and returns
 // the SHA-256 of each output: A and B whole (a = code i, b = code j), B a
 // single element per row of 256 (b = code i), A a single element per row.
 func addGrids(p *AddParams, add func(dst, a, b []uint8, p *AddParams)) [3]string {
-	var codes [256]uint8
-	for i := range codes {
-		codes[i] = uint8(i)
-	}
-	a, b := make([]uint8, 65536), make([]uint8, 65536)
-	for i := range a {
-		a[i], b[i] = uint8(i>>8), uint8(i)
-	}
+	a, b := codePairs()
+	codes := b[:256]
 	var h [3]string
 	y := make([]uint8, 65536)
 	sum := func() string { s := sha256.Sum256(y); return hex.EncodeToString(s[:]) }
 	add(y, a, b, p)
 	h[0] = sum()
 	for i := range 256 {
-		add(y[i*256:(i+1)*256], codes[:], codes[i:i+1], p)
+		add(y[i*256:(i+1)*256], codes, codes[i:i+1], p)
 	}
 	h[1] = sum()
 	for i := range 256 {
-		add(y[i*256:(i+1)*256], codes[i:i+1], codes[:], p)
+		add(y[i*256:(i+1)*256], codes[i:i+1], codes, p)
 	}
 	h[2] = sum()
 	return h
@@ -94,33 +141,6 @@ func TestAddU8ORT(t *testing.T) {
 			}
 		}
 	}
-	var missed [2][3]bool
-	for ci, c := range addORTCases {
-		p := &AddParams{ScaleA: math.Float32frombits(c.sa), ScaleB: math.Float32frombits(c.sb), ScaleC: math.Float32frombits(c.sc),
-			ZeroA: c.za, ZeroB: c.zb, ZeroC: c.zc, Signed: c.signed}
-		want := [3]string{c.whole, c.scalarB, c.scalarA}
-		for _, v := range paths(t) {
-			withISA(t, v, func() {
-				got := addGrids(p, AddU8)
-				for l := range got {
-					if got[l] != want[l] {
-						t.Errorf("case %d %v: layout %d differs from ONNX Runtime", ci, v, l)
-					}
-				}
-			})
-		}
-		for k := range missed {
-			got := addGrids(p, alt(k == 1))
-			for l := range got {
-				missed[k][l] = missed[k][l] || got[l] != want[l]
-			}
-		}
-	}
-	for k, m := range missed {
-		for l, x := range m {
-			if !x {
-				t.Errorf("order %d matches ONNX Runtime on every case of layout %d: the cases lost their point", k, l)
-			}
-		}
-	}
+	checkORT(t, addORTCases, "AddU8", AddU8, 0)
+	checkORTMisses(t, addORTCases, []func(dst, a, b []uint8, p *AddParams){alt(false), alt(true)})
 }

@@ -14,25 +14,6 @@ import (
 // back to Go cannot pass for the kernel; AddU8, whose twin is its own loop,
 // is compared across paths with the kernel asserted to be wired.
 
-const guardByte = 0xa5
-
-// guarded returns n bytes at offset off (misaligning them) inside a buffer
-// whose other bytes hold guardByte, and a check that those are untouched.
-func guarded(t *testing.T, n, off int) ([]uint8, func(what string)) {
-	buf := make([]uint8, off+n+48)
-	for i := range buf {
-		buf[i] = guardByte
-	}
-	return buf[off : off+n], func(what string) {
-		t.Helper()
-		for i, v := range buf {
-			if (i < off || i >= off+n) && v != guardByte {
-				t.Fatalf("%s: byte %d outside the %d bytes at offset %d written (%#x)", what, i-off, n, off, v)
-			}
-		}
-	}
-}
-
 // TestARM64ElementwiseWired checks that every arm64 path with ASIMD runs
 // the NEON kernels (the other tests here call them directly, which is only
 // worth something if the public functions take them too).
@@ -222,13 +203,7 @@ func addCases(signed bool) []*AddParams {
 	var ps []*AddParams
 	for _, sc := range scales {
 		for _, z := range [][3]int32{{0, 0, 0}, {128, 128, 128}, {255, 255, 255}, {0, 255, 128}, {255, 0, 17}} {
-			p := &AddParams{ScaleA: sc[0], ScaleB: sc[1], ScaleC: sc[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: signed}
-			if signed {
-				p.ZeroA -= 128
-				p.ZeroB -= 128
-				p.ZeroC -= 128
-			}
-			ps = append(ps, p)
+			ps = append(ps, binaryParams(sc, z, signed))
 		}
 	}
 	return ps
@@ -267,10 +242,7 @@ func TestARM64Add(t *testing.T) {
 	for _, signed := range []bool{false, true} {
 		for pi, p := range addCases(signed) {
 			// Every code pair; the grid's rows as broadcasts of each code.
-			a, b := make([]uint8, 65536), make([]uint8, 65536)
-			for i := range a {
-				a[i], b[i] = uint8(i>>8), uint8(i)
-			}
+			a, b := codePairs()
 			want := make([]uint8, 65536)
 			run(generic, want, a, b, p)
 			for _, v := range arm {
@@ -310,13 +282,7 @@ func TestARM64Add(t *testing.T) {
 		ps := addCases(signed)
 		p := ps[n%len(ps)]
 		if n%3 == 0 {
-			p = &AddParams{ScaleA: rnd.Float32()*0.1 + 1e-3, ScaleB: rnd.Float32()*0.1 + 1e-3, ScaleC: rnd.Float32()*0.05 + 1e-3,
-				ZeroA: int32(rnd.Intn(256)), ZeroB: int32(rnd.Intn(256)), ZeroC: int32(rnd.Intn(256)), Signed: signed}
-			if signed {
-				p.ZeroA -= 128
-				p.ZeroB -= 128
-				p.ZeroC -= 128
-			}
+			p = randParams(rnd, 0.05, 1e-3, signed)
 		}
 		a := make([]uint8, n+7)[n%8:][:n]
 		b := make([]uint8, n+5)[n%6:][:n]
@@ -407,91 +373,5 @@ func TestARM64MulScalar(t *testing.T) {
 			}
 		}
 		t.Logf("signed=%v: %d elements", signed, checked)
-	}
-}
-
-// TestARM64Mul compares MulU8 on two whole operands on the NEON paths
-// (mulU8NEON/mulS8NEON, asserted wired) with its Go loop on the generic
-// path: every code pair under mild scales, outputs saturating 8 and 16
-// bits, products landing exactly on 2^31 (codes 128 apart from their zero
-// points, ratio 2^17: INT32_MIN, as VCVTPS2DQ gives), ratios beyond int32,
-// infinite and NaN, zero points at the ends and the middle; every length
-// 0..100 (the Go tail), misaligned, in place, guard bytes.
-func TestARM64Mul(t *testing.T) {
-	if !cpu.ARM64.ASIMD {
-		t.Skip("no ASIMD")
-	}
-	var arm []variant
-	for _, v := range paths(t) {
-		if v.p >= isaNEON {
-			arm = append(arm, v)
-		}
-	}
-	run := func(v variant, dst, a, b []uint8, p *AddParams) {
-		withISA(t, v, func() {
-			if v.p != isaGeneric && (mulKern[b2i(p.Signed)] == nil || active == isaGeneric) {
-				t.Fatalf("%v: MulU8 would not run the kernel", v)
-			}
-			MulU8(dst, a, b, p)
-		})
-	}
-	generic := variant{p: isaGeneric}
-	scales := [][3]float32{{0.02, 0.01, 0.05}, {0.1, 0.2, 1e-3}, {1, 1, 1e-3}, {1, 1, 0x1p-17}, {1, 1, 1e-12}, {0.0123, 0.0371, 0}, {0, 0.5, 0}}
-	a, b := make([]uint8, 65536), make([]uint8, 65536)
-	for i := range a {
-		a[i], b[i] = uint8(i>>8), uint8(i)
-	}
-	for _, signed := range []bool{false, true} {
-		for _, sc := range scales {
-			for _, z := range [][3]int32{{0, 0, 0}, {128, 128, 128}, {255, 255, 255}, {0, 255, 17}} {
-				p := &AddParams{ScaleA: sc[0], ScaleB: sc[1], ScaleC: sc[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: signed}
-				if signed {
-					p.ZeroA -= 128
-					p.ZeroB -= 128
-					p.ZeroC -= 128
-				}
-				want := make([]uint8, len(a))
-				run(generic, want, a, b, p)
-				for _, v := range arm {
-					dst, check := guarded(t, len(a), 7)
-					run(v, dst, a, b, p)
-					check("MulU8")
-					for i := range want {
-						if dst[i] != want[i] {
-							t.Fatalf("%v %+v: MulU8(%d, %d) = %d, Go %d", v, *p, a[i], b[i], dst[i], want[i])
-						}
-					}
-				}
-			}
-		}
-	}
-	rnd := rand.New(rand.NewSource(26))
-	for n := 0; n <= 100; n++ {
-		p := &AddParams{ScaleA: rnd.Float32()*0.1 + 1e-3, ScaleB: rnd.Float32()*0.1 + 1e-3, ScaleC: rnd.Float32()*0.01 + 1e-4,
-			ZeroA: int32(rnd.Intn(256)), ZeroB: int32(rnd.Intn(256)), ZeroC: int32(rnd.Intn(256)), Signed: n%2 == 1}
-		if p.Signed {
-			p.ZeroA -= 128
-			p.ZeroB -= 128
-			p.ZeroC -= 128
-		}
-		x := make([]uint8, n+3)[n%4:][:n]
-		y := make([]uint8, n+9)[n%10:][:n]
-		for i := range x {
-			x[i], y[i] = uint8(rnd.Intn(256)), uint8(rnd.Intn(256))
-		}
-		want := make([]uint8, n)
-		run(generic, want, x, y, p)
-		for _, v := range arm {
-			dst, check := guarded(t, n, n%16)
-			run(v, dst, x, y, p)
-			check("MulU8")
-			in := append([]uint8(nil), y...)
-			run(v, in, x, in, p)
-			for i := range want {
-				if dst[i] != want[i] || in[i] != want[i] {
-					t.Fatalf("%v n=%d %+v: y[%d] = %d (in place %d), Go %d", v, n, *p, i, dst[i], in[i], want[i])
-				}
-			}
-		}
 	}
 }

@@ -13,12 +13,7 @@ import (
 // The first nine are random scales on which some other float32 order
 // misses ONNX Runtime, the last four saturating ratios (1000, 1e5, 2e5 and
 // infinite).
-var mulORTCases = []struct {
-	sa, sb, sc              uint32 // float32 bits
-	za, zb, zc              int32
-	signed                  bool
-	whole, scalarB, scalarA string
-}{
+var mulORTCases = []ortCase{
 	{0x3c122975, 0x3c4e6b9c, 0x3cc575bc, 0, 0, 0, false, "e76bd09fb211ecf97ae7f47456c82dbe1b3238ce8fb1b3b526b054f7f6a0f1fb", "e76bd09fb211ecf97ae7f47456c82dbe1b3238ce8fb1b3b526b054f7f6a0f1fb", "e76bd09fb211ecf97ae7f47456c82dbe1b3238ce8fb1b3b526b054f7f6a0f1fb"},
 	{0x3d3673cd, 0x3b78cd27, 0x3d0680af, 128, 128, 128, false, "d45c05d7bd28b01452a74deb8411a388200ba48d3b0efd03a4ccdb3c663cba74", "d45c05d7bd28b01452a74deb8411a388200ba48d3b0efd03a4ccdb3c663cba74", "d45c05d7bd28b01452a74deb8411a388200ba48d3b0efd03a4ccdb3c663cba74"},
 	{0x3bbfd1be, 0x3d88d7cb, 0x3da1e287, 255, 0, 255, false, "7e564c6ce10bee8cde1081cc1e6cdeb87ea651d8a8e848353d507f0ca2460aec", "bd932ba77ddb803066ba8638e1dacb7f57c6ecc83cbc57d8430439350afef9ea", "7e564c6ce10bee8cde1081cc1e6cdeb87ea651d8a8e848353d507f0ca2460aec"},
@@ -92,37 +87,9 @@ func TestMulU8ORT(t *testing.T) {
 			}
 		}
 	}
-	var missed [3][3]bool
-	for ci, c := range mulORTCases {
-		p := &AddParams{ScaleA: math.Float32frombits(c.sa), ScaleB: math.Float32frombits(c.sb), ScaleC: math.Float32frombits(c.sc),
-			ZeroA: c.za, ZeroB: c.zb, ZeroC: c.zc, Signed: c.signed}
-		want := [3]string{c.whole, c.scalarB, c.scalarA}
-		for _, v := range paths(t) {
-			withISA(t, v, func() {
-				for fi, f := range []func(dst, a, b []uint8, p *AddParams){MulU8, mulViaScalar} {
-					got := addGrids(p, f)
-					for l := fi; l < len(got); l++ {
-						if got[l] != want[l] {
-							t.Errorf("case %d %v: layout %d differs from ONNX Runtime (%s)", ci, v, l, []string{"MulU8", "MulScalarU8"}[fi])
-						}
-					}
-				}
-			})
-		}
-		for k := range missed {
-			got := addGrids(p, alt(k))
-			for l := range got {
-				missed[k][l] = missed[k][l] || got[l] != want[l]
-			}
-		}
-	}
-	for k, m := range missed {
-		for l, x := range m {
-			if !x {
-				t.Errorf("order %d matches ONNX Runtime on every case of layout %d: the cases lost their point", k, l)
-			}
-		}
-	}
+	checkORT(t, mulORTCases, "MulU8", MulU8, 0)
+	checkORT(t, mulORTCases, "MulScalarU8", mulViaScalar, 1)
+	checkORTMisses(t, mulORTCases, []func(dst, a, b []uint8, p *AddParams){alt(0), alt(1), alt(2)})
 }
 
 // TestMulU8Kernel checks the MulU8 kernel the hook holds (AVX2 on amd64,
@@ -150,24 +117,7 @@ func TestMulU8Kernel(t *testing.T) {
 		defer func() { mulKern = old }()
 		MulU8(dst, a, b, p)
 	}
-	guard := func(n, off int) ([]uint8, func()) {
-		buf := make([]uint8, off+n+48)
-		for i := range buf {
-			buf[i] = 0xA5
-		}
-		return buf[off : off+n], func() {
-			t.Helper()
-			for i, v := range buf {
-				if (i < off || i >= off+n) && v != 0xA5 {
-					t.Fatalf("byte %d outside the %d bytes at offset %d written", i-off, n, off)
-				}
-			}
-		}
-	}
-	a, b := make([]uint8, 65536), make([]uint8, 65536)
-	for i := range a {
-		a[i], b[i] = uint8(i>>8), uint8(i)
-	}
+	a, b := codePairs()
 	scales := [][3]float32{{0.02, 0.01, 0.05}, {0.1, 0.2, 1e-3}, {1, 1, 1e-3}, {1, 1, 0x1p-17}, {1, 1, 1e-12},
 		{0.0123, 0.0371, 0}, {0, 0.5, 0}, {float32(math.Inf(1)), 1, 1}}
 	zps := [][3]int32{{0, 0, 0}, {128, 128, 128}, {255, 255, 255}, {0, 255, 17}, {1 << 20, -(1 << 19), 3}}
@@ -175,17 +125,12 @@ func TestMulU8Kernel(t *testing.T) {
 	for _, signed := range []bool{false, true} {
 		for _, sc := range scales {
 			for _, z := range zps {
-				p := &AddParams{ScaleA: sc[0], ScaleB: sc[1], ScaleC: sc[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: signed}
-				if signed {
-					p.ZeroA -= 128
-					p.ZeroB -= 128
-					p.ZeroC -= 128
-				}
+				p := binaryParams(sc, z, signed)
 				goLoop(want, a, b, p)
 				for _, v := range simd {
-					dst, check := guard(len(a), 7)
+					dst, check := guarded(t, len(a), 7)
 					withISA(t, v, func() { MulU8(dst, a, b, p) })
-					check()
+					check("MulU8")
 					for i := range want {
 						if dst[i] != want[i] {
 							t.Fatalf("%v %+v: MulU8(%d, %d) = %d, Go %d", v, *p, a[i], b[i], dst[i], want[i])
@@ -197,13 +142,7 @@ func TestMulU8Kernel(t *testing.T) {
 	}
 	rnd := rand.New(rand.NewSource(27))
 	for n := 0; n <= 100; n++ {
-		p := &AddParams{ScaleA: rnd.Float32()*0.1 + 1e-3, ScaleB: rnd.Float32()*0.1 + 1e-3, ScaleC: rnd.Float32()*0.01 + 1e-4,
-			ZeroA: int32(rnd.Intn(256)), ZeroB: int32(rnd.Intn(256)), ZeroC: int32(rnd.Intn(256)), Signed: n%2 == 1}
-		if p.Signed {
-			p.ZeroA -= 128
-			p.ZeroB -= 128
-			p.ZeroC -= 128
-		}
+		p := randParams(rnd, 0.01, 1e-4, n%2 == 1)
 		x := make([]uint8, n+3)[n%4:][:n]
 		y := make([]uint8, n+9)[n%10:][:n]
 		for i := range x {
@@ -212,7 +151,7 @@ func TestMulU8Kernel(t *testing.T) {
 		want := make([]uint8, n)
 		goLoop(want, x, y, p)
 		for _, v := range simd {
-			dst, check := guard(n, n%16)
+			dst, check := guarded(t, n, n%16)
 			inA := append([]uint8(nil), x...)
 			inB := append([]uint8(nil), y...)
 			withISA(t, v, func() {
@@ -220,7 +159,7 @@ func TestMulU8Kernel(t *testing.T) {
 				MulU8(inA, inA, y, p)
 				MulU8(inB, x, inB, p)
 			})
-			check()
+			check("MulU8")
 			for i := range want {
 				if dst[i] != want[i] || inA[i] != want[i] || inB[i] != want[i] {
 					t.Fatalf("%v n=%d %+v: [%d] = %d (in place %d, %d), Go %d", v, n, *p, i, dst[i], inA[i], inB[i], want[i])

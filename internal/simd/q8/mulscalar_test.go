@@ -31,12 +31,7 @@ func TestMulScalarU8(t *testing.T) {
 			for _, za := range zps {
 				for _, zb := range zps {
 					for _, zc := range zps {
-						p := &AddParams{ScaleA: sc[0], ScaleB: sc[1], ScaleC: sc[2], ZeroA: za, ZeroB: zb, ZeroC: zc, Signed: signed}
-						if signed {
-							p.ZeroA -= 128
-							p.ZeroB -= 128
-							p.ZeroC -= 128
-						}
+						p := binaryParams(sc, [3]int32{za, zb, zc}, signed)
 						for _, s := range []uint8{0, 1, 127, 128, 129, 255, uint8(rnd.Intn(256))} {
 							checked += checkMulScalar(t, all[:], s, p)
 						}
@@ -50,13 +45,7 @@ func TestMulScalarU8(t *testing.T) {
 		for i := range src {
 			src[i] = uint8(rnd.Intn(256))
 		}
-		p := &AddParams{ScaleA: rnd.Float32()*0.1 + 1e-3, ScaleB: rnd.Float32()*0.1 + 1e-3, ScaleC: rnd.Float32()*0.01 + 1e-4,
-			ZeroA: int32(rnd.Intn(256)), ZeroB: int32(rnd.Intn(256)), ZeroC: int32(rnd.Intn(256)), Signed: n%2 == 1}
-		if p.Signed {
-			p.ZeroA -= 128
-			p.ZeroB -= 128
-			p.ZeroC -= 128
-		}
+		p := randParams(rnd, 0.01, 1e-4, n%2 == 1)
 		checked += checkMulScalar(t, src, uint8(rnd.Intn(256)), p)
 	}
 	t.Logf("active %v, kernel %v: %d elements", active, mulScalarKern[0] != nil && active != isaGeneric, checked)
