@@ -142,6 +142,29 @@ func dw3Check(x []uint8, h, w, c, stride int, d *DWWeights, y0, y1 int, out Outp
 	return ow, st, ok && c != 0
 }
 
+// dw3Terms sets sc.dwCT and sc.dwSc to each channel's column term
+// (−xZero·Σw + bias, what Gemm's columns gives) and scale in channel
+// order, n of them, zero past c.
+func dw3Terms(sc *scratch, c, n int, xZero int32, d *DWWeights, q *Requant) {
+	sc.dwCT = grow32(sc.dwCT, n)
+	if cap(sc.dwSc) < n {
+		sc.dwSc = make([]float32, n)
+	}
+	sc.dwSc = sc.dwSc[:n]
+	clear(sc.dwCT[c:])
+	clear(sc.dwSc[c:])
+	for ch := 0; ch < c; ch++ {
+		sc.dwCT[ch] = -xZero * d.sum[ch]
+		if q.Bias != nil {
+			sc.dwCT[ch] += q.Bias[ch]
+		}
+		sc.dwSc[ch] = q.Scale[0]
+		if len(q.Scale) > 1 {
+			sc.dwSc[ch] = q.Scale[ch]
+		}
+	}
+}
+
 // noClamp reports whether a requantization needs no clamp of its own
 // before the narrowing to bytes, whose saturation clamps: the bounds are the
 // output type's whole range, and every scale is at most 0.5, so that
@@ -206,21 +229,7 @@ func growU8(b *[]uint8, n int) []uint8 {
 func dw3x3AVX2(sc *scratch, x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 int, q *Requant, st *stage) {
 	ow := (w-1)/stride + 1
 	nch := c / 8
-	sc.dwCT = grow32(sc.dwCT, c)
-	if cap(sc.dwSc) < c {
-		sc.dwSc = make([]float32, c)
-	}
-	sc.dwSc = sc.dwSc[:c]
-	for ch := 0; ch < c; ch++ {
-		sc.dwCT[ch] = -xZero * d.sum[ch]
-		if q.Bias != nil {
-			sc.dwCT[ch] += q.Bias[ch]
-		}
-		sc.dwSc[ch] = q.Scale[0]
-		if len(q.Scale) > 1 {
-			sc.dwSc[ch] = q.Scale[ch]
-		}
-	}
+	dw3Terms(sc, c, c, xZero, d, q)
 	// w+2 columns, the outer two the padding: a zero point in every word
 	// of vector A and in the low word of vector B's dwords.
 	cs := nch * 64

@@ -69,24 +69,7 @@ func dw3NEON(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1 i
 	defer scratchPool.Put(sc)
 	// Column terms and scales in channel order, 16 past c so that a
 	// block of fewer channels reads zeros.
-	n := max(c, 16)
-	sc.dwCT = grow32(sc.dwCT, n)
-	if cap(sc.dwSc) < n {
-		sc.dwSc = make([]float32, n)
-	}
-	sc.dwSc = sc.dwSc[:n]
-	clear(sc.dwCT)
-	clear(sc.dwSc)
-	for ch := 0; ch < c; ch++ {
-		sc.dwCT[ch] = -xZero * d.sum[ch]
-		if q.Bias != nil {
-			sc.dwCT[ch] += q.Bias[ch]
-		}
-		sc.dwSc[ch] = q.Scale[0]
-		if len(q.Scale) > 1 {
-			sc.dwSc[ch] = q.Scale[ch]
-		}
-	}
+	dw3Terms(sc, c, max(c, 16), xZero, d, q)
 	// The padding rows, and the padding pixel at the zero row's start.
 	zrow := growU8(&sc.dw3Zero, w*c+16)
 	fillU8(zrow, uint8(xZero))
