@@ -141,24 +141,9 @@ func runDW3(t *testing.T, rnd *rand.Rand, k dw3Case) (int8Weights bool) {
 	}
 	// The twin: DWConv over a bordered image (one pixel of zero points
 	// appended) and an offset table of output rows y0..y1.
-	oh, ow := (h-1)/st+1, (w-1)/st+1
-	_ = oh
+	ow := (w-1)/st + 1
 	rows := (k.y1 - k.y0) * ow
-	img := append(append([]uint8(nil), x...), make([]uint8, c)...)
-	fillU8(img[h*w*c:], uint8(k.xz))
-	offs := make([]int, rows*9)
-	for y := k.y0; y < k.y1; y++ {
-		for i := 0; i < ow; i++ {
-			for tp := 0; tp < 9; tp++ {
-				r, q := y*st-1+tp/3, i*st-1+tp%3
-				o := h * w * c
-				if r >= 0 && r < h && q >= 0 && q < w {
-					o = (r*w + q) * c
-				}
-				offs[((y-k.y0)*ow+i)*9+tp] = o
-			}
-		}
-	}
+	img, offs := dw3Twin(x, h, w, c, st, k.y0, k.y1, uint8(k.xz))
 	req := func(u []uint8, ldc int) *Requant {
 		q := &Requant{Bias: bias, Scale: scale, OutZero: k.zpo, Min: k.lo, Max: k.hi, Ldc: ldc}
 		if k.s8 {

@@ -49,21 +49,7 @@ func TestARM64DW3PageEdges(t *testing.T) {
 				}
 				q := Requant{Scale: []float32{0.02}, OutZero: 100, Ldc: c}
 				withISA(t, variant{p: isaGeneric}, func() {
-					img := append(append([]uint8(nil), x...), make([]uint8, c)...)
-					fillU8(img[h*w*c:], 9)
-					offs := make([]int, oh*ow*9)
-					for y := 0; y < oh; y++ {
-						for i := 0; i < ow; i++ {
-							for tp := 0; tp < 9; tp++ {
-								r, qq := y*st-1+tp/3, i*st-1+tp%3
-								o := h * w * c
-								if r >= 0 && r < h && qq >= 0 && qq < w {
-									o = (r*w + qq) * c
-								}
-								offs[(y*ow+i)*9+tp] = o
-							}
-						}
-					}
+					img, offs := dw3Twin(x, h, w, c, st, 0, oh, 9)
 					q.OutU8 = want
 					DWConv(oh*ow, img, offs, 9, d, Output{Q: &q})
 				})

@@ -63,23 +63,7 @@ func TestDWConv3x3(t *testing.T) {
 			d := PackDW(c, 9, wt, wz)
 			// The twin: DWConv's generic path over a bordered copy with
 			// an offset table, which DWConv3x3 must match byte for byte.
-			img := append(append([]uint8(nil), x...), make([]uint8, c)...)
-			for i := h * w * c; i < len(img); i++ {
-				img[i] = uint8(xz)
-			}
-			offs := make([]int, oh*ow*9)
-			for y := 0; y < oh; y++ {
-				for i := 0; i < ow; i++ {
-					for t := 0; t < 9; t++ {
-						r, q := y*st-1+t/3, i*st-1+t%3
-						o := h * w * c
-						if r >= 0 && r < h && q >= 0 && q < w {
-							o = (r*w + q) * c
-						}
-						offs[(y*ow+i)*9+t] = o
-					}
-				}
-			}
+			img, offs := dw3Twin(x, h, w, c, st, 0, oh, uint8(xz))
 			twin := make([]uint8, oh*ow*c)
 			withISA(t, variant{p: isaGeneric}, func() {
 				DWConv(oh*ow, img, offs, xz, d, Output{Q: &Requant{Bias: bias, Scale: scale, OutZero: 200, OutU8: twin, Ldc: c}})
@@ -146,4 +130,28 @@ func TestDWConv3x3(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dw3Twin returns DWConv's inputs for DWConv3x3's convolution of the
+// h×w×c image x (3×3, padding 1, stride st) over output rows y0..y1: the
+// image with one pixel of xz appended, where the padding taps point, and
+// the offset table.
+func dw3Twin(x []uint8, h, w, c, st, y0, y1 int, xz uint8) (img []uint8, offs []int) {
+	ow := (w-1)/st + 1
+	img = append(append([]uint8(nil), x...), make([]uint8, c)...)
+	fillU8(img[h*w*c:], xz)
+	offs = make([]int, (y1-y0)*ow*9)
+	for y := y0; y < y1; y++ {
+		for i := 0; i < ow; i++ {
+			for tp := 0; tp < 9; tp++ {
+				r, q := y*st-1+tp/3, i*st-1+tp%3
+				o := h * w * c
+				if r >= 0 && r < h && q >= 0 && q < w {
+					o = (r*w + q) * c
+				}
+				offs[((y-y0)*ow+i)*9+tp] = o
+			}
+		}
+	}
+	return img, offs
 }
