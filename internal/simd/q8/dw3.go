@@ -64,14 +64,7 @@ func DWConv3x3(x []uint8, h, w, c, stride int, xZero int32, d *DWWeights, y0, y1
 					ch := k + l + 4*v + j
 					sc.dwCT[i], sc.dwSc[i] = 0, 0
 					if ch < c {
-						sc.dwCT[i] = -xZero * d.sum[ch]
-						if q.Bias != nil {
-							sc.dwCT[i] += q.Bias[ch]
-						}
-						sc.dwSc[i] = q.Scale[0]
-						if len(q.Scale) > 1 {
-							sc.dwSc[i] = q.Scale[ch]
-						}
+						sc.dwCT[i], sc.dwSc[i] = dw3Term(ch, xZero, d, q)
 					}
 					i++
 				}
@@ -142,9 +135,8 @@ func dw3Check(x []uint8, h, w, c, stride int, d *DWWeights, y0, y1 int, out Outp
 	return ow, st, ok && c != 0
 }
 
-// dw3Terms sets sc.dwCT and sc.dwSc to each channel's column term
-// (−xZero·Σw + bias, what Gemm's columns gives) and scale in channel
-// order, n of them, zero past c.
+// dw3Terms sets sc.dwCT and sc.dwSc to each channel's dw3Term in
+// channel order, n of them, zero past c.
 func dw3Terms(sc *scratch, c, n int, xZero int32, d *DWWeights, q *Requant) {
 	sc.dwCT = grow32(sc.dwCT, n)
 	if cap(sc.dwSc) < n {
@@ -154,15 +146,21 @@ func dw3Terms(sc *scratch, c, n int, xZero int32, d *DWWeights, q *Requant) {
 	clear(sc.dwCT[c:])
 	clear(sc.dwSc[c:])
 	for ch := 0; ch < c; ch++ {
-		sc.dwCT[ch] = -xZero * d.sum[ch]
-		if q.Bias != nil {
-			sc.dwCT[ch] += q.Bias[ch]
-		}
-		sc.dwSc[ch] = q.Scale[0]
-		if len(q.Scale) > 1 {
-			sc.dwSc[ch] = q.Scale[ch]
-		}
+		sc.dwCT[ch], sc.dwSc[ch] = dw3Term(ch, xZero, d, q)
 	}
+}
+
+// dw3Term is channel ch's column term (−xZero·Σw + bias, what Gemm's
+// columns gives) and scale.
+func dw3Term(ch int, xZero int32, d *DWWeights, q *Requant) (int32, float32) {
+	ct := -xZero * d.sum[ch]
+	if q.Bias != nil {
+		ct += q.Bias[ch]
+	}
+	if len(q.Scale) > 1 {
+		return ct, q.Scale[ch]
+	}
+	return ct, q.Scale[0]
 }
 
 // noClamp reports whether a requantization needs no clamp of its own
