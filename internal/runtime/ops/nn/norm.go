@@ -261,14 +261,14 @@ func (k *layerNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	}
 	outer, inner := prod(x.Shape[:axis]), prod(x.Shape[axis:])
 	// Scale and bias broadcast (numpy-style) against the normalized dims.
-	sc, err := broadcastTrailing(n, s, x.Shape[axis:])
+	sc, err := tensor.BroadcastF32(s, x.Shape[axis:])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%v: scale: %v", n, err)
 	}
 	var bi []float32
 	if b != nil {
-		if bi, err = broadcastTrailing(n, b, x.Shape[axis:]); err != nil {
-			return nil, err
+		if bi, err = tensor.BroadcastF32(b, x.Shape[axis:]); err != nil {
+			return nil, fmt.Errorf("%v: B: %v", n, err)
 		}
 	}
 	y, err := newF32(ctx, n, x.Shape)
@@ -301,45 +301,6 @@ func (k *layerNorm) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 		}
 	})
 	return []*tensor.Tensor{y, mean, istd}, nil
-}
-
-// broadcastTrailing expands t (numpy-broadcastable to shape) to a full slice
-// of prod(shape) values.
-func broadcastTrailing(n *graph.Node, t *tensor.Tensor, shape []int) ([]float32, error) {
-	size := prod(shape)
-	if t.Len() == size && (t.Rank() == len(shape) || t.Rank() == 1 && len(shape) == 1) {
-		return t.F32(), nil
-	}
-	if t.Rank() > len(shape) {
-		return nil, fmt.Errorf("%v: %v does not broadcast to %v", n, t.Shape, shape)
-	}
-	off := len(shape) - t.Rank()
-	for i, d := range t.Shape {
-		if d != 1 && d != shape[off+i] {
-			return nil, fmt.Errorf("%v: %v does not broadcast to %v", n, t.Shape, shape)
-		}
-	}
-	src := t.F32()
-	tStr := tensor.Strides(t.Shape)
-	out := make([]float32, size)
-	idx := make([]int, len(shape))
-	for o := range out {
-		si := 0
-		for i, d := range t.Shape {
-			if d != 1 {
-				si += idx[off+i] * tStr[i]
-			}
-		}
-		out[o] = src[si]
-		for d := len(shape) - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < shape[d] {
-				break
-			}
-			idx[d] = 0
-		}
-	}
-	return out, nil
 }
 
 type groupNorm struct {

@@ -471,9 +471,9 @@ func (k *qlinearNorm) layer(ctx *runtime.Context, c *codeIO, shape []int, src, d
 	if err != nil {
 		return err
 	}
-	sc, err := broadcastTo(n, st, shape[axis:])
+	sc, err := tensor.BroadcastF32(st, shape[axis:])
 	if err != nil {
-		return err
+		return fmt.Errorf("%v: scale: %v", n, err)
 	}
 	_, bt, err := f32Param(n, in, 6, "B", true)
 	if err != nil {
@@ -481,8 +481,8 @@ func (k *qlinearNorm) layer(ctx *runtime.Context, c *codeIO, shape []int, src, d
 	}
 	var bi []float32
 	if bt != nil {
-		if bi, err = broadcastTo(n, bt, shape[axis:]); err != nil {
-			return err
+		if bi, err = tensor.BroadcastF32(bt, shape[axis:]); err != nil {
+			return fmt.Errorf("%v: B: %v", n, err)
 		}
 	}
 	ctx.Parallel(outer, max(1, 4096/max(1, inner)), func(r0, r1 int) {
@@ -505,46 +505,4 @@ func (k *qlinearNorm) layer(ctx *runtime.Context, c *codeIO, shape []int, src, d
 		}
 	})
 	return nil
-}
-
-// broadcastTo expands t (numpy-broadcastable to shape) to prod(shape)
-// values.
-func broadcastTo(n *graph.Node, t *tensor.Tensor, shape []int) ([]float32, error) {
-	size, err := checkedProduct(shape...)
-	if err != nil {
-		return nil, fmt.Errorf("%v: %v", n, err)
-	}
-	if t.Len() == size && (t.Rank() == len(shape) || t.Rank() == 1 && len(shape) == 1) {
-		return t.F32(), nil
-	}
-	if t.Rank() > len(shape) {
-		return nil, fmt.Errorf("%v: %v does not broadcast to %v", n, t.Shape, shape)
-	}
-	off := len(shape) - t.Rank()
-	for i, d := range t.Shape {
-		if d != 1 && d != shape[off+i] {
-			return nil, fmt.Errorf("%v: %v does not broadcast to %v", n, t.Shape, shape)
-		}
-	}
-	strides := tensor.Strides(t.Shape)
-	src := t.F32()
-	out := make([]float32, size)
-	idx := make([]int, len(shape))
-	for o := range out {
-		si := 0
-		for i, d := range t.Shape {
-			if d != 1 {
-				si += idx[off+i] * strides[i]
-			}
-		}
-		out[o] = src[si]
-		for d := len(shape) - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < shape[d] {
-				break
-			}
-			idx[d] = 0
-		}
-	}
-	return out, nil
 }
