@@ -46,43 +46,9 @@ func newQLinearMul(n *graph.Node, opset int64) (runtime.Kernel, error) {
 // in its kernel.
 func (k *addKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	n := k.node
-	a, err := int8In(n, in, 0, "A")
+	a, b, p, err := binaryParams(n, in)
 	if err != nil {
 		return nil, err
-	}
-	b, err := int8In(n, in, 3, "B")
-	if err != nil {
-		return nil, err
-	}
-	if a.DType != b.DType {
-		return nil, fmt.Errorf("%v: A is %v, B is %v", n, a.DType, b.DType)
-	}
-	sa, _, err := scalesIn(n, in, 1, "A_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	sb, _, err := scalesIn(n, in, 4, "B_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	sc, _, err := scalesIn(n, in, 6, "C_scale", 1)
-	if err != nil {
-		return nil, err
-	}
-	za, err := zeroPointsIn(n, in, 2, "A_zero_point", a.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	zb, err := zeroPointsIn(n, in, 5, "B_zero_point", a.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	zc, err := zeroPointsIn(n, in, 7, "C_zero_point", a.DType, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(za) != 1 || len(zb) != 1 || len(zc) != 1 {
-		return nil, fmt.Errorf("%v: zero points must be scalars", n)
 	}
 	shape, err := broadcastShape(a.Shape, b.Shape)
 	if err != nil {
@@ -92,7 +58,6 @@ func (k *addKernel) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.Te
 	if err != nil {
 		return nil, fmt.Errorf("%v: %v", n, err)
 	}
-	p := &q8.AddParams{ScaleA: sa[0], ScaleB: sb[0], ScaleC: sc[0], ZeroA: za[0], ZeroB: zb[0], ZeroC: zc[0], Signed: a.DType == tensor.Int8}
 	ab, bb, ob := bytesOf(a), bytesOf(b), bytesOf(out)
 	if len(ob) == 0 {
 		return []*tensor.Tensor{out}, nil

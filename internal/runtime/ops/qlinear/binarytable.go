@@ -60,7 +60,7 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 	if sp.aWhole == sp.bWhole || sp.length < tableRun && !k.mul {
 		return k.inner.Run(ctx, in)
 	}
-	p, err := binaryParams(n, in)
+	_, _, p, err := binaryParams(n, in)
 	if err != nil {
 		return nil, err
 	}
@@ -113,25 +113,23 @@ func (k *tableBinary) Run(ctx *runtime.Context, in []*tensor.Tensor) ([]*tensor.
 	return []*tensor.Tensor{out}, nil
 }
 
-// binaryParams reads the qparams of QLinearAdd/QLinearMul (checked as the
-// com.microsoft kernel checks them).
-func binaryParams(n *graph.Node, in []*tensor.Tensor) (*q8.AddParams, error) {
-	a, err := int8In(n, in, 0, "A")
-	if err != nil {
-		return nil, err
+// binaryParams reads the operands and qparams of QLinearAdd/QLinearMul,
+// checked as the com.microsoft kernel checks them.
+func binaryParams(n *graph.Node, in []*tensor.Tensor) (a, b *tensor.Tensor, p *q8.AddParams, err error) {
+	if a, err = int8In(n, in, 0, "A"); err != nil {
+		return nil, nil, nil, err
 	}
-	b, err := int8In(n, in, 3, "B")
-	if err != nil {
-		return nil, err
+	if b, err = int8In(n, in, 3, "B"); err != nil {
+		return nil, nil, nil, err
 	}
 	if a.DType != b.DType {
-		return nil, fmt.Errorf("%v: A is %v, B is %v", n, a.DType, b.DType)
+		return nil, nil, nil, fmt.Errorf("%v: A is %v, B is %v", n, a.DType, b.DType)
 	}
 	var s [3]float32
 	for j, i := range []int{1, 4, 6} {
 		v, _, err := scalesIn(n, in, i, []string{"A_scale", "B_scale", "C_scale"}[j], 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		s[j] = v[0]
 	}
@@ -139,14 +137,14 @@ func binaryParams(n *graph.Node, in []*tensor.Tensor) (*q8.AddParams, error) {
 	for j, i := range []int{2, 5, 7} {
 		v, err := zeroPointsIn(n, in, i, []string{"A_zero_point", "B_zero_point", "C_zero_point"}[j], a.DType, 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		if len(v) != 1 {
-			return nil, fmt.Errorf("%v: zero points must be scalars", n)
+			return nil, nil, nil, fmt.Errorf("%v: zero points must be scalars", n)
 		}
 		z[j] = v[0]
 	}
-	return &q8.AddParams{ScaleA: s[0], ScaleB: s[1], ScaleC: s[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: a.DType == tensor.Int8}, nil
+	return a, b, &q8.AddParams{ScaleA: s[0], ScaleB: s[1], ScaleC: s[2], ZeroA: z[0], ZeroB: z[1], ZeroC: z[2], Signed: a.DType == tensor.Int8}, nil
 }
 
 // allCodes is every byte in order, the whole operand of a table's
