@@ -31,36 +31,7 @@ func BenchmarkQLinearConvPointwise(b *testing.B) { benchConv(b, 144, 24, 1, 1) }
 
 func benchConv(b *testing.B, c, cout, ks, group int) {
 	const h, w = 56, 56
-	rnd := rand.New(rand.NewSource(1))
-	x := tensor.MustNew(tensor.Uint8, []int{1, c, h, w})
-	for i := range x.U8() {
-		x.U8()[i] = uint8(rnd.Intn(256))
-	}
-	wt := tensor.MustNew(tensor.Int8, []int{cout, c / group, ks, ks})
-	for i := range wt.I8() {
-		wt.I8()[i] = int8(rnd.Intn(256) - 128)
-	}
-	ws := tensor.MustNew(tensor.Float32, []int{cout})
-	for i := range ws.F32() {
-		ws.F32()[i] = 0.003 + 0.001*float32(i%5)
-	}
-	bias := tensor.MustNew(tensor.Int32, []int{cout})
-	u8 := func(v uint8) *tensor.Tensor {
-		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
-	}
-	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{cout}), tensor.Scalar(0.5), u8(128), bias}
-	n := &graph.Node{OpType: "QLinearConv", Inputs: make([]*graph.Value, 9), Outputs: []*graph.Value{{Name: "y"}},
-		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{int64(ks / 2), int64(ks / 2), int64(ks / 2), int64(ks / 2)}},
-			{Name: "group", Type: graph.AttrInt, I: int64(group)}}}
-	n.Inputs[0] = &graph.Value{Name: "x"}
-	for i := 1; i < 9; i++ {
-		n.Inputs[i] = constValue("c", consts[i])
-	}
-	k, err := newQLinearConv(n, 13)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := append([]*tensor.Tensor{x}, consts[1:]...)
+	k, in := benchConvKernel(b, []int{1, c, h, w}, cout, ks, group, false, 0.003, 128)
 	ctx := &runtime.Context{Threads: 1}
 	times := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -76,6 +47,57 @@ func benchConv(b *testing.B, c, cout, ks, group int) {
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median_ms")
 	b.ReportMetric(ops/times[len(times)/2].Seconds()/1e9, "median_GOPS")
 	b.ReportMetric(ops/times[0].Seconds()/1e9, "best_GOPS")
+}
+
+// benchConvKernel makes a QLinearConv over a random uint8 image of xShape
+// (NCHW, or NHWC for com.microsoft's channels_last) with random int8
+// weights (cout, ks×ks, pads ks/2, group), per-channel weight scales from
+// wScale upwards, and its inputs.
+func benchConvKernel(b *testing.B, xShape []int, cout, ks, group int, nhwc bool, wScale float32, yZero uint8) (runtime.Kernel, []*tensor.Tensor) {
+	c := xShape[1]
+	if nhwc {
+		c = xShape[len(xShape)-1]
+	}
+	rnd := rand.New(rand.NewSource(1))
+	x := tensor.MustNew(tensor.Uint8, xShape)
+	for i := range x.U8() {
+		x.U8()[i] = uint8(rnd.Intn(256))
+	}
+	wt := tensor.MustNew(tensor.Int8, []int{cout, c / group, ks, ks})
+	for i := range wt.I8() {
+		wt.I8()[i] = int8(rnd.Intn(256) - 128)
+	}
+	ws := tensor.MustNew(tensor.Float32, []int{cout})
+	for i := range ws.F32() {
+		ws.F32()[i] = wScale + wScale/3*float32(i%5)
+	}
+	u8 := func(v uint8) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
+	}
+	// x, x_scale, x_zero, w, w_scale, w_zero (symmetric), y_scale, y_zero, bias
+	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{cout}),
+		tensor.Scalar(0.5), u8(yZero), tensor.MustNew(tensor.Int32, []int{cout})}
+	p := int64(ks / 2)
+	n := &graph.Node{OpType: "QLinearConv", Inputs: make([]*graph.Value, 9), Outputs: []*graph.Value{{Name: "y"}},
+		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{p, p, p, p}},
+			{Name: "group", Type: graph.AttrInt, I: int64(group)}}}
+	n.Inputs[0] = &graph.Value{Name: "x"}
+	for i := 1; i < 9; i++ {
+		n.Inputs[i] = constValue("c", consts[i])
+	}
+	var k runtime.Kernel
+	var err error
+	if nhwc {
+		n.Domain = "com.microsoft"
+		n.Attrs = append(n.Attrs, &graph.Attribute{Name: "channels_last", Type: graph.AttrInt, I: 1})
+		k, err = newMSQLinearConv(n, 1)
+	} else {
+		k, err = newQLinearConv(n, 13)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k, append([]*tensor.Tensor{x}, consts[1:]...)
 }
 
 // BenchmarkQLinearMatMul is the 64×1024×1024 product (uint8 A, constant

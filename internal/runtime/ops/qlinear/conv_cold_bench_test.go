@@ -2,14 +2,11 @@ package qlinear
 
 import (
 	"fmt"
-	"math/rand"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/runtime"
-	"github.com/qtool/qtool/internal/tensor"
 )
 
 // coldJunk is larger than the L3 (32 MB on Zen 4) with room to spare:
@@ -50,37 +47,7 @@ func benchConvCold(b *testing.B, hw, c, cout int, mode string) {
 	if mode == "cold" && coldJunk == nil {
 		coldJunk = make([]byte, 96<<20)
 	}
-	rnd := rand.New(rand.NewSource(1))
-	x := tensor.MustNew(tensor.Uint8, []int{1, hw, hw, c})
-	for i := range x.U8() {
-		x.U8()[i] = uint8(rnd.Intn(256))
-	}
-	wt := tensor.MustNew(tensor.Int8, []int{cout, c, ks, ks})
-	for i := range wt.I8() {
-		wt.I8()[i] = int8(rnd.Intn(256) - 128)
-	}
-	ws := tensor.MustNew(tensor.Float32, []int{cout})
-	for i := range ws.F32() {
-		ws.F32()[i] = 0.0003 + 0.0001*float32(i%5)
-	}
-	u8 := func(v uint8) *tensor.Tensor {
-		return &tensor.Tensor{DType: tensor.Uint8, Shape: []int{}, Data: []uint8{v}}
-	}
-	// x, x_scale, x_zero, w, w_scale, w_zero (symmetric), y_scale, y_zero, bias
-	consts := []*tensor.Tensor{nil, tensor.Scalar(0.02), u8(120), wt, ws, tensor.MustNew(tensor.Int8, []int{cout}),
-		tensor.Scalar(0.5), u8(0), tensor.MustNew(tensor.Int32, []int{cout})}
-	n := &graph.Node{OpType: "QLinearConv", Domain: "com.microsoft", Inputs: make([]*graph.Value, 9), Outputs: []*graph.Value{{Name: "y"}},
-		Attrs: []*graph.Attribute{{Name: "pads", Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}},
-			{Name: "channels_last", Type: graph.AttrInt, I: 1}}}
-	n.Inputs[0] = &graph.Value{Name: "x"}
-	for i := 1; i < 9; i++ {
-		n.Inputs[i] = constValue("c", consts[i])
-	}
-	k, err := newMSQLinearConv(n, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := append([]*tensor.Tensor{x}, consts[1:]...)
+	k, in := benchConvKernel(b, []int{1, hw, hw, c}, cout, ks, 1, true, 0.0003, 0)
 	ctx := &runtime.Context{Threads: 1}
 	times := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
