@@ -44,7 +44,7 @@ func a16Stem(t testing.TB, g *graph.Graph, dt string) Config {
 // com.microsoft Q/DQ with 16-bit zero points there (opset < 21), ONNX
 // Runtime runs it, and our runtime agrees within 1 output step on 99.9%.
 func TestA16StemPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	for _, pc := range peerCases(t) {
 		if pc.name != "mnist-8" && pc.name != "squeezenet-cifar10" {
@@ -149,7 +149,7 @@ func TestA16StemPeers(t *testing.T) {
 // pairs are com.microsoft Q/DQ, at opset 21 ai.onnx ones; ONNX Runtime
 // and our runtime agree within one output step on 99.9% of elements.
 func TestA16SyntheticPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(5, 6))
 	data := make([]float32, 64*2*3*8*8)
@@ -396,7 +396,7 @@ func TestAccuracyA16SqueezeNet(t *testing.T) {
 // int32 at scale sa·sw; it must stay float (not be clamped), so the
 // quantized model still tracks float, and ONNX Runtime agrees.
 func TestA16BiasOverflow(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	g := &graph.Graph{Name: "bias", Opsets: map[string]int64{"": 13}}
 	nm := g.NewNamer()
 	x := &graph.Value{Name: "x", DType: tensor.Float32, Shape: graph.KnownShape(1, 2, 4, 4)}

@@ -78,7 +78,7 @@ func conv3dModel(t *testing.T) *model.Model {
 // QOperator form, and checks that ONNX Runtime runs each file and agrees
 // with our runtime within 1 LSB.
 func TestConv3dPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(9, 10))
 	const sample = 3 * 4 * 8 * 8

@@ -14,7 +14,7 @@ import (
 // those of the QOperator model converted from the float model with the same
 // table, in ONNX Runtime and in our runtime.
 func TestFoldQDQ(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	sq := shared(t, "models/squeezenet-cifar10/squeezenet_cifar10.onnx")
 	fm, err := model.Load(sq)

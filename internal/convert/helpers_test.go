@@ -4,13 +4,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all"
 	"github.com/qtool/qtool/internal/tensor"
 )
@@ -138,60 +136,23 @@ func loadFused(t testing.TB, path string) *model.Model {
 	return m
 }
 
-func nodeBin(t testing.TB) (string, string) {
-	root := repoRoot(t)
-	script := filepath.Join(root, "tools/peers/ort.js")
-	if _, err := os.Stat(filepath.Join(root, "tools/peers/node_modules/onnxruntime-node")); err != nil {
-		t.Skip("onnxruntime-node not installed (make peers)")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found")
-	}
-	return node, script
+// needORT skips t when ONNX Runtime (the peer these tests compare with)
+// is not installed.
+func needORT(t testing.TB) {
+	ortpeer.Need(t)
 }
 
-// runORT runs a model file in ONNX Runtime and reads its outputs.
+// runORT runs a model file in ONNX Runtime with every optimization and
+// reads its outputs.
 func runORT(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []string) (map[string]*tensor.Tensor, error) {
-	return runORTLevel(t, path, in, outNames, "all")
+	return ortpeer.Run(t, path, in, outNames, "all")
 }
-
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 // runORTLevel runs with a graph optimization level: "all" is what users
 // get (QDQ fused into integer kernels), "disabled" runs a QDQ graph as
 // written (float ops between Q/DQ), which is what our runtime does.
 func runORTLevel(t testing.TB, path string, in map[string]*tensor.Tensor, outNames []string, level string) (map[string]*tensor.Tensor, error) {
-	node, script := nodeBin(t)
-	dir := t.TempDir()
-	args := []string{script, "run", path, dir}
-	for k, v := range in {
-		f := filepath.Join(dir, "in_"+strings.ReplaceAll(k, "/", "_")+".npy")
-		writeNpy(t, f, v)
-		args = append(args, k+"="+f)
-	}
-	cmd := exec.Command(node, args...)
-	cmd.Env = append(os.Environ(), "QTOOL_ORT_OPT_LEVEL="+level)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("onnxruntime: %v: %s", err, lastLines(string(b), 3))
-	}
-	out := map[string]*tensor.Tensor{}
-	for _, name := range outNames {
-		x, err := npy.ReadFile(filepath.Join(dir, unsafeName.ReplaceAllString(name, "_")+".npy"))
-		if err != nil {
-			return nil, err
-		}
-		out[name] = x
-	}
-	return out, nil
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, " | ")
+	return ortpeer.Run(t, path, in, outNames, level)
 }
 
 // lsbAgreement is the fraction of elements where a and b differ by at most

@@ -76,7 +76,7 @@ func moreOpsModel(t *testing.T) *model.Model {
 // of them into an integer node) agrees with it within 1 LSB on 99.9% of
 // the output.
 func TestSyntheticMoreOpsPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(9, 10))
 	data := make([]float32, 64*3*16*16)
@@ -217,7 +217,7 @@ func TestMobileNetV3Peers(t *testing.T) {
 	if path == "" {
 		t.Skip("QTOOL_MNV3 not set (tools/golden/qdq_ops_models.py --mobilenet-v3 DIR makes the model)")
 	}
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(11, 12))
 	const n = 8

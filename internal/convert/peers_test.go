@@ -100,7 +100,7 @@ func compareOutputs(t *testing.T, ours, ort map[string]*tensor.Tensor, scales ma
 // runtime within 1 LSB (where our runtime has every kernel; the missing ones
 // are logged).
 func TestModelsPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	for _, pc := range peerCases(t) {
 		pc := pc
@@ -238,7 +238,7 @@ func silero(t testing.TB) []float32 {
 // (silero_vad_16k_op15 is not here: its LSTM weights are computed inside
 // If branches, not constants, so dynamic quantization leaves them float.)
 func TestDynamicPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	wav := silero(t)
 	chunk := tensor.FromFloat32([]int{1, 576}, append([]float32(nil), wav[16000:16576]...))

@@ -61,7 +61,7 @@ func opsModel(t *testing.T) *model.Model {
 }
 
 func TestSyntheticOpsPeers(t *testing.T) {
-	nodeBin(t)
+	needORT(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(5, 6))
 	data := make([]float32, 64*2*3*8*8)

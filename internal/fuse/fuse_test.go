@@ -15,6 +15,7 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/runtime"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all"
 	"github.com/qtool/qtool/internal/tensor"
@@ -259,13 +260,7 @@ func TestFusionCounts(t *testing.T) {
 // ONNX Runtime must load the fused model and compute what it computes for
 // the original.
 func TestFusedModelsInONNXRuntime(t *testing.T) {
-	ort, err := filepath.Abs("../../tools/peers/ort.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat("../../tools/peers/node_modules/onnxruntime-node"); err != nil {
-		t.Skip("ONNX Runtime not installed (make peers)")
-	}
+	node, ort := ortpeer.Need(t)
 	for _, p := range allModels(t) {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			orig, err := model.Load(p)
@@ -292,7 +287,7 @@ func TestFusedModelsInONNXRuntime(t *testing.T) {
 			for _, tag := range []string{"orig", "fused"} {
 				mp := map[string]string{"orig": p, "fused": fp}[tag]
 				od := filepath.Join(dir, tag)
-				cmd := exec.Command("node", append([]string{ort, "run", mp, od}, args...)...)
+				cmd := exec.Command(node, append([]string{ort, "run", mp, od}, args...)...)
 				if b, err := cmd.CombinedOutput(); err != nil {
 					if tag == "orig" {
 						// ONNX Runtime no longer runs opset-1 models; there

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/tensor"
 )
 
@@ -16,11 +16,7 @@ import (
 // that ONNX Runtime's quantizer and optimizer emit, runs it in ONNX Runtime
 // and checks that InferShapes derives the dtypes and shapes ORT produced.
 func TestInferMicrosoftOpsAgainstORT(t *testing.T) {
-	node, err := exec.LookPath("node")
-	root := repoRoot(t)
-	if _, e := os.Stat(filepath.Join(root, "tools", "peers", "node_modules", "onnxruntime-node")); err != nil || e != nil {
-		t.Skip("node or onnxruntime-node missing")
-	}
+	node, script := ortpeer.Need(t)
 	g := &graph.Graph{Name: "ms", Opsets: map[string]int64{"": 13, "com.microsoft": 1}}
 	nm := func(name string, dt tensor.DType, dims ...int) *graph.Value {
 		return &graph.Value{Name: name, DType: dt, Shape: graph.KnownShape(dims...)}
@@ -63,7 +59,7 @@ func TestInferMicrosoftOpsAgainstORT(t *testing.T) {
 		t.Fatal(err)
 	}
 	outDir := filepath.Join(tmp, "out")
-	cmd := exec.Command(node, filepath.Join(root, "tools", "peers", "ort.js"), "run", path, outDir)
+	cmd := exec.Command(node, script, "run", path, outDir)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("onnx runtime: %v\n%s", err, b)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 )
 
 // repoRoot walks up to the folder holding go.mod.
@@ -67,12 +68,7 @@ func TestNormalizeOpset1MNIST(t *testing.T) {
 		t.Errorf("inferred output shape %v", out.Shape)
 	}
 
-	node, err := exec.LookPath("node")
-	root := repoRoot(t)
-	ortJS := filepath.Join(root, "tools", "peers", "ort.js")
-	if _, e := os.Stat(filepath.Join(root, "tools", "peers", "node_modules", "onnxruntime-node")); err != nil || e != nil {
-		t.Skip("node or tools/peers/node_modules/onnxruntime-node missing: ONNX Runtime check skipped")
-	}
+	node, ortJS := ortpeer.Need(t)
 	tmp := t.TempDir()
 	saved := filepath.Join(tmp, "model.onnx")
 	if err := Save(m, saved); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/tensor"
 )
 
@@ -26,11 +27,8 @@ func TestSavedModelsInORT(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	node, err := exec.LookPath("node")
-	ortDir := filepath.Join(repoRoot(t), "tools", "peers", "node_modules", "onnxruntime-node")
-	if _, e := os.Stat(ortDir); err != nil || e != nil {
-		t.Skip("node or tools/peers/node_modules/onnxruntime-node missing")
-	}
+	node, script := ortpeer.Need(t)
+	ortDir := filepath.Join(filepath.Dir(script), "node_modules", "onnxruntime-node")
 	s := sharedDir()
 	if s == "" {
 		t.Skip("../shared not found")

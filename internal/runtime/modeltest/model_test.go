@@ -17,6 +17,7 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/runtime"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all"
 	"github.com/qtool/qtool/internal/tensor"
@@ -148,22 +149,12 @@ func cpuTime() time.Duration {
 // one-run process, so start-up and loading cancel), or zeros when node or
 // the npm package is not installed.
 func ortBench(tb testing.TB, modelPath, inputName, inputPath string, runs int) (median, cpu float64) {
-	dir, _ := os.Getwd()
-	var script string
-	for {
-		p := filepath.Join(dir, "tools", "peers", "ort.js")
-		if _, err := os.Stat(filepath.Join(dir, "tools", "peers", "node_modules", "onnxruntime-node")); err == nil {
-			script = p
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return 0, 0
-		}
-		dir = parent
+	node, script, err := ortpeer.Find()
+	if err != nil {
+		return 0, 0
 	}
 	run := func(n int) (float64, time.Duration, error) {
-		cmd := exec.Command("node", script, "bench", modelPath, "--runs", fmt.Sprint(n), "--warmup", "3", "--threads", "1", inputName+"="+inputPath)
+		cmd := exec.Command(node, script, "bench", modelPath, "--runs", fmt.Sprint(n), "--warmup", "3", "--threads", "1", inputName+"="+inputPath)
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		if err := cmd.Run(); err != nil {

@@ -95,7 +95,7 @@ func TestQDQOpsModels(t *testing.T) {
 			if script == "" {
 				t.Skip("ONNX Runtime peer (tools/peers, npm onnxruntime-node) not installed")
 			}
-			ort := runORT(t, script, plain, inPath)
+			ort := runORT(t, plain, inPath)
 			w, n, md = agreement(t, plain.Graph, got, ort)
 			t.Logf("rewritten vs ONNX Runtime: %d/%d within 1 LSB (%.3f%%), max %d LSB", w, n, 100*float64(w)/float64(n), md)
 			if float64(w) < 0.999*float64(n) {

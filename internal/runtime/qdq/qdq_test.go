@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/runtime"
 	_ "github.com/qtool/qtool/internal/runtime/ops/all"
 	"github.com/qtool/qtool/internal/tensor"
@@ -27,25 +27,15 @@ import (
 // opset 13 in QDQ form.
 const miniModel = "testdata/mini_resnet_qdq.onnx"
 
-// ortScript finds tools/peers/ort.js with its npm package installed.
+// ortScript is tools/peers/ort.js, or "" when ONNX Runtime is not
+// installed.
 func ortScript() string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "tools", "peers", "node_modules", "onnxruntime-node")); err == nil {
-			if _, err := exec.LookPath("node"); err == nil {
-				return filepath.Join(dir, "tools", "peers", "ort.js")
-			}
-			return ""
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
+	_, script, err := ortpeer.Find()
+	if err != nil {
+		return ""
 	}
+	return script
 }
-
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 // withQOutputs loads the model and makes every QuantizeLinear output (and
 // the original outputs) a graph output, so the comparison covers every
@@ -92,23 +82,22 @@ func runOurs(t testing.TB, g *graph.Graph, in *tensor.Tensor) map[string]*tensor
 	return out
 }
 
-func runORT(t testing.TB, script string, m *model.Model, inPath string) map[string]*tensor.Tensor {
-	dir := t.TempDir()
-	mp := filepath.Join(dir, "model.onnx")
+func runORT(t testing.TB, m *model.Model, inPath string) map[string]*tensor.Tensor {
+	mp := filepath.Join(t.TempDir(), "model.onnx")
 	if err := model.Save(m, mp); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", script, "run", mp, dir, m.Graph.Inputs[0].Name+"="+inPath)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ONNX Runtime: %v\n%s", err, out)
+	x, err := npy.ReadFile(inPath)
+	if err != nil {
+		t.Fatal(err)
 	}
-	res := map[string]*tensor.Tensor{}
+	var names []string
 	for _, v := range m.Graph.Outputs {
-		x, err := npy.ReadFile(filepath.Join(dir, unsafeName.ReplaceAllString(v.Name, "_")+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res[v.Name] = x
+		names = append(names, v.Name)
+	}
+	res, err := ortpeer.Run(t, mp, map[string]*tensor.Tensor{m.Graph.Inputs[0].Name: x}, names, "")
+	if err != nil {
+		t.Fatalf("ONNX Runtime: %v", err)
 	}
 	return res
 }
@@ -199,7 +188,7 @@ func checkModel(t *testing.T, path, inPath string, minConvs int, floatMin float6
 		t.Log("ONNX Runtime peer (tools/peers, npm onnxruntime-node) not installed: ORT comparison skipped")
 		return
 	}
-	ort := runORT(t, script, plain, inPath)
+	ort := runORT(t, plain, inPath)
 	w, n, md = agreement(t, plain.Graph, got, ort)
 	t.Logf("rewritten vs ONNX Runtime: %d/%d within 1 LSB (%.4f%%), max %d LSB", w, n, 100*float64(w)/float64(n), md)
 	if float64(w) < 0.999*float64(n) {

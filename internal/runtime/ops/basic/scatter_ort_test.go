@@ -2,8 +2,6 @@ package basic
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,47 +11,27 @@ import (
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
-	"github.com/qtool/qtool/internal/npy"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/runtime"
 	"github.com/qtool/qtool/internal/tensor"
 )
 
-// ortRun runs m (no graph inputs) in ONNX Runtime (tools/peers/ort.js) and
-// returns its outputs, or skips t when node or the npm package is missing.
+// ortRun runs m (no graph inputs) in ONNX Runtime and returns its outputs,
+// or skips t when ONNX Runtime is missing.
 func ortRun(t *testing.T, m *model.Model) map[string]*tensor.Tensor {
 	t.Helper()
-	dir, _ := os.Getwd()
-	script := ""
-	for script == "" {
-		if _, err := os.Stat(filepath.Join(dir, "tools", "peers", "node_modules", "onnxruntime-node")); err == nil {
-			script = filepath.Join(dir, "tools", "peers", "ort.js")
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("onnxruntime-node not installed (tools/peers)")
-		}
-		dir = parent
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found")
-	}
-	tmp := t.TempDir()
-	mp := filepath.Join(tmp, "model.onnx")
+	ortpeer.Need(t)
+	mp := filepath.Join(t.TempDir(), "model.onnx")
 	if err := model.Save(m, mp); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := exec.Command(node, script, "run", mp, tmp).CombinedOutput(); err != nil {
-		t.Fatalf("onnxruntime: %v\n%s", err, b)
-	}
-	out := map[string]*tensor.Tensor{}
+	var names []string
 	for _, v := range m.Graph.Outputs {
-		x, err := npy.ReadFile(filepath.Join(tmp, v.Name+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[v.Name] = x
+		names = append(names, v.Name)
+	}
+	out, err := ortpeer.Run(t, mp, nil, names, "")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
+	"github.com/qtool/qtool/internal/ortpeer"
 	"github.com/qtool/qtool/internal/runtime"
 	"github.com/qtool/qtool/internal/tensor"
 )
@@ -46,7 +47,7 @@ var resizeCoordModes = []string{
 // factors and by sizes. All nodes go in one opset-19 model so that ONNX
 // Runtime starts once.
 func TestResizeVsORT(t *testing.T) {
-	ortScript(t)
+	ortpeer.Need(t)
 	g := &graph.Graph{Name: "resize", Opsets: map[string]int64{"": 19}}
 	nm := g.NewNamer()
 	r := rand.New(rand.NewPCG(3, 4))
@@ -255,7 +256,7 @@ func closeTo(got, want *tensor.Tensor, mask []bool, tol float64) error {
 // axes (in either order), keep_aspect_ratio_policy with sizes, and
 // antialiased linear and cubic downscaling, again with N, C > 1.
 func TestResizeAttrsVsORT(t *testing.T) {
-	ortScript(t)
+	ortpeer.Need(t)
 	g := &graph.Graph{Name: "resize_attrs", Opsets: map[string]int64{"": 19}}
 	nm := g.NewNamer()
 	shape := []int{2, 3, 9, 7}
