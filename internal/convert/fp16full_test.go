@@ -504,24 +504,16 @@ func fp16NodeCheck(g *graph.Graph, dir string) error {
 		return err
 	}
 	set := filepath.Join(dir, "test_data_set_0")
-	in := map[string]*tensor.Tensor{}
-	for i, name := range s.InputNames() {
-		p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		x, err := model.ReadTensorFile(p)
-		if err != nil {
-			return err
-		}
-		in[name] = x
+	in, err := nodetest.ReadInputs(set, s.InputNames())
+	if err != nil {
+		return err
 	}
 	out, err := s.Run(in)
 	if err != nil {
 		return err
 	}
 	for i, name := range s.OutputNames() {
-		want, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+		want, err := nodetest.ReadOutput(set, i)
 		if err != nil {
 			return err
 		}

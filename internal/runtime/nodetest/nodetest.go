@@ -49,32 +49,29 @@ func Check(dir string, threads int) error {
 	if err != nil {
 		return err
 	}
+	return CheckSession(sess, dir)
+}
+
+// CheckSession runs sess on every test_data_set_* of a node-test folder
+// and returns the first problem: no data set, a run error, or an output
+// that differs from the expected one.
+func CheckSession(sess *runtime.Session, dir string) error {
 	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
 	if len(sets) == 0 {
 		return fmt.Errorf("no test_data_set_* folder")
 	}
 	sort.Strings(sets)
-	names := sess.InputNames()
 	for _, set := range sets {
-		inputs := map[string]*tensor.Tensor{}
-		for i, name := range names {
-			p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
-			if _, err := os.Stat(p); err != nil {
-				// An optional graph input the test leaves out.
-				continue
-			}
-			t, err := model.ReadTensorFile(p)
-			if err != nil {
-				return err
-			}
-			inputs[name] = t
+		inputs, err := ReadInputs(set, sess.InputNames())
+		if err != nil {
+			return err
 		}
 		got, err := sess.Run(inputs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", filepath.Base(set), err)
 		}
 		for i, name := range sess.OutputNames() {
-			want, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			want, err := ReadOutput(set, i)
 			if err != nil {
 				return err
 			}
@@ -84,6 +81,29 @@ func Check(dir string, threads int) error {
 		}
 	}
 	return nil
+}
+
+// ReadInputs reads a data set's input_<i>.pb as the inputs named names[i];
+// an input the set leaves out (an optional graph input) is left out.
+func ReadInputs(set string, names []string) (map[string]*tensor.Tensor, error) {
+	inputs := map[string]*tensor.Tensor{}
+	for i, name := range names {
+		p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		t, err := model.ReadTensorFile(p)
+		if err != nil {
+			return nil, err
+		}
+		inputs[name] = t
+	}
+	return inputs, nil
+}
+
+// ReadOutput reads a data set's expected output i.
+func ReadOutput(set string, i int) (*tensor.Tensor, error) {
+	return model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
 }
 
 // Compare checks dtype, shape and values: floats within RTol/ATol (NaN

@@ -1,16 +1,12 @@
 package qdq
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/runtime"
 	"github.com/qtool/qtool/internal/runtime/nodetest"
-	"github.com/qtool/qtool/internal/tensor"
 )
 
 // TestNodeTestsAfterRewrite runs Rewrite over every ONNX backend node-test
@@ -48,42 +44,9 @@ func TestNodeTestsAfterRewrite(t *testing.T) {
 			continue
 		}
 		changed++
-		if err := checkSets(sess, dir); err != nil {
+		if err := nodetest.CheckSession(sess, dir); err != nil {
 			t.Errorf("%s after rewrite (%v): %v", filepath.Base(dir), rep, err)
 		}
 	}
 	t.Logf("%d node-test models, %d changed by the rewrite and re-checked", len(dirs), changed)
-}
-
-func checkSets(sess *runtime.Session, dir string) error {
-	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
-	sort.Strings(sets)
-	for _, set := range sets {
-		in := map[string]*tensor.Tensor{}
-		for i, name := range sess.InputNames() {
-			p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
-			if _, err := os.Stat(p); err != nil {
-				continue
-			}
-			x, err := model.ReadTensorFile(p)
-			if err != nil {
-				return err
-			}
-			in[name] = x
-		}
-		got, err := sess.Run(in)
-		if err != nil {
-			return err
-		}
-		for i, name := range sess.OutputNames() {
-			want, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
-			if err != nil {
-				return err
-			}
-			if err := nodetest.Compare(got[name], want); err != nil {
-				return fmt.Errorf("output %q: %v", name, err)
-			}
-		}
-	}
-	return nil
 }
