@@ -10,6 +10,7 @@ import (
 
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/runtime"
+	"github.com/qtool/qtool/internal/runtime/nodetest"
 	"github.com/qtool/qtool/internal/simd/q8"
 	"github.com/qtool/qtool/internal/tensor"
 )
@@ -32,20 +33,16 @@ func runDynamicCase(dir string, threads int, st *dynStats) error {
 		return err
 	}
 	set := filepath.Join(dir, "test_data_set_0")
-	inputs := map[string]*tensor.Tensor{}
-	for i, name := range sess.InputNames() {
-		t, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)))
-		if err != nil {
-			return err
-		}
-		inputs[name] = t
+	inputs, err := nodetest.ReadInputs(set, sess.InputNames())
+	if err != nil {
+		return err
 	}
 	got, err := sess.Run(inputs)
 	if err != nil {
 		return err
 	}
 	for i, name := range sess.OutputNames() {
-		want, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+		want, err := nodetest.ReadOutput(set, i)
 		if err != nil {
 			return err
 		}

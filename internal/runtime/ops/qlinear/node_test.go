@@ -83,30 +83,23 @@ func runNodeTest(dir string, threads int) error {
 	for _, v := range m.Graph.Initializers {
 		inits[v.Name] = true
 	}
+	var names []string
+	for _, v := range m.Graph.Inputs {
+		if !inits[v.Name] {
+			names = append(names, v.Name)
+		}
+	}
 	for _, set := range sets {
-		inputs := map[string]*tensor.Tensor{}
-		i := 0
-		for _, v := range m.Graph.Inputs {
-			if inits[v.Name] {
-				continue
-			}
-			p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
-			i++
-			if _, err := os.Stat(p); err != nil {
-				continue
-			}
-			t, err := model.ReadTensorFile(p)
-			if err != nil {
-				return err
-			}
-			inputs[v.Name] = t
+		inputs, err := nodetest.ReadInputs(set, names)
+		if err != nil {
+			return err
 		}
 		got, err := runGraph(m.Graph, inputs, threads)
 		if err != nil {
 			return err
 		}
 		for i, v := range m.Graph.Outputs {
-			want, err := model.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			want, err := nodetest.ReadOutput(set, i)
 			if err != nil {
 				return err
 			}
