@@ -267,13 +267,7 @@ func selectA16(ctx context.Context, cmd *cobra.Command, s *settings, fused []byt
 	if err != nil {
 		return cfg, nil, err
 	}
-	clone := func() (*graph.Graph, error) {
-		c, err := model.LoadBytes(fused, "")
-		if err != nil {
-			return nil, err
-		}
-		return c.Graph, nil
-	}
+	clone := model.GraphCloner(fused)
 	pb := newProgress(s, "16-bit candidates", "layers")
 	res, err := convert.SelectA16(ctx, clone, tab8, tab16, cfg, samples, convert.A16Options{N: n, Rounding: rounding, Threads: s.threads(), Progress: pb.Update()})
 	pb.Done()

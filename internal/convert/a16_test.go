@@ -320,13 +320,7 @@ func TestAccuracyA16SqueezeNet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clone := func() (*graph.Graph, error) {
-				c, err := model.LoadBytes(fb, "")
-				if err != nil {
-					return nil, err
-				}
-				return c.Graph, nil
-			}
+			clone := model.GraphCloner(fb)
 			wr, err := OptimizeWeights(context.Background(), m.Graph, calBatches, cfg, RoundingOptions{Threads: 2})
 			if err != nil {
 				t.Fatal(err)

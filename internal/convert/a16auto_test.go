@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/qtool/qtool/internal/graph"
 	"github.com/qtool/qtool/internal/model"
 	"github.com/qtool/qtool/internal/tensor"
 )
@@ -20,13 +19,7 @@ func TestSelectA16(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clone := func() (*graph.Graph, error) {
-		c, err := model.LoadBytes(fb, "")
-		if err != nil {
-			return nil, err
-		}
-		return c.Graph, nil
-	}
+	clone := model.GraphCloner(fb)
 	x, _ := mnist(t)
 	calib := filepath.Join(t.TempDir(), "calib.npy")
 	writeNpy(t, calib, rows(x, 0, 200))

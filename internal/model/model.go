@@ -90,6 +90,19 @@ func LoadBytes(data []byte, dir string) (*Model, error) {
 	return m, nil
 }
 
+// GraphCloner returns a function that decodes data, a model serialized
+// with Marshal, into a new graph on each call: independent copies of one
+// graph for passes that edit the graph they are given.
+func GraphCloner(data []byte) func() (*graph.Graph, error) {
+	return func() (*graph.Graph, error) {
+		m, err := LoadBytes(data, "")
+		if err != nil {
+			return nil, err
+		}
+		return m.Graph, nil
+	}
+}
+
 func decodeModel(data []byte, dir string) (*Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
